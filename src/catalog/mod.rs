@@ -1,0 +1,559 @@
+//! A dump, split into blocks keyed by pg_dump's own identity (Type, Schema, Name), normalized so
+//! that two dumps of equal schemas are equal block by block. Pure: text in, values out.
+
+pub mod parse;
+
+use anyhow::{bail, Result};
+use regex::Regex;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::OnceLock;
+
+pub use parse::{qualified, quote_ident, quote_literal, TableDef};
+
+/// An object's identity as pg_dump names it in its header comment.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Key {
+    /// pg_dump's Type: `TABLE`, `FK CONSTRAINT`, `COMMENT`, ... and pgalign's own `OWNER`.
+    pub kind: String,
+    /// Empty for objects outside any schema.
+    pub schema: String,
+    /// pg_dump's tag: `orders`, `orders orders_pkey`, `f(integer)`, `COLUMN orders.id`, ...
+    pub name: String,
+}
+
+impl Key {
+    /// How people read the identity: `table public.orders`, `comment on column public.orders.id`.
+    pub fn display(&self) -> String {
+        let kind = self.kind.to_lowercase();
+        let qual = |n: &str| {
+            if self.schema.is_empty() {
+                n.to_string()
+            } else {
+                format!("{}.{}", self.schema, n)
+            }
+        };
+        match self.kind.as_str() {
+            "COMMENT" | "ACL" | "SECURITY LABEL" | "OWNER" => {
+                // The tag starts with the object's kind in capitals: `TABLE orders`.
+                let split = split_kind_prefix(&self.name);
+                let what = match self.kind.as_str() {
+                    "COMMENT" => "comment on",
+                    "ACL" => "privileges on",
+                    "OWNER" => "owner of",
+                    _ => "security label on",
+                };
+                match split {
+                    Some((k, n)) if !self.schema.is_empty() && k != "SCHEMA" => {
+                        format!("{what} {} {}", k.to_lowercase(), qual(n))
+                    }
+                    Some((k, n)) => format!("{what} {} {n}", k.to_lowercase()),
+                    None => format!("{what} {}", qual(&self.name)),
+                }
+            }
+            _ => format!("{kind} {}", qual(&self.name)),
+        }
+    }
+}
+
+/// Object kinds as they are spelled at the start of COMMENT/ACL tags and in `ALTER <kind> ...`,
+/// longest first so that `OPERATOR CLASS` wins over `OPERATOR`.
+pub const OBJECT_KINDS: &[&str] = &[
+    "TEXT SEARCH CONFIGURATION",
+    "TEXT SEARCH DICTIONARY",
+    "TEXT SEARCH TEMPLATE",
+    "TEXT SEARCH PARSER",
+    "FOREIGN DATA WRAPPER",
+    "PROCEDURAL LANGUAGE",
+    "MATERIALIZED VIEW",
+    "OPERATOR FAMILY",
+    "OPERATOR CLASS",
+    "ACCESS METHOD",
+    "EVENT TRIGGER",
+    "FOREIGN TABLE",
+    "LARGE OBJECT",
+    "USER MAPPING",
+    "SUBSCRIPTION",
+    "PUBLICATION",
+    "CONSTRAINT",
+    "STATISTICS",
+    "COLLATION",
+    "CONVERSION",
+    "EXTENSION",
+    "AGGREGATE",
+    "PROCEDURE",
+    "TABLESPACE",
+    "TRANSFORM",
+    "FUNCTION",
+    "LANGUAGE",
+    "OPERATOR",
+    "SEQUENCE",
+    "DATABASE",
+    "TRIGGER",
+    "ROUTINE",
+    "COLUMN",
+    "DOMAIN",
+    "SCHEMA",
+    "SERVER",
+    "POLICY",
+    "INDEX",
+    "TABLE",
+    "TYPE",
+    "VIEW",
+    "RULE",
+    "CAST",
+];
+
+/// `TABLE orders` -> (`TABLE`, `orders`); `MATERIALIZED VIEW mv` -> (`MATERIALIZED VIEW`, `mv`).
+pub fn split_kind_prefix(tag: &str) -> Option<(&str, &str)> {
+    OBJECT_KINDS.iter().find_map(|k| {
+        tag.strip_prefix(k)
+            .and_then(|rest| rest.strip_prefix(' '))
+            .map(|rest| (&tag[..k.len()], rest))
+    })
+}
+
+/// One object of the dump.
+#[derive(Debug, Clone, Serialize)]
+pub struct Block {
+    pub key: Key,
+    /// pg_dump's TOC entry id, when the dump came through pg_restore --verbose.
+    pub toc_id: Option<u32>,
+    /// TOC ids this entry depends on (pg_dump's own dependency graph).
+    pub deps: Vec<u32>,
+    /// The owner named in the header (empty when none).
+    pub owner: String,
+    /// The statements that define the object, each without its trailing semicolon, in order.
+    pub stmts: Vec<String>,
+    /// Non-default `default_tablespace` / `default_table_access_method` in force for it.
+    pub settings: Vec<String>,
+    /// The object's name as SQL (`app.f(a integer)`), from pg_dump's `ALTER ... OWNER TO`.
+    pub identity: Option<String>,
+    /// For TABLE blocks: the parsed CREATE TABLE.
+    #[serde(skip)]
+    pub table: Option<TableDef>,
+}
+
+impl Block {
+    /// The definition as SQL, one statement a line group, each ending in a semicolon.
+    pub fn sql(&self) -> String {
+        let mut s = String::new();
+        for st in &self.stmts {
+            s.push_str(st);
+            s.push_str(";\n");
+        }
+        s
+    }
+    /// What is compared: the statements plus the settings they run under.
+    pub fn compare_text(&self) -> String {
+        let mut s = String::new();
+        for st in &self.settings {
+            s.push_str(st);
+            s.push_str(";\n");
+        }
+        s.push_str(&self.sql());
+        s
+    }
+}
+
+/// Options that decide what a catalog keeps.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub schemas: Vec<String>,
+    pub exclude_schemas: Vec<String>,
+    pub no_owner: bool,
+    pub no_privileges: bool,
+}
+
+/// A dump as objects, in the dump's own (creation) order.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    pub blocks: Vec<Block>,
+    pub index: BTreeMap<Key, usize>,
+    pub by_toc: HashMap<u32, usize>,
+    /// Major version of the pg_dump that wrote it, from `-- Dumped by pg_dump version N`.
+    pub dumped_by: Option<u32>,
+    /// Major version of the server, from `-- Dumped from database version N`.
+    pub server_version: Option<u32>,
+}
+
+fn header_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(r"^-- Name: (.*); Type: ([A-Z ]+); Schema: (.*); Owner: ?(.*)$").unwrap()
+    })
+}
+
+fn owner_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        let kinds = OBJECT_KINDS.join("|");
+        Regex::new(&format!(
+            r#"(?s)^ALTER ({kinds}) (.+) OWNER TO ("(?:[^"]|"")+"|[^\s"]+)$"#
+        ))
+        .unwrap()
+    })
+}
+
+fn version_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(r"^-- Dumped (from database|by pg_dump) version (\d+)").unwrap())
+}
+
+/// Splits an `ALTER <KIND> <identity> OWNER TO <role>` statement into (kind, identity, role).
+pub fn split_owner_stmt(stmt: &str) -> Option<(String, String, String)> {
+    let c = owner_re().captures(stmt)?;
+    Some((
+        c[1].trim().to_string(),
+        c[2].trim().to_string(),
+        c[3].to_string(),
+    ))
+}
+
+struct RawBlock {
+    name: String,
+    kind: String,
+    schema: String,
+    owner: String,
+    toc_id: Option<u32>,
+    deps: Vec<u32>,
+    body: String,
+    settings: Vec<String>,
+}
+
+/// Builds a catalog from the text of `pg_dump --schema-only` (plain) or of
+/// `pg_restore --verbose --file=-` over a custom-format archive.
+pub fn from_dump_text(text: &str, filter: &Filter) -> Result<Catalog> {
+    if !text.contains("-- PostgreSQL database dump") {
+        bail!("this is not the output of pg_dump (no \"PostgreSQL database dump\" header); give a file made by `pg_dump --schema-only`, plain or --format=custom");
+    }
+    let mut cat = Catalog::default();
+    let mut raws: Vec<RawBlock> = Vec::new();
+    let mut cur: Option<RawBlock> = None;
+    let mut settings: BTreeMap<&str, String> = BTreeMap::new();
+    let mut pending_toc: Option<u32> = None;
+    let mut pending_deps: Vec<u32> = Vec::new();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        if let Some(c) = version_re().captures(line) {
+            let v: u32 = c[2].parse().unwrap_or(0);
+            if &c[1] == "by pg_dump" {
+                cat.dumped_by = Some(v);
+            } else {
+                cat.server_version = Some(v);
+            }
+        }
+        // A header is `--` then `-- TOC entry` / `-- Dependencies` / `-- Name:` lines then `--`.
+        if line == "--" && i + 1 < lines.len() && is_header_line(lines[i + 1]) {
+            let mut j = i + 1;
+            let mut header: Option<(String, String, String, String)> = None;
+            while j < lines.len() && lines[j] != "--" {
+                let l = lines[j];
+                if let Some(rest) = l.strip_prefix("-- TOC entry ") {
+                    pending_toc = rest.split(' ').next().and_then(|n| n.parse().ok());
+                } else if let Some(rest) = l.strip_prefix("-- Dependencies: ") {
+                    pending_deps = rest
+                        .split_whitespace()
+                        .filter_map(|n| n.parse().ok())
+                        .collect();
+                } else if let Some(c) = header_re().captures(l) {
+                    header = Some((
+                        c[1].to_string(),
+                        c[2].to_string(),
+                        c[3].to_string(),
+                        c[4].to_string(),
+                    ));
+                }
+                j += 1;
+            }
+            if let Some((name, kind, schema, owner)) = header {
+                if let Some(b) = cur.take() {
+                    raws.push(b);
+                }
+                cur = Some(RawBlock {
+                    name,
+                    kind,
+                    schema: if schema == "-" { String::new() } else { schema },
+                    owner: if owner == "-" { String::new() } else { owner },
+                    toc_id: pending_toc.take(),
+                    deps: std::mem::take(&mut pending_deps),
+                    body: String::new(),
+                    settings: settings
+                        .iter()
+                        .filter(|(k, v)| !is_default_setting(k, v))
+                        .map(|(k, v)| format!("SET {k} = {v}"))
+                        .collect(),
+                });
+                i = j + 1;
+                continue;
+            }
+        }
+        // `SET default_tablespace` and friends between blocks set the scene for the next ones.
+        if let Some(rest) = line.strip_prefix("SET ") {
+            if let Some((k, v)) = rest.trim_end_matches(';').split_once(" = ") {
+                if k == "default_tablespace" || k == "default_table_access_method" {
+                    let k: &'static str = if k == "default_tablespace" {
+                        "default_tablespace"
+                    } else {
+                        "default_table_access_method"
+                    };
+                    settings.insert(k, v.to_string());
+                    i += 1;
+                    continue;
+                }
+            }
+        }
+        if let Some(b) = cur.as_mut() {
+            if !is_noise_line(line) {
+                b.body.push_str(line);
+                b.body.push('\n');
+            }
+        }
+        i += 1;
+    }
+    if let Some(b) = cur.take() {
+        raws.push(b);
+    }
+
+    for raw in raws {
+        if !keep_block(&raw, filter) {
+            continue;
+        }
+        let stmts = parse::split_statements(&raw.body).map_err(|e| {
+            anyhow::anyhow!(
+                "reading {} {}: {e}",
+                raw.kind.to_lowercase(),
+                if raw.schema.is_empty() {
+                    raw.name.clone()
+                } else {
+                    format!("{}.{}", raw.schema, raw.name)
+                }
+            )
+        })?;
+        let key = Key {
+            kind: raw.kind.clone(),
+            schema: raw.schema.clone(),
+            name: raw.name.clone(),
+        };
+        let mut defs = Vec::new();
+        let mut owner_stmt = None;
+        for s in stmts {
+            let is_set = s.starts_with("SET ") || s.starts_with("SELECT pg_catalog.set_config");
+            if is_set {
+                continue;
+            }
+            if split_owner_stmt(&s).is_some() && owner_stmt.is_none() && raw.kind != "ACL" {
+                owner_stmt = Some(s);
+            } else {
+                defs.push(s);
+            }
+        }
+        if defs.is_empty() && owner_stmt.is_none() {
+            continue;
+        }
+        let table = if matches!(raw.kind.as_str(), "TABLE" | "FOREIGN TABLE") {
+            defs.first()
+                .filter(|s| s.starts_with("CREATE "))
+                .and_then(|s| parse::parse_create_table(s).ok())
+        } else {
+            None
+        };
+        let block = Block {
+            key: key.clone(),
+            toc_id: raw.toc_id,
+            deps: raw.deps.clone(),
+            owner: raw.owner.clone(),
+            stmts: defs,
+            settings: raw.settings.clone(),
+            identity: owner_stmt
+                .as_deref()
+                .and_then(split_owner_stmt)
+                .map(|(_, id, _)| id),
+            table,
+        };
+        let toc_id = raw.toc_id;
+        push_block(&mut cat, block);
+        if let (Some(stmt), false) = (owner_stmt, filter.no_owner) {
+            // Ownership is an object of its own, so a new owner is never a changed table.
+            let okey = Key {
+                kind: "OWNER".into(),
+                schema: raw.schema.clone(),
+                name: format!("{} {}", raw.kind, raw.name),
+            };
+            push_block(
+                &mut cat,
+                Block {
+                    key: okey,
+                    toc_id: None,
+                    deps: toc_id.into_iter().collect(),
+                    owner: raw.owner.clone(),
+                    stmts: vec![stmt],
+                    settings: Vec::new(),
+                    identity: None,
+                    table: None,
+                },
+            );
+        }
+    }
+    Ok(cat)
+}
+
+fn push_block(cat: &mut Catalog, mut block: Block) {
+    // pg_dump tags are unique per type and schema in practice; if two ever collide, keep both.
+    let mut n = 2;
+    let base = block.key.name.clone();
+    while cat.index.contains_key(&block.key) {
+        block.key.name = format!("{base} #{n}");
+        n += 1;
+    }
+    let idx = cat.blocks.len();
+    cat.index.insert(block.key.clone(), idx);
+    if let Some(t) = block.toc_id {
+        cat.by_toc.insert(t, idx);
+    }
+    cat.blocks.push(block);
+}
+
+fn is_header_line(l: &str) -> bool {
+    l.starts_with("-- TOC entry ")
+        || l.starts_with("-- Dependencies: ")
+        || (l.starts_with("-- Name: ") && header_re().is_match(l))
+}
+
+fn is_default_setting(k: &str, v: &str) -> bool {
+    (k == "default_tablespace" && v == "''") || (k == "default_table_access_method" && v == "heap")
+}
+
+/// Lines that differ from run to run or carry no schema: psql meta-commands such as
+/// `\restrict KEY`, and the dump's own trailer comments.
+fn is_noise_line(l: &str) -> bool {
+    l.starts_with("\\restrict ")
+        || l.starts_with("\\unrestrict ")
+        || l.starts_with("-- Started on")
+        || l.starts_with("-- Completed on")
+        || l.starts_with("-- Data Pos:")
+}
+
+fn keep_block(raw: &RawBlock, f: &Filter) -> bool {
+    if f.no_privileges && matches!(raw.kind.as_str(), "ACL" | "DEFAULT ACL") {
+        return false;
+    }
+    // Objects outside schemas are kept, except the excluded schemas' own entries.
+    let schema_of_entry = if raw.kind == "SCHEMA" {
+        raw.name.as_str()
+    } else if matches!(raw.kind.as_str(), "COMMENT" | "ACL" | "SECURITY LABEL")
+        && raw.schema.is_empty()
+    {
+        raw.name.strip_prefix("SCHEMA ").unwrap_or("")
+    } else {
+        raw.schema.as_str()
+    };
+    if schema_of_entry.is_empty() {
+        return f.schemas.is_empty() || raw.kind != "SCHEMA";
+    }
+    if f.exclude_schemas.iter().any(|s| s == schema_of_entry) {
+        return false;
+    }
+    f.schemas.is_empty() || f.schemas.iter().any(|s| s == schema_of_entry)
+}
+
+impl Catalog {
+    pub fn get(&self, key: &Key) -> Option<&Block> {
+        self.index.get(key).map(|&i| &self.blocks[i])
+    }
+
+    /// Blocks that depend directly on block `i`, by pg_dump's graph.
+    pub fn dependents(&self) -> Vec<Vec<usize>> {
+        let mut out = vec![Vec::new(); self.blocks.len()];
+        for (i, b) in self.blocks.iter().enumerate() {
+            for d in &b.deps {
+                if let Some(&p) = self.by_toc.get(d) {
+                    if p != i {
+                        out[p].push(i);
+                    }
+                }
+            }
+        }
+        for v in &mut out {
+            v.sort_unstable();
+            v.dedup();
+        }
+        out
+    }
+
+    /// The first dependency that names a block, the object an attached entry belongs to.
+    pub fn parent_of(&self, i: usize) -> Option<usize> {
+        self.blocks[i]
+            .deps
+            .iter()
+            .filter_map(|d| self.by_toc.get(d).copied())
+            .find(|&p| p != i)
+    }
+
+    /// Role names that appear as owners, for reports.
+    pub fn owners(&self) -> BTreeSet<String> {
+        self.blocks
+            .iter()
+            .filter(|b| !b.owner.is_empty())
+            .map(|b| b.owner.clone())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DUMP: &str = "--\n-- PostgreSQL database dump\n--\n\n\\restrict abc\n\nSET statement_timeout = 0;\n\n--\n-- TOC entry 7 (class 2615 OID 16425)\n-- Name: app; Type: SCHEMA; Schema: -; Owner: postgres\n-- Data Pos: 0\n--\n\nCREATE SCHEMA app;\n\n\nALTER SCHEMA app OWNER TO postgres;\n\nSET default_tablespace = '';\n\n--\n-- TOC entry 220 (class 1259 OID 16451)\n-- Dependencies: 7\n-- Name: items; Type: TABLE; Schema: app; Owner: postgres\n-- Data Pos: 0\n--\n\nCREATE TABLE app.items (\n    id integer NOT NULL\n);\n\n\nALTER TABLE app.items OWNER TO postgres;\n\n--\n-- TOC entry 3416 (class 0 OID 0)\n-- Dependencies: 220\n-- Name: TABLE items; Type: COMMENT; Schema: app; Owner: postgres\n--\n\nCOMMENT ON TABLE app.items IS 'a; b';\n\n-- Completed on 2026-11-24\n\n\\unrestrict abc\n";
+
+    #[test]
+    fn splits_blocks_and_owners() {
+        let c = from_dump_text(DUMP, &Filter::default()).unwrap();
+        let kinds: Vec<_> = c.blocks.iter().map(|b| b.key.kind.as_str()).collect();
+        assert_eq!(kinds, ["SCHEMA", "OWNER", "TABLE", "OWNER", "COMMENT"]);
+        assert_eq!(c.blocks[2].stmts, ["CREATE TABLE app.items (\n    id integer NOT NULL\n)"]);
+        assert_eq!(c.blocks[2].deps, [7]);
+        assert_eq!(c.blocks[4].stmts, ["COMMENT ON TABLE app.items IS 'a; b'"]);
+        assert!(c.blocks[2].table.is_some());
+        assert_eq!(c.blocks[3].key.display(), "owner of table app.items");
+        assert_eq!(c.blocks[4].key.display(), "comment on table app.items");
+    }
+
+    #[test]
+    fn filters() {
+        let f = Filter {
+            no_owner: true,
+            exclude_schemas: vec!["app".into()],
+            ..Default::default()
+        };
+        let c = from_dump_text(DUMP, &f).unwrap();
+        assert!(c.blocks.is_empty());
+        let f = Filter {
+            no_owner: true,
+            ..Default::default()
+        };
+        let c = from_dump_text(DUMP, &f).unwrap();
+        assert_eq!(c.blocks.len(), 3);
+    }
+
+    #[test]
+    fn rejects_non_dumps() {
+        let e = from_dump_text("SELECT 1;", &Filter::default()).unwrap_err();
+        assert!(e.to_string().contains("not the output of pg_dump"));
+    }
+
+    #[test]
+    fn owner_statement_split() {
+        let (k, id, role) =
+            split_owner_stmt("ALTER FUNCTION app.f(a integer) OWNER TO \"Big Boss\"").unwrap();
+        assert_eq!(k, "FUNCTION");
+        assert_eq!(id, "app.f(a integer)");
+        assert_eq!(role, "\"Big Boss\"");
+        let (k, id, _) =
+            split_owner_stmt("ALTER TEXT SEARCH CONFIGURATION public.c OWNER TO x").unwrap();
+        assert_eq!(k, "TEXT SEARCH CONFIGURATION");
+        assert_eq!(id, "public.c");
+    }
+}

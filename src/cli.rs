@@ -1,0 +1,128 @@
+//! Command-line definitions. No I/O here.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+const EXIT_CODES: &str = "Exit codes:
+  0  success; for diff/plan --exit-code: no differences
+  1  error (bad input, connection, pg_dump failure, apply failure)
+  2  differences found (diff, plan --exit-code), or residual differences after apply
+  3  refused: the plan has hazards that were not allowed";
+
+const ENDPOINTS: &str = "An endpoint (--source, --target) is a postgres:// URL, a libpq keyword string
+(\"host=... dbname=...\"), a file made by pg_dump --schema-only (plain or --format=custom),
+an AWS Secrets Manager secret (arn:aws:secretsmanager:... or secret:NAME), or, when
+omitted, SOURCE_DATABASE_URL / TARGET_DATABASE_URL, else SOURCE_DB_SECRETS /
+TARGET_DB_SECRETS. libpq variables (PGHOST, PGUSER, PGPASSWORD, PGSSLMODE, ...) apply.";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "pgalign",
+    version,
+    about = "Make a TARGET PostgreSQL schema equal a SOURCE schema, through pg_dump",
+    after_help = EXIT_CODES
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Show every object that differs between SOURCE and TARGET.
+    #[command(after_help = format!("{ENDPOINTS}\n\n{EXIT_CODES}"))]
+    Diff(DiffArgs),
+    /// Write the SQL migration that makes TARGET's schema equal SOURCE's.
+    #[command(after_help = format!("{ENDPOINTS}\n\n{EXIT_CODES}"))]
+    Plan(PlanArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// The desired schema (e.g. staging).
+    #[arg(long, short = 's', value_name = "ENDPOINT")]
+    pub source: Option<String>,
+    /// The schema to change (e.g. production).
+    #[arg(long, short = 't', value_name = "ENDPOINT")]
+    pub target: Option<String>,
+    /// Compare only this schema (repeatable).
+    #[arg(long = "schema", value_name = "NAME")]
+    pub schemas: Vec<String>,
+    /// Leave this schema out (repeatable).
+    #[arg(long = "exclude-schema", value_name = "NAME")]
+    pub exclude_schemas: Vec<String>,
+    /// Ignore object ownership.
+    #[arg(long)]
+    pub no_owner: bool,
+    /// Ignore privileges (GRANT/REVOKE).
+    #[arg(long)]
+    pub no_privileges: bool,
+    /// Use this pg_dump (pg_restore must sit beside it).
+    #[arg(long, value_name = "PATH")]
+    pub pg_dump: Option<PathBuf>,
+    /// libpq sslmode for both sides (disable, require, verify-ca, verify-full, ...).
+    #[arg(long, value_name = "MODE")]
+    pub sslmode: Option<String>,
+    /// CA bundle for verify-ca / verify-full (e.g. the RDS global bundle).
+    #[arg(long, value_name = "FILE")]
+    pub sslrootcert: Option<PathBuf>,
+    /// Print how long each stage took, on stderr.
+    #[arg(long)]
+    pub timings: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
+    /// Color: auto (when stdout is a terminal), always, never.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[arg(long, value_enum, default_value_t = PlanFormat::Sql)]
+    pub format: PlanFormat,
+    /// Write the plan to FILE instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Exit with 2 when the plan is not empty.
+    #[arg(long)]
+    pub exit_code: bool,
+    #[command(flatten)]
+    pub timeouts: Timeouts,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Timeouts {
+    /// lock_timeout for each statement (PostgreSQL interval syntax: 10s, 500ms).
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    pub lock_timeout: String,
+    /// statement_timeout for each statement; 0 means none.
+    #[arg(long, default_value = "0", value_name = "DURATION")]
+    pub statement_timeout: String,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiffFormat {
+    Text,
+    Json,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlanFormat {
+    Sql,
+    Json,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}

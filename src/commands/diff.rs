@@ -1,0 +1,37 @@
+//! `pgalign diff`: what differs, one line per object, then the definitions side by side.
+
+use super::{load, Outcome, Timings};
+use crate::cli::{ColorChoice, DiffArgs, DiffFormat};
+use crate::{diff, render};
+use anyhow::Result;
+use std::io::Write;
+use std::time::Instant;
+
+pub async fn run(args: &DiffArgs, stdout_is_tty: bool, out: &mut impl Write) -> Result<Outcome> {
+    let mut timings = Timings::default();
+    let loaded = load(&args.common, &mut timings).await?;
+    let t = Instant::now();
+    let d = diff::diff(&loaded.source, &loaded.target);
+    timings.lap("diff", t);
+    let t = Instant::now();
+    match args.format {
+        DiffFormat::Json => render::diff_json(&d, &loaded.source, &loaded.target, out)?,
+        DiffFormat::Text => {
+            let color = match args.color {
+                ColorChoice::Always => true,
+                ColorChoice::Never => false,
+                ColorChoice::Auto => stdout_is_tty && std::env::var_os("NO_COLOR").is_none(),
+            };
+            render::diff_text(&d, &loaded.source, &loaded.target, color, out)?
+        }
+    }
+    timings.lap("render", t);
+    let mut messages = loaded.messages;
+    if args.common.timings {
+        messages.extend(timings.lines());
+    }
+    Ok(Outcome {
+        code: if d.is_empty() { 0 } else { 2 },
+        messages,
+    })
+}

@@ -1,0 +1,152 @@
+//! One file per subcommand: orchestration only. Shared here: loading both sides.
+
+pub mod diff;
+pub mod plan;
+
+use crate::catalog::{self, Catalog, Filter};
+use crate::cli::Common;
+use crate::dump::{self, DumpError, Tools};
+use crate::endpoint::{ConnParams, Endpoint, Side};
+use anyhow::{anyhow, Context, Result};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// What a command hands back to `main`: its exit code and lines for stderr.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub code: i32,
+    pub messages: Vec<String>,
+}
+
+/// Stage timings, printed with --timings.
+#[derive(Debug, Default)]
+pub struct Timings(pub Vec<(String, Duration)>);
+
+impl Timings {
+    pub fn lap(&mut self, stage: &str, since: Instant) {
+        self.0.push((stage.to_string(), since.elapsed()));
+    }
+    pub fn lines(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .map(|(s, d)| format!("timing: {s}: {:.1} ms", d.as_secs_f64() * 1000.0))
+            .collect()
+    }
+}
+
+/// Both sides, loaded.
+pub struct Loaded {
+    pub source: Catalog,
+    pub target: Catalog,
+    pub source_name: String,
+    pub target_name: String,
+    pub messages: Vec<String>,
+}
+
+pub fn filter_of(c: &Common) -> Filter {
+    Filter {
+        schemas: c.schemas.clone(),
+        exclude_schemas: c.exclude_schemas.clone(),
+        no_owner: c.no_owner,
+        no_privileges: c.no_privileges,
+    }
+}
+
+/// Connection keywords the user gave besides the endpoints.
+fn extra_params(c: &Common) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    if let Some(s) = &c.sslmode {
+        m.insert("sslmode".into(), s.clone());
+    }
+    if let Some(p) = &c.sslrootcert {
+        m.insert("sslrootcert".into(), p.display().to_string());
+    }
+    m
+}
+
+/// Turns an endpoint into connection parameters (fetching the secret if it is one).
+pub async fn connect_params(ep: &Endpoint, c: &Common) -> Result<Option<ConnParams>> {
+    let extra = extra_params(c);
+    match ep {
+        Endpoint::DumpFile(_) => Ok(None),
+        Endpoint::Database(p) => {
+            let mut p = p.clone();
+            for (k, v) in extra {
+                p.params.insert(k, v);
+            }
+            Ok(Some(p))
+        }
+        Endpoint::Secret(s) => Ok(Some(crate::secrets::resolve(s, &extra).await?)),
+    }
+}
+
+async fn dump_side(
+    ep: &Endpoint,
+    conn: Option<&ConnParams>,
+    tools: &[Tools],
+) -> Result<String, DumpError> {
+    match (ep, conn) {
+        (Endpoint::DumpFile(p), _) => dump::read_dump_file(p, tools.first())
+            .await
+            .map_err(DumpError::Other),
+        (_, Some(c)) => {
+            let t = tools
+                .first()
+                .ok_or_else(|| DumpError::Other(anyhow!("no pg_dump found")))?;
+            dump::dump_database(c, t).await.map(|d| d.text)
+        }
+        _ => Err(DumpError::Other(anyhow!("no connection parameters"))),
+    }
+}
+
+/// Resolves, dumps (in parallel) and catalogs both sides.
+pub async fn load(c: &Common, timings: &mut Timings) -> Result<Loaded> {
+    let t0 = Instant::now();
+    let src_ep = Endpoint::resolve(c.source.as_deref(), Side::Source)?;
+    let tgt_ep = Endpoint::resolve(c.target.as_deref(), Side::Target)?;
+    let (sp, tp) = tokio::join!(connect_params(&src_ep, c), connect_params(&tgt_ep, c));
+    let sp = sp.with_context(|| format!("reading source {src_ep}"))?;
+    let tp = tp.with_context(|| format!("reading target {tgt_ep}"))?;
+    let source_name = sp.as_ref().map(|p| p.to_string()).unwrap_or(src_ep.to_string());
+    let target_name = tp.as_ref().map(|p| p.to_string()).unwrap_or(tgt_ep.to_string());
+    let needs_tools = sp.is_some() || tp.is_some();
+    let tools = match dump::find_tools(c.pg_dump.as_deref()) {
+        Ok(t) => t,
+        Err(e) if needs_tools => return Err(e),
+        Err(_) => Vec::new(),
+    };
+    timings.lap("resolve endpoints", t0);
+
+    let t1 = Instant::now();
+    let mut messages = Vec::new();
+    let (s, t) = tokio::join!(
+        dump_side(&src_ep, sp.as_ref(), &tools),
+        dump_side(&tgt_ep, tp.as_ref(), &tools)
+    );
+    // Two pg_dumps on one server can exhaust its lock table; one after the other may fit.
+    let retry_s = matches!(s, Err(DumpError::OutOfLocks(_)));
+    let retry_t = matches!(t, Err(DumpError::OutOfLocks(_)));
+    if retry_s || retry_t {
+        messages.push("warning: the server ran out of lock slots with both dumps running at once (raise max_locks_per_transaction); dumping one side after the other".to_string());
+    }
+    let s = if retry_s { dump_side(&src_ep, sp.as_ref(), &tools).await } else { s };
+    let t = if retry_t { dump_side(&tgt_ep, tp.as_ref(), &tools).await } else { t };
+    let s = s.map_err(|e| anyhow!("dumping source {source_name}: {e}"))?;
+    let t = t.map_err(|e| anyhow!("dumping target {target_name}: {e}"))?;
+    timings.lap("dump both sides", t1);
+
+    let t2 = Instant::now();
+    let filter = filter_of(c);
+    let source = catalog::from_dump_text(&s, &filter)
+        .with_context(|| format!("reading the dump of source {source_name}"))?;
+    let target = catalog::from_dump_text(&t, &filter)
+        .with_context(|| format!("reading the dump of target {target_name}"))?;
+    timings.lap("catalog both dumps", t2);
+    Ok(Loaded {
+        source,
+        target,
+        source_name,
+        target_name,
+        messages,
+    })
+}

@@ -1,0 +1,61 @@
+//! `pgalign plan`: the migration script (or the plan as JSON).
+
+use super::{load, Outcome, Timings};
+use crate::cli::{PlanArgs, PlanFormat};
+use crate::{diff, plan, render};
+use anyhow::{Context, Result};
+use std::io::Write;
+use std::time::Instant;
+
+pub async fn run(args: &PlanArgs, out: &mut impl Write) -> Result<Outcome> {
+    let mut timings = Timings::default();
+    let loaded = load(&args.common, &mut timings).await?;
+    let t = Instant::now();
+    let d = diff::diff(&loaded.source, &loaded.target);
+    timings.lap("diff", t);
+    let t = Instant::now();
+    let opts = plan::Options {
+        lock_timeout: args.timeouts.lock_timeout.clone(),
+        statement_timeout: args.timeouts.statement_timeout.clone(),
+    };
+    let p = plan::plan(&loaded.source, &loaded.target, &d, &opts);
+    timings.lap("plan", t);
+    let t = Instant::now();
+    let mut buf = Vec::new();
+    match args.format {
+        PlanFormat::Sql => render::plan_sql(
+            &p,
+            &render::Header {
+                source: &loaded.source_name,
+                target: &loaded.target_name,
+            },
+            &mut buf,
+        )?,
+        PlanFormat::Json => render::plan_json(&p, &mut buf)?,
+    }
+    match &args.output {
+        Some(path) => std::fs::write(path, &buf)
+            .with_context(|| format!("writing the plan to {}", path.display()))?,
+        None => out.write_all(&buf)?,
+    }
+    timings.lap("render", t);
+    let mut messages = loaded.messages;
+    if !p.unsupported.is_empty() {
+        messages.push(format!(
+            "warning: {} change(s) are not supported yet and are listed in the plan, not made: {}",
+            p.unsupported.len(),
+            p.unsupported
+                .iter()
+                .map(|u| u.object.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if args.common.timings {
+        messages.extend(timings.lines());
+    }
+    Ok(Outcome {
+        code: if args.exit_code && !p.is_empty() { 2 } else { 0 },
+        messages,
+    })
+}

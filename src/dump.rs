@@ -1,0 +1,259 @@
+//! Finds a `pg_dump` new enough for the server, runs it, and returns the dump text with pg_dump's
+//! dependency graph (custom format through `pg_restore --verbose`). Passwords reach the child
+//! through its environment only.
+
+use crate::endpoint::ConnParams;
+use anyhow::{anyhow, bail, Context, Result};
+use regex::Regex;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use tokio::process::Command;
+
+/// A pg_dump and the pg_restore beside it.
+#[derive(Debug, Clone)]
+pub struct Tools {
+    pub pg_dump: PathBuf,
+    pub pg_restore: PathBuf,
+    pub major: u32,
+    pub version: String,
+}
+
+/// Every pg_dump we can find, newest first: `override_path` alone when given, else `$PG_DUMP`,
+/// PATH and `/usr/lib/postgresql/*/bin`.
+pub fn find_tools(override_path: Option<&Path>) -> Result<Vec<Tools>> {
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(p) = override_path {
+        candidates.push(p.to_path_buf());
+    } else {
+        if let Ok(p) = std::env::var("PG_DUMP") {
+            if !p.is_empty() {
+                candidates.push(PathBuf::from(p));
+            }
+        }
+        if let Ok(p) = which::which("pg_dump") {
+            candidates.push(p);
+        }
+        if let Ok(rd) = std::fs::read_dir("/usr/lib/postgresql") {
+            let mut dirs: Vec<_> = rd.flatten().map(|e| e.path()).collect();
+            dirs.sort();
+            for d in dirs {
+                let p = d.join("bin/pg_dump");
+                if p.is_file() {
+                    candidates.push(p);
+                }
+            }
+        }
+    }
+    let mut out: Vec<Tools> = Vec::new();
+    for c in candidates {
+        let c = std::fs::canonicalize(&c).unwrap_or(c);
+        if out.iter().any(|t| t.pg_dump == c) {
+            continue;
+        }
+        let output = std::process::Command::new(&c).arg("--version").output();
+        let Ok(output) = output else {
+            if override_path.is_some() {
+                bail!("cannot run pg_dump at {}", c.display());
+            }
+            continue;
+        };
+        let text = String::from_utf8_lossy(&output.stdout).to_string();
+        let Some(major) = parse_major(&text) else {
+            continue;
+        };
+        let pg_restore = c.with_file_name("pg_restore");
+        if !pg_restore.is_file() {
+            continue;
+        }
+        out.push(Tools {
+            pg_dump: c,
+            pg_restore,
+            major,
+            version: text.trim().to_string(),
+        });
+    }
+    out.sort_by(|a, b| b.major.cmp(&a.major));
+    if out.is_empty() {
+        bail!("no pg_dump found (looked at $PG_DUMP, PATH and /usr/lib/postgresql/*/bin): install the PostgreSQL client tools (Debian/Ubuntu: apt-get install postgresql-client) or set PG_DUMP=/path/to/pg_dump");
+    }
+    Ok(out)
+}
+
+/// `pg_dump (PostgreSQL) 15.20 (Debian ...)` -> 15; `pg_dump (PostgreSQL) 9.6.24` -> 9.
+pub fn parse_major(version_text: &str) -> Option<u32> {
+    let re = Regex::new(r"\(PostgreSQL\) (\d+)(?:\.(\d+))?").ok()?;
+    let c = re.captures(version_text)?;
+    c[1].parse().ok()
+}
+
+/// Result of dumping one side.
+#[derive(Debug)]
+pub struct DumpText {
+    pub text: String,
+    pub tool_major: u32,
+}
+
+/// Why a dump failed, so callers can react (fall back to serial dumps, name a version).
+#[derive(Debug)]
+pub enum DumpError {
+    /// The server's lock table is full (each pg_dump locks every table it dumps).
+    OutOfLocks(String),
+    /// pg_dump is older than the server.
+    VersionMismatch { server: String, tool: u32 },
+    Other(anyhow::Error),
+}
+
+impl std::fmt::Display for DumpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DumpError::OutOfLocks(s) => write!(
+                f,
+                "the server ran out of lock slots (pg_dump locks every table it dumps): raise max_locks_per_transaction on the server, or dump the sides one after the other: {s}"
+            ),
+            DumpError::VersionMismatch { server, tool } => {
+                let major = server.split('.').next().unwrap_or(server);
+                write!(
+                    f,
+                    "the server runs PostgreSQL {server} but the newest pg_dump found is {tool}: install pg_dump {major} or newer (Debian/Ubuntu: apt-get install postgresql-client-{major}) or point PG_DUMP / --pg-dump at one"
+                )
+            }
+            DumpError::Other(e) => write!(f, "{e:#}"),
+        }
+    }
+}
+
+/// Runs pg_dump (custom format) and pg_restore --verbose on a live database.
+pub async fn dump_database(conn: &ConnParams, tools: &Tools) -> Result<DumpText, DumpError> {
+    let dir = tempfile::tempdir()
+        .context("creating a temporary directory")
+        .map_err(DumpError::Other)?;
+    let archive = dir.path().join("schema.dump");
+    let mut cmd = Command::new(&tools.pg_dump);
+    cmd.arg("--schema-only")
+        .arg("--format=custom")
+        .arg("--no-sync")
+        .arg(format!("--file={}", archive.display()))
+        .arg(format!("--dbname={}", conn.conninfo()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    // The password goes through the child's environment, never its command line.
+    if let Some(p) = conn.password() {
+        cmd.env("PGPASSWORD", p);
+    }
+    if conn.get("application_name").is_none() {
+        cmd.env("PGAPPNAME", "pgalign");
+    }
+    let out = cmd
+        .output()
+        .await
+        .with_context(|| format!("running {}", tools.pg_dump.display()))
+        .map_err(DumpError::Other)?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        if stderr.contains("server version mismatch") {
+            let server = Regex::new(r"server version: ([0-9.]+)")
+                .ok()
+                .and_then(|re| re.captures(&stderr).map(|c| c[1].to_string()))
+                .unwrap_or_else(|| "?".into());
+            return Err(DumpError::VersionMismatch {
+                server,
+                tool: tools.major,
+            });
+        }
+        if stderr.contains("out of shared memory") || stderr.contains("max_locks_per_transaction")
+        {
+            return Err(DumpError::OutOfLocks(one_line(&stderr)));
+        }
+        return Err(DumpError::Other(anyhow!(
+            "pg_dump failed ({}): {}",
+            out.status,
+            one_line(&stderr)
+        )));
+    }
+    let text = restore_to_text(&archive, tools)
+        .await
+        .map_err(DumpError::Other)?;
+    Ok(DumpText {
+        text,
+        tool_major: tools.major,
+    })
+}
+
+/// Turns a custom-format archive into plain SQL with TOC ids and dependencies.
+pub async fn restore_to_text(archive: &Path, tools: &Tools) -> Result<String> {
+    let out = Command::new(&tools.pg_restore)
+        .arg("--verbose")
+        .arg("--file=-")
+        .arg(archive)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .with_context(|| format!("running {}", tools.pg_restore.display()))?;
+    if !out.status.success() {
+        bail!(
+            "pg_restore failed ({}): {}",
+            out.status,
+            one_line(&String::from_utf8_lossy(&out.stderr))
+        );
+    }
+    String::from_utf8(out.stdout).context("pg_restore printed text that is not UTF-8")
+}
+
+/// Reads a dump file: custom-format archives go through pg_restore, plain SQL is read as is.
+pub async fn read_dump_file(path: &Path, tools: Option<&Tools>) -> Result<String> {
+    let bytes = tokio::fs::read(path)
+        .await
+        .with_context(|| format!("reading {}", path.display()))?;
+    if bytes.starts_with(b"PGDMP") {
+        let tools = tools.context("a custom-format dump needs pg_restore, and none was found: install the PostgreSQL client tools")?;
+        return restore_to_text(path, tools).await;
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        anyhow!("this is not a pg_dump file (not UTF-8 text and not a custom-format archive)")
+    })
+}
+
+/// The last meaningful lines of a child's stderr, on one line.
+pub fn one_line(s: &str) -> String {
+    let lines: Vec<&str> = s
+        .lines()
+        .map(|l| l.trim())
+        .filter(|l| !l.is_empty())
+        .collect();
+    let tail = if lines.len() > 3 {
+        &lines[lines.len() - 3..]
+    } else {
+        &lines[..]
+    };
+    tail.join(" / ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn majors() {
+        assert_eq!(
+            parse_major("pg_dump (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)"),
+            Some(15)
+        );
+        assert_eq!(parse_major("pg_dump (PostgreSQL) 9.6.24"), Some(9));
+        assert_eq!(parse_major("garbage"), None);
+    }
+
+    #[test]
+    fn mismatch_message_names_version_to_install() {
+        let e = DumpError::VersionMismatch {
+            server: "17.2".into(),
+            tool: 15,
+        };
+        let s = e.to_string();
+        assert!(s.contains("postgresql-client-17"), "{s}");
+    }
+}

@@ -1,0 +1,395 @@
+//! What a `--source` / `--target` is: a PostgreSQL URL or libpq keyword string, a dump file, or
+//! (through `secrets`) an AWS Secrets Manager secret. Passwords live here and nowhere else; they
+//! never appear in `Display` or `Debug` output.
+
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// libpq connection keywords (host, port, user, dbname, sslmode, ...) without the password.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ConnParams {
+    pub params: BTreeMap<String, String>,
+    password: Option<String>,
+}
+
+impl ConnParams {
+    pub fn new(params: BTreeMap<String, String>, password: Option<String>) -> Self {
+        ConnParams { params, password }
+    }
+    pub fn password(&self) -> Option<&str> {
+        self.password.as_deref()
+    }
+    pub fn set_password(&mut self, p: Option<String>) {
+        self.password = p;
+    }
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.params.get(k).map(|s| s.as_str())
+    }
+    /// A libpq keyword/value string with no password in it: safe for a child's argv.
+    pub fn conninfo(&self) -> String {
+        self.params
+            .iter()
+            .map(|(k, v)| format!("{k}={}", quote_conninfo_value(v)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+    /// Values as libpq would resolve them: explicit keywords, else PG* environment variables.
+    pub fn resolved(&self, key: &str) -> Option<String> {
+        if let Some(v) = self.get(key) {
+            return Some(v.to_string());
+        }
+        let env = match key {
+            "host" => "PGHOST",
+            "port" => "PGPORT",
+            "user" => "PGUSER",
+            "dbname" => "PGDATABASE",
+            "sslmode" => "PGSSLMODE",
+            "sslrootcert" => "PGSSLROOTCERT",
+            "connect_timeout" => "PGCONNECT_TIMEOUT",
+            "application_name" => "PGAPPNAME",
+            _ => return None,
+        };
+        std::env::var(env).ok().filter(|v| !v.is_empty())
+    }
+    /// The password as libpq would find it: given, else PGPASSWORD.
+    pub fn resolved_password(&self) -> Option<String> {
+        self.password
+            .clone()
+            .or_else(|| std::env::var("PGPASSWORD").ok().filter(|v| !v.is_empty()))
+    }
+}
+
+impl fmt::Display for ConnParams {
+    /// `user@host:port/dbname`, as much as is known; never the password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let host = self
+            .resolved("host")
+            .unwrap_or_else(|| "localhost".to_string());
+        let port = self.resolved("port").unwrap_or_else(|| "5432".into());
+        let user = self.resolved("user");
+        let db = self.resolved("dbname").or_else(|| user.clone());
+        if let Some(u) = &user {
+            write!(f, "{u}@")?;
+        }
+        write!(f, "{host}:{port}/{}", db.unwrap_or_default())
+    }
+}
+
+impl fmt::Debug for ConnParams {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnParams")
+            .field("params", &self.params)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+fn quote_conninfo_value(v: &str) -> String {
+    if !v.is_empty() && !v.contains([' ', '\'', '\\', '=']) {
+        v.to_string()
+    } else {
+        format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"))
+    }
+}
+
+/// Where a schema comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// A live database.
+    Database(ConnParams),
+    /// A file written by `pg_dump --schema-only`, plain or custom format.
+    DumpFile(PathBuf),
+    /// An AWS Secrets Manager secret (ARN or name) holding RDS-style JSON.
+    Secret(String),
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Database(c) => write!(f, "{c}"),
+            Endpoint::DumpFile(p) => write!(f, "dump file {}", p.display()),
+            Endpoint::Secret(s) => write!(f, "secret {s}"),
+        }
+    }
+}
+
+impl Endpoint {
+    /// Reads `--source` / `--target`, else the environment variables named for that side.
+    pub fn resolve(arg: Option<&str>, side: Side) -> Result<Endpoint> {
+        if let Some(a) = arg {
+            return Endpoint::parse(a);
+        }
+        let (url_var, secret_var) = match side {
+            Side::Source => ("SOURCE_DATABASE_URL", "SOURCE_DB_SECRETS"),
+            Side::Target => ("TARGET_DATABASE_URL", "TARGET_DB_SECRETS"),
+        };
+        if let Ok(v) = std::env::var(url_var) {
+            if !v.is_empty() {
+                return Endpoint::parse(&v).with_context(|| format!("reading {url_var}"));
+            }
+        }
+        if let Ok(v) = std::env::var(secret_var) {
+            if !v.is_empty() {
+                return Ok(Endpoint::Secret(v));
+            }
+        }
+        bail!(
+            "no {} given: pass --{} (a postgres:// URL, a dump file or a secret ARN) or set {url_var} or {secret_var}",
+            side.name(),
+            side.name()
+        )
+    }
+
+    pub fn parse(s: &str) -> Result<Endpoint> {
+        let t = s.trim();
+        if t.starts_with("postgres://") || t.starts_with("postgresql://") {
+            return Ok(Endpoint::Database(parse_url(t)?));
+        }
+        if t.starts_with("arn:aws:secretsmanager:") {
+            return Ok(Endpoint::Secret(t.to_string()));
+        }
+        if let Some(name) = t.strip_prefix("secret:") {
+            if name.is_empty() {
+                bail!("`secret:` needs a secret name after it, e.g. secret:prod/app-db");
+            }
+            return Ok(Endpoint::Secret(name.to_string()));
+        }
+        if Path::new(t).is_file() {
+            return Ok(Endpoint::DumpFile(PathBuf::from(t)));
+        }
+        if t.contains('=') {
+            return Ok(Endpoint::Database(parse_keywords(t)?));
+        }
+        if t.ends_with(".sql") || t.ends_with(".dump") || t.contains('/') {
+            bail!("{t}: no such file (an endpoint is a postgres:// URL, a libpq keyword string, a dump file or a secret ARN)");
+        }
+        bail!("{t}: not a postgres:// URL, a libpq keyword string (host=... dbname=...), an existing dump file or a secret ARN")
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Source,
+    Target,
+}
+
+impl Side {
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Source => "source",
+            Side::Target => "target",
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> Result<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            match hex {
+                Some(v) => {
+                    out.push(v);
+                    i += 3;
+                    continue;
+                }
+                None => bail!("bad percent-encoding in the URL"),
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8(out).context("the URL decodes to invalid UTF-8")
+}
+
+/// Parses `postgres://user:password@host:port/db?key=value`.
+pub fn parse_url(url: &str) -> Result<ConnParams> {
+    let rest = url
+        .split_once("://")
+        .map(|x| x.1)
+        .context("not a URL")?;
+    let (main, query) = match rest.split_once('?') {
+        Some((m, q)) => (m, Some(q)),
+        None => (rest, None),
+    };
+    let (authority, path) = match main.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (main, None),
+    };
+    let mut params = BTreeMap::new();
+    let mut password = None;
+    let hostport = match authority.rsplit_once('@') {
+        Some((userinfo, hp)) => {
+            match userinfo.split_once(':') {
+                Some((u, p)) => {
+                    if !u.is_empty() {
+                        params.insert("user".into(), percent_decode(u)?);
+                    }
+                    password = Some(percent_decode(p)?);
+                }
+                None if !userinfo.is_empty() => {
+                    params.insert("user".into(), percent_decode(userinfo)?);
+                }
+                None => {}
+            }
+            hp
+        }
+        None => authority,
+    };
+    if !hostport.is_empty() {
+        let (host, port) = if let Some(stripped) = hostport.strip_prefix('[') {
+            let (h, after) = stripped
+                .split_once(']')
+                .context("unclosed [ in the URL's host")?;
+            (h.to_string(), after.strip_prefix(':').map(|p| p.to_string()))
+        } else {
+            match hostport.rsplit_once(':') {
+                Some((h, p)) => (h.to_string(), Some(p.to_string())),
+                None => (hostport.to_string(), None),
+            }
+        };
+        if !host.is_empty() {
+            params.insert("host".into(), percent_decode(&host)?);
+        }
+        if let Some(p) = port.filter(|p| !p.is_empty()) {
+            if p.parse::<u16>().is_err() {
+                bail!("the URL's port {p:?} is not a number");
+            }
+            params.insert("port".into(), p);
+        }
+    }
+    if let Some(db) = path.filter(|p| !p.is_empty()) {
+        params.insert("dbname".into(), percent_decode(db)?);
+    }
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let k = percent_decode(k)?;
+        let v = percent_decode(v)?;
+        if k == "password" {
+            password = Some(v);
+        } else {
+            params.insert(k, v);
+        }
+    }
+    Ok(ConnParams::new(params, password))
+}
+
+/// Parses a libpq keyword/value string: `host=db port=5432 dbname='my db'`.
+pub fn parse_keywords(s: &str) -> Result<ConnParams> {
+    let mut params = BTreeMap::new();
+    let mut password = None;
+    let chars: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        while i < chars.len() && chars[i].is_whitespace() {
+            i += 1;
+        }
+        if i >= chars.len() {
+            break;
+        }
+        let ks = i;
+        while i < chars.len() && chars[i] != '=' && !chars[i].is_whitespace() {
+            i += 1;
+        }
+        let key: String = chars[ks..i].iter().collect();
+        while i < chars.len() && chars[i].is_whitespace() {
+            i += 1;
+        }
+        if i >= chars.len() || chars[i] != '=' {
+            bail!("connection string: missing \"=\" after {key:?}");
+        }
+        i += 1;
+        while i < chars.len() && chars[i].is_whitespace() {
+            i += 1;
+        }
+        let mut val = String::new();
+        if i < chars.len() && chars[i] == '\'' {
+            i += 1;
+            loop {
+                if i >= chars.len() {
+                    bail!("connection string: unterminated quoted value for {key:?}");
+                }
+                match chars[i] {
+                    '\\' if i + 1 < chars.len() => {
+                        val.push(chars[i + 1]);
+                        i += 2;
+                    }
+                    '\'' => {
+                        i += 1;
+                        break;
+                    }
+                    c => {
+                        val.push(c);
+                        i += 1;
+                    }
+                }
+            }
+        } else {
+            while i < chars.len() && !chars[i].is_whitespace() {
+                if chars[i] == '\\' && i + 1 < chars.len() {
+                    i += 1;
+                }
+                val.push(chars[i]);
+                i += 1;
+            }
+        }
+        if key == "password" {
+            password = Some(val);
+        } else {
+            params.insert(key, val);
+        }
+    }
+    Ok(ConnParams::new(params, password))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_with_password_keeps_it_out_of_conninfo_and_debug() {
+        let c = parse_url("postgres://app:s%3Acret@db.example.com:6543/prod?sslmode=require").unwrap();
+        assert_eq!(c.password(), Some("s:cret"));
+        assert_eq!(
+            c.conninfo(),
+            "dbname=prod host=db.example.com port=6543 sslmode=require user=app"
+        );
+        assert!(!format!("{c:?}").contains("s:cret"));
+        assert!(!format!("{c}").contains("s:cret"));
+        assert_eq!(format!("{c}"), "app@db.example.com:6543/prod");
+    }
+
+    #[test]
+    fn keyword_strings() {
+        let c = parse_keywords("host=localhost dbname='my db' password='p w\\'x'").unwrap();
+        assert_eq!(c.get("dbname"), Some("my db"));
+        assert_eq!(c.password(), Some("p w'x"));
+        assert_eq!(c.conninfo(), "dbname='my db' host=localhost");
+        assert!(parse_keywords("host").is_err());
+    }
+
+    #[test]
+    fn endpoint_kinds() {
+        assert!(matches!(
+            Endpoint::parse("postgresql://localhost/x").unwrap(),
+            Endpoint::Database(_)
+        ));
+        assert!(matches!(
+            Endpoint::parse("arn:aws:secretsmanager:us-east-1:1:secret:a").unwrap(),
+            Endpoint::Secret(_)
+        ));
+        assert!(matches!(
+            Endpoint::parse("secret:prod/db").unwrap(),
+            Endpoint::Secret(_)
+        ));
+        let e = Endpoint::parse("nothing/here.sql").unwrap_err();
+        assert!(e.to_string().contains("no such file"));
+        assert!(parse_url("postgres://h:notaport/db").is_err());
+    }
+}

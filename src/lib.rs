@@ -1,0 +1,24 @@
+//! pgalign: compare two PostgreSQL schemas through pg_dump, write the migration, apply it
+//! safely, and verify it. The pipeline: endpoint -> dump -> catalog -> diff -> plan -> render.
+
+pub mod catalog;
+pub mod cli;
+pub mod commands;
+pub mod diff;
+pub mod dump;
+pub mod endpoint;
+pub mod plan;
+pub mod render;
+pub mod secrets;
+
+use cli::{Cli, Command};
+use commands::Outcome;
+use std::io::Write;
+
+/// Runs one command; `out` is where its main output goes.
+pub async fn run(cli: Cli, stdout_is_tty: bool, out: &mut impl Write) -> anyhow::Result<Outcome> {
+    match &cli.command {
+        Command::Diff(a) => commands::diff::run(a, stdout_is_tty, out).await,
+        Command::Plan(a) => commands::plan::run(a, out).await,
+    }
+}

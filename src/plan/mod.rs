@@ -1,0 +1,518 @@
+//! Turns differences into ordered Steps, each with its SQL, hazards and timeouts. Pure.
+//!
+//! Order: drops walk TARGET's dump order backwards (pg_dump's order is a valid creation order, so
+//! its reverse is a valid drop order); creates and alters walk SOURCE's dump order forwards.
+//! Objects that must be dropped and created again pull their dependents (by pg_dump's own
+//! dependency graph) along with them.
+
+mod acl;
+mod objects;
+mod table;
+
+use crate::catalog::{Block, Catalog, Key};
+use crate::diff::{ChangeKind, Diff};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+pub use objects::identity_of;
+
+/// What can go wrong when a step runs on a production database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Hazard {
+    /// Rows or objects with data are removed.
+    DataLoss,
+    /// The table is rewritten (time and disk proportional to its size).
+    TableRewrite,
+    /// An ACCESS EXCLUSIVE lock on an existing table: reads and writes wait.
+    AccessExclusiveLock,
+    /// An index is built without CONCURRENTLY on an existing table: writes wait.
+    IndexBuild,
+    /// Every row is read to validate a constraint.
+    ValidationScan,
+    /// A type is dropped and rebuilt.
+    TypeRebuild,
+    /// Something dropped and something alike created: maybe a rename.
+    PossibleRename,
+    /// pgalign cannot make this change yet.
+    Unsupported,
+}
+
+impl Hazard {
+    pub const ALL: [Hazard; 8] = [
+        Hazard::DataLoss,
+        Hazard::TableRewrite,
+        Hazard::AccessExclusiveLock,
+        Hazard::IndexBuild,
+        Hazard::ValidationScan,
+        Hazard::TypeRebuild,
+        Hazard::PossibleRename,
+        Hazard::Unsupported,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            Hazard::DataLoss => "data-loss",
+            Hazard::TableRewrite => "table-rewrite",
+            Hazard::AccessExclusiveLock => "access-exclusive-lock",
+            Hazard::IndexBuild => "index-build",
+            Hazard::ValidationScan => "validation-scan",
+            Hazard::TypeRebuild => "type-rebuild",
+            Hazard::PossibleRename => "possible-rename",
+            Hazard::Unsupported => "unsupported",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Hazard> {
+        Hazard::ALL.into_iter().find(|h| h.name() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    Create,
+    Drop,
+    Alter,
+    Replace,
+}
+
+impl Op {
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Create => "create",
+            Op::Drop => "drop",
+            Op::Alter => "alter",
+            Op::Replace => "replace",
+        }
+    }
+}
+
+/// One unit of change: SQL plus everything a renderer or apply needs to know about it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Step {
+    /// Who is changed, as people read it: `table public.orders`.
+    pub object: String,
+    /// pg_dump's type of the object (`TABLE`, `INDEX`, ...).
+    pub kind: String,
+    pub op: Op,
+    /// Why: which difference this step resolves.
+    pub reason: String,
+    /// One or more statements, each ending with a semicolon.
+    pub sql: String,
+    pub hazards: Vec<Hazard>,
+    /// `lock_timeout` for this step, e.g. `10s`.
+    pub lock_timeout: String,
+    /// `statement_timeout` for this step, `0` for none.
+    pub statement_timeout: String,
+    /// False for statements PostgreSQL refuses inside a transaction block.
+    pub transactional: bool,
+}
+
+/// A change pgalign cannot make yet: never silently skipped.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Unsupported {
+    pub object: String,
+    pub reason: String,
+    pub target_sql: Option<String>,
+    pub source_sql: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Plan {
+    pub steps: Vec<Step>,
+    pub unsupported: Vec<Unsupported>,
+    /// Differences that need no step (column order).
+    pub notes: Vec<String>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty() && self.unsupported.is_empty()
+    }
+    pub fn hazards(&self) -> BTreeSet<Hazard> {
+        self.steps
+            .iter()
+            .flat_map(|s| s.hazards.iter().copied())
+            .collect()
+    }
+}
+
+/// Settings that shape every step.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub lock_timeout: String,
+    pub statement_timeout: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            lock_timeout: "10s".into(),
+            statement_timeout: "0".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Act {
+    Keep,
+    Drop,
+    Create,
+    /// Dropped (TARGET side) and created again (SOURCE side).
+    Recreate,
+    Alter,
+}
+
+/// What the planner works with while it decides.
+pub(crate) struct Ctx<'a> {
+    pub src: &'a Catalog,
+    pub tgt: &'a Catalog,
+    pub opts: &'a Options,
+    pub steps_drop: Vec<Step>,
+    pub unsupported: Vec<Unsupported>,
+}
+
+impl Ctx<'_> {
+    pub fn step(&self, b: &Block, op: Op, reason: &str, sql: String, hazards: Vec<Hazard>) -> Step {
+        let mut hazards = hazards;
+        hazards.sort();
+        hazards.dedup();
+        Step {
+            object: b.key.display(),
+            kind: b.key.kind.clone(),
+            op,
+            reason: reason.to_string(),
+            sql,
+            hazards,
+            lock_timeout: self.opts.lock_timeout.clone(),
+            statement_timeout: self.opts.statement_timeout.clone(),
+            transactional: true,
+        }
+    }
+    pub fn unsupported(&mut self, key: &Key, reason: String, t: Option<&Block>, s: Option<&Block>) {
+        self.unsupported.push(Unsupported {
+            object: key.display(),
+            reason,
+            target_sql: t.map(|b| b.sql()),
+            source_sql: s.map(|b| b.sql()),
+        });
+    }
+}
+
+/// Relation kinds: dropping one takes its attached objects with it.
+fn is_relation(kind: &str) -> bool {
+    matches!(
+        kind,
+        "TABLE" | "VIEW" | "MATERIALIZED VIEW" | "FOREIGN TABLE"
+    )
+}
+
+/// Kinds that live on another object and vanish with it.
+fn is_attached(kind: &str) -> bool {
+    matches!(
+        kind,
+        "INDEX"
+            | "CONSTRAINT"
+            | "CHECK CONSTRAINT"
+            | "FK CONSTRAINT"
+            | "TRIGGER"
+            | "RULE"
+            | "POLICY"
+            | "DEFAULT"
+            | "COMMENT"
+            | "ACL"
+            | "OWNER"
+            | "SECURITY LABEL"
+            | "SEQUENCE OWNED BY"
+            | "ROW SECURITY"
+            | "INDEX ATTACH"
+    )
+}
+
+/// Kinds that hold no data and can be dropped and created again when they change.
+fn is_recreatable(kind: &str) -> bool {
+    matches!(
+        kind,
+        "INDEX"
+            | "CONSTRAINT"
+            | "CHECK CONSTRAINT"
+            | "FK CONSTRAINT"
+            | "TRIGGER"
+            | "RULE"
+            | "POLICY"
+            | "VIEW"
+            | "MATERIALIZED VIEW"
+            | "FUNCTION"
+            | "PROCEDURE"
+            | "AGGREGATE"
+            | "DEFAULT"
+            | "CAST"
+            | "EVENT TRIGGER"
+            | "TABLE ATTACH"
+            | "PUBLICATION TABLE"
+            | "STATISTICS"
+            | "COMMENT"
+            | "ACL"
+            | "OWNER"
+            | "SECURITY LABEL"
+            | "SEQUENCE OWNED BY"
+            | "ROW SECURITY"
+            | "OPERATOR"
+            | "TEXT SEARCH CONFIGURATION"
+            | "TEXT SEARCH DICTIONARY"
+            | "CONVERSION"
+            | "INDEX ATTACH"
+    )
+}
+
+/// Kinds whose "create" re-applies on top of an existing object (no drop needed first).
+fn is_reapplied(kind: &str) -> bool {
+    matches!(
+        kind,
+        "COMMENT" | "ACL" | "OWNER" | "SECURITY LABEL" | "DEFAULT" | "SEQUENCE OWNED BY"
+    )
+}
+
+/// Plans the change that makes TARGET equal SOURCE.
+pub fn plan(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan {
+    let mut sact = vec![Act::Keep; src.blocks.len()];
+    let mut tact = vec![Act::Keep; tgt.blocks.len()];
+    let mut ctx = Ctx {
+        src,
+        tgt,
+        opts,
+        steps_drop: Vec::new(),
+        unsupported: Vec::new(),
+    };
+    // Alter steps decided per changed object, attached to the SOURCE block they belong to.
+    let mut alters: Vec<(usize, Vec<Step>)> = Vec::new();
+    // Columns dropped or retyped per TARGET table: their dependents are rebuilt.
+    let mut touched_columns: Vec<(usize, Vec<String>)> = Vec::new();
+
+    for ch in &diff.changes {
+        match ch.kind {
+            ChangeKind::Created => sact[ch.source.unwrap()] = Act::Create,
+            ChangeKind::Dropped => tact[ch.target.unwrap()] = Act::Drop,
+            ChangeKind::Changed => {
+                let (si, ti) = (ch.source.unwrap(), ch.target.unwrap());
+                match objects::alter(&mut ctx, si, ti) {
+                    objects::Decision::Alter(steps, columns) => {
+                        sact[si] = Act::Alter;
+                        tact[ti] = Act::Alter;
+                        alters.push((si, steps));
+                        if !columns.is_empty() {
+                            touched_columns.push((ti, columns));
+                        }
+                    }
+                    objects::Decision::Recreate => {
+                        sact[si] = Act::Recreate;
+                        tact[ti] = Act::Recreate;
+                    }
+                    objects::Decision::Unsupported(reason) => {
+                        let (s, t) = (&src.blocks[si], &tgt.blocks[ti]);
+                        ctx.unsupported(&s.key, reason, Some(t), Some(s));
+                    }
+                }
+            }
+        }
+    }
+
+    // Dependents of what is dropped must go first and come back after.
+    let deps = tgt.dependents();
+    let mut work: Vec<usize> = (0..tgt.blocks.len())
+        .filter(|&i| matches!(tact[i], Act::Drop | Act::Recreate))
+        .collect();
+    for (ti, cols) in &touched_columns {
+        for &d in &deps[*ti] {
+            let b = &tgt.blocks[d];
+            if matches!(
+                b.key.kind.as_str(),
+                "VIEW" | "MATERIALIZED VIEW" | "RULE" | "POLICY" | "TRIGGER"
+            ) && cols.iter().any(|c| mentions(&b.sql(), c))
+                && cascade(&mut ctx, &mut sact, &mut tact, d, *ti)
+            {
+                work.push(d);
+            }
+        }
+    }
+    while let Some(t) = work.pop() {
+        for &d in &deps[t] {
+            if matches!(tact[d], Act::Keep | Act::Alter) && cascade(&mut ctx, &mut sact, &mut tact, d, t)
+            {
+                work.push(d);
+            }
+        }
+    }
+
+    // Drops, TARGET order reversed.
+    for ti in (0..tgt.blocks.len()).rev() {
+        if !matches!(tact[ti], Act::Drop | Act::Recreate) {
+            continue;
+        }
+        let b = &tgt.blocks[ti];
+        if goes_with_parent(tgt, &tact, ti) {
+            continue;
+        }
+        let reason = if tact[ti] == Act::Drop {
+            "not in source".to_string()
+        } else {
+            "changed; dropped here and created again below".to_string()
+        };
+        match objects::drop(&mut ctx, ti, tact[ti] == Act::Recreate) {
+            objects::DropHow::Steps(steps) => {
+                for mut s in steps {
+                    s.reason = reason.clone();
+                    ctx.steps_drop.push(s);
+                }
+            }
+            objects::DropHow::Nothing => {}
+            objects::DropHow::Unknown(why) => {
+                let key = b.key.clone();
+                ctx.unsupported(&key, why, Some(b), None);
+            }
+        }
+    }
+
+    // Creates and alters, SOURCE order.
+    let mut alters_by_src: Vec<Option<Vec<Step>>> = vec![None; src.blocks.len()];
+    for (si, steps) in alters {
+        alters_by_src[si] = Some(steps);
+    }
+    let mut creates: Vec<Step> = Vec::new();
+    for si in 0..src.blocks.len() {
+        match sact[si] {
+            Act::Create | Act::Recreate => {
+                let recreated = sact[si] == Act::Recreate;
+                creates.extend(objects::create(&mut ctx, si, recreated));
+            }
+            Act::Alter => creates.extend(alters_by_src[si].take().unwrap_or_default()),
+            _ => {}
+        }
+    }
+    possible_renames(src, tgt, diff, &mut ctx.steps_drop, &mut creates);
+
+    let mut steps = std::mem::take(&mut ctx.steps_drop);
+    steps.extend(creates);
+    Plan {
+        steps,
+        unsupported: ctx.unsupported,
+        notes: diff.notes.clone(),
+    }
+}
+
+/// Marks TARGET block `d` (a dependent of `because`) to be dropped and created again.
+/// Returns whether it is newly marked.
+fn cascade(ctx: &mut Ctx, sact: &mut [Act], tact: &mut [Act], d: usize, because: usize) -> bool {
+    if matches!(tact[d], Act::Drop | Act::Recreate) {
+        return false;
+    }
+    let b = &ctx.tgt.blocks[d];
+    let Some(&si) = ctx.src.index.get(&b.key) else {
+        tact[d] = Act::Drop;
+        return true;
+    };
+    if is_recreatable(&b.key.kind) {
+        tact[d] = Act::Recreate;
+        sact[si] = Act::Recreate;
+        true
+    } else {
+        let why = format!(
+            "depends on {}, which must be dropped and created again; pgalign cannot rebuild a {} yet",
+            ctx.tgt.blocks[because].key.display(),
+            b.key.kind.to_lowercase()
+        );
+        let key = b.key.clone();
+        let (t, s) = (ctx.tgt.blocks[d].clone(), ctx.src.blocks[si].clone());
+        ctx.unsupported(&key, why, Some(&t), Some(&s));
+        false
+    }
+}
+
+/// True when dropping TARGET block `ti` happens by itself because what it lives on is dropped.
+fn goes_with_parent(tgt: &Catalog, tact: &[Act], ti: usize) -> bool {
+    let b = &tgt.blocks[ti];
+    let dropped = |p: usize| matches!(tact[p], Act::Drop | Act::Recreate);
+    let kind = b.key.kind.as_str();
+    if kind == "FK CONSTRAINT" {
+        // Only the constrained table (pg_dump lists it first) takes the FK with it.
+        return tgt.parent_of(ti).is_some_and(dropped);
+    }
+    let identity_sequence = kind == "SEQUENCE" && b.stmts.first().is_some_and(|s| s.starts_with("ALTER TABLE"));
+    if !(is_attached(kind) || identity_sequence) {
+        return false;
+    }
+    b.deps.iter().filter_map(|d| tgt.by_toc.get(d).copied()).any(|p| {
+        dropped(p)
+            && (is_relation(&tgt.blocks[p].key.kind)
+                || matches!(kind, "COMMENT" | "ACL" | "OWNER" | "SECURITY LABEL"))
+    })
+}
+
+/// Whether SQL text mentions an identifier (as a word, quoted or not).
+fn mentions(sql: &str, ident: &str) -> bool {
+    let lower = sql.to_lowercase();
+    let needle = ident.to_lowercase();
+    let bytes = lower.as_bytes();
+    let mut from = 0;
+    while let Some(pos) = lower[from..].find(&needle) {
+        let s = from + pos;
+        let e = s + needle.len();
+        let before = s == 0 || !is_ident_byte(bytes[s - 1]);
+        let after = e >= bytes.len() || !is_ident_byte(bytes[e]);
+        if before && after {
+            return true;
+        }
+        from = s + 1;
+    }
+    false
+}
+
+fn is_ident_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'$'
+}
+
+/// A table or column dropped while one of the same shape is created: flag both steps.
+fn possible_renames(src: &Catalog, tgt: &Catalog, diff: &Diff, drops: &mut [Step], creates: &mut [Step]) {
+    for d in diff.changes.iter().filter(|c| c.kind == ChangeKind::Dropped) {
+        let tb = &tgt.blocks[d.target.unwrap()];
+        let Some(tt) = &tb.table else { continue };
+        let twin = diff.changes.iter().find(|c| {
+            c.kind == ChangeKind::Created
+                && c.key.kind == "TABLE"
+                && c.key.schema == d.key.schema
+                && src.blocks[c.source.unwrap()].table.as_ref().is_some_and(|st| {
+                    st.columns.iter().map(|c| &c.type_sql).collect::<Vec<_>>()
+                        == tt.columns.iter().map(|c| &c.type_sql).collect::<Vec<_>>()
+                })
+        });
+        if let Some(c) = twin {
+            let created = c.key.display();
+            let dropped = d.key.display();
+            for s in drops.iter_mut().filter(|s| s.object == dropped && s.op == Op::Drop) {
+                s.hazards.push(Hazard::PossibleRename);
+                s.reason = format!("{}; {created} has the same columns: was it renamed? pgalign drops and creates", s.reason);
+            }
+            for s in creates.iter_mut().filter(|s| s.object == created && s.op == Op::Create) {
+                s.hazards.push(Hazard::PossibleRename);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mentions_whole_words_only() {
+        assert!(mentions("SELECT t.amount FROM t", "amount"));
+        assert!(!mentions("SELECT t.amounts FROM t", "amount"));
+        assert!(mentions("SELECT \"Amount\" FROM t", "Amount"));
+    }
+
+    #[test]
+    fn hazard_names_round_trip() {
+        for h in Hazard::ALL {
+            assert_eq!(Hazard::parse(h.name()), Some(h));
+        }
+    }
+}

@@ -1,0 +1,611 @@
+//! Per-kind knowledge: how to create, drop and alter each kind of object pg_dump emits.
+//! Tables live in `table.rs`, privileges in `acl.rs`.
+
+use super::{acl, table, Ctx, Hazard, Op, Step};
+use crate::catalog::parse::{ident_of, quote_ident, tokens, Tok, TokKind};
+use crate::catalog::Block;
+
+pub enum Decision {
+    /// Alter in place: the steps, and the columns dropped or retyped (for dependents).
+    Alter(Vec<Step>, Vec<String>),
+    Recreate,
+    Unsupported(String),
+}
+
+pub enum DropHow {
+    Steps(Vec<Step>),
+    Nothing,
+    Unknown(String),
+}
+
+/// How a changed object (SOURCE block `si`, TARGET block `ti`) is brought in line.
+pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
+    let (s, t) = (&ctx.src.blocks[si], &ctx.tgt.blocks[ti]);
+    let kind = s.key.kind.as_str();
+    let reapply = |ctx: &Ctx, why: &str| {
+        Decision::Alter(vec![ctx.step(s, Op::Alter, why, s.sql(), vec![])], vec![])
+    };
+    match kind {
+        "TABLE" | "FOREIGN TABLE" => table::alter(ctx, si, ti),
+        "OWNER" => reapply(ctx, "owner differs"),
+        "COMMENT" | "SECURITY LABEL" => reapply(ctx, "text differs"),
+        "DEFAULT" => reapply(ctx, "default expression differs"),
+        "SEQUENCE OWNED BY" => reapply(ctx, "owning column differs"),
+        "ACL" => match acl::change(Some(t), Some(s)) {
+            Ok(sql) => Decision::Alter(
+                vec![ctx.step(s, Op::Alter, "privileges differ", sql, vec![])],
+                vec![],
+            ),
+            Err(e) => Decision::Unsupported(e),
+        },
+        "SEQUENCE" => sequence(ctx, s, t),
+        "FUNCTION" | "PROCEDURE" => {
+            // CREATE OR REPLACE keeps dependents, but cannot change the signature, the argument
+            // names or the return type, which pg_dump prints on the first line.
+            let first = |b: &Block| {
+                b.stmts
+                    .first()
+                    .and_then(|x| x.lines().next())
+                    .map(str::to_string)
+            };
+            let body = s.stmts.first().cloned().unwrap_or_default();
+            if first(s) == first(t) && s.stmts.len() == t.stmts.len() {
+                if let Some(rest) = body.strip_prefix("CREATE ") {
+                    let mut sql = format!("CREATE OR REPLACE {rest};\n");
+                    for extra in &s.stmts[1..] {
+                        sql.push_str(extra);
+                        sql.push_str(";\n");
+                    }
+                    return Decision::Alter(
+                        vec![ctx.step(s, Op::Replace, "body or attributes differ", sql, vec![])],
+                        vec![],
+                    );
+                }
+            }
+            Decision::Recreate
+        }
+        "TYPE" => enum_type(ctx, s, t),
+        "ROW SECURITY" => {
+            let mut sql = String::new();
+            for st in &t.stmts {
+                if !s.stmts.contains(st) {
+                    sql.push_str(&invert_row_security(st));
+                }
+            }
+            sql.push_str(&s.sql());
+            Decision::Alter(
+                vec![ctx.step(s, Op::Alter, "row level security differs", sql, vec![Hazard::AccessExclusiveLock])],
+                vec![],
+            )
+        }
+        "EXTENSION" => Decision::Unsupported(
+            "the extension's definition differs (schema or options); change it by hand with ALTER EXTENSION".into(),
+        ),
+        "SCHEMA" => Decision::Unsupported("the schema's definition differs".into()),
+        k if super::is_recreatable(k) => Decision::Recreate,
+        _ => Decision::Unsupported(format!(
+            "pgalign cannot change a {} in place yet",
+            kind.to_lowercase()
+        )),
+    }
+}
+
+/// SQL that creates SOURCE block `si` (plus a refresh for materialized views).
+pub fn create(ctx: &mut Ctx, si: usize, recreated: bool) -> Vec<Step> {
+    let s = &ctx.src.blocks[si];
+    let reason = if recreated {
+        "created again after the drop above"
+    } else {
+        "not in target"
+    };
+    let kind = s.key.kind.as_str();
+    if kind == "ACL" {
+        // The object is new (or new again), so its privileges start from the defaults.
+        return match acl::change(None, Some(s)) {
+            Ok(sql) if sql.is_empty() => vec![],
+            Ok(sql) => vec![ctx.step(s, Op::Create, reason, sql, vec![])],
+            Err(_) => vec![ctx.step(s, Op::Create, reason, s.sql(), vec![])],
+        };
+    }
+    let mut sql = String::new();
+    for st in &s.settings {
+        sql.push_str(st);
+        sql.push_str(";\n");
+    }
+    sql.push_str(&s.sql());
+    if !s.settings.is_empty() {
+        sql.push_str("SET default_tablespace = '';\nSET default_table_access_method = heap;\n");
+    }
+    let mut hazards = vec![];
+    if kind == "MATERIALIZED VIEW" && sql.contains("WITH NO DATA") {
+        if let Some(id) = identity_of(s) {
+            sql.push_str(&format!("REFRESH MATERIALIZED VIEW {id};\n"));
+        }
+    }
+    if kind == "INDEX" || matches!(kind, "CONSTRAINT" | "FK CONSTRAINT" | "CHECK CONSTRAINT") {
+        // Building on a table that already exists in TARGET blocks its writes while it runs.
+        if on_existing_table(ctx, s) {
+            hazards.push(if kind == "INDEX" || s.sql().contains(" PRIMARY KEY ") || s.sql().contains(" UNIQUE ") {
+                Hazard::IndexBuild
+            } else {
+                Hazard::ValidationScan
+            });
+        }
+    }
+    let op = if super::is_reapplied(kind) && recreated {
+        Op::Alter
+    } else {
+        Op::Create
+    };
+    vec![ctx.step(s, op, reason, sql, hazards)]
+}
+
+/// Whether an attached object's table already exists in TARGET (and is not being replaced).
+fn on_existing_table(ctx: &Ctx, s: &Block) -> bool {
+    s.deps.iter().any(|d| {
+        ctx.src
+            .by_toc
+            .get(d)
+            .map(|&p| &ctx.src.blocks[p])
+            .is_some_and(|p| p.key.kind == "TABLE" && ctx.tgt.index.contains_key(&p.key))
+    })
+}
+
+/// SQL that drops TARGET block `ti`.
+pub fn drop(ctx: &mut Ctx, ti: usize, recreated: bool) -> DropHow {
+    let b = &ctx.tgt.blocks[ti];
+    let kind = b.key.kind.as_str();
+    let first = b.stmts.first().cloned().unwrap_or_default();
+    let step = |sql: String, hazards: Vec<Hazard>| {
+        DropHow::Steps(vec![ctx.step(b, Op::Drop, "", sql, hazards)])
+    };
+    match kind {
+        // An owner cannot be removed; the object keeps whichever it has.
+        "OWNER" => DropHow::Nothing,
+        // Re-applied on top when created again: nothing to undo first.
+        "COMMENT" | "SECURITY LABEL" | "DEFAULT" | "SEQUENCE OWNED BY" if recreated => {
+            DropHow::Nothing
+        }
+        "ACL" if recreated => DropHow::Nothing,
+        "COMMENT" | "SECURITY LABEL" => match comment_to_null(&first) {
+            Some(sql) => step(sql, vec![]),
+            None => DropHow::Unknown("cannot read the comment statement".into()),
+        },
+        "ACL" => match acl::change(Some(b), None) {
+            Ok(sql) if sql.is_empty() => DropHow::Nothing,
+            Ok(sql) => step(sql, vec![]),
+            Err(e) => DropHow::Unknown(e),
+        },
+        "DEFAULT" => match replace_from(&first, &["SET", "DEFAULT"], "DROP DEFAULT") {
+            Some(sql) => step(sql, vec![]),
+            None => DropHow::Unknown("cannot read the default statement".into()),
+        },
+        "SEQUENCE OWNED BY" => match replace_from(&first, &["OWNED", "BY"], "OWNED BY NONE") {
+            Some(sql) => step(sql, vec![]),
+            None => DropHow::Unknown("cannot read the OWNED BY statement".into()),
+        },
+        "CONSTRAINT" | "FK CONSTRAINT" | "CHECK CONSTRAINT" => match drop_constraint(&first) {
+            Some(sql) => step(sql, vec![Hazard::AccessExclusiveLock]),
+            None => DropHow::Unknown("cannot read the constraint statement".into()),
+        },
+        "SEQUENCE" if first.starts_with("ALTER TABLE") => {
+            match replace_from(&first, &["ADD", "GENERATED"], "DROP IDENTITY") {
+                Some(sql) => step(sql, vec![Hazard::AccessExclusiveLock]),
+                None => DropHow::Unknown("cannot read the identity statement".into()),
+            }
+        }
+        "INDEX" => match name_after(&first, &["INDEX"]) {
+            Some(name) => step(
+                format!("DROP INDEX {}.{name};\n", quote_ident(&b.key.schema)),
+                vec![Hazard::AccessExclusiveLock],
+            ),
+            None => DropHow::Unknown("cannot read the index statement".into()),
+        },
+        "TRIGGER" | "POLICY" => {
+            let name = name_after(&first, &[if kind == "TRIGGER" { "TRIGGER" } else { "POLICY" }]);
+            let on = relation_after(&first, "ON");
+            match (name, on) {
+                (Some(n), Some(t)) => step(format!("DROP {kind} {n} ON {t};\n"), vec![]),
+                _ => DropHow::Unknown(format!("cannot read the {} statement", kind.to_lowercase())),
+            }
+        }
+        "RULE" => match (name_after(&first, &["RULE"]), relation_after(&first, "TO")) {
+            (Some(n), Some(t)) => step(format!("DROP RULE {n} ON {t};\n"), vec![]),
+            _ => DropHow::Unknown("cannot read the rule statement".into()),
+        },
+        "ROW SECURITY" => {
+            let sql: String = b.stmts.iter().map(|s| invert_row_security(s)).collect();
+            step(sql, vec![Hazard::AccessExclusiveLock])
+        }
+        "TABLE ATTACH" => match replace_from(&first, &["ATTACH", "PARTITION"], "DETACH PARTITION") {
+            // DETACH takes the partition name only: cut the bound after it.
+            Some(sql) => match cut_partition_bound(&sql) {
+                Some(sql) => step(sql.replacen("ALTER TABLE ONLY ", "ALTER TABLE ", 1), vec![]),
+                None => DropHow::Unknown("cannot read the ATTACH PARTITION statement".into()),
+            },
+            None => DropHow::Unknown("cannot read the ATTACH PARTITION statement".into()),
+        },
+        "EXTENSION" => match name_after(&first, &["EXTENSION"]) {
+            Some(n) => step(format!("DROP EXTENSION {n};\n"), vec![Hazard::DataLoss]),
+            None => DropHow::Unknown("cannot read the extension statement".into()),
+        },
+        "CAST" => match paren_after(&first, "CAST") {
+            Some(p) => step(format!("DROP CAST {p};\n"), vec![]),
+            None => DropHow::Unknown("cannot read the cast statement".into()),
+        },
+        "PUBLICATION TABLE" => match replace_word(&first, "ADD", "DROP") {
+            Some(sql) => step(sql, vec![]),
+            None => DropHow::Unknown("cannot read the publication statement".into()),
+        },
+        "USER MAPPING" => match first.strip_prefix("CREATE USER MAPPING ") {
+            Some(rest) => {
+                let upto = rest.find(" OPTIONS").map(|i| &rest[..i]).unwrap_or(rest);
+                step(format!("DROP USER MAPPING {upto};\n"), vec![])
+            }
+            None => DropHow::Unknown("cannot read the user mapping statement".into()),
+        },
+        _ => {
+            let Some(id) = identity_of(b) else {
+                return DropHow::Unknown(format!(
+                    "pgalign does not know how to drop a {} yet",
+                    kind.to_lowercase()
+                ));
+            };
+            let (word, hazards) = match kind {
+                "TABLE" => ("TABLE", vec![Hazard::DataLoss, Hazard::AccessExclusiveLock]),
+                "SCHEMA" => ("SCHEMA", vec![Hazard::DataLoss]),
+                "SEQUENCE" => ("SEQUENCE", vec![Hazard::DataLoss]),
+                "FOREIGN TABLE" => ("FOREIGN TABLE", vec![]),
+                "MATERIALIZED VIEW" => ("MATERIALIZED VIEW", vec![Hazard::AccessExclusiveLock]),
+                "VIEW" => ("VIEW", vec![Hazard::AccessExclusiveLock]),
+                "TYPE" => ("TYPE", if recreated { vec![Hazard::TypeRebuild] } else { vec![] }),
+                "DOMAIN" => ("DOMAIN", vec![]),
+                "FUNCTION" => ("FUNCTION", vec![]),
+                "PROCEDURE" => ("PROCEDURE", vec![]),
+                "AGGREGATE" => ("AGGREGATE", vec![]),
+                "PROCEDURAL LANGUAGE" => ("LANGUAGE", vec![]),
+                "FOREIGN SERVER" | "SERVER" => ("SERVER", vec![]),
+                k => (k, vec![]),
+            };
+            step(format!("DROP {word} {id};\n"), hazards)
+        }
+    }
+}
+
+/// The object's identity as SQL (`app.f(a integer)`, `public."Orders"`): from pg_dump's own
+/// `ALTER ... OWNER TO` statement when the dump has one, else read from the CREATE statement.
+pub fn identity_of(b: &Block) -> Option<String> {
+    if let Some(id) = &b.identity {
+        return Some(id.clone());
+    }
+    let first = b.stmts.first()?;
+    let toks = tokens(first).ok()?;
+    // CREATE [OR REPLACE] [modifiers] KIND name [(args)]
+    let kind_words: Vec<&str> = b.key.kind.split(' ').collect();
+    let last_kind = *kind_words.last()?;
+    let i = toks
+        .iter()
+        .position(|t| t.is_word(first, last_kind))?;
+    let mut j = i + 1;
+    // Skip IF NOT EXISTS.
+    if toks.get(j).is_some_and(|t| t.is_word(first, "IF")) {
+        j += 3;
+    }
+    let (end, _) = qualified_name_end(first, &toks, j)?;
+    let mut stop = end;
+    if matches!(b.key.kind.as_str(), "FUNCTION" | "PROCEDURE" | "AGGREGATE")
+        && toks.get(stop).is_some_and(|t| t.is_punct('('))
+    {
+        stop = matching(&toks, stop)? + 1;
+    }
+    Some(first[toks[j].start..toks[stop - 1].end].to_string())
+}
+
+/// Reads `ident[.ident[.ident]]` starting at token `j`; returns the index after it.
+fn qualified_name_end(sql: &str, toks: &[Tok], j: usize) -> Option<(usize, String)> {
+    let mut k = j;
+    let mut name = ident_of(sql, toks.get(k)?)?;
+    k += 1;
+    while toks.get(k).is_some_and(|t| t.is_punct('.')) {
+        name = ident_of(sql, toks.get(k + 1)?)?;
+        k += 2;
+    }
+    Some((k, name))
+}
+
+fn matching(toks: &[Tok], open: usize) -> Option<usize> {
+    let mut depth = 0;
+    for (i, t) in toks.iter().enumerate().skip(open) {
+        if t.is_punct('(') {
+            depth += 1;
+        } else if t.is_punct(')') {
+            depth -= 1;
+            if depth == 0 {
+                return Some(i);
+            }
+        }
+    }
+    None
+}
+
+/// Index of the first top-level token sequence spelling `words`.
+fn find_words(sql: &str, toks: &[Tok], words: &[&str]) -> Option<usize> {
+    let mut depth = 0;
+    for i in 0..toks.len() {
+        if toks[i].is_punct('(') {
+            depth += 1;
+        } else if toks[i].is_punct(')') {
+            depth -= 1;
+        }
+        if depth == 0
+            && words
+                .iter()
+                .enumerate()
+                .all(|(k, w)| toks.get(i + k).is_some_and(|t| t.is_word(sql, w)))
+        {
+            return Some(i);
+        }
+    }
+    None
+}
+
+/// Keeps the statement up to `words` and puts `replacement` there instead of the rest.
+fn replace_from(sql: &str, words: &[&str], replacement: &str) -> Option<String> {
+    let toks = tokens(sql).ok()?;
+    let i = find_words(sql, &toks, words)?;
+    Some(format!("{}{replacement};\n", &sql[..toks[i].start]))
+}
+
+fn replace_word(sql: &str, word: &str, replacement: &str) -> Option<String> {
+    let toks = tokens(sql).ok()?;
+    let i = find_words(sql, &toks, &[word])?;
+    Some(format!(
+        "{}{replacement}{};\n",
+        &sql[..toks[i].start],
+        &sql[toks[i].end..]
+    ))
+}
+
+/// `ALTER TABLE ONLY p DETACH PARTITION c FOR VALUES ...;` -> up to the partition's name.
+fn cut_partition_bound(sql: &str) -> Option<String> {
+    let toks = tokens(sql).ok()?;
+    let i = find_words(sql, &toks, &["PARTITION"])?;
+    let (end, _) = qualified_name_end(sql, &toks, i + 1)?;
+    Some(format!("{};\n", &sql[..toks[end - 1].end]))
+}
+
+/// The (quoted, as written) name that follows `words`, skipping CONCURRENTLY / IF NOT EXISTS.
+fn name_after(sql: &str, words: &[&str]) -> Option<String> {
+    let toks = tokens(sql).ok()?;
+    let i = find_words(sql, &toks, words)?;
+    let mut j = i + words.len();
+    while toks.get(j).is_some_and(|t| t.is_word(sql, "CONCURRENTLY")) {
+        j += 1;
+    }
+    if toks.get(j).is_some_and(|t| t.is_word(sql, "IF")) {
+        j += 3;
+    }
+    let t = toks.get(j)?;
+    ident_of(sql, t)?;
+    Some(sql[t.start..t.end].to_string())
+}
+
+/// The qualified relation name (as written) after the first top-level `word`.
+fn relation_after(sql: &str, word: &str) -> Option<String> {
+    let toks = tokens(sql).ok()?;
+    let i = find_words(sql, &toks, &[word])?;
+    let mut j = i + 1;
+    if toks.get(j).is_some_and(|t| t.is_word(sql, "ONLY")) {
+        j += 1;
+    }
+    let (end, _) = qualified_name_end(sql, &toks, j)?;
+    Some(sql[toks[j].start..toks[end - 1].end].to_string())
+}
+
+fn paren_after(sql: &str, word: &str) -> Option<String> {
+    let toks = tokens(sql).ok()?;
+    let i = find_words(sql, &toks, &[word])?;
+    let open = i + 1;
+    if !toks.get(open)?.is_punct('(') {
+        return None;
+    }
+    let close = matching(&toks, open)?;
+    Some(sql[toks[open].start..toks[close].end].to_string())
+}
+
+/// `ALTER TABLE ONLY t ADD CONSTRAINT c ...` -> `ALTER TABLE ONLY t DROP CONSTRAINT c;`
+fn drop_constraint(sql: &str) -> Option<String> {
+    let toks = tokens(sql).ok()?;
+    let i = find_words(sql, &toks, &["ADD", "CONSTRAINT"])?;
+    let name = toks.get(i + 2)?;
+    ident_of(sql, name)?;
+    let head = sql[..toks[i].start].trim_end();
+    Some(format!(
+        "{head} DROP CONSTRAINT {};\n",
+        &sql[name.start..name.end]
+    ))
+}
+
+/// `COMMENT ON X IS '...'` -> `COMMENT ON X IS NULL;`
+fn comment_to_null(sql: &str) -> Option<String> {
+    let toks = tokens(sql).ok()?;
+    let i = toks
+        .iter()
+        .position(|t| matches!(&t.kind, TokKind::Keyword(k) if k == "IS"))?;
+    Some(format!("{}IS NULL;\n", &sql[..toks[i].start]))
+}
+
+fn invert_row_security(stmt: &str) -> String {
+    let s = if stmt.contains(" ENABLE ROW LEVEL SECURITY") {
+        stmt.replacen(" ENABLE ROW LEVEL SECURITY", " DISABLE ROW LEVEL SECURITY", 1)
+    } else if stmt.contains(" FORCE ROW LEVEL SECURITY") && !stmt.contains(" NO FORCE ") {
+        stmt.replacen(" FORCE ROW LEVEL SECURITY", " NO FORCE ROW LEVEL SECURITY", 1)
+    } else {
+        stmt.to_string()
+    };
+    format!("{s};\n")
+}
+
+/// A changed sequence: regular ones take ALTER SEQUENCE with the new options; identity ones
+/// take ALTER COLUMN ... SET GENERATED / SET options, which keeps the current value.
+fn sequence(ctx: &Ctx, s: &Block, t: &Block) -> Decision {
+    let (Some(new), Some(old)) = (s.stmts.first(), t.stmts.first()) else {
+        return Decision::Unsupported("empty sequence definition".into());
+    };
+    if s.stmts.len() != 1 || t.stmts.len() != 1 {
+        return Decision::Unsupported("sequence definition has extra statements".into());
+    }
+    let cycle = |txt: &str| txt.lines().any(|l| l.trim() == "CYCLE");
+    if let Some(rest) = new.strip_prefix("CREATE SEQUENCE ") {
+        if !old.starts_with("CREATE SEQUENCE ") {
+            return Decision::Unsupported("a sequence became an identity or the reverse".into());
+        }
+        let mut sql = format!("ALTER SEQUENCE {rest}");
+        if !cycle(new) {
+            sql.push_str("\n    NO CYCLE");
+        }
+        sql.push_str(";\n");
+        return Decision::Alter(
+            vec![ctx.step(s, Op::Alter, "sequence options differ", sql, vec![])],
+            vec![],
+        );
+    }
+    // ALTER TABLE t ALTER COLUMN c ADD GENERATED {ALWAYS|BY DEFAULT} AS IDENTITY ( opts )
+    let parse = |txt: &str| -> Option<(String, String, Vec<String>)> {
+        let gen = txt.find(" ADD GENERATED ")?;
+        let head = txt[..gen].to_string();
+        let after = &txt[gen + " ADD GENERATED ".len()..];
+        let kind = after.split(" AS IDENTITY").next()?.to_string();
+        let open = after.find('(')?;
+        let close = after.rfind(')')?;
+        let opts = after[open + 1..close]
+            .lines()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect();
+        Some((head, kind, opts))
+    };
+    let (Some((head, kind, opts)), Some((ohead, _, oopts))) = (parse(new), parse(old)) else {
+        return Decision::Unsupported("cannot read the identity definition".into());
+    };
+    let seqname = |o: &[String]| o.iter().find(|l| l.starts_with("SEQUENCE NAME")).cloned();
+    if head != ohead || seqname(&opts) != seqname(&oopts) {
+        return Decision::Unsupported(
+            "the identity moved to another column or its sequence was renamed".into(),
+        );
+    }
+    let mut sql = format!("{head} SET GENERATED {kind}");
+    for o in opts
+        .iter()
+        .filter(|o| !o.starts_with("SEQUENCE NAME") && !o.starts_with("AS "))
+    {
+        sql.push_str(&format!(" SET {o}"));
+    }
+    if !opts.iter().any(|o| o == "CYCLE") {
+        sql.push_str(" SET NO CYCLE");
+    }
+    sql.push_str(";\n");
+    Decision::Alter(
+        vec![ctx.step(s, Op::Alter, "identity options differ", sql, vec![])],
+        vec![],
+    )
+}
+
+/// Enum labels in order, from `CREATE TYPE x AS ENUM ('a', 'b')`.
+fn enum_labels(sql: &str) -> Option<Vec<String>> {
+    let toks = tokens(sql).ok()?;
+    find_words(sql, &toks, &["AS", "ENUM"])?;
+    let open = toks.iter().position(|t| t.is_punct('('))?;
+    let close = matching(&toks, open)?;
+    Some(
+        toks[open + 1..close]
+            .iter()
+            .filter(|t| t.kind == TokKind::Other)
+            .map(|t| sql[t.start..t.end].to_string())
+            .collect(),
+    )
+}
+
+/// A changed enum: new labels are added in place (BEFORE/AFTER keeps the order); removing or
+/// reordering labels needs the type rebuilt, which pgalign does not do yet.
+fn enum_type(ctx: &Ctx, s: &Block, t: &Block) -> Decision {
+    let (Some(new), Some(old)) = (
+        s.stmts.first().and_then(|x| enum_labels(x)),
+        t.stmts.first().and_then(|x| enum_labels(x)),
+    ) else {
+        return Decision::Unsupported(
+            "pgalign cannot change this type in place yet (only enums gain labels)".into(),
+        );
+    };
+    // Old labels must appear in the same order within the new ones.
+    let kept: Vec<&String> = new.iter().filter(|l| old.contains(l)).collect();
+    if kept.len() != old.len() || kept.iter().zip(old.iter()).any(|(a, b)| *a != b) {
+        return Decision::Unsupported(
+            "enum labels were removed or reordered: that needs the type rebuilt, which pgalign does not do yet".into(),
+        );
+    }
+    let Some(id) = identity_of(s) else {
+        return Decision::Unsupported("cannot read the type's name".into());
+    };
+    let mut sql = String::new();
+    for (i, l) in new.iter().enumerate() {
+        if old.contains(l) {
+            continue;
+        }
+        // Place it after its predecessor, or before the first label when it leads.
+        let place = if i > 0 {
+            format!(" AFTER {}", new[i - 1])
+        } else {
+            match new.iter().find(|x| old.contains(x)) {
+                Some(next) => format!(" BEFORE {next}"),
+                None => String::new(),
+            }
+        };
+        sql.push_str(&format!("ALTER TYPE {id} ADD VALUE {l}{place};\n"));
+    }
+    Decision::Alter(
+        vec![ctx.step(s, Op::Alter, "enum gains labels", sql, vec![])],
+        vec![],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drop_forms() {
+        assert_eq!(
+            drop_constraint("ALTER TABLE ONLY app.\"Items\"\n    ADD CONSTRAINT \"a b\" PRIMARY KEY (id)").unwrap(),
+            "ALTER TABLE ONLY app.\"Items\" DROP CONSTRAINT \"a b\";\n"
+        );
+        assert_eq!(
+            comment_to_null("COMMENT ON COLUMN app.t.\"is\" IS 'x is y'").unwrap(),
+            "COMMENT ON COLUMN app.t.\"is\" IS NULL;\n"
+        );
+        assert_eq!(
+            replace_from("ALTER TABLE ONLY app.t ALTER COLUMN id SET DEFAULT nextval('s'::regclass)", &["SET", "DEFAULT"], "DROP DEFAULT").unwrap(),
+            "ALTER TABLE ONLY app.t ALTER COLUMN id DROP DEFAULT;\n"
+        );
+        assert_eq!(
+            name_after("CREATE UNIQUE INDEX \"Odd\"\"idx\" ON app.t USING btree (a)", &["INDEX"]).unwrap(),
+            "\"Odd\"\"idx\""
+        );
+        assert_eq!(
+            relation_after("CREATE TRIGGER trg BEFORE INSERT ON app.\"T t\" FOR EACH ROW EXECUTE FUNCTION f()", "ON").unwrap(),
+            "app.\"T t\""
+        );
+        assert_eq!(
+            cut_partition_bound("ALTER TABLE ONLY app.p DETACH PARTITION app.p1 FOR VALUES FROM (1) TO (2)").unwrap(),
+            "ALTER TABLE ONLY app.p DETACH PARTITION app.p1;\n"
+        );
+    }
+
+    #[test]
+    fn enum_labels_read() {
+        assert_eq!(
+            enum_labels("CREATE TYPE app.mood AS ENUM (\n    'sad',\n    'o''k'\n)").unwrap(),
+            ["'sad'", "'o''k'"]
+        );
+    }
+}

@@ -1,0 +1,372 @@
+//! Tables are altered in place, never dropped and recreated: column by column, clause by clause.
+
+use super::objects::Decision;
+use super::{Ctx, Hazard, Op, Step};
+use crate::catalog::parse::{quote_ident, ColumnDef};
+use crate::catalog::qualified;
+use std::collections::BTreeMap;
+
+pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
+    let (s, t) = (&ctx.src.blocks[si], &ctx.tgt.blocks[ti]);
+    let (Some(new), Some(old)) = (&s.table, &t.table) else {
+        return Decision::Unsupported("cannot parse the table definition".into());
+    };
+    if s.settings != t.settings {
+        return Decision::Unsupported(
+            "the table's tablespace or access method differs; moving a table rewrites it, do it by hand".into(),
+        );
+    }
+    if new.is_typed_or_partition || old.is_typed_or_partition {
+        if new != old {
+            return Decision::Unsupported(
+                "a typed table (OF type) or partition changed its columns; pgalign does not alter those yet".into(),
+            );
+        }
+    }
+    let name = qualified(&new.schema, &new.name);
+    let mut steps: Vec<Step> = Vec::new();
+    let mut touched: Vec<String> = Vec::new();
+    let mut problems: Vec<String> = Vec::new();
+    let step = |reason: String, sql: String, hazards: Vec<Hazard>| {
+        ctx.step(s, Op::Alter, &reason, sql, hazards)
+    };
+
+    // Head: CREATE [UNLOGGED] TABLE name.
+    if old.head != new.head {
+        if old.unlogged != new.unlogged
+            && old.head.replace(" UNLOGGED", "") == new.head.replace(" UNLOGGED", "")
+        {
+            let to = if new.unlogged { "UNLOGGED" } else { "LOGGED" };
+            steps.push(step(
+                format!("table becomes {}", to.to_lowercase()),
+                format!("ALTER TABLE {name} SET {to};\n"),
+                vec![Hazard::TableRewrite, Hazard::AccessExclusiveLock],
+            ));
+        } else {
+            problems.push(format!("table kind differs: {:?} vs {:?}", old.head, new.head));
+        }
+    }
+    // Tail: storage parameters can change; partitioning and inheritance cannot, here.
+    if old.tail != new.tail {
+        let (ow, orest) = split_with(&old.tail);
+        let (nw, nrest) = split_with(&new.tail);
+        if orest == nrest {
+            let mut sql = String::new();
+            let reset: Vec<&String> = ow.keys().filter(|k| !nw.contains_key(*k)).collect();
+            if !reset.is_empty() {
+                let list: Vec<&str> = reset.iter().map(|k| k.as_str()).collect();
+                sql.push_str(&format!("ALTER TABLE {name} RESET ({});\n", list.join(", ")));
+            }
+            let set: Vec<String> = nw
+                .iter()
+                .filter(|(k, v)| ow.get(*k) != Some(v))
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            if !set.is_empty() {
+                sql.push_str(&format!("ALTER TABLE {name} SET ({});\n", set.join(", ")));
+            }
+            steps.push(step("storage parameters differ".into(), sql, vec![Hazard::AccessExclusiveLock]));
+        } else {
+            problems.push(format!(
+                "table clauses differ ({:?} vs {:?}): partitioning, inheritance and access method changes need the table rebuilt",
+                orest, nrest
+            ));
+        }
+    }
+
+    let oldc: BTreeMap<&str, &ColumnDef> = old.columns.iter().map(|c| (c.name.as_str(), c)).collect();
+    let newc: BTreeMap<&str, &ColumnDef> = new.columns.iter().map(|c| (c.name.as_str(), c)).collect();
+    let oldk: BTreeMap<&str, &str> = old.constraints.iter().map(|c| (c.name.as_str(), c.text.as_str())).collect();
+    let newk: BTreeMap<&str, &str> = new.constraints.iter().map(|c| (c.name.as_str(), c.text.as_str())).collect();
+
+    // 1. Inline CHECK constraints that go or change: drop first, they may use dropped columns.
+    for c in &old.constraints {
+        if newk.get(c.name.as_str()) != Some(&c.text.as_str()) {
+            steps.push(step(
+                format!("check constraint {} {}", c.name, if newk.contains_key(c.name.as_str()) { "differs" } else { "not in source" }),
+                format!("ALTER TABLE {name} DROP CONSTRAINT {};\n", quote_ident(&c.name)),
+                vec![Hazard::AccessExclusiveLock],
+            ));
+        }
+    }
+    // 2. Dropped columns, in TARGET order.
+    for c in &old.columns {
+        if !newc.contains_key(c.name.as_str()) {
+            touched.push(c.name.clone());
+            steps.push(step(
+                format!("column {} not in source", c.name),
+                format!("ALTER TABLE {name} DROP COLUMN {};\n", quote_ident(&c.name)),
+                vec![Hazard::DataLoss, Hazard::AccessExclusiveLock],
+            ));
+        }
+    }
+    // 3. Changed columns, in SOURCE order.
+    for c in &new.columns {
+        let Some(o) = oldc.get(c.name.as_str()) else { continue };
+        if *o == c || (o.text == c.text) {
+            continue;
+        }
+        let col = quote_ident(&c.name);
+        if o.other != c.other {
+            problems.push(format!(
+                "column {}: clauses differ ({:?} vs {:?})",
+                c.name, o.other, c.other
+            ));
+            continue;
+        }
+        if o.generated != c.generated {
+            touched.push(c.name.clone());
+            if c.generated.is_none() {
+                steps.push(step(
+                    format!("column {} is no longer generated", c.name),
+                    format!("ALTER TABLE {name} ALTER COLUMN {col} DROP EXPRESSION;\n"),
+                    vec![Hazard::AccessExclusiveLock],
+                ));
+                // Fall through for the remaining differences (type, default, NOT NULL).
+            } else {
+                // A generation expression cannot be changed in place before PostgreSQL 17:
+                // the column is dropped and added again (it holds derived data only).
+                steps.push(step(
+                    format!("column {} generation expression differs; dropped and added again (it moves to the end of the table)", c.name),
+                    format!("ALTER TABLE {name} DROP COLUMN {col};\nALTER TABLE {name} ADD COLUMN {};\n", c.text),
+                    vec![Hazard::TableRewrite, Hazard::AccessExclusiveLock],
+                ));
+                continue;
+            }
+        }
+        let type_changed = o.type_sql != c.type_sql || o.collate != c.collate;
+        if type_changed {
+            touched.push(c.name.clone());
+            let mut sql = String::new();
+            if o.default.is_some() {
+                // The old default may not cast to the new type; it is set again below.
+                sql.push_str(&format!("ALTER TABLE {name} ALTER COLUMN {col} DROP DEFAULT;\n"));
+            }
+            let collate = c
+                .collate
+                .as_ref()
+                .map(|x| format!(" COLLATE {x}"))
+                .unwrap_or_default();
+            let using = if o.type_sql != c.type_sql {
+                format!(" USING {col}::{}", c.type_sql)
+            } else {
+                String::new()
+            };
+            sql.push_str(&format!(
+                "ALTER TABLE {name} ALTER COLUMN {col} TYPE {}{collate}{using};\n",
+                c.type_sql
+            ));
+            if let Some(d) = &c.default {
+                sql.push_str(&format!("ALTER TABLE {name} ALTER COLUMN {col} SET DEFAULT {d};\n"));
+            }
+            let mut hazards = vec![Hazard::AccessExclusiveLock];
+            match type_change_cost(&o.type_sql, &c.type_sql) {
+                Cost::Free if o.collate == c.collate => {}
+                Cost::Narrowing => {
+                    hazards.push(Hazard::DataLoss);
+                    hazards.push(Hazard::TableRewrite);
+                }
+                _ => hazards.push(Hazard::TableRewrite),
+            }
+            steps.push(step(
+                format!(
+                    "column {} type {}{} -> {}{}",
+                    c.name,
+                    o.type_sql,
+                    o.collate.as_ref().map(|x| format!(" COLLATE {x}")).unwrap_or_default(),
+                    c.type_sql,
+                    c.collate.as_ref().map(|x| format!(" COLLATE {x}")).unwrap_or_default()
+                ),
+                sql,
+                hazards,
+            ));
+        } else if o.default != c.default {
+            let sql = match &c.default {
+                Some(d) => format!("ALTER TABLE {name} ALTER COLUMN {col} SET DEFAULT {d};\n"),
+                None => format!("ALTER TABLE {name} ALTER COLUMN {col} DROP DEFAULT;\n"),
+            };
+            steps.push(step(format!("column {} default differs", c.name), sql, vec![]));
+        }
+        if o.not_null != c.not_null {
+            if c.not_null {
+                steps.push(step(
+                    format!("column {} becomes NOT NULL", c.name),
+                    format!("ALTER TABLE {name} ALTER COLUMN {col} SET NOT NULL;\n"),
+                    vec![Hazard::ValidationScan, Hazard::AccessExclusiveLock],
+                ));
+            } else {
+                steps.push(step(
+                    format!("column {} becomes nullable", c.name),
+                    format!("ALTER TABLE {name} ALTER COLUMN {col} DROP NOT NULL;\n"),
+                    vec![],
+                ));
+            }
+        }
+    }
+    // 4. Added columns, in SOURCE order (PostgreSQL appends them).
+    for c in &new.columns {
+        if oldc.contains_key(c.name.as_str()) {
+            continue;
+        }
+        let mut hazards = vec![];
+        if c.generated.is_some() || c.default.as_deref().is_some_and(is_volatile_default) {
+            hazards.push(Hazard::TableRewrite);
+            hazards.push(Hazard::AccessExclusiveLock);
+        }
+        let mut reason = format!("column {} not in target", c.name);
+        if c.not_null && c.default.is_none() && c.generated.is_none() {
+            reason.push_str(" (NOT NULL without a default: fails if the table has rows)");
+        }
+        steps.push(step(reason, format!("ALTER TABLE {name} ADD COLUMN {};\n", c.text), hazards));
+    }
+    // 5. Inline CHECK constraints that are new or changed.
+    for c in &new.constraints {
+        if oldk.get(c.name.as_str()) != Some(&c.text.as_str()) {
+            steps.push(step(
+                format!("check constraint {} {}", c.name, if oldk.contains_key(c.name.as_str()) { "differs" } else { "not in target" }),
+                format!("ALTER TABLE {name} ADD {};\n", c.text),
+                vec![Hazard::ValidationScan, Hazard::AccessExclusiveLock],
+            ));
+        }
+    }
+    // 6. Statements after CREATE TABLE (SET STATISTICS, REPLICA IDENTITY, ...).
+    let (oextra, nextra) = (&t.stmts[1.min(t.stmts.len())..], &s.stmts[1.min(s.stmts.len())..]);
+    for x in oextra.iter().filter(|x| !nextra.contains(x)) {
+        match undo_table_extra(x) {
+            Some(sql) => steps.push(step("table setting not in source".into(), sql, vec![])),
+            None => problems.push(format!("cannot undo `{x}`")),
+        }
+    }
+    for x in nextra.iter().filter(|x| !oextra.contains(x)) {
+        steps.push(step("table setting not in target".into(), format!("{x};\n"), vec![]));
+    }
+
+    if !problems.is_empty() {
+        return Decision::Unsupported(problems.join("; "));
+    }
+    Decision::Alter(steps, touched)
+}
+
+/// Splits `WITH (a='1', b='2') rest` into the parameters and the rest.
+fn split_with(tail: &str) -> (BTreeMap<String, String>, String) {
+    let mut params = BTreeMap::new();
+    let Some(start) = tail.find("WITH (") else {
+        return (params, tail.to_string());
+    };
+    let inner_start = start + "WITH (".len();
+    let Some(close) = tail[inner_start..].find(')') else {
+        return (params, tail.to_string());
+    };
+    for p in tail[inner_start..inner_start + close].split(", ") {
+        if let Some((k, v)) = p.split_once('=') {
+            params.insert(k.trim().to_string(), v.trim().to_string());
+        }
+    }
+    let rest = format!("{}{}", &tail[..start], &tail[inner_start + close + 1..]);
+    (params, rest.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+fn undo_table_extra(stmt: &str) -> Option<String> {
+    if let Some(i) = stmt.find(" SET STATISTICS ") {
+        return Some(format!("{} SET STATISTICS -1;\n", &stmt[..i]));
+    }
+    if let Some(i) = stmt.find(" REPLICA IDENTITY ") {
+        return Some(format!("{} REPLICA IDENTITY DEFAULT;\n", &stmt[..i]));
+    }
+    if let Some(i) = stmt.find(" CLUSTER ON ") {
+        return Some(format!("{} SET WITHOUT CLUSTER;\n", &stmt[..i]));
+    }
+    None
+}
+
+/// Defaults that force a rewrite when a column is added (anything but a constant).
+fn is_volatile_default(d: &str) -> bool {
+    let d = d.to_ascii_lowercase();
+    d.contains("nextval(")
+        || d.contains("random(")
+        || d.contains("gen_random_uuid(")
+        || d.contains("uuid_generate")
+        || d.contains("clock_timestamp(")
+        || d.contains("timeofday(")
+}
+
+enum Cost {
+    /// Binary-coercible: no rewrite, no scan.
+    Free,
+    /// Every value fits, but the table is rewritten.
+    Rewrite,
+    /// Values may not fit: data can be lost or the change can fail.
+    Narrowing,
+}
+
+/// What changing a column's type costs, for the common cases; anything unknown is a rewrite.
+fn type_change_cost(old: &str, new: &str) -> Cost {
+    let typmod = |t: &str, base: &str| -> Option<Vec<u32>> {
+        let rest = t.strip_prefix(base)?;
+        if rest.is_empty() {
+            return Some(vec![]);
+        }
+        let inner = rest.strip_prefix('(')?.strip_suffix(')')?;
+        inner.split(',').map(|x| x.trim().parse().ok()).collect()
+    };
+    for base in ["character varying", "bit varying"] {
+        if let (Some(a), Some(b)) = (typmod(old, base), typmod(new, base)) {
+            return match (a.first(), b.first()) {
+                (_, None) => Cost::Free,
+                (Some(x), Some(y)) if y >= x => Cost::Free,
+                _ => Cost::Narrowing,
+            };
+        }
+        if typmod(old, base).is_some() && new == "text" && base == "character varying" {
+            return Cost::Free;
+        }
+    }
+    if let (Some(a), Some(b)) = (typmod(old, "numeric"), typmod(new, "numeric")) {
+        return match (a.as_slice(), b.as_slice()) {
+            (_, []) => Cost::Free,
+            ([p1, s1], [p2, s2]) if s1 == s2 && p2 >= p1 => Cost::Free,
+            ([p1, s1], [p2, s2]) if p2 >= p1 && s2 >= s1 && p2 - s2 >= p1 - s1 => Cost::Rewrite,
+            _ => Cost::Narrowing,
+        };
+    }
+    let rank = |t: &str| match t {
+        "smallint" => Some(1),
+        "integer" => Some(2),
+        "bigint" => Some(3),
+        _ => None,
+    };
+    if let (Some(a), Some(b)) = (rank(old), rank(new)) {
+        return if b >= a { Cost::Rewrite } else { Cost::Narrowing };
+    }
+    if new == "text" && (old == "character varying" || old.starts_with("character(")) {
+        return Cost::Free;
+    }
+    if new == "text" || old.starts_with("timestamp") && new.starts_with("timestamp") {
+        return Cost::Rewrite;
+    }
+    Cost::Narrowing
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn costs() {
+        assert!(matches!(type_change_cost("character varying(10)", "character varying(50)"), Cost::Free));
+        assert!(matches!(type_change_cost("character varying(50)", "character varying(10)"), Cost::Narrowing));
+        assert!(matches!(type_change_cost("numeric(10,2)", "numeric(12,2)"), Cost::Free));
+        assert!(matches!(type_change_cost("numeric(10,2)", "numeric(12,4)"), Cost::Rewrite));
+        assert!(matches!(type_change_cost("integer", "bigint"), Cost::Rewrite));
+        assert!(matches!(type_change_cost("bigint", "integer"), Cost::Narrowing));
+        assert!(matches!(type_change_cost("text", "integer"), Cost::Narrowing));
+        assert!(matches!(type_change_cost("integer", "text"), Cost::Rewrite));
+    }
+
+    #[test]
+    fn storage_parameters() {
+        let (p, rest) = split_with("WITH (fillfactor='70', autovacuum_enabled='false')");
+        assert_eq!(p.get("fillfactor").map(|s| s.as_str()), Some("'70'"));
+        assert_eq!(rest, "");
+    }
+}
