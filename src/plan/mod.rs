@@ -316,10 +316,11 @@ pub fn plan(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan {
         }
     }
 
-    // Dependents of what is dropped must go first and come back after.
+    // Dependents of what is dropped and created again must go first and come back after.
+    // (Dependents of what is dropped for good have changed too, or they could not stay.)
     let deps = tgt.dependents();
     let mut work: Vec<usize> = (0..tgt.blocks.len())
-        .filter(|&i| matches!(tact[i], Act::Drop | Act::Recreate))
+        .filter(|&i| tact[i] == Act::Recreate)
         .collect();
     for (ti, cols) in &touched_columns {
         for &d in &deps[*ti] {
@@ -343,7 +344,22 @@ pub fn plan(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan {
         }
     }
 
-    // Drops, TARGET order reversed.
+    // Drops, TARGET order reversed. Objects that only go away (tables, types, functions,
+    // extensions, schemas ...) are dropped after the alters, which may still need them (a column
+    // moving off a type); what must make room (views, constraints, anything recreated) goes first.
+    let created_names: BTreeSet<(String, String)> = diff
+        .changes
+        .iter()
+        .filter(|c| c.kind == ChangeKind::Created)
+        .map(|c| (c.key.schema.clone(), base_name(&c.key.name)))
+        .collect();
+    let owned_sequences: BTreeSet<String> = tgt
+        .blocks
+        .iter()
+        .filter(|b| b.key.kind == "SEQUENCE OWNED BY")
+        .map(|b| b.key.name.clone())
+        .collect();
+    let mut late: Vec<Step> = Vec::new();
     for ti in (0..tgt.blocks.len()).rev() {
         if !matches!(tact[ti], Act::Drop | Act::Recreate) {
             continue;
@@ -357,11 +373,20 @@ pub fn plan(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan {
         } else {
             "changed; dropped here and created again below".to_string()
         };
+        let is_late = tact[ti] == Act::Drop
+            && !is_attached(&b.key.kind)
+            && !matches!(b.key.kind.as_str(), "VIEW" | "MATERIALIZED VIEW" | "FK CONSTRAINT" | "TABLE ATTACH")
+            && !(b.key.kind == "SEQUENCE" && owned_sequences.contains(&b.key.name))
+            && !created_names.contains(&(b.key.schema.clone(), base_name(&b.key.name)));
         match objects::drop(&mut ctx, ti, tact[ti] == Act::Recreate) {
             objects::DropHow::Steps(steps) => {
                 for mut s in steps {
                     s.reason = reason.clone();
-                    ctx.steps_drop.push(s);
+                    if is_late {
+                        late.push(s);
+                    } else {
+                        ctx.steps_drop.push(s);
+                    }
                 }
             }
             objects::DropHow::Nothing => {}
@@ -392,6 +417,7 @@ pub fn plan(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan {
 
     let mut steps = std::mem::take(&mut ctx.steps_drop);
     steps.extend(creates);
+    steps.extend(late);
     Plan {
         steps,
         unsupported: ctx.unsupported,
@@ -433,8 +459,9 @@ fn goes_with_parent(tgt: &Catalog, tact: &[Act], ti: usize) -> bool {
     let dropped = |p: usize| matches!(tact[p], Act::Drop | Act::Recreate);
     let kind = b.key.kind.as_str();
     if kind == "FK CONSTRAINT" {
-        // Only the constrained table (pg_dump lists it first) takes the FK with it.
-        return tgt.parent_of(ti).is_some_and(dropped);
+        // Always dropped on its own: the table it references may be dropped before the
+        // table that holds it.
+        return false;
     }
     let identity_sequence = kind == "SEQUENCE" && b.stmts.first().is_some_and(|s| s.starts_with("ALTER TABLE"));
     if !(is_attached(kind) || identity_sequence) {
@@ -445,6 +472,11 @@ fn goes_with_parent(tgt: &Catalog, tact: &[Act], ti: usize) -> bool {
             && (is_relation(&tgt.blocks[p].key.kind)
                 || matches!(kind, "COMMENT" | "ACL" | "OWNER" | "SECURITY LABEL"))
     })
+}
+
+/// `f(integer)` -> `f`: the name two objects of different kinds would collide on.
+fn base_name(tag: &str) -> String {
+    tag.split('(').next().unwrap_or(tag).to_string()
 }
 
 /// Whether SQL text mentions an identifier (as a word, quoted or not).

@@ -65,6 +65,7 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
             Decision::Recreate
         }
         "TYPE" => enum_type(ctx, s, t),
+        "DOMAIN" => domain(ctx, s, t),
         "ROW SECURITY" => {
             let mut sql = String::new();
             for st in &t.stmts {
@@ -461,6 +462,11 @@ fn sequence(ctx: &Ctx, s: &Block, t: &Block) -> Decision {
             return Decision::Unsupported("a sequence became an identity or the reverse".into());
         }
         let mut sql = format!("ALTER SEQUENCE {rest}");
+        // pg_dump leaves out `AS bigint`, the default; ALTER must say it to change back.
+        let has_as = |txt: &str| txt.lines().any(|l| l.trim().starts_with("AS "));
+        if has_as(old) && !has_as(new) {
+            sql.push_str("\n    AS bigint");
+        }
         if !cycle(new) {
             sql.push_str("\n    NO CYCLE");
         }
@@ -569,6 +575,105 @@ fn enum_type(ctx: &Ctx, s: &Block, t: &Block) -> Decision {
     )
 }
 
+/// A domain as pg_dump writes it: `CREATE DOMAIN d AS type [COLLATE c] [DEFAULT x] [NOT NULL]`
+/// then one `CONSTRAINT name CHECK (...)` per line.
+struct Domain {
+    base: String,
+    default: Option<String>,
+    not_null: bool,
+    checks: Vec<(String, String)>,
+}
+
+fn parse_domain(sql: &str) -> Option<Domain> {
+    let toks = tokens(sql).ok()?;
+    let as_i = find_words(sql, &toks, &["AS"])?;
+    // Top-level clause starts after AS type.
+    let mut marks: Vec<(usize, &str)> = Vec::new();
+    let mut depth = 0;
+    for (i, t) in toks.iter().enumerate().skip(as_i + 1) {
+        if t.is_punct('(') {
+            depth += 1;
+        } else if t.is_punct(')') {
+            depth -= 1;
+        } else if depth == 0 {
+            if t.is_word(sql, "DEFAULT") {
+                marks.push((i, "default"));
+            } else if t.is_word(sql, "NOT") && toks.get(i + 1).is_some_and(|n| n.is_word(sql, "NULL")) {
+                marks.push((i, "notnull"));
+            } else if t.is_word(sql, "CONSTRAINT") {
+                marks.push((i, "constraint"));
+            } else if t.is_word(sql, "COLLATE") || t.is_word(sql, "CHECK") && !marks.iter().any(|m| m.1 == "constraint") {
+                marks.push((i, "other"));
+            }
+        }
+    }
+    let first_mark = marks.first().map(|m| m.0).unwrap_or(toks.len());
+    let base = sql[toks[as_i + 1].start..toks[first_mark - 1].end].to_string();
+    let mut d = Domain { base, default: None, not_null: false, checks: Vec::new() };
+    for (k, (i, what)) in marks.iter().enumerate() {
+        let end = marks.get(k + 1).map(|m| toks[m.0].start).unwrap_or(sql.len());
+        let text = sql[toks[*i].start..end].trim().to_string();
+        match *what {
+            "default" => d.default = Some(text["DEFAULT".len()..].trim().to_string()),
+            "notnull" => d.not_null = true,
+            "constraint" => {
+                let name = sql[toks[i + 1].start..toks[i + 1].end].to_string();
+                d.checks.push((name, text));
+            }
+            _ => d.base.push_str(&format!(" {text}")),
+        }
+    }
+    Some(d)
+}
+
+/// A changed domain: constraints, default and NOT NULL change in place; a new base type or
+/// collation needs the domain rebuilt, which pgalign does not do yet.
+fn domain(ctx: &Ctx, s: &Block, t: &Block) -> Decision {
+    let (Some(new), Some(old)) = (
+        s.stmts.first().and_then(|x| parse_domain(x)),
+        t.stmts.first().and_then(|x| parse_domain(x)),
+    ) else {
+        return Decision::Unsupported("cannot read the domain definition".into());
+    };
+    if new.base != old.base {
+        return Decision::Unsupported(format!(
+            "the domain's base type or collation changed ({} -> {}): that needs the domain rebuilt, which pgalign does not do yet",
+            old.base, new.base
+        ));
+    }
+    let Some(id) = identity_of(s) else {
+        return Decision::Unsupported("cannot read the domain's name".into());
+    };
+    let mut steps = Vec::new();
+    for (name, text) in &old.checks {
+        if !new.checks.iter().any(|(n, x)| n == name && x == text) {
+            steps.push(ctx.step(s, Op::Alter, &format!("constraint {name} not in source or differs"), format!("ALTER DOMAIN {id} DROP CONSTRAINT {name};\n"), vec![]));
+        }
+    }
+    if new.default != old.default {
+        let sql = match &new.default {
+            Some(d) => format!("ALTER DOMAIN {id} SET DEFAULT {d};\n"),
+            None => format!("ALTER DOMAIN {id} DROP DEFAULT;\n"),
+        };
+        steps.push(ctx.step(s, Op::Alter, "default differs", sql, vec![]));
+    }
+    if new.not_null != old.not_null {
+        let (sql, hz) = if new.not_null {
+            (format!("ALTER DOMAIN {id} SET NOT NULL;\n"), vec![Hazard::ValidationScan])
+        } else {
+            (format!("ALTER DOMAIN {id} DROP NOT NULL;\n"), vec![])
+        };
+        steps.push(ctx.step(s, Op::Alter, "NOT NULL differs", sql, hz));
+    }
+    for (name, text) in &new.checks {
+        if !old.checks.iter().any(|(n, x)| n == name && x == text) {
+            // Adding a CHECK to a domain checks every column that uses it.
+            steps.push(ctx.step(s, Op::Alter, &format!("constraint {name} not in target or differs"), format!("ALTER DOMAIN {id} ADD {text};\n"), vec![Hazard::ValidationScan]));
+        }
+    }
+    Decision::Alter(steps, vec![])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -599,6 +704,16 @@ mod tests {
             cut_partition_bound("ALTER TABLE ONLY app.p DETACH PARTITION app.p1 FOR VALUES FROM (1) TO (2)").unwrap(),
             "ALTER TABLE ONLY app.p DETACH PARTITION app.p1;\n"
         );
+    }
+
+    #[test]
+    fn domains_read() {
+        let d = parse_domain("CREATE DOMAIN public.email AS character varying(100) COLLATE pg_catalog.\"C\" DEFAULT 'a'::text NOT NULL\n\tCONSTRAINT c1 CHECK ((VALUE ~~ '%@%'::text))\n\tCONSTRAINT c2 CHECK ((length((VALUE)::text) > 3))").unwrap();
+        assert_eq!(d.base, "character varying(100) COLLATE pg_catalog.\"C\"");
+        assert_eq!(d.default.as_deref(), Some("'a'::text"));
+        assert!(d.not_null);
+        assert_eq!(d.checks.len(), 2);
+        assert_eq!(d.checks[1].1, "CONSTRAINT c2 CHECK ((length((VALUE)::text) > 3))");
     }
 
     #[test]

@@ -52,16 +52,13 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
         let (nw, nrest) = split_with(&new.tail);
         if orest == nrest {
             let mut sql = String::new();
-            let reset: Vec<&String> = ow.keys().filter(|k| !nw.contains_key(*k)).collect();
-            if !reset.is_empty() {
-                let list: Vec<&str> = reset.iter().map(|k| k.as_str()).collect();
+            // PostgreSQL keeps parameters in the order they were set, and so does the dump:
+            // reset them all and set them again in SOURCE's order.
+            if !ow.is_empty() {
+                let list: Vec<&str> = ow.iter().map(|(k, _)| k.as_str()).collect();
                 sql.push_str(&format!("ALTER TABLE {name} RESET ({});\n", list.join(", ")));
             }
-            let set: Vec<String> = nw
-                .iter()
-                .filter(|(k, v)| ow.get(*k) != Some(v))
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
+            let set: Vec<String> = nw.iter().map(|(k, v)| format!("{k}={v}")).collect();
             if !set.is_empty() {
                 sql.push_str(&format!("ALTER TABLE {name} SET ({});\n", set.join(", ")));
             }
@@ -248,8 +245,8 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
 }
 
 /// Splits `WITH (a='1', b='2') rest` into the parameters and the rest.
-fn split_with(tail: &str) -> (BTreeMap<String, String>, String) {
-    let mut params = BTreeMap::new();
+fn split_with(tail: &str) -> (Vec<(String, String)>, String) {
+    let mut params = Vec::new();
     let Some(start) = tail.find("WITH (") else {
         return (params, tail.to_string());
     };
@@ -259,7 +256,7 @@ fn split_with(tail: &str) -> (BTreeMap<String, String>, String) {
     };
     for p in tail[inner_start..inner_start + close].split(", ") {
         if let Some((k, v)) = p.split_once('=') {
-            params.insert(k.trim().to_string(), v.trim().to_string());
+            params.push((k.trim().to_string(), v.trim().to_string()));
         }
     }
     let rest = format!("{}{}", &tail[..start], &tail[inner_start + close + 1..]);
@@ -366,7 +363,7 @@ mod tests {
     #[test]
     fn storage_parameters() {
         let (p, rest) = split_with("WITH (fillfactor='70', autovacuum_enabled='false')");
-        assert_eq!(p.get("fillfactor").map(|s| s.as_str()), Some("'70'"));
+        assert_eq!(p[0], ("fillfactor".to_string(), "'70'".to_string()));
         assert_eq!(rest, "");
     }
 }

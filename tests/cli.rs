@@ -1,0 +1,216 @@
+//! The command line end to end: endpoints of every kind, output formats, exit codes, and the
+//! one-line errors bad input gets.
+
+mod common;
+
+use common::*;
+use std::process::Command;
+
+fn two_dbs(old: &str, new: &str) -> (TempDb, TempDb) {
+    let t = TempDb::new("cli_t");
+    let s = TempDb::new("cli_s");
+    t.exec(old).unwrap();
+    s.exec(new).unwrap();
+    (t, s)
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+/// An error is one line on stderr, starting with `pgalign: error:`, with exit code 1.
+fn assert_one_line_error(o: &std::process::Output, needle: &str) {
+    let e = stderr(o);
+    assert_eq!(o.status.code(), Some(1), "stderr: {e}");
+    assert_eq!(e.trim_end().lines().count(), 1, "not one line: {e}");
+    assert!(e.starts_with("pgalign: error: "), "{e}");
+    assert!(e.contains(needle), "expected {needle:?} in: {e}");
+    assert!(!e.contains("panicked"), "{e}");
+}
+
+#[test]
+fn diff_lists_objects_and_exits_2_then_0() {
+    let (t, s) = two_dbs(
+        "CREATE TABLE orders (id int PRIMARY KEY, note text); CREATE INDEX orders_note ON orders (note);",
+        "CREATE TABLE orders (id int PRIMARY KEY, note varchar(20)); CREATE TABLE items (id int); CREATE VIEW v AS SELECT id FROM orders;",
+    );
+    let o = pgalign(&["diff", "--source", &s.url(), "--target", &t.url()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("~ table public.orders\n"), "{out}");
+    assert!(out.contains("+ table public.items\n"), "{out}");
+    assert!(out.contains("+ view public.v\n"), "{out}");
+    assert!(out.contains("- index public.orders_note\n"), "{out}");
+    assert!(out.contains("-    note text\n") && out.contains("+    note character varying(20)\n"), "{out}");
+    assert!(!out.contains('\x1b'), "no color when not a terminal");
+
+    let o = pgalign(&["diff", "--source", &s.url(), "--target", &t.url(), "--format", "json"]);
+    assert_eq!(o.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["equal"], false);
+    let changes = v["changes"].as_array().unwrap();
+    assert!(changes.iter().any(|c| c["change"] == "dropped" && c["kind"] == "INDEX"));
+
+    let o = pgalign(&["diff", "--source", &s.url(), "--target", &s.url()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "");
+}
+
+#[test]
+fn plan_is_byte_identical_between_runs_and_json_has_steps() {
+    let (t, s) = two_dbs(
+        "CREATE TABLE a (id int); CREATE TABLE b (id int);",
+        "CREATE TABLE a (id bigint, x text DEFAULT 'x'); CREATE TABLE c (id int); CREATE INDEX c_id ON c (id); COMMENT ON TABLE a IS 'hi';",
+    );
+    let args = ["plan", "--source", &s.url(), "--target", &t.url()];
+    let one = pgalign(&args);
+    let two = pgalign(&args);
+    assert!(one.status.success(), "{}", stderr(&one));
+    assert_eq!(one.stdout, two.stdout);
+    let sql = stdout(&one);
+    assert!(sql.contains("-- step 1: "), "{sql}");
+
+    let o = pgalign(&["plan", "--source", &s.url(), "--target", &t.url(), "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let steps = v["steps"].as_array().unwrap();
+    assert!(steps.iter().any(|st| st["op"] == "drop" && st["object"] == "table public.b"));
+    assert!(steps.iter().all(|st| st["sql"].as_str().unwrap().ends_with(";\n")));
+    let drop_b = steps.iter().find(|st| st["object"] == "table public.b").unwrap();
+    assert!(drop_b["hazards"].as_array().unwrap().iter().any(|h| h == "data-loss"));
+}
+
+#[test]
+fn plan_exit_code_flag_and_output_file() {
+    let (t, s) = two_dbs("CREATE TABLE a (id int);", "CREATE TABLE a (id int, b int);");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plan.sql");
+    let f = file.to_str().unwrap();
+    let o = pgalign(&["plan", "--source", &s.url(), "--target", &t.url(), "-o", f, "--exit-code"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "");
+    let sql = std::fs::read_to_string(&file).unwrap();
+    assert!(sql.contains("ALTER TABLE public.a ADD COLUMN b integer;"), "{sql}");
+    let o = pgalign(&["plan", "--source", &s.url(), "--target", &t.url()]);
+    assert_eq!(o.status.code(), Some(0));
+    let o = pgalign(&["plan", "--source", &s.url(), "--target", &s.url(), "--exit-code"]);
+    assert_eq!(o.status.code(), Some(0));
+}
+
+#[test]
+fn dump_files_plain_and_custom_need_no_server() {
+    let (t, s) = two_dbs("CREATE TABLE a (id int);", "CREATE TABLE a (id int NOT NULL);");
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("source.sql");
+    std::fs::write(&plain, s.dump(&[])).unwrap();
+    let custom = dir.path().join("target.dump");
+    let st = Command::new(bin("pg_dump"))
+        .args(["--schema-only", "--format=custom", "-h", &host(), "-p", &port(), "-U", &user(), "-f"])
+        .arg(&custom)
+        .arg(&t.name)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    drop((t, s)); // the databases are gone: the files must be enough
+    let o = pgalign(&["plan", "--source", plain.to_str().unwrap(), "--target", custom.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("ALTER TABLE public.a ALTER COLUMN id SET NOT NULL;"), "{}", stdout(&o));
+}
+
+#[test]
+fn endpoints_from_environment() {
+    let (t, s) = two_dbs("CREATE TABLE a (id int);", "CREATE TABLE a (id int);");
+    let o = Command::new(env!("CARGO_BIN_EXE_pgalign"))
+        .arg("diff")
+        .env("SOURCE_DATABASE_URL", s.url())
+        .env("TARGET_DATABASE_URL", t.url())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = Command::new(env!("CARGO_BIN_EXE_pgalign"))
+        .arg("diff")
+        .env_remove("SOURCE_DATABASE_URL")
+        .env_remove("SOURCE_DB_SECRETS")
+        .env("TARGET_DATABASE_URL", t.url())
+        .output()
+        .unwrap();
+    assert_one_line_error(&o, "no source given");
+}
+
+#[test]
+fn schema_filters() {
+    let (t, s) = two_dbs(
+        "CREATE SCHEMA app; CREATE SCHEMA other; CREATE TABLE app.a (id int); CREATE TABLE other.x (id int);",
+        "CREATE SCHEMA app; CREATE SCHEMA other; CREATE TABLE app.a (id int); CREATE TABLE other.x (id int, y int);",
+    );
+    let o = pgalign(&["diff", "--source", &s.url(), "--target", &t.url(), "--schema", "app"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let o = pgalign(&["diff", "--source", &s.url(), "--target", &t.url(), "--exclude-schema", "other"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let o = pgalign(&["diff", "--source", &s.url(), "--target", &t.url(), "--schema", "other"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stdout(&o).contains("~ table other.x"));
+}
+
+#[test]
+fn owner_and_privilege_filters() {
+    ensure_roles(&["pgalign_reader".to_string()]);
+    let (t, s) = two_dbs(
+        "CREATE TABLE a (id int);",
+        "CREATE TABLE a (id int); GRANT SELECT ON a TO pgalign_reader; ALTER TABLE a OWNER TO pgalign_reader;",
+    );
+    let o = pgalign(&["diff", "--source", &s.url(), "--target", &t.url()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stdout(&o).contains("~ owner of table public.a"), "{}", stdout(&o));
+    let o = pgalign(&["diff", "--source", &s.url(), "--target", &t.url(), "--no-owner", "--no-privileges"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+}
+
+#[test]
+fn bad_input_gets_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let notdump = dir.path().join("notes.sql");
+    std::fs::write(&notdump, "SELECT 1;\n").unwrap();
+    let binary = dir.path().join("blob.sql");
+    std::fs::write(&binary, [0xffu8, 0xfe, 0x00, 0x01]).unwrap();
+    let good = TempDb::new("cli_good");
+    let g = good.url();
+
+    let o = pgalign(&["diff", "--source", notdump.to_str().unwrap(), "--target", &g]);
+    assert_one_line_error(&o, "not the output of pg_dump");
+    let o = pgalign(&["diff", "--source", binary.to_str().unwrap(), "--target", &g]);
+    assert_one_line_error(&o, "not a pg_dump file");
+    let o = pgalign(&["diff", "--source", "missing/dir/x.sql", "--target", &g]);
+    assert_one_line_error(&o, "no such file");
+    let o = pgalign(&["diff", "--source", "postgres://u@127.0.0.1:notaport/db", "--target", &g]);
+    assert_one_line_error(&o, "not a number");
+    let o = pgalign(&["diff", "--source", "nonsense", "--target", &g]);
+    assert_one_line_error(&o, "not a postgres:// URL");
+    // Nothing listens on port 1.
+    let o = pgalign(&["diff", "--source", "postgres://postgres:hunter2@127.0.0.1:1/db", "--target", &g]);
+    assert_one_line_error(&o, "dumping source postgres@127.0.0.1:1/db");
+    assert!(!stderr(&o).contains("hunter2"), "password leaked: {}", stderr(&o));
+    let o = pgalign(&["diff", "--source", &format!("postgres://{}@{}:{}/pgalign_no_such_db", user(), host(), port()), "--target", &g]);
+    assert_one_line_error(&o, "pgalign_no_such_db");
+    let o = pgalign(&["diff", "--source", &g, "--target", &g, "--pg-dump", "/nonexistent/pg_dump"]);
+    assert_one_line_error(&o, "/nonexistent/pg_dump");
+}
+
+#[test]
+fn identifiers_full_of_quotes_round_trip() {
+    let (t, s) = two_dbs(
+        r#"CREATE SCHEMA "we""ird sch"; CREATE TABLE "we""ird sch"."Tab ""1""" ("Col ""A""" int);"#,
+        r#"CREATE SCHEMA "we""ird sch"; CREATE TABLE "we""ird sch"."Tab ""1""" ("Col ""A""" bigint NOT NULL, "select" text, "ünï" int);
+           CREATE INDEX "i ""x""" ON "we""ird sch"."Tab ""1""" ("select"); COMMENT ON COLUMN "we""ird sch"."Tab ""1"""."Col ""A""" IS 'it''s';"#,
+    );
+    let o = pgalign(&["plan", "--source", &s.url(), "--target", &t.url()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("p.sql");
+    std::fs::write(&f, &o.stdout).unwrap();
+    t.load_file(&f).unwrap();
+    let o = pgalign(&["diff", "--source", &s.url(), "--target", &t.url()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+}

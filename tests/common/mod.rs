@@ -1,0 +1,182 @@
+//! Shared test support: real databases on the local PostgreSQL server, real pg_dump, and the
+//! real pgalign binary. Every database a test creates has a unique name and is dropped after.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub fn host() -> String {
+    std::env::var("PGALIGN_TEST_HOST").unwrap_or_else(|_| "127.0.0.1".into())
+}
+pub fn port() -> String {
+    std::env::var("PGALIGN_TEST_PORT").unwrap_or_else(|_| "5432".into())
+}
+pub fn user() -> String {
+    std::env::var("PGALIGN_TEST_USER").unwrap_or_else(|_| "postgres".into())
+}
+
+/// Directory holding psql / pg_dump for the server under test (PATH when unset).
+pub fn bin(tool: &str) -> String {
+    match std::env::var("PGALIGN_TEST_BINDIR") {
+        Ok(d) if !d.is_empty() => format!("{d}/{tool}"),
+        _ => tool.to_string(),
+    }
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A database created for one test and dropped when it goes out of scope.
+pub struct TempDb {
+    pub name: String,
+}
+
+impl TempDb {
+    pub fn new(label: &str) -> TempDb {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let clean: String = label
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+            .take(30)
+            .collect();
+        let name = format!("pgalign_t{}_{n}_{clean}", std::process::id());
+        admin(&format!("CREATE DATABASE {name}"));
+        TempDb { name }
+    }
+    pub fn url(&self) -> String {
+        format!("postgres://{}@{}:{}/{}", user(), host(), port(), self.name)
+    }
+    /// Runs a SQL file (one transaction, stop on error); Err carries psql's stderr.
+    pub fn load_file(&self, path: &Path) -> Result<(), String> {
+        let out = psql_cmd(&self.name)
+            .args(["-1", "-f"])
+            .arg(path)
+            .output()
+            .expect("run psql");
+        check(out)
+    }
+    pub fn exec(&self, sql: &str) -> Result<String, String> {
+        let out = psql_cmd(&self.name).args(["-At", "-c", sql]).output().expect("run psql");
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).to_string())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).to_string())
+        }
+    }
+    pub fn dump(&self, extra: &[&str]) -> String {
+        let out = Command::new(bin("pg_dump"))
+            .args(["--schema-only", "-h", &host(), "-p", &port(), "-U", &user()])
+            .args(extra)
+            .arg(&self.name)
+            .output()
+            .expect("run pg_dump");
+        assert!(out.status.success(), "pg_dump failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        admin(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+    }
+}
+
+fn psql_cmd(db: &str) -> Command {
+    let mut c = Command::new(bin("psql"));
+    c.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", &host(), "-p", &port(), "-U", &user(), "-d", db]);
+    c
+}
+
+fn check(out: Output) -> Result<(), String> {
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).to_string())
+    }
+}
+
+pub fn admin(sql: &str) {
+    let out = psql_cmd("postgres").args(["-c", sql]).output().expect("run psql");
+    assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Creates cluster roles a case needs (roles are cluster-wide; creating one twice is fine).
+pub fn ensure_roles(names: &[String]) {
+    for r in names {
+        let lit = r.replace('\'', "''");
+        let ident = format!("\"{}\"", r.replace('"', "\"\""));
+        let sql = format!(
+            "DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{lit}') THEN CREATE ROLE {ident}; END IF; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END$$"
+        );
+        admin(&sql);
+    }
+}
+
+/// Runs the pgalign binary.
+pub fn pgalign(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pgalign"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run pgalign")
+}
+
+/// A dump as a sorted multiset of statements, without comments, SET lines and psql
+/// meta-commands; inside CREATE TABLE the element lines are sorted (column order is a note).
+pub fn normalize_dump(text: &str) -> Vec<String> {
+    let mut stmts = Vec::new();
+    let mut cur = String::new();
+    let mut in_dollar: Option<String> = None;
+    for line in text.lines() {
+        if in_dollar.is_none() {
+            if line.starts_with("--") || line.starts_with('\\') || line.trim().is_empty() {
+                continue;
+            }
+        }
+        cur.push_str(line);
+        cur.push('\n');
+        // Track dollar quotes so a body's semicolons do not end the statement.
+        let mut rest = line;
+        while let Some(i) = rest.find('$') {
+            let after = &rest[i + 1..];
+            if let Some(j) = after.find('$') {
+                let tag = &after[..j];
+                if tag.chars().all(|c| c.is_alphanumeric() || c == '_') {
+                    let full = format!("${tag}$");
+                    match &in_dollar {
+                        Some(t) if *t == full => in_dollar = None,
+                        None => in_dollar = Some(full),
+                        _ => {}
+                    }
+                    rest = &after[j + 1..];
+                    continue;
+                }
+            }
+            rest = after;
+        }
+        if in_dollar.is_none() && line.trim_end().ends_with(';') {
+            let s = std::mem::take(&mut cur);
+            if !(s.starts_with("SET ") || s.starts_with("SELECT pg_catalog.set_config")) {
+                stmts.push(sort_table_elements(&s));
+            }
+        }
+    }
+    stmts.sort();
+    stmts
+}
+
+fn sort_table_elements(s: &str) -> String {
+    if !s.starts_with("CREATE TABLE") && !s.starts_with("CREATE UNLOGGED TABLE") {
+        return s.to_string();
+    }
+    let lines: Vec<&str> = s.lines().collect();
+    if lines.len() < 3 {
+        return s.to_string();
+    }
+    let mut mid: Vec<String> = lines[1..lines.len() - 1]
+        .iter()
+        .map(|l| l.trim_end_matches(',').to_string())
+        .collect();
+    mid.sort();
+    format!("{}\n{}\n{}\n", lines[0], mid.join("\n"), lines[lines.len() - 1])
+}

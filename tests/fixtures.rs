@@ -1,0 +1,122 @@
+//! Every fixture is a round trip on the real server: load old.sql into TARGET and new.sql into
+//! SOURCE, plan, check the plan against its snapshot, apply it with psql, then TARGET's dump must
+//! equal SOURCE's and a second `pgalign diff` must find nothing.
+
+mod common;
+
+use common::*;
+use libtest_mimic::{Arguments, Failed, Trial};
+use std::path::{Path, PathBuf};
+
+fn cases() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let mut out = Vec::new();
+    for kind in std::fs::read_dir(&root).expect("fixtures/") {
+        let kind = kind.unwrap().path();
+        if !kind.is_dir() {
+            continue;
+        }
+        for case in std::fs::read_dir(&kind).unwrap() {
+            let case = case.unwrap().path();
+            if case.join("old.sql").is_file() && case.join("new.sql").is_file() {
+                out.push(case);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn roles(case: &Path) -> Vec<String> {
+    std::fs::read_to_string(case.join("roles.txt"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+fn round_trip(case: &Path, flags: &[&str]) -> Result<(), Failed> {
+    ensure_roles(&roles(case));
+    let label = case.file_name().unwrap().to_string_lossy().to_string();
+    let target = TempDb::new(&format!("{label}_t"));
+    let source = TempDb::new(&format!("{label}_s"));
+    target
+        .load_file(&case.join("old.sql"))
+        .map_err(|e| format!("old.sql does not load: {e}"))?;
+    source
+        .load_file(&case.join("new.sql"))
+        .map_err(|e| format!("new.sql does not load: {e}"))?;
+    let (s, t) = (source.url(), target.url());
+    let mut args = vec!["plan", "--source", &s, "--target", &t];
+    args.extend_from_slice(flags);
+    let out = pgalign(&args);
+    if !out.status.success() {
+        return Err(format!("plan failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+    }
+    let plan = String::from_utf8(out.stdout).unwrap();
+    if flags.is_empty() {
+        // The header names the temporary databases; the rest must not change between runs.
+        let stable: String = plan
+            .lines()
+            .filter(|l| !l.starts_with("-- source (desired)") && !l.starts_with("-- target (changed)"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let snap = std::panic::catch_unwind(|| {
+            insta::with_settings!({
+                snapshot_path => case.to_path_buf(),
+                prepend_module_to_snapshot => false,
+                omit_expression => true,
+            }, {
+                insta::assert_snapshot!("plan", stable);
+            });
+        });
+        if snap.is_err() {
+            return Err("the plan differs from its snapshot (plan.snap); review with cargo insta review".into());
+        }
+    }
+    let plan_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(plan_file.path(), &plan).unwrap();
+    target
+        .load_file(plan_file.path())
+        .map_err(|e| format!("applying the plan failed: {e}\n--- plan ---\n{plan}"))?;
+    let dump_flags: Vec<&str> = flags.to_vec();
+    let (a, b) = (target.dump(&dump_flags), source.dump(&dump_flags));
+    let (na, nb) = (normalize_dump(&a), normalize_dump(&b));
+    if na != nb {
+        let only_t: Vec<_> = na.iter().filter(|x| !nb.contains(x)).collect();
+        let only_s: Vec<_> = nb.iter().filter(|x| !na.contains(x)).collect();
+        return Err(format!(
+            "after apply, target differs from source.\nonly in target: {only_t:#?}\nonly in source: {only_s:#?}\n--- plan ---\n{plan}"
+        )
+        .into());
+    }
+    let mut args = vec!["diff", "--source", &s, "--target", &t];
+    args.extend_from_slice(flags);
+    let again = pgalign(&args);
+    if again.status.code() != Some(0) {
+        return Err(format!(
+            "second diff is not empty (exit {:?}):\n{}",
+            again.status.code(),
+            String::from_utf8_lossy(&again.stdout)
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let mut trials = Vec::new();
+    for case in cases() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+        let name = case.strip_prefix(&root).unwrap().display().to_string();
+        let c = case.clone();
+        trials.push(Trial::test(format!("roundtrip::{name}"), move || round_trip(&c, &[])));
+        let c = case.clone();
+        trials.push(Trial::test(format!("roundtrip_no_owner_no_privileges::{name}"), move || {
+            round_trip(&c, &["--no-owner", "--no-privileges"])
+        }));
+    }
+    libtest_mimic::run(&args, trials).exit();
+}
