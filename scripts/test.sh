@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing, starts the local PostgreSQL if it is down, then
+# runs formatting and lint checks, unit tests, integration tests and fixture round trips against
+# the real server, and the shared corpus harness.
+#
+#   scripts/test.sh            everything
+#   scripts/test.sh --quick    skip the corpus harness
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$here/.."
+# shellcheck source=setup.sh
+. "$here/setup.sh"
+
+quick=""
+for a in "$@"; do
+  case "$a" in
+    --quick) quick=1 ;;
+    *) echo "usage: scripts/test.sh [--quick]" >&2; exit 2 ;;
+  esac
+done
+
+export PGALIGN_TEST_HOST="${PGALIGN_TEST_HOST:-127.0.0.1}"
+export PGALIGN_TEST_PORT="${PGALIGN_TEST_PORT:-5432}"
+export PGALIGN_TEST_USER="${PGALIGN_TEST_USER:-postgres}"
+
+pgalign_setup_build
+pgalign_setup_client
+
+# A PostgreSQL server for the integration tests: the local one, started if it is down.
+server_up() { psql -X -q -h "$PGALIGN_TEST_HOST" -p "$PGALIGN_TEST_PORT" -U "$PGALIGN_TEST_USER" -d postgres -c 'select 1' >/dev/null 2>&1; }
+if ! server_up; then
+  if command -v pg_ctlcluster >/dev/null 2>&1 && ls /etc/postgresql/ >/dev/null 2>&1; then
+    echo "test.sh: starting the local PostgreSQL" >&2
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -1)" main start || true
+    for _ in $(seq 1 30); do server_up && break; sleep 1; done
+  fi
+fi
+server_up || { echo "test.sh: no PostgreSQL at $PGALIGN_TEST_HOST:$PGALIGN_TEST_PORT as $PGALIGN_TEST_USER (set PGALIGN_TEST_HOST/PORT/USER)" >&2; exit 1; }
+
+echo "== cargo fmt --check"
+cargo fmt --check
+echo "== cargo clippy --all-targets -- -D warnings"
+cargo clippy --quiet --all-targets -- -D warnings
+echo "== cargo test"
+# Snapshots are checked, never rewritten, here.
+INSTA_UPDATE=no cargo test --quiet -- --test-threads "${PGALIGN_TEST_THREADS:-3}"
+
+if [ -z "$quick" ]; then
+  echo "== corpus harness"
+  cargo build --quiet --bin pgalign
+  PGALIGN="$CARGO_TARGET_DIR/debug/pgalign" "$here/corpus.sh" ${PGALIGN_CORPUS_ARGS:-}
+fi
+echo "== all checks passed"
