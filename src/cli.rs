@@ -9,7 +9,8 @@ const EXIT_CODES: &str = "Exit codes:
   2  differences found (diff, plan --exit-code), or residual differences after apply
   3  refused: the plan has hazards that were not allowed";
 
-const ENDPOINTS: &str = "An endpoint (--source, --target) is a postgres:// URL, a libpq keyword string
+const ENDPOINTS: &str =
+    "An endpoint (--source, --target) is a postgres:// URL, a libpq keyword string
 (\"host=... dbname=...\"), a file made by pg_dump --schema-only (plain or --format=custom),
 an AWS Secrets Manager secret (arn:aws:secretsmanager:... or secret:NAME), or, when
 omitted, SOURCE_DATABASE_URL / TARGET_DATABASE_URL, else SOURCE_DB_SECRETS /

@@ -72,7 +72,7 @@ pub fn find_tools(override_path: Option<&Path>) -> Result<Vec<Tools>> {
             version: text.trim().to_string(),
         });
     }
-    out.sort_by(|a, b| b.major.cmp(&a.major));
+    out.sort_by_key(|t| std::cmp::Reverse(t.major));
     if out.is_empty() {
         bail!("no pg_dump found (looked at $PG_DUMP, PATH and /usr/lib/postgresql/*/bin): install the PostgreSQL client tools (Debian/Ubuntu: apt-get install postgresql-client) or set PG_DUMP=/path/to/pg_dump");
     }
@@ -99,7 +99,10 @@ pub enum DumpError {
     /// The server's lock table is full (each pg_dump locks every table it dumps).
     OutOfLocks(String),
     /// pg_dump is older than the server.
-    VersionMismatch { server: String, tool: u32 },
+    VersionMismatch {
+        server: String,
+        tool: u32,
+    },
     Other(anyhow::Error),
 }
 
@@ -162,8 +165,7 @@ pub async fn dump_database(conn: &ConnParams, tools: &Tools) -> Result<DumpText,
                 tool: tools.major,
             });
         }
-        if stderr.contains("out of shared memory") || stderr.contains("max_locks_per_transaction")
-        {
+        if stderr.contains("out of shared memory") || stderr.contains("max_locks_per_transaction") {
             return Err(DumpError::OutOfLocks(one_line(&stderr)));
         }
         return Err(DumpError::Other(anyhow!(

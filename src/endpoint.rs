@@ -210,10 +210,7 @@ fn percent_decode(s: &str) -> Result<String> {
 
 /// Parses `postgres://user:password@host:port/db?key=value`.
 pub fn parse_url(url: &str) -> Result<ConnParams> {
-    let rest = url
-        .split_once("://")
-        .map(|x| x.1)
-        .context("not a URL")?;
+    let rest = url.split_once("://").map(|x| x.1).context("not a URL")?;
     let (main, query) = match rest.split_once('?') {
         Some((m, q)) => (m, Some(q)),
         None => (rest, None),
@@ -247,7 +244,10 @@ pub fn parse_url(url: &str) -> Result<ConnParams> {
             let (h, after) = stripped
                 .split_once(']')
                 .context("unclosed [ in the URL's host")?;
-            (h.to_string(), after.strip_prefix(':').map(|p| p.to_string()))
+            (
+                h.to_string(),
+                after.strip_prefix(':').map(|p| p.to_string()),
+            )
         } else {
             match hostport.rsplit_once(':') {
                 Some((h, p)) => (h.to_string(), Some(p.to_string())),
@@ -354,7 +354,8 @@ mod tests {
 
     #[test]
     fn url_with_password_keeps_it_out_of_conninfo_and_debug() {
-        let c = parse_url("postgres://app:s%3Acret@db.example.com:6543/prod?sslmode=require").unwrap();
+        let c =
+            parse_url("postgres://app:s%3Acret@db.example.com:6543/prod?sslmode=require").unwrap();
         assert_eq!(c.password(), Some("s:cret"));
         assert_eq!(
             c.conninfo(),

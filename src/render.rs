@@ -73,7 +73,14 @@ pub fn plan_sql(plan: &Plan, header: &Header, w: &mut impl Write) -> io::Result<
             current = Some(timeouts);
         }
         writeln!(w)?;
-        writeln!(w, "-- step {}: {} {}: {}", i + 1, s.op.name(), s.object, s.reason)?;
+        writeln!(
+            w,
+            "-- step {}: {} {}: {}",
+            i + 1,
+            s.op.name(),
+            s.object,
+            s.reason
+        )?;
         if !s.hazards.is_empty() {
             let names: Vec<&str> = s.hazards.iter().map(|h| h.name()).collect();
             writeln!(w, "-- hazards: {}", names.join(", "))?;

@@ -102,10 +102,16 @@ pub fn from_json(secret: &str, text: &str, extra: &BTreeMap<String, String>) -> 
         .filter(|k| field(k).is_none())
         .collect();
     if !missing.is_empty() {
-        bail!("secret {secret} lacks {}: an RDS secret holds at least username and password", missing.join(" and "));
+        bail!(
+            "secret {secret} lacks {}: an RDS secret holds at least username and password",
+            missing.join(" and ")
+        );
     }
     if let Some(engine) = field("engine") {
-        if !matches!(engine.as_str(), "postgres" | "postgresql" | "aurora-postgresql") {
+        if !matches!(
+            engine.as_str(),
+            "postgres" | "postgresql" | "aurora-postgresql"
+        ) {
             bail!("secret {secret} is for engine {engine:?}, not PostgreSQL: point pgalign at the PostgreSQL database's secret");
         }
     }
@@ -119,14 +125,19 @@ pub fn from_json(secret: &str, text: &str, extra: &BTreeMap<String, String>) -> 
     for (k, v) in extra {
         params.insert(k.clone(), v.clone());
     }
-    let host = params.get("host").cloned().or_else(|| std::env::var("PGHOST").ok());
+    let host = params
+        .get("host")
+        .cloned()
+        .or_else(|| std::env::var("PGHOST").ok());
     if host.is_none() {
         bail!("secret {secret} has no host (RDS-managed secrets hold only username and password): give the host with --host or PGHOST");
     }
     // RDS accepts TLS everywhere; default to it unless the user chose otherwise.
     if !params.contains_key("sslmode")
         && std::env::var("PGSSLMODE").is_err()
-        && host.as_deref().is_some_and(|h| h.ends_with(".rds.amazonaws.com"))
+        && host
+            .as_deref()
+            .is_some_and(|h| h.ends_with(".rds.amazonaws.com"))
     {
         params.insert("sslmode".into(), "require".into());
     }
@@ -153,20 +164,29 @@ mod tests {
 
     #[test]
     fn bad_secrets_say_what_is_wrong_without_the_value() {
-        let e = from_json("s", "hunter2", &BTreeMap::new()).unwrap_err().to_string();
-        assert!(e.contains("not JSON") && !e.contains("hunter2"), "{e}");
-        let e = from_json("s", r#"{"username":"a"}"#, &BTreeMap::new()).unwrap_err().to_string();
-        assert!(e.contains("lacks password"), "{e}");
-        let e = from_json("s", r#"{"username":"a","password":"hunter2","engine":"mysql","host":"h"}"#, &BTreeMap::new())
+        let e = from_json("s", "hunter2", &BTreeMap::new())
             .unwrap_err()
             .to_string();
+        assert!(e.contains("not JSON") && !e.contains("hunter2"), "{e}");
+        let e = from_json("s", r#"{"username":"a"}"#, &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("lacks password"), "{e}");
+        let e = from_json(
+            "s",
+            r#"{"username":"a","password":"hunter2","engine":"mysql","host":"h"}"#,
+            &BTreeMap::new(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("mysql") && !e.contains("hunter2"), "{e}");
     }
 
     #[test]
     fn regions_from_arns() {
         assert_eq!(
-            region_of("arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db-AbCdEf").as_deref(),
+            region_of("arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db-AbCdEf")
+                .as_deref(),
             Some("eu-west-1")
         );
         assert_eq!(region_of("prod/db"), None);

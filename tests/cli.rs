@@ -44,15 +44,28 @@ fn diff_lists_objects_and_exits_2_then_0() {
     assert!(out.contains("+ table public.items\n"), "{out}");
     assert!(out.contains("+ view public.v\n"), "{out}");
     assert!(out.contains("- index public.orders_note\n"), "{out}");
-    assert!(out.contains("-    note text\n") && out.contains("+    note character varying(20)\n"), "{out}");
+    assert!(
+        out.contains("-    note text\n") && out.contains("+    note character varying(20)\n"),
+        "{out}"
+    );
     assert!(!out.contains('\x1b'), "no color when not a terminal");
 
-    let o = pgalign(&["diff", "--source", &s.url(), "--target", &t.url(), "--format", "json"]);
+    let o = pgalign(&[
+        "diff",
+        "--source",
+        &s.url(),
+        "--target",
+        &t.url(),
+        "--format",
+        "json",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["equal"], false);
     let changes = v["changes"].as_array().unwrap();
-    assert!(changes.iter().any(|c| c["change"] == "dropped" && c["kind"] == "INDEX"));
+    assert!(changes
+        .iter()
+        .any(|c| c["change"] == "dropped" && c["kind"] == "INDEX"));
 
     let o = pgalign(&["diff", "--source", &s.url(), "--target", &s.url()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -73,50 +86,114 @@ fn plan_is_byte_identical_between_runs_and_json_has_steps() {
     let sql = stdout(&one);
     assert!(sql.contains("-- step 1: "), "{sql}");
 
-    let o = pgalign(&["plan", "--source", &s.url(), "--target", &t.url(), "--format", "json"]);
+    let o = pgalign(&[
+        "plan",
+        "--source",
+        &s.url(),
+        "--target",
+        &t.url(),
+        "--format",
+        "json",
+    ]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let steps = v["steps"].as_array().unwrap();
-    assert!(steps.iter().any(|st| st["op"] == "drop" && st["object"] == "table public.b"));
-    assert!(steps.iter().all(|st| st["sql"].as_str().unwrap().ends_with(";\n")));
-    let drop_b = steps.iter().find(|st| st["object"] == "table public.b").unwrap();
-    assert!(drop_b["hazards"].as_array().unwrap().iter().any(|h| h == "data-loss"));
+    assert!(steps
+        .iter()
+        .any(|st| st["op"] == "drop" && st["object"] == "table public.b"));
+    assert!(steps
+        .iter()
+        .all(|st| st["sql"].as_str().unwrap().ends_with(";\n")));
+    let drop_b = steps
+        .iter()
+        .find(|st| st["object"] == "table public.b")
+        .unwrap();
+    assert!(drop_b["hazards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|h| h == "data-loss"));
 }
 
 #[test]
 fn plan_exit_code_flag_and_output_file() {
-    let (t, s) = two_dbs("CREATE TABLE a (id int);", "CREATE TABLE a (id int, b int);");
+    let (t, s) = two_dbs(
+        "CREATE TABLE a (id int);",
+        "CREATE TABLE a (id int, b int);",
+    );
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("plan.sql");
     let f = file.to_str().unwrap();
-    let o = pgalign(&["plan", "--source", &s.url(), "--target", &t.url(), "-o", f, "--exit-code"]);
+    let o = pgalign(&[
+        "plan",
+        "--source",
+        &s.url(),
+        "--target",
+        &t.url(),
+        "-o",
+        f,
+        "--exit-code",
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert_eq!(stdout(&o), "");
     let sql = std::fs::read_to_string(&file).unwrap();
-    assert!(sql.contains("ALTER TABLE public.a ADD COLUMN b integer;"), "{sql}");
+    assert!(
+        sql.contains("ALTER TABLE public.a ADD COLUMN b integer;"),
+        "{sql}"
+    );
     let o = pgalign(&["plan", "--source", &s.url(), "--target", &t.url()]);
     assert_eq!(o.status.code(), Some(0));
-    let o = pgalign(&["plan", "--source", &s.url(), "--target", &s.url(), "--exit-code"]);
+    let o = pgalign(&[
+        "plan",
+        "--source",
+        &s.url(),
+        "--target",
+        &s.url(),
+        "--exit-code",
+    ]);
     assert_eq!(o.status.code(), Some(0));
 }
 
 #[test]
 fn dump_files_plain_and_custom_need_no_server() {
-    let (t, s) = two_dbs("CREATE TABLE a (id int);", "CREATE TABLE a (id int NOT NULL);");
+    let (t, s) = two_dbs(
+        "CREATE TABLE a (id int);",
+        "CREATE TABLE a (id int NOT NULL);",
+    );
     let dir = tempfile::tempdir().unwrap();
     let plain = dir.path().join("source.sql");
     std::fs::write(&plain, s.dump(&[])).unwrap();
     let custom = dir.path().join("target.dump");
     let st = Command::new(bin("pg_dump"))
-        .args(["--schema-only", "--format=custom", "-h", &host(), "-p", &port(), "-U", &user(), "-f"])
+        .args([
+            "--schema-only",
+            "--format=custom",
+            "-h",
+            &host(),
+            "-p",
+            &port(),
+            "-U",
+            &user(),
+            "-f",
+        ])
         .arg(&custom)
         .arg(&t.name)
         .status()
         .unwrap();
     assert!(st.success());
     drop((t, s)); // the databases are gone: the files must be enough
-    let o = pgalign(&["plan", "--source", plain.to_str().unwrap(), "--target", custom.to_str().unwrap()]);
+    let o = pgalign(&[
+        "plan",
+        "--source",
+        plain.to_str().unwrap(),
+        "--target",
+        custom.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("ALTER TABLE public.a ALTER COLUMN id SET NOT NULL;"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("ALTER TABLE public.a ALTER COLUMN id SET NOT NULL;"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]
@@ -145,11 +222,35 @@ fn schema_filters() {
         "CREATE SCHEMA app; CREATE SCHEMA other; CREATE TABLE app.a (id int); CREATE TABLE other.x (id int);",
         "CREATE SCHEMA app; CREATE SCHEMA other; CREATE TABLE app.a (id int); CREATE TABLE other.x (id int, y int);",
     );
-    let o = pgalign(&["diff", "--source", &s.url(), "--target", &t.url(), "--schema", "app"]);
+    let o = pgalign(&[
+        "diff",
+        "--source",
+        &s.url(),
+        "--target",
+        &t.url(),
+        "--schema",
+        "app",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
-    let o = pgalign(&["diff", "--source", &s.url(), "--target", &t.url(), "--exclude-schema", "other"]);
+    let o = pgalign(&[
+        "diff",
+        "--source",
+        &s.url(),
+        "--target",
+        &t.url(),
+        "--exclude-schema",
+        "other",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
-    let o = pgalign(&["diff", "--source", &s.url(), "--target", &t.url(), "--schema", "other"]);
+    let o = pgalign(&[
+        "diff",
+        "--source",
+        &s.url(),
+        "--target",
+        &t.url(),
+        "--schema",
+        "other",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stdout(&o).contains("~ table other.x"));
 }
@@ -163,8 +264,20 @@ fn owner_and_privilege_filters() {
     );
     let o = pgalign(&["diff", "--source", &s.url(), "--target", &t.url()]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stdout(&o).contains("~ owner of table public.a"), "{}", stdout(&o));
-    let o = pgalign(&["diff", "--source", &s.url(), "--target", &t.url(), "--no-owner", "--no-privileges"]);
+    assert!(
+        stdout(&o).contains("~ owner of table public.a"),
+        "{}",
+        stdout(&o)
+    );
+    let o = pgalign(&[
+        "diff",
+        "--source",
+        &s.url(),
+        "--target",
+        &t.url(),
+        "--no-owner",
+        "--no-privileges",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 }
 
@@ -178,23 +291,64 @@ fn bad_input_gets_one_line_errors() {
     let good = TempDb::new("cli_good");
     let g = good.url();
 
-    let o = pgalign(&["diff", "--source", notdump.to_str().unwrap(), "--target", &g]);
+    let o = pgalign(&[
+        "diff",
+        "--source",
+        notdump.to_str().unwrap(),
+        "--target",
+        &g,
+    ]);
     assert_one_line_error(&o, "not the output of pg_dump");
     let o = pgalign(&["diff", "--source", binary.to_str().unwrap(), "--target", &g]);
     assert_one_line_error(&o, "not a pg_dump file");
     let o = pgalign(&["diff", "--source", "missing/dir/x.sql", "--target", &g]);
     assert_one_line_error(&o, "no such file");
-    let o = pgalign(&["diff", "--source", "postgres://u@127.0.0.1:notaport/db", "--target", &g]);
+    let o = pgalign(&[
+        "diff",
+        "--source",
+        "postgres://u@127.0.0.1:notaport/db",
+        "--target",
+        &g,
+    ]);
     assert_one_line_error(&o, "not a number");
     let o = pgalign(&["diff", "--source", "nonsense", "--target", &g]);
     assert_one_line_error(&o, "not a postgres:// URL");
     // Nothing listens on port 1.
-    let o = pgalign(&["diff", "--source", "postgres://postgres:hunter2@127.0.0.1:1/db", "--target", &g]);
+    let o = pgalign(&[
+        "diff",
+        "--source",
+        "postgres://postgres:hunter2@127.0.0.1:1/db",
+        "--target",
+        &g,
+    ]);
     assert_one_line_error(&o, "dumping source postgres@127.0.0.1:1/db");
-    assert!(!stderr(&o).contains("hunter2"), "password leaked: {}", stderr(&o));
-    let o = pgalign(&["diff", "--source", &format!("postgres://{}@{}:{}/pgalign_no_such_db", user(), host(), port()), "--target", &g]);
+    assert!(
+        !stderr(&o).contains("hunter2"),
+        "password leaked: {}",
+        stderr(&o)
+    );
+    let o = pgalign(&[
+        "diff",
+        "--source",
+        &format!(
+            "postgres://{}@{}:{}/pgalign_no_such_db",
+            user(),
+            host(),
+            port()
+        ),
+        "--target",
+        &g,
+    ]);
     assert_one_line_error(&o, "pgalign_no_such_db");
-    let o = pgalign(&["diff", "--source", &g, "--target", &g, "--pg-dump", "/nonexistent/pg_dump"]);
+    let o = pgalign(&[
+        "diff",
+        "--source",
+        &g,
+        "--target",
+        &g,
+        "--pg-dump",
+        "/nonexistent/pg_dump",
+    ]);
     assert_one_line_error(&o, "/nonexistent/pg_dump");
 }
 

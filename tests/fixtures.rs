@@ -59,12 +59,14 @@ fn round_trip(case: &Path, flags: &[&str]) -> Result<(), Failed> {
         // The header names the temporary databases; the rest must not change between runs.
         let stable: String = plan
             .lines()
-            .filter(|l| !l.starts_with("-- source (desired)") && !l.starts_with("-- target (changed)"))
+            .filter(|l| {
+                !l.starts_with("-- source (desired)") && !l.starts_with("-- target (changed)")
+            })
             .map(|l| format!("{l}\n"))
             .collect();
         let snap = std::panic::catch_unwind(|| {
             insta::with_settings!({
-                snapshot_path => case.to_path_buf(),
+                snapshot_path => case,
                 prepend_module_to_snapshot => false,
                 omit_expression => true,
             }, {
@@ -72,7 +74,10 @@ fn round_trip(case: &Path, flags: &[&str]) -> Result<(), Failed> {
             });
         });
         if snap.is_err() {
-            return Err("the plan differs from its snapshot (plan.snap); review with cargo insta review".into());
+            return Err(
+                "the plan differs from its snapshot (plan.snap); review with cargo insta review"
+                    .into(),
+            );
         }
     }
     let plan_file = tempfile::NamedTempFile::new().unwrap();
@@ -112,11 +117,14 @@ fn main() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
         let name = case.strip_prefix(&root).unwrap().display().to_string();
         let c = case.clone();
-        trials.push(Trial::test(format!("roundtrip::{name}"), move || round_trip(&c, &[])));
-        let c = case.clone();
-        trials.push(Trial::test(format!("roundtrip_no_owner_no_privileges::{name}"), move || {
-            round_trip(&c, &["--no-owner", "--no-privileges"])
+        trials.push(Trial::test(format!("roundtrip::{name}"), move || {
+            round_trip(&c, &[])
         }));
+        let c = case.clone();
+        trials.push(Trial::test(
+            format!("roundtrip_no_owner_no_privileges::{name}"),
+            move || round_trip(&c, &["--no-owner", "--no-privileges"]),
+        ));
     }
     libtest_mimic::run(&args, trials).exit();
 }

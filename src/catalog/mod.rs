@@ -513,7 +513,10 @@ mod tests {
         let c = from_dump_text(DUMP, &Filter::default()).unwrap();
         let kinds: Vec<_> = c.blocks.iter().map(|b| b.key.kind.as_str()).collect();
         assert_eq!(kinds, ["SCHEMA", "OWNER", "TABLE", "OWNER", "COMMENT"]);
-        assert_eq!(c.blocks[2].stmts, ["CREATE TABLE app.items (\n    id integer NOT NULL\n)"]);
+        assert_eq!(
+            c.blocks[2].stmts,
+            ["CREATE TABLE app.items (\n    id integer NOT NULL\n)"]
+        );
         assert_eq!(c.blocks[2].deps, [7]);
         assert_eq!(c.blocks[4].stmts, ["COMMENT ON TABLE app.items IS 'a; b'"]);
         assert!(c.blocks[2].table.is_some());

@@ -319,7 +319,10 @@ fn column_parts(
     // (location, what) of every clause after the type.
     let mut marks: Vec<(usize, &str)> = Vec::new();
     if let Some(cc) = &c.coll_clause {
-        marks.push((clause_start(toks, cc.location.max(0) as usize, "COLLATE"), "collate"));
+        marks.push((
+            clause_start(toks, cc.location.max(0) as usize, "COLLATE"),
+            "collate",
+        ));
     }
     for con in &c.constraints {
         if let Some(NodeEnum::Constraint(k)) = con.node.as_ref() {

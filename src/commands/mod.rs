@@ -107,8 +107,14 @@ pub async fn load(c: &Common, timings: &mut Timings) -> Result<Loaded> {
     let (sp, tp) = tokio::join!(connect_params(&src_ep, c), connect_params(&tgt_ep, c));
     let sp = sp.with_context(|| format!("reading source {src_ep}"))?;
     let tp = tp.with_context(|| format!("reading target {tgt_ep}"))?;
-    let source_name = sp.as_ref().map(|p| p.to_string()).unwrap_or(src_ep.to_string());
-    let target_name = tp.as_ref().map(|p| p.to_string()).unwrap_or(tgt_ep.to_string());
+    let source_name = sp
+        .as_ref()
+        .map(|p| p.to_string())
+        .unwrap_or(src_ep.to_string());
+    let target_name = tp
+        .as_ref()
+        .map(|p| p.to_string())
+        .unwrap_or(tgt_ep.to_string());
     let needs_tools = sp.is_some() || tp.is_some();
     let tools = match dump::find_tools(c.pg_dump.as_deref()) {
         Ok(t) => t,
@@ -129,8 +135,16 @@ pub async fn load(c: &Common, timings: &mut Timings) -> Result<Loaded> {
     if retry_s || retry_t {
         messages.push("warning: the server ran out of lock slots with both dumps running at once (raise max_locks_per_transaction); dumping one side after the other".to_string());
     }
-    let s = if retry_s { dump_side(&src_ep, sp.as_ref(), &tools).await } else { s };
-    let t = if retry_t { dump_side(&tgt_ep, tp.as_ref(), &tools).await } else { t };
+    let s = if retry_s {
+        dump_side(&src_ep, sp.as_ref(), &tools).await
+    } else {
+        s
+    };
+    let t = if retry_t {
+        dump_side(&tgt_ep, tp.as_ref(), &tools).await
+    } else {
+        t
+    };
     let s = s.map_err(|e| anyhow!("dumping source {source_name}: {e}"))?;
     let t = t.map_err(|e| anyhow!("dumping target {target_name}: {e}"))?;
     timings.lap("dump both sides", t1);

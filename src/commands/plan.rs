@@ -55,7 +55,11 @@ pub async fn run(args: &PlanArgs, out: &mut impl Write) -> Result<Outcome> {
         messages.extend(timings.lines());
     }
     Ok(Outcome {
-        code: if args.exit_code && !p.is_empty() { 2 } else { 0 },
+        code: if args.exit_code && !p.is_empty() {
+            2
+        } else {
+            0
+        },
         messages,
     })
 }

@@ -32,8 +32,16 @@ pub fn change(old: Option<&Block>, new: Option<&Block>) -> Result<String, String
     let kind = object_kind(&object);
     let owner_of = |b: Option<&Block>| b.map(|b| quote_ident(&b.owner)).unwrap_or_default();
     // The owner is renamed first (its own step), which moves its privileges with it.
-    let new_owner = if new.is_some() { owner_of(new) } else { owner_of(old) };
-    let old_owner = if old.is_some() { owner_of(old) } else { new_owner.clone() };
+    let new_owner = if new.is_some() {
+        owner_of(new)
+    } else {
+        owner_of(old)
+    };
+    let old_owner = if old.is_some() {
+        owner_of(old)
+    } else {
+        new_owner.clone()
+    };
     let mut before = replay(&oldp, &kind, &old_owner)?;
     if old_owner != new_owner {
         if let Some(p) = before.remove(&old_owner) {
@@ -50,7 +58,12 @@ fn parse_block(b: &Block) -> Result<Vec<Stmt>, String> {
 }
 
 fn parse_stmt(sql: &str) -> Result<Stmt, String> {
-    let err = || format!("cannot read privilege statement `{}`", sql.lines().next().unwrap_or(""));
+    let err = || {
+        format!(
+            "cannot read privilege statement `{}`",
+            sql.lines().next().unwrap_or("")
+        )
+    };
     let toks = tokens(sql).map_err(|_| err())?;
     let word = |t: &Tok, w: &str| t.is_word(sql, w);
     let grant = toks.first().is_some_and(|t| word(t, "GRANT"));
@@ -152,7 +165,15 @@ fn object_kind(object: &str) -> String {
 /// Every privilege an object kind has: what `ALL` means.
 fn all_privs(kind: &str) -> &'static [&'static str] {
     match kind {
-        "TABLE" => &["SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"],
+        "TABLE" => &[
+            "SELECT",
+            "INSERT",
+            "UPDATE",
+            "DELETE",
+            "TRUNCATE",
+            "REFERENCES",
+            "TRIGGER",
+        ],
         "SEQUENCE" => &["USAGE", "SELECT", "UPDATE"],
         "FUNCTION" | "PROCEDURE" | "ROUTINE" => &["EXECUTE"],
         "SCHEMA" => &["USAGE", "CREATE"],
@@ -202,10 +223,16 @@ fn replay(stmts: &[Stmt], kind: &str, owner: &str) -> Result<Acl, String> {
     if !owner.is_empty() {
         acl.insert(
             owner.to_string(),
-            all_privs(kind).iter().map(|p| (p.to_string(), false)).collect(),
+            all_privs(kind)
+                .iter()
+                .map(|p| (p.to_string(), false))
+                .collect(),
         );
     }
-    let public: BTreeMap<String, bool> = public_default(kind).iter().map(|p| (p.to_string(), false)).collect();
+    let public: BTreeMap<String, bool> = public_default(kind)
+        .iter()
+        .map(|p| (p.to_string(), false))
+        .collect();
     if !public.is_empty() {
         acl.insert("PUBLIC".into(), public);
     }
@@ -235,10 +262,20 @@ fn render(object: &str, before: &Acl, after: &Acl) -> String {
     let grantees: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
     // Revokes first, then grants, so that nothing is briefly granted twice over.
     for g in &grantees {
-        let (b, a) = (before.get(*g).unwrap_or(&empty), after.get(*g).unwrap_or(&empty));
-        let gone: Vec<&str> = b.keys().filter(|p| !a.contains_key(*p)).map(|s| s.as_str()).collect();
+        let (b, a) = (
+            before.get(*g).unwrap_or(&empty),
+            after.get(*g).unwrap_or(&empty),
+        );
+        let gone: Vec<&str> = b
+            .keys()
+            .filter(|p| !a.contains_key(*p))
+            .map(|s| s.as_str())
+            .collect();
         if !gone.is_empty() {
-            sql.push_str(&format!("REVOKE {} ON {object} FROM {g};\n", gone.join(",")));
+            sql.push_str(&format!(
+                "REVOKE {} ON {object} FROM {g};\n",
+                gone.join(",")
+            ));
         }
         let lost_option: Vec<&str> = b
             .iter()
@@ -253,18 +290,28 @@ fn render(object: &str, before: &Acl, after: &Acl) -> String {
         }
     }
     for g in &grantees {
-        let (b, a) = (before.get(*g).unwrap_or(&empty), after.get(*g).unwrap_or(&empty));
+        let (b, a) = (
+            before.get(*g).unwrap_or(&empty),
+            after.get(*g).unwrap_or(&empty),
+        );
         for with_option in [false, true] {
             let add: Vec<&str> = a
                 .iter()
-                .filter(|(p, go)| **go == with_option && (!b.contains_key(*p) || (with_option && b.get(*p) == Some(&false))))
+                .filter(|(p, go)| {
+                    **go == with_option
+                        && (!b.contains_key(*p) || (with_option && b.get(*p) == Some(&false)))
+                })
                 .map(|(p, _)| p.as_str())
                 .collect();
             if !add.is_empty() {
                 sql.push_str(&format!(
                     "GRANT {} ON {object} TO {g}{};\n",
                     add.join(","),
-                    if with_option { " WITH GRANT OPTION" } else { "" }
+                    if with_option {
+                        " WITH GRANT OPTION"
+                    } else {
+                        ""
+                    }
                 ));
             }
         }
@@ -296,8 +343,20 @@ mod tests {
 
     #[test]
     fn grant_and_revoke_only_the_difference() {
-        let old = block("root", &["GRANT SELECT ON TABLE app.t TO reader", "GRANT ALL ON TABLE app.t TO writer"]);
-        let new = block("root", &["GRANT SELECT,INSERT ON TABLE app.t TO reader", "GRANT SELECT ON TABLE app.t TO writer WITH GRANT OPTION"]);
+        let old = block(
+            "root",
+            &[
+                "GRANT SELECT ON TABLE app.t TO reader",
+                "GRANT ALL ON TABLE app.t TO writer",
+            ],
+        );
+        let new = block(
+            "root",
+            &[
+                "GRANT SELECT,INSERT ON TABLE app.t TO reader",
+                "GRANT SELECT ON TABLE app.t TO writer WITH GRANT OPTION",
+            ],
+        );
         let sql = change(Some(&old), Some(&new)).unwrap();
         assert_eq!(
             sql,
@@ -307,15 +366,27 @@ mod tests {
 
     #[test]
     fn dropping_an_acl_restores_defaults() {
-        let old = block("root", &["REVOKE ALL ON FUNCTION app.f() FROM PUBLIC", "GRANT ALL ON FUNCTION app.f() TO x"]);
+        let old = block(
+            "root",
+            &[
+                "REVOKE ALL ON FUNCTION app.f() FROM PUBLIC",
+                "GRANT ALL ON FUNCTION app.f() TO x",
+            ],
+        );
         let sql = change(Some(&old), None).unwrap();
         assert_eq!(sql, "REVOKE EXECUTE ON FUNCTION app.f() FROM x;\nGRANT EXECUTE ON FUNCTION app.f() TO PUBLIC;\n");
     }
 
     #[test]
     fn quoted_grantees_and_columns() {
-        let new = block("root", &["GRANT SELECT(\"a,b\") ON TABLE app.t TO \"Odd Role\""]);
+        let new = block(
+            "root",
+            &["GRANT SELECT(\"a,b\") ON TABLE app.t TO \"Odd Role\""],
+        );
         let sql = change(None, Some(&new)).unwrap();
-        assert_eq!(sql, "GRANT SELECT(\"a,b\") ON TABLE app.t TO \"Odd Role\";\n");
+        assert_eq!(
+            sql,
+            "GRANT SELECT(\"a,b\") ON TABLE app.t TO \"Odd Role\";\n"
+        );
     }
 }

@@ -337,7 +337,8 @@ pub fn plan(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan {
     }
     while let Some(t) = work.pop() {
         for &d in &deps[t] {
-            if matches!(tact[d], Act::Keep | Act::Alter) && cascade(&mut ctx, &mut sact, &mut tact, d, t)
+            if matches!(tact[d], Act::Keep | Act::Alter)
+                && cascade(&mut ctx, &mut sact, &mut tact, d, t)
             {
                 work.push(d);
             }
@@ -373,11 +374,14 @@ pub fn plan(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan {
         } else {
             "changed; dropped here and created again below".to_string()
         };
-        let is_late = tact[ti] == Act::Drop
-            && !is_attached(&b.key.kind)
-            && !matches!(b.key.kind.as_str(), "VIEW" | "MATERIALIZED VIEW" | "FK CONSTRAINT" | "TABLE ATTACH")
-            && !(b.key.kind == "SEQUENCE" && owned_sequences.contains(&b.key.name))
-            && !created_names.contains(&(b.key.schema.clone(), base_name(&b.key.name)));
+        let must_go_first = is_attached(&b.key.kind)
+            || matches!(
+                b.key.kind.as_str(),
+                "VIEW" | "MATERIALIZED VIEW" | "FK CONSTRAINT" | "TABLE ATTACH"
+            )
+            || (b.key.kind == "SEQUENCE" && owned_sequences.contains(&b.key.name))
+            || created_names.contains(&(b.key.schema.clone(), base_name(&b.key.name)));
+        let is_late = tact[ti] == Act::Drop && !must_go_first;
         match objects::drop(&mut ctx, ti, tact[ti] == Act::Recreate) {
             objects::DropHow::Steps(steps) => {
                 for mut s in steps {
@@ -463,15 +467,21 @@ fn goes_with_parent(tgt: &Catalog, tact: &[Act], ti: usize) -> bool {
         // table that holds it.
         return false;
     }
-    let identity_sequence = kind == "SEQUENCE" && b.stmts.first().is_some_and(|s| s.starts_with("ALTER TABLE"));
+    let identity_sequence = kind == "SEQUENCE"
+        && b.stmts
+            .first()
+            .is_some_and(|s| s.starts_with("ALTER TABLE"));
     if !(is_attached(kind) || identity_sequence) {
         return false;
     }
-    b.deps.iter().filter_map(|d| tgt.by_toc.get(d).copied()).any(|p| {
-        dropped(p)
-            && (is_relation(&tgt.blocks[p].key.kind)
-                || matches!(kind, "COMMENT" | "ACL" | "OWNER" | "SECURITY LABEL"))
-    })
+    b.deps
+        .iter()
+        .filter_map(|d| tgt.by_toc.get(d).copied())
+        .any(|p| {
+            dropped(p)
+                && (is_relation(&tgt.blocks[p].key.kind)
+                    || matches!(kind, "COMMENT" | "ACL" | "OWNER" | "SECURITY LABEL"))
+        })
 }
 
 /// `f(integer)` -> `f`: the name two objects of different kinds would collide on.
@@ -503,27 +513,49 @@ fn is_ident_byte(b: u8) -> bool {
 }
 
 /// A table or column dropped while one of the same shape is created: flag both steps.
-fn possible_renames(src: &Catalog, tgt: &Catalog, diff: &Diff, drops: &mut [Step], creates: &mut [Step]) {
-    for d in diff.changes.iter().filter(|c| c.kind == ChangeKind::Dropped) {
+fn possible_renames(
+    src: &Catalog,
+    tgt: &Catalog,
+    diff: &Diff,
+    drops: &mut [Step],
+    creates: &mut [Step],
+) {
+    for d in diff
+        .changes
+        .iter()
+        .filter(|c| c.kind == ChangeKind::Dropped)
+    {
         let tb = &tgt.blocks[d.target.unwrap()];
         let Some(tt) = &tb.table else { continue };
         let twin = diff.changes.iter().find(|c| {
             c.kind == ChangeKind::Created
                 && c.key.kind == "TABLE"
                 && c.key.schema == d.key.schema
-                && src.blocks[c.source.unwrap()].table.as_ref().is_some_and(|st| {
-                    st.columns.iter().map(|c| &c.type_sql).collect::<Vec<_>>()
-                        == tt.columns.iter().map(|c| &c.type_sql).collect::<Vec<_>>()
-                })
+                && src.blocks[c.source.unwrap()]
+                    .table
+                    .as_ref()
+                    .is_some_and(|st| {
+                        st.columns.iter().map(|c| &c.type_sql).collect::<Vec<_>>()
+                            == tt.columns.iter().map(|c| &c.type_sql).collect::<Vec<_>>()
+                    })
         });
         if let Some(c) = twin {
             let created = c.key.display();
             let dropped = d.key.display();
-            for s in drops.iter_mut().filter(|s| s.object == dropped && s.op == Op::Drop) {
+            for s in drops
+                .iter_mut()
+                .filter(|s| s.object == dropped && s.op == Op::Drop)
+            {
                 s.hazards.push(Hazard::PossibleRename);
-                s.reason = format!("{}; {created} has the same columns: was it renamed? pgalign drops and creates", s.reason);
+                s.reason = format!(
+                    "{}; {created} has the same columns: was it renamed? pgalign drops and creates",
+                    s.reason
+                );
             }
-            for s in creates.iter_mut().filter(|s| s.object == created && s.op == Op::Create) {
+            for s in creates
+                .iter_mut()
+                .filter(|s| s.object == created && s.op == Op::Create)
+            {
                 s.hazards.push(Hazard::PossibleRename);
             }
         }

@@ -126,11 +126,16 @@ pub fn create(ctx: &mut Ctx, si: usize, recreated: bool) -> Vec<Step> {
     if kind == "INDEX" || matches!(kind, "CONSTRAINT" | "FK CONSTRAINT" | "CHECK CONSTRAINT") {
         // Building on a table that already exists in TARGET blocks its writes while it runs.
         if on_existing_table(ctx, s) {
-            hazards.push(if kind == "INDEX" || s.sql().contains(" PRIMARY KEY ") || s.sql().contains(" UNIQUE ") {
-                Hazard::IndexBuild
-            } else {
-                Hazard::ValidationScan
-            });
+            hazards.push(
+                if kind == "INDEX"
+                    || s.sql().contains(" PRIMARY KEY ")
+                    || s.sql().contains(" UNIQUE ")
+                {
+                    Hazard::IndexBuild
+                } else {
+                    Hazard::ValidationScan
+                },
+            );
         }
     }
     let op = if super::is_reapplied(kind) && recreated {
@@ -203,7 +208,14 @@ pub fn drop(ctx: &mut Ctx, ti: usize, recreated: bool) -> DropHow {
             None => DropHow::Unknown("cannot read the index statement".into()),
         },
         "TRIGGER" | "POLICY" => {
-            let name = name_after(&first, &[if kind == "TRIGGER" { "TRIGGER" } else { "POLICY" }]);
+            let name = name_after(
+                &first,
+                &[if kind == "TRIGGER" {
+                    "TRIGGER"
+                } else {
+                    "POLICY"
+                }],
+            );
             let on = relation_after(&first, "ON");
             match (name, on) {
                 (Some(n), Some(t)) => step(format!("DROP {kind} {n} ON {t};\n"), vec![]),
@@ -218,14 +230,16 @@ pub fn drop(ctx: &mut Ctx, ti: usize, recreated: bool) -> DropHow {
             let sql: String = b.stmts.iter().map(|s| invert_row_security(s)).collect();
             step(sql, vec![Hazard::AccessExclusiveLock])
         }
-        "TABLE ATTACH" => match replace_from(&first, &["ATTACH", "PARTITION"], "DETACH PARTITION") {
-            // DETACH takes the partition name only: cut the bound after it.
-            Some(sql) => match cut_partition_bound(&sql) {
-                Some(sql) => step(sql.replacen("ALTER TABLE ONLY ", "ALTER TABLE ", 1), vec![]),
+        "TABLE ATTACH" => {
+            match replace_from(&first, &["ATTACH", "PARTITION"], "DETACH PARTITION") {
+                // DETACH takes the partition name only: cut the bound after it.
+                Some(sql) => match cut_partition_bound(&sql) {
+                    Some(sql) => step(sql.replacen("ALTER TABLE ONLY ", "ALTER TABLE ", 1), vec![]),
+                    None => DropHow::Unknown("cannot read the ATTACH PARTITION statement".into()),
+                },
                 None => DropHow::Unknown("cannot read the ATTACH PARTITION statement".into()),
-            },
-            None => DropHow::Unknown("cannot read the ATTACH PARTITION statement".into()),
-        },
+            }
+        }
         "EXTENSION" => match name_after(&first, &["EXTENSION"]) {
             Some(n) => step(format!("DROP EXTENSION {n};\n"), vec![Hazard::DataLoss]),
             None => DropHow::Unknown("cannot read the extension statement".into()),
@@ -259,7 +273,14 @@ pub fn drop(ctx: &mut Ctx, ti: usize, recreated: bool) -> DropHow {
                 "FOREIGN TABLE" => ("FOREIGN TABLE", vec![]),
                 "MATERIALIZED VIEW" => ("MATERIALIZED VIEW", vec![Hazard::AccessExclusiveLock]),
                 "VIEW" => ("VIEW", vec![Hazard::AccessExclusiveLock]),
-                "TYPE" => ("TYPE", if recreated { vec![Hazard::TypeRebuild] } else { vec![] }),
+                "TYPE" => (
+                    "TYPE",
+                    if recreated {
+                        vec![Hazard::TypeRebuild]
+                    } else {
+                        vec![]
+                    },
+                ),
                 "DOMAIN" => ("DOMAIN", vec![]),
                 "FUNCTION" => ("FUNCTION", vec![]),
                 "PROCEDURE" => ("PROCEDURE", vec![]),
@@ -284,9 +305,7 @@ pub fn identity_of(b: &Block) -> Option<String> {
     // CREATE [OR REPLACE] [modifiers] KIND name [(args)]
     let kind_words: Vec<&str> = b.key.kind.split(' ').collect();
     let last_kind = *kind_words.last()?;
-    let i = toks
-        .iter()
-        .position(|t| t.is_word(first, last_kind))?;
+    let i = toks.iter().position(|t| t.is_word(first, last_kind))?;
     let mut j = i + 1;
     // Skip IF NOT EXISTS.
     if toks.get(j).is_some_and(|t| t.is_word(first, "IF")) {
@@ -438,9 +457,17 @@ fn comment_to_null(sql: &str) -> Option<String> {
 
 fn invert_row_security(stmt: &str) -> String {
     let s = if stmt.contains(" ENABLE ROW LEVEL SECURITY") {
-        stmt.replacen(" ENABLE ROW LEVEL SECURITY", " DISABLE ROW LEVEL SECURITY", 1)
+        stmt.replacen(
+            " ENABLE ROW LEVEL SECURITY",
+            " DISABLE ROW LEVEL SECURITY",
+            1,
+        )
     } else if stmt.contains(" FORCE ROW LEVEL SECURITY") && !stmt.contains(" NO FORCE ") {
-        stmt.replacen(" FORCE ROW LEVEL SECURITY", " NO FORCE ROW LEVEL SECURITY", 1)
+        stmt.replacen(
+            " FORCE ROW LEVEL SECURITY",
+            " NO FORCE ROW LEVEL SECURITY",
+            1,
+        )
     } else {
         stmt.to_string()
     };
@@ -598,20 +625,32 @@ fn parse_domain(sql: &str) -> Option<Domain> {
         } else if depth == 0 {
             if t.is_word(sql, "DEFAULT") {
                 marks.push((i, "default"));
-            } else if t.is_word(sql, "NOT") && toks.get(i + 1).is_some_and(|n| n.is_word(sql, "NULL")) {
+            } else if t.is_word(sql, "NOT")
+                && toks.get(i + 1).is_some_and(|n| n.is_word(sql, "NULL"))
+            {
                 marks.push((i, "notnull"));
             } else if t.is_word(sql, "CONSTRAINT") {
                 marks.push((i, "constraint"));
-            } else if t.is_word(sql, "COLLATE") || t.is_word(sql, "CHECK") && !marks.iter().any(|m| m.1 == "constraint") {
+            } else if t.is_word(sql, "COLLATE")
+                || t.is_word(sql, "CHECK") && !marks.iter().any(|m| m.1 == "constraint")
+            {
                 marks.push((i, "other"));
             }
         }
     }
     let first_mark = marks.first().map(|m| m.0).unwrap_or(toks.len());
     let base = sql[toks[as_i + 1].start..toks[first_mark - 1].end].to_string();
-    let mut d = Domain { base, default: None, not_null: false, checks: Vec::new() };
+    let mut d = Domain {
+        base,
+        default: None,
+        not_null: false,
+        checks: Vec::new(),
+    };
     for (k, (i, what)) in marks.iter().enumerate() {
-        let end = marks.get(k + 1).map(|m| toks[m.0].start).unwrap_or(sql.len());
+        let end = marks
+            .get(k + 1)
+            .map(|m| toks[m.0].start)
+            .unwrap_or(sql.len());
         let text = sql[toks[*i].start..end].trim().to_string();
         match *what {
             "default" => d.default = Some(text["DEFAULT".len()..].trim().to_string()),
@@ -647,7 +686,13 @@ fn domain(ctx: &Ctx, s: &Block, t: &Block) -> Decision {
     let mut steps = Vec::new();
     for (name, text) in &old.checks {
         if !new.checks.iter().any(|(n, x)| n == name && x == text) {
-            steps.push(ctx.step(s, Op::Alter, &format!("constraint {name} not in source or differs"), format!("ALTER DOMAIN {id} DROP CONSTRAINT {name};\n"), vec![]));
+            steps.push(ctx.step(
+                s,
+                Op::Alter,
+                &format!("constraint {name} not in source or differs"),
+                format!("ALTER DOMAIN {id} DROP CONSTRAINT {name};\n"),
+                vec![],
+            ));
         }
     }
     if new.default != old.default {
@@ -659,7 +704,10 @@ fn domain(ctx: &Ctx, s: &Block, t: &Block) -> Decision {
     }
     if new.not_null != old.not_null {
         let (sql, hz) = if new.not_null {
-            (format!("ALTER DOMAIN {id} SET NOT NULL;\n"), vec![Hazard::ValidationScan])
+            (
+                format!("ALTER DOMAIN {id} SET NOT NULL;\n"),
+                vec![Hazard::ValidationScan],
+            )
         } else {
             (format!("ALTER DOMAIN {id} DROP NOT NULL;\n"), vec![])
         };
@@ -668,7 +716,13 @@ fn domain(ctx: &Ctx, s: &Block, t: &Block) -> Decision {
     for (name, text) in &new.checks {
         if !old.checks.iter().any(|(n, x)| n == name && x == text) {
             // Adding a CHECK to a domain checks every column that uses it.
-            steps.push(ctx.step(s, Op::Alter, &format!("constraint {name} not in target or differs"), format!("ALTER DOMAIN {id} ADD {text};\n"), vec![Hazard::ValidationScan]));
+            steps.push(ctx.step(
+                s,
+                Op::Alter,
+                &format!("constraint {name} not in target or differs"),
+                format!("ALTER DOMAIN {id} ADD {text};\n"),
+                vec![Hazard::ValidationScan],
+            ));
         }
     }
     Decision::Alter(steps, vec![])
@@ -681,7 +735,10 @@ mod tests {
     #[test]
     fn drop_forms() {
         assert_eq!(
-            drop_constraint("ALTER TABLE ONLY app.\"Items\"\n    ADD CONSTRAINT \"a b\" PRIMARY KEY (id)").unwrap(),
+            drop_constraint(
+                "ALTER TABLE ONLY app.\"Items\"\n    ADD CONSTRAINT \"a b\" PRIMARY KEY (id)"
+            )
+            .unwrap(),
             "ALTER TABLE ONLY app.\"Items\" DROP CONSTRAINT \"a b\";\n"
         );
         assert_eq!(
@@ -689,19 +746,35 @@ mod tests {
             "COMMENT ON COLUMN app.t.\"is\" IS NULL;\n"
         );
         assert_eq!(
-            replace_from("ALTER TABLE ONLY app.t ALTER COLUMN id SET DEFAULT nextval('s'::regclass)", &["SET", "DEFAULT"], "DROP DEFAULT").unwrap(),
+            replace_from(
+                "ALTER TABLE ONLY app.t ALTER COLUMN id SET DEFAULT nextval('s'::regclass)",
+                &["SET", "DEFAULT"],
+                "DROP DEFAULT"
+            )
+            .unwrap(),
             "ALTER TABLE ONLY app.t ALTER COLUMN id DROP DEFAULT;\n"
         );
         assert_eq!(
-            name_after("CREATE UNIQUE INDEX \"Odd\"\"idx\" ON app.t USING btree (a)", &["INDEX"]).unwrap(),
+            name_after(
+                "CREATE UNIQUE INDEX \"Odd\"\"idx\" ON app.t USING btree (a)",
+                &["INDEX"]
+            )
+            .unwrap(),
             "\"Odd\"\"idx\""
         );
         assert_eq!(
-            relation_after("CREATE TRIGGER trg BEFORE INSERT ON app.\"T t\" FOR EACH ROW EXECUTE FUNCTION f()", "ON").unwrap(),
+            relation_after(
+                "CREATE TRIGGER trg BEFORE INSERT ON app.\"T t\" FOR EACH ROW EXECUTE FUNCTION f()",
+                "ON"
+            )
+            .unwrap(),
             "app.\"T t\""
         );
         assert_eq!(
-            cut_partition_bound("ALTER TABLE ONLY app.p DETACH PARTITION app.p1 FOR VALUES FROM (1) TO (2)").unwrap(),
+            cut_partition_bound(
+                "ALTER TABLE ONLY app.p DETACH PARTITION app.p1 FOR VALUES FROM (1) TO (2)"
+            )
+            .unwrap(),
             "ALTER TABLE ONLY app.p DETACH PARTITION app.p1;\n"
         );
     }
@@ -713,7 +786,10 @@ mod tests {
         assert_eq!(d.default.as_deref(), Some("'a'::text"));
         assert!(d.not_null);
         assert_eq!(d.checks.len(), 2);
-        assert_eq!(d.checks[1].1, "CONSTRAINT c2 CHECK ((length((VALUE)::text) > 3))");
+        assert_eq!(
+            d.checks[1].1,
+            "CONSTRAINT c2 CHECK ((length((VALUE)::text) > 3))"
+        );
     }
 
     #[test]

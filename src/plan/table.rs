@@ -16,12 +16,10 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
             "the table's tablespace or access method differs; moving a table rewrites it, do it by hand".into(),
         );
     }
-    if new.is_typed_or_partition || old.is_typed_or_partition {
-        if new != old {
-            return Decision::Unsupported(
-                "a typed table (OF type) or partition changed its columns; pgalign does not alter those yet".into(),
-            );
-        }
+    if (new.is_typed_or_partition || old.is_typed_or_partition) && new != old {
+        return Decision::Unsupported(
+            "a typed table (OF type) or partition changed its columns; pgalign does not alter those yet".into(),
+        );
     }
     let name = qualified(&new.schema, &new.name);
     let mut steps: Vec<Step> = Vec::new();
@@ -43,7 +41,10 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                 vec![Hazard::TableRewrite, Hazard::AccessExclusiveLock],
             ));
         } else {
-            problems.push(format!("table kind differs: {:?} vs {:?}", old.head, new.head));
+            problems.push(format!(
+                "table kind differs: {:?} vs {:?}",
+                old.head, new.head
+            ));
         }
     }
     // Tail: storage parameters can change; partitioning and inheritance cannot, here.
@@ -56,13 +57,20 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
             // reset them all and set them again in SOURCE's order.
             if !ow.is_empty() {
                 let list: Vec<&str> = ow.iter().map(|(k, _)| k.as_str()).collect();
-                sql.push_str(&format!("ALTER TABLE {name} RESET ({});\n", list.join(", ")));
+                sql.push_str(&format!(
+                    "ALTER TABLE {name} RESET ({});\n",
+                    list.join(", ")
+                ));
             }
             let set: Vec<String> = nw.iter().map(|(k, v)| format!("{k}={v}")).collect();
             if !set.is_empty() {
                 sql.push_str(&format!("ALTER TABLE {name} SET ({});\n", set.join(", ")));
             }
-            steps.push(step("storage parameters differ".into(), sql, vec![Hazard::AccessExclusiveLock]));
+            steps.push(step(
+                "storage parameters differ".into(),
+                sql,
+                vec![Hazard::AccessExclusiveLock],
+            ));
         } else {
             problems.push(format!(
                 "table clauses differ ({:?} vs {:?}): partitioning, inheritance and access method changes need the table rebuilt",
@@ -71,17 +79,38 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
         }
     }
 
-    let oldc: BTreeMap<&str, &ColumnDef> = old.columns.iter().map(|c| (c.name.as_str(), c)).collect();
-    let newc: BTreeMap<&str, &ColumnDef> = new.columns.iter().map(|c| (c.name.as_str(), c)).collect();
-    let oldk: BTreeMap<&str, &str> = old.constraints.iter().map(|c| (c.name.as_str(), c.text.as_str())).collect();
-    let newk: BTreeMap<&str, &str> = new.constraints.iter().map(|c| (c.name.as_str(), c.text.as_str())).collect();
+    let oldc: BTreeMap<&str, &ColumnDef> =
+        old.columns.iter().map(|c| (c.name.as_str(), c)).collect();
+    let newc: BTreeMap<&str, &ColumnDef> =
+        new.columns.iter().map(|c| (c.name.as_str(), c)).collect();
+    let oldk: BTreeMap<&str, &str> = old
+        .constraints
+        .iter()
+        .map(|c| (c.name.as_str(), c.text.as_str()))
+        .collect();
+    let newk: BTreeMap<&str, &str> = new
+        .constraints
+        .iter()
+        .map(|c| (c.name.as_str(), c.text.as_str()))
+        .collect();
 
     // 1. Inline CHECK constraints that go or change: drop first, they may use dropped columns.
     for c in &old.constraints {
         if newk.get(c.name.as_str()) != Some(&c.text.as_str()) {
             steps.push(step(
-                format!("check constraint {} {}", c.name, if newk.contains_key(c.name.as_str()) { "differs" } else { "not in source" }),
-                format!("ALTER TABLE {name} DROP CONSTRAINT {};\n", quote_ident(&c.name)),
+                format!(
+                    "check constraint {} {}",
+                    c.name,
+                    if newk.contains_key(c.name.as_str()) {
+                        "differs"
+                    } else {
+                        "not in source"
+                    }
+                ),
+                format!(
+                    "ALTER TABLE {name} DROP CONSTRAINT {};\n",
+                    quote_ident(&c.name)
+                ),
                 vec![Hazard::AccessExclusiveLock],
             ));
         }
@@ -99,7 +128,9 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
     }
     // 3. Changed columns, in SOURCE order.
     for c in &new.columns {
-        let Some(o) = oldc.get(c.name.as_str()) else { continue };
+        let Some(o) = oldc.get(c.name.as_str()) else {
+            continue;
+        };
         if *o == c || (o.text == c.text) {
             continue;
         }
@@ -137,7 +168,9 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
             let mut sql = String::new();
             if o.default.is_some() {
                 // The old default may not cast to the new type; it is set again below.
-                sql.push_str(&format!("ALTER TABLE {name} ALTER COLUMN {col} DROP DEFAULT;\n"));
+                sql.push_str(&format!(
+                    "ALTER TABLE {name} ALTER COLUMN {col} DROP DEFAULT;\n"
+                ));
             }
             let collate = c
                 .collate
@@ -154,7 +187,9 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                 c.type_sql
             ));
             if let Some(d) = &c.default {
-                sql.push_str(&format!("ALTER TABLE {name} ALTER COLUMN {col} SET DEFAULT {d};\n"));
+                sql.push_str(&format!(
+                    "ALTER TABLE {name} ALTER COLUMN {col} SET DEFAULT {d};\n"
+                ));
             }
             let mut hazards = vec![Hazard::AccessExclusiveLock];
             match type_change_cost(&o.type_sql, &c.type_sql) {
@@ -170,9 +205,15 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                     "column {} type {}{} -> {}{}",
                     c.name,
                     o.type_sql,
-                    o.collate.as_ref().map(|x| format!(" COLLATE {x}")).unwrap_or_default(),
+                    o.collate
+                        .as_ref()
+                        .map(|x| format!(" COLLATE {x}"))
+                        .unwrap_or_default(),
                     c.type_sql,
-                    c.collate.as_ref().map(|x| format!(" COLLATE {x}")).unwrap_or_default()
+                    c.collate
+                        .as_ref()
+                        .map(|x| format!(" COLLATE {x}"))
+                        .unwrap_or_default()
                 ),
                 sql,
                 hazards,
@@ -182,7 +223,11 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                 Some(d) => format!("ALTER TABLE {name} ALTER COLUMN {col} SET DEFAULT {d};\n"),
                 None => format!("ALTER TABLE {name} ALTER COLUMN {col} DROP DEFAULT;\n"),
             };
-            steps.push(step(format!("column {} default differs", c.name), sql, vec![]));
+            steps.push(step(
+                format!("column {} default differs", c.name),
+                sql,
+                vec![],
+            ));
         }
         if o.not_null != c.not_null {
             if c.not_null {
@@ -214,20 +259,35 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
         if c.not_null && c.default.is_none() && c.generated.is_none() {
             reason.push_str(" (NOT NULL without a default: fails if the table has rows)");
         }
-        steps.push(step(reason, format!("ALTER TABLE {name} ADD COLUMN {};\n", c.text), hazards));
+        steps.push(step(
+            reason,
+            format!("ALTER TABLE {name} ADD COLUMN {};\n", c.text),
+            hazards,
+        ));
     }
     // 5. Inline CHECK constraints that are new or changed.
     for c in &new.constraints {
         if oldk.get(c.name.as_str()) != Some(&c.text.as_str()) {
             steps.push(step(
-                format!("check constraint {} {}", c.name, if oldk.contains_key(c.name.as_str()) { "differs" } else { "not in target" }),
+                format!(
+                    "check constraint {} {}",
+                    c.name,
+                    if oldk.contains_key(c.name.as_str()) {
+                        "differs"
+                    } else {
+                        "not in target"
+                    }
+                ),
                 format!("ALTER TABLE {name} ADD {};\n", c.text),
                 vec![Hazard::ValidationScan, Hazard::AccessExclusiveLock],
             ));
         }
     }
     // 6. Statements after CREATE TABLE (SET STATISTICS, REPLICA IDENTITY, ...).
-    let (oextra, nextra) = (&t.stmts[1.min(t.stmts.len())..], &s.stmts[1.min(s.stmts.len())..]);
+    let (oextra, nextra) = (
+        &t.stmts[1.min(t.stmts.len())..],
+        &s.stmts[1.min(s.stmts.len())..],
+    );
     for x in oextra.iter().filter(|x| !nextra.contains(x)) {
         match undo_table_extra(x) {
             Some(sql) => steps.push(step("table setting not in source".into(), sql, vec![])),
@@ -235,7 +295,11 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
         }
     }
     for x in nextra.iter().filter(|x| !oextra.contains(x)) {
-        steps.push(step("table setting not in target".into(), format!("{x};\n"), vec![]));
+        steps.push(step(
+            "table setting not in target".into(),
+            format!("{x};\n"),
+            vec![],
+        ));
     }
 
     if !problems.is_empty() {
@@ -260,7 +324,10 @@ fn split_with(tail: &str) -> (Vec<(String, String)>, String) {
         }
     }
     let rest = format!("{}{}", &tail[..start], &tail[inner_start + close + 1..]);
-    (params, rest.split_whitespace().collect::<Vec<_>>().join(" "))
+    (
+        params,
+        rest.split_whitespace().collect::<Vec<_>>().join(" "),
+    )
 }
 
 fn undo_table_extra(stmt: &str) -> Option<String> {
@@ -333,7 +400,11 @@ fn type_change_cost(old: &str, new: &str) -> Cost {
         _ => None,
     };
     if let (Some(a), Some(b)) = (rank(old), rank(new)) {
-        return if b >= a { Cost::Rewrite } else { Cost::Narrowing };
+        return if b >= a {
+            Cost::Rewrite
+        } else {
+            Cost::Narrowing
+        };
     }
     if new == "text" && (old == "character varying" || old.starts_with("character(")) {
         return Cost::Free;
@@ -350,13 +421,34 @@ mod tests {
 
     #[test]
     fn costs() {
-        assert!(matches!(type_change_cost("character varying(10)", "character varying(50)"), Cost::Free));
-        assert!(matches!(type_change_cost("character varying(50)", "character varying(10)"), Cost::Narrowing));
-        assert!(matches!(type_change_cost("numeric(10,2)", "numeric(12,2)"), Cost::Free));
-        assert!(matches!(type_change_cost("numeric(10,2)", "numeric(12,4)"), Cost::Rewrite));
-        assert!(matches!(type_change_cost("integer", "bigint"), Cost::Rewrite));
-        assert!(matches!(type_change_cost("bigint", "integer"), Cost::Narrowing));
-        assert!(matches!(type_change_cost("text", "integer"), Cost::Narrowing));
+        assert!(matches!(
+            type_change_cost("character varying(10)", "character varying(50)"),
+            Cost::Free
+        ));
+        assert!(matches!(
+            type_change_cost("character varying(50)", "character varying(10)"),
+            Cost::Narrowing
+        ));
+        assert!(matches!(
+            type_change_cost("numeric(10,2)", "numeric(12,2)"),
+            Cost::Free
+        ));
+        assert!(matches!(
+            type_change_cost("numeric(10,2)", "numeric(12,4)"),
+            Cost::Rewrite
+        ));
+        assert!(matches!(
+            type_change_cost("integer", "bigint"),
+            Cost::Rewrite
+        ));
+        assert!(matches!(
+            type_change_cost("bigint", "integer"),
+            Cost::Narrowing
+        ));
+        assert!(matches!(
+            type_change_cost("text", "integer"),
+            Cost::Narrowing
+        ));
         assert!(matches!(type_change_cost("integer", "text"), Cost::Rewrite));
     }
 

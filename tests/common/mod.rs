@@ -36,7 +36,13 @@ impl TempDb {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let clean: String = label
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
             .take(30)
             .collect();
         let name = format!("pgalign_t{}_{n}_{clean}", std::process::id());
@@ -56,7 +62,10 @@ impl TempDb {
         check(out)
     }
     pub fn exec(&self, sql: &str) -> Result<String, String> {
-        let out = psql_cmd(&self.name).args(["-At", "-c", sql]).output().expect("run psql");
+        let out = psql_cmd(&self.name)
+            .args(["-At", "-c", sql])
+            .output()
+            .expect("run psql");
         if out.status.success() {
             Ok(String::from_utf8_lossy(&out.stdout).to_string())
         } else {
@@ -70,20 +79,40 @@ impl TempDb {
             .arg(&self.name)
             .output()
             .expect("run pg_dump");
-        assert!(out.status.success(), "pg_dump failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "pg_dump failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 }
 
 impl Drop for TempDb {
     fn drop(&mut self) {
-        admin(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+        admin(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
     }
 }
 
 fn psql_cmd(db: &str) -> Command {
     let mut c = Command::new(bin("psql"));
-    c.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", &host(), "-p", &port(), "-U", &user(), "-d", db]);
+    c.args([
+        "-X",
+        "-q",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-h",
+        &host(),
+        "-p",
+        &port(),
+        "-U",
+        &user(),
+        "-d",
+        db,
+    ]);
     c
 }
 
@@ -96,8 +125,15 @@ fn check(out: Output) -> Result<(), String> {
 }
 
 pub fn admin(sql: &str) {
-    let out = psql_cmd("postgres").args(["-c", sql]).output().expect("run psql");
-    assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = psql_cmd("postgres")
+        .args(["-c", sql])
+        .output()
+        .expect("run psql");
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Creates cluster roles a case needs (roles are cluster-wide; creating one twice is fine).
@@ -128,10 +164,10 @@ pub fn normalize_dump(text: &str) -> Vec<String> {
     let mut cur = String::new();
     let mut in_dollar: Option<String> = None;
     for line in text.lines() {
-        if in_dollar.is_none() {
-            if line.starts_with("--") || line.starts_with('\\') || line.trim().is_empty() {
-                continue;
-            }
+        if in_dollar.is_none()
+            && (line.starts_with("--") || line.starts_with('\\') || line.trim().is_empty())
+        {
+            continue;
         }
         cur.push_str(line);
         cur.push('\n');
@@ -178,5 +214,10 @@ fn sort_table_elements(s: &str) -> String {
         .map(|l| l.trim_end_matches(',').to_string())
         .collect();
     mid.sort();
-    format!("{}\n{}\n{}\n", lines[0], mid.join("\n"), lines[lines.len() - 1])
+    format!(
+        "{}\n{}\n{}\n",
+        lines[0],
+        mid.join("\n"),
+        lines[lines.len() - 1]
+    )
 }
