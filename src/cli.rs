@@ -36,6 +36,9 @@ pub enum Command {
     /// Write the SQL migration that makes TARGET's schema equal SOURCE's.
     #[command(after_help = format!("{ENDPOINTS}\n\n{EXIT_CODES}"))]
     Plan(PlanArgs),
+    /// Plan (or read a reviewed plan) and apply it to TARGET, then verify by dumping again.
+    #[command(after_help = format!("{ENDPOINTS}\n\nHazards: {}\n\n{EXIT_CODES}", crate::plan::Hazard::ALL.map(|h| h.name()).join(", ")))]
+    Apply(ApplyArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -97,6 +100,70 @@ pub struct PlanArgs {
     pub exit_code: bool,
     #[command(flatten)]
     pub timeouts: Timeouts,
+    /// Use low-lock forms on existing tables: CREATE/DROP INDEX CONCURRENTLY, constraints
+    /// added NOT VALID then validated, SET NOT NULL through a validated CHECK.
+    #[arg(long)]
+    pub online: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Apply this reviewed plan (from `plan --format json -o FILE`) instead of planning now;
+    /// refused when TARGET changed since the plan was made.
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<std::path::PathBuf>,
+    /// Allow these hazards (comma-separated, e.g. data-loss,table-rewrite).
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub allow_hazards: Vec<String>,
+    /// Allow every hazard.
+    #[arg(long)]
+    pub allow_all_hazards: bool,
+    /// Run the transactional part inside a transaction on TARGET and roll it back.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub timeouts: Timeouts,
+    /// Use low-lock forms on existing tables (see `plan --online`).
+    #[arg(long)]
+    pub online: bool,
+    /// How long to wait for another pgalign run on TARGET to finish (advisory lock).
+    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = parse_duration)]
+    pub lock_wait: std::time::Duration,
+    /// How many times a step group is retried after a lock timeout, with backoff.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub lock_retries: u32,
+    /// Write a JSON report: steps run, time per step, hazards allowed, verification.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<std::path::PathBuf>,
+    /// Write a Markdown report (for a pull-request comment).
+    #[arg(long, value_name = "FILE")]
+    pub report_md: Option<std::path::PathBuf>,
+}
+
+/// `500ms`, `10s`, `2m`, or plain seconds.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (num, mult) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix("min") {
+        (n, 60.0)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (s, 1.0)
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (use 500ms, 10s or 2m)"))?;
+    if v < 0.0 {
+        return Err(format!("{s:?}: a duration cannot be negative"));
+    }
+    Ok(std::time::Duration::from_secs_f64(v * mult))
 }
 
 #[derive(Args, Debug, Clone)]

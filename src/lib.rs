@@ -1,6 +1,7 @@
 //! pgalign: compare two PostgreSQL schemas through pg_dump, write the migration, apply it
 //! safely, and verify it. The pipeline: endpoint -> dump -> catalog -> diff -> plan -> render.
 
+pub mod apply;
 pub mod catalog;
 pub mod cli;
 pub mod commands;
@@ -20,5 +21,6 @@ pub async fn run(cli: Cli, stdout_is_tty: bool, out: &mut impl Write) -> anyhow:
     match &cli.command {
         Command::Diff(a) => commands::diff::run(a, stdout_is_tty, out).await,
         Command::Plan(a) => commands::plan::run(a, out).await,
+        Command::Apply(a) => commands::apply::run(a, out).await,
     }
 }

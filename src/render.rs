@@ -2,22 +2,26 @@
 
 use crate::catalog::Catalog;
 use crate::diff::{ChangeKind, Diff};
-use crate::plan::{Plan, Step};
+use crate::plan::{GroupKind, Plan, Step};
 use serde::Serialize;
 use std::io::{self, Write};
 
-/// The statements that open a transaction group: the same helper apply uses, so that what
-/// the script says and what apply does cannot drift apart.
-pub fn session_settings(step: &Step) -> String {
+/// Timeouts for a step: the same helper apply uses, so that what the script says and what
+/// apply does cannot drift apart. `local` inside a transaction, session-wide outside one.
+pub fn session_settings(step: &Step, local: bool) -> String {
+    let l = if local { "LOCAL " } else { "" };
     format!(
-        "SET LOCAL lock_timeout = '{}';\nSET LOCAL statement_timeout = '{}';\n",
+        "SET {l}lock_timeout = '{}';\nSET {l}statement_timeout = '{}';\n",
         step.lock_timeout, step.statement_timeout
     )
 }
 
 /// Settings every pgalign script runs under, as pg_dump's own output does: its statements are
 /// written for an empty search_path and with function bodies unchecked until all exist.
-pub const SCRIPT_PREAMBLE: &str = "SET LOCAL search_path = '';\nSET LOCAL check_function_bodies = false;\nSET LOCAL client_min_messages = warning;\n";
+pub fn preamble(local: bool) -> String {
+    let l = if local { "LOCAL " } else { "" };
+    format!("SET {l}search_path = '';\nSET {l}check_function_bodies = false;\nSET {l}client_min_messages = warning;\n")
+}
 
 /// Header lines naming both sides.
 pub struct Header<'a> {
@@ -40,7 +44,13 @@ pub fn plan_sql(plan: &Plan, header: &Header, w: &mut impl Write) -> io::Result<
         let names: Vec<&str> = hazards.iter().map(|h| h.name()).collect();
         writeln!(w, "-- hazards: {}", names.join(", "))?;
     }
-    writeln!(w, "-- run with: psql -X -1 -v ON_ERROR_STOP=1 -f THIS_FILE")?;
+    let groups = plan.groups();
+    let single = groups.len() <= 1 && groups.iter().all(|g| g.kind == GroupKind::Transaction);
+    if single {
+        writeln!(w, "-- run with: psql -X -1 -v ON_ERROR_STOP=1 -f THIS_FILE")?;
+    } else {
+        writeln!(w, "-- run with: psql -X -v ON_ERROR_STOP=1 -f THIS_FILE   (no -1: it runs {} groups, some outside any transaction; a failure leaves the groups before it applied)", groups.len())?;
+    }
     for n in &plan.notes {
         writeln!(w, "-- note: {n}")?;
     }
@@ -63,29 +73,49 @@ pub fn plan_sql(plan: &Plan, header: &Header, w: &mut impl Write) -> io::Result<
     if plan.steps.is_empty() {
         return Ok(());
     }
-    writeln!(w)?;
-    writeln!(w, "{}", SCRIPT_PREAMBLE.trim_end())?;
-    let mut current: Option<(String, String)> = None;
-    for (i, s) in plan.steps.iter().enumerate() {
-        let timeouts = (s.lock_timeout.clone(), s.statement_timeout.clone());
-        if current.as_ref() != Some(&timeouts) {
-            write!(w, "{}", session_settings(s))?;
-            current = Some(timeouts);
-        }
+    for g in &groups {
+        let tx = g.kind == GroupKind::Transaction;
         writeln!(w)?;
-        writeln!(
-            w,
-            "-- step {}: {} {}: {}",
-            i + 1,
-            s.op.name(),
-            s.object,
-            s.reason
-        )?;
-        if !s.hazards.is_empty() {
-            let names: Vec<&str> = s.hazards.iter().map(|h| h.name()).collect();
-            writeln!(w, "-- hazards: {}", names.join(", "))?;
+        if !single {
+            if tx {
+                writeln!(w, "BEGIN;")?;
+            } else {
+                writeln!(
+                    w,
+                    "-- outside any transaction: PostgreSQL refuses this statement inside one"
+                )?;
+            }
         }
-        write!(w, "{}", s.sql)?;
+        write!(w, "{}", preamble(tx))?;
+        let mut current: Option<(String, String)> = None;
+        for i in g.steps.clone() {
+            let s = &plan.steps[i];
+            let timeouts = (s.lock_timeout.clone(), s.statement_timeout.clone());
+            if current.as_ref() != Some(&timeouts) {
+                write!(w, "{}", session_settings(s, tx))?;
+                current = Some(timeouts);
+            }
+            writeln!(w)?;
+            writeln!(
+                w,
+                "-- step {}: {} {}: {}",
+                i + 1,
+                s.op.name(),
+                s.object,
+                s.reason
+            )?;
+            if !s.hazards.is_empty() {
+                let names: Vec<&str> = s.hazards.iter().map(|h| h.name()).collect();
+                writeln!(w, "-- hazards: {}", names.join(", "))?;
+            }
+            if let Some(ix) = &s.replaces_invalid_index {
+                writeln!(w, "-- if an earlier interrupted build left {ix} INVALID, drop it first (pgalign apply does)")?;
+            }
+            write!(w, "{}", s.sql)?;
+        }
+        if !single && tx {
+            writeln!(w, "COMMIT;")?;
+        }
     }
     Ok(())
 }

@@ -144,6 +144,30 @@ impl Block {
         }
         s
     }
+    /// Like `compare_text`, with a table's columns and inline constraints sorted.
+    pub fn canonical_text(&self) -> String {
+        let Some(t) = &self.table else {
+            return self.compare_text();
+        };
+        let mut cols: Vec<&str> = t.columns.iter().map(|c| c.text.as_str()).collect();
+        cols.sort_unstable();
+        let mut cons: Vec<&str> = t.constraints.iter().map(|c| c.text.as_str()).collect();
+        cons.sort_unstable();
+        let mut s = self.settings.join(";\n");
+        s.push_str(&format!(
+            "\n{}\n{}\n{}\n{}\n",
+            t.head,
+            cols.join("\n"),
+            cons.join("\n"),
+            t.tail
+        ));
+        for st in self.stmts.iter().skip(1) {
+            s.push_str(st);
+            s.push_str(";\n");
+        }
+        s
+    }
+
     /// What is compared: the statements plus the settings they run under.
     pub fn compare_text(&self) -> String {
         let mut s = String::new();
@@ -157,7 +181,7 @@ impl Block {
 }
 
 /// Options that decide what a catalog keeps.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Filter {
     pub schemas: Vec<String>,
     pub exclude_schemas: Vec<String>,
@@ -490,6 +514,23 @@ impl Catalog {
             .iter()
             .filter_map(|d| self.by_toc.get(d).copied())
             .find(|&p| p != i)
+    }
+
+    /// A digest of the whole schema in canonical form: equal for equal schemas, whatever the
+    /// column order (a note, never a difference). Plans record TARGET's, so that a reviewed plan
+    /// is only applied to the schema it was made for.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut keys: Vec<&Key> = self.index.keys().collect();
+        keys.sort();
+        let mut h = Sha256::new();
+        for k in keys {
+            let b = self.get(k).expect("indexed");
+            h.update(format!("{}\u{1}{}\u{1}{}\u{2}", k.kind, k.schema, k.name));
+            h.update(b.canonical_text());
+            h.update("\u{3}");
+        }
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
 
     /// Role names that appear as owners, for reports.

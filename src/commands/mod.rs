@@ -1,5 +1,6 @@
 //! One file per subcommand: orchestration only. Shared here: loading both sides.
 
+pub mod apply;
 pub mod diff;
 pub mod plan;
 

@@ -17,6 +17,8 @@ pub async fn run(args: &PlanArgs, out: &mut impl Write) -> Result<Outcome> {
     let opts = plan::Options {
         lock_timeout: args.timeouts.lock_timeout.clone(),
         statement_timeout: args.timeouts.statement_timeout.clone(),
+        online: args.online,
+        filter: super::filter_of(&args.common),
     };
     let p = plan::plan(&loaded.source, &loaded.target, &d, &opts);
     timings.lap("plan", t);

@@ -7,9 +7,10 @@
 
 mod acl;
 mod objects;
+mod online;
 mod table;
 
-use crate::catalog::{Block, Catalog, Key};
+use crate::catalog::{Block, Catalog, Filter, Key};
 use crate::diff::{ChangeKind, Diff};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -103,8 +104,24 @@ pub struct Step {
     pub lock_timeout: String,
     /// `statement_timeout` for this step, `0` for none.
     pub statement_timeout: String,
-    /// False for statements PostgreSQL refuses inside a transaction block.
+    /// False for statements PostgreSQL refuses inside a transaction block
+    /// (`CREATE INDEX CONCURRENTLY`): they run on their own, in autocommit.
     pub transactional: bool,
+    /// Runs in a transaction of its own, after what precedes it has committed (a VALIDATE that
+    /// should not hold the first transaction's locks while it scans).
+    #[serde(default)]
+    pub own_transaction: bool,
+    /// For a concurrent index build: the index (as SQL) that an interrupted earlier build may
+    /// have left INVALID; apply drops such a leftover before building.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces_invalid_index: Option<String>,
+}
+
+impl Step {
+    /// Whether this step shares the main transaction with its neighbours.
+    pub fn shares_transaction(&self) -> bool {
+        self.transactional && !self.own_transaction
+    }
 }
 
 /// A change pgalign cannot make yet: never silently skipped.
@@ -118,13 +135,64 @@ pub struct Unsupported {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Plan {
+    /// Version of this file's layout.
+    pub format: u32,
+    /// Fingerprint of TARGET's schema when the plan was made: apply refuses any other.
+    pub target_fingerprint: String,
+    /// Fingerprint of SOURCE's schema: what TARGET's must be after apply.
+    pub source_fingerprint: String,
+    /// What the catalogs kept (schemas, owners, privileges), so apply reads TARGET the same way.
+    pub filter: Filter,
     pub steps: Vec<Step>,
     pub unsupported: Vec<Unsupported>,
     /// Differences that need no step (column order).
     pub notes: Vec<String>,
 }
 
+/// How a run of steps is executed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupKind {
+    /// One transaction for all of them.
+    Transaction,
+    /// No transaction: a statement PostgreSQL refuses inside one.
+    Autocommit,
+}
+
+/// A run of consecutive steps executed together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub kind: GroupKind,
+    pub steps: std::ops::Range<usize>,
+}
+
 impl Plan {
+    /// Steps in execution groups: consecutive shared steps in one transaction; a step with
+    /// `own_transaction` starts a new one; non-transactional steps run alone.
+    pub fn groups(&self) -> Vec<Group> {
+        let mut out: Vec<Group> = Vec::new();
+        for (i, s) in self.steps.iter().enumerate() {
+            let joins = s.shares_transaction()
+                && out.last().is_some_and(|g| {
+                    g.kind == GroupKind::Transaction
+                        && g.steps.end == i
+                        && self.steps[g.steps.start].shares_transaction()
+                });
+            if joins {
+                out.last_mut().unwrap().steps.end = i + 1;
+            } else {
+                out.push(Group {
+                    kind: if s.transactional {
+                        GroupKind::Transaction
+                    } else {
+                        GroupKind::Autocommit
+                    },
+                    steps: i..i + 1,
+                });
+            }
+        }
+        out
+    }
+
     pub fn is_empty(&self) -> bool {
         self.steps.is_empty() && self.unsupported.is_empty()
     }
@@ -141,6 +209,9 @@ impl Plan {
 pub struct Options {
     pub lock_timeout: String,
     pub statement_timeout: String,
+    /// Rewrite steps on existing tables into their low-lock forms.
+    pub online: bool,
+    pub filter: Filter,
 }
 
 impl Default for Options {
@@ -148,9 +219,14 @@ impl Default for Options {
         Options {
             lock_timeout: "10s".into(),
             statement_timeout: "0".into(),
+            online: false,
+            filter: Filter::default(),
         }
     }
 }
+
+/// The layout version written into plan files.
+pub const PLAN_FORMAT: u32 = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Act {
@@ -186,6 +262,8 @@ impl Ctx<'_> {
             lock_timeout: self.opts.lock_timeout.clone(),
             statement_timeout: self.opts.statement_timeout.clone(),
             transactional: true,
+            own_transaction: false,
+            replaces_invalid_index: None,
         }
     }
     pub fn unsupported(&mut self, key: &Key, reason: String, t: Option<&Block>, s: Option<&Block>) {
@@ -423,6 +501,10 @@ pub fn plan(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan {
     steps.extend(creates);
     steps.extend(late);
     Plan {
+        format: PLAN_FORMAT,
+        target_fingerprint: tgt.fingerprint(),
+        source_fingerprint: src.fingerprint(),
+        filter: opts.filter.clone(),
         steps,
         unsupported: ctx.unsupported,
         notes: diff.notes.clone(),

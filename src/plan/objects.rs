@@ -1,7 +1,7 @@
 //! Per-kind knowledge: how to create, drop and alter each kind of object pg_dump emits.
 //! Tables live in `table.rs`, privileges in `acl.rs`.
 
-use super::{acl, table, Ctx, Hazard, Op, Step};
+use super::{acl, online, table, Ctx, Hazard, Op, Step};
 use crate::catalog::parse::{ident_of, quote_ident, tokens, Tok, TokKind};
 use crate::catalog::Block;
 
@@ -117,6 +117,11 @@ pub fn create(ctx: &mut Ctx, si: usize, recreated: bool) -> Vec<Step> {
     if !s.settings.is_empty() {
         sql.push_str("SET default_tablespace = '';\nSET default_table_access_method = heap;\n");
     }
+    if ctx.opts.online && s.settings.is_empty() && on_existing_table(ctx, s) {
+        if let Some(steps) = create_online(ctx, s, reason) {
+            return steps;
+        }
+    }
     let mut hazards = vec![];
     if kind == "MATERIALIZED VIEW" && sql.contains("WITH NO DATA") {
         if let Some(id) = identity_of(s) {
@@ -144,6 +149,71 @@ pub fn create(ctx: &mut Ctx, si: usize, recreated: bool) -> Vec<Step> {
         Op::Create
     };
     vec![ctx.step(s, op, reason, sql, hazards)]
+}
+
+/// `--online` forms of building an index or adding a constraint on a table that exists.
+fn create_online(ctx: &Ctx, s: &Block, reason: &str) -> Option<Vec<Step>> {
+    let first = s.stmts.first()?;
+    if s.stmts.len() != 1 {
+        return None;
+    }
+    let schema = quote_ident(&s.key.schema);
+    match s.key.kind.as_str() {
+        "INDEX" => {
+            let sql = online::concurrent_index(first)?;
+            let mut st = ctx.step(
+                s,
+                Op::Create,
+                &format!("{reason}; built CONCURRENTLY (--online)"),
+                format!("{sql};\n"),
+                vec![],
+            );
+            st.transactional = false;
+            st.replaces_invalid_index = online::index_name(first, &schema);
+            Some(vec![st])
+        }
+        "FK CONSTRAINT" | "CHECK CONSTRAINT" => {
+            let (add, validate) = online::not_valid_constraint(first)?;
+            let a = ctx.step(
+                s,
+                Op::Create,
+                &format!("{reason}; added NOT VALID, validated below (--online)"),
+                add,
+                vec![],
+            );
+            let mut v = ctx.step(
+                s,
+                Op::Alter,
+                "validates the constraint without blocking writes (--online)",
+                validate,
+                vec![],
+            );
+            v.own_transaction = true;
+            Some(vec![a, v])
+        }
+        "CONSTRAINT" => {
+            let (build, attach) = online::unique_via_index(first)?;
+            let mut b = ctx.step(
+                s,
+                Op::Create,
+                &format!("{reason}; its index built CONCURRENTLY first (--online)"),
+                build,
+                vec![],
+            );
+            b.transactional = false;
+            b.replaces_invalid_index = online::index_name(&b.sql, &schema);
+            let mut a = ctx.step(
+                s,
+                Op::Create,
+                "attaches the index built above (--online)",
+                attach,
+                vec![Hazard::AccessExclusiveLock],
+            );
+            a.own_transaction = true;
+            Some(vec![b, a])
+        }
+        _ => None,
+    }
 }
 
 /// Whether an attached object's table already exists in TARGET (and is not being replaced).
@@ -201,6 +271,20 @@ pub fn drop(ctx: &mut Ctx, ti: usize, recreated: bool) -> DropHow {
             }
         }
         "INDEX" => match name_after(&first, &["INDEX"]) {
+            Some(name) if ctx.opts.online && !first.contains(" ON ONLY ") => {
+                let mut st = ctx.step(
+                    b,
+                    Op::Drop,
+                    "",
+                    format!(
+                        "DROP INDEX CONCURRENTLY {}.{name};\n",
+                        quote_ident(&b.key.schema)
+                    ),
+                    vec![],
+                );
+                st.transactional = false;
+                DropHow::Steps(vec![st])
+            }
             Some(name) => step(
                 format!("DROP INDEX {}.{name};\n", quote_ident(&b.key.schema)),
                 vec![Hazard::AccessExclusiveLock],

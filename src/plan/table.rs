@@ -230,7 +230,33 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
             ));
         }
         if o.not_null != c.not_null {
-            if c.not_null {
+            if c.not_null && ctx.opts.online {
+                // A validated CHECK (col IS NOT NULL) lets SET NOT NULL skip its scan, and the
+                // validation itself only takes SHARE UPDATE EXCLUSIVE.
+                let tmp = quote_ident(&truncate63(&format!("pgalign_nn_{}", c.name)));
+                steps.push(step(
+                    format!("column {} becomes NOT NULL: a NOT VALID check first (--online)", c.name),
+                    format!("ALTER TABLE {name} ADD CONSTRAINT {tmp} CHECK ({col} IS NOT NULL) NOT VALID;\n"),
+                    vec![],
+                ));
+                let mut v = step(
+                    format!(
+                        "column {}: validate the check without blocking writes (--online)",
+                        c.name
+                    ),
+                    format!("ALTER TABLE {name} VALIDATE CONSTRAINT {tmp};\n"),
+                    vec![],
+                );
+                v.own_transaction = true;
+                steps.push(v);
+                let mut n = step(
+                    format!("column {} becomes NOT NULL, proven by the validated check (--online)", c.name),
+                    format!("ALTER TABLE {name} ALTER COLUMN {col} SET NOT NULL;\nALTER TABLE {name} DROP CONSTRAINT {tmp};\n"),
+                    vec![Hazard::AccessExclusiveLock],
+                );
+                n.own_transaction = true;
+                steps.push(n);
+            } else if c.not_null {
                 steps.push(step(
                     format!("column {} becomes NOT NULL", c.name),
                     format!("ALTER TABLE {name} ALTER COLUMN {col} SET NOT NULL;\n"),
@@ -267,7 +293,29 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
     }
     // 5. Inline CHECK constraints that are new or changed.
     for c in &new.constraints {
-        if oldk.get(c.name.as_str()) != Some(&c.text.as_str()) {
+        if oldk.get(c.name.as_str()) != Some(&c.text.as_str()) && ctx.opts.online {
+            steps.push(step(
+                format!(
+                    "check constraint {} added NOT VALID, validated below (--online)",
+                    c.name
+                ),
+                format!("ALTER TABLE {name} ADD {} NOT VALID;\n", c.text),
+                vec![],
+            ));
+            let mut v = step(
+                format!(
+                    "check constraint {}: validate without blocking writes (--online)",
+                    c.name
+                ),
+                format!(
+                    "ALTER TABLE {name} VALIDATE CONSTRAINT {};\n",
+                    quote_ident(&c.name)
+                ),
+                vec![],
+            );
+            v.own_transaction = true;
+            steps.push(v);
+        } else if oldk.get(c.name.as_str()) != Some(&c.text.as_str()) {
             steps.push(step(
                 format!(
                     "check constraint {} {}",
@@ -306,6 +354,19 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
         return Decision::Unsupported(problems.join("; "));
     }
     Decision::Alter(steps, touched)
+}
+
+/// PostgreSQL truncates identifiers to 63 bytes; do it ourselves so the name we use is the one
+/// it keeps.
+fn truncate63(s: &str) -> String {
+    let mut out = String::new();
+    for ch in s.chars() {
+        if out.len() + ch.len_utf8() > 63 {
+            break;
+        }
+        out.push(ch);
+    }
+    out
 }
 
 /// Splits `WITH (a='1', b='2') rest` into the parameters and the rest.

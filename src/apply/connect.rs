@@ -1,0 +1,211 @@
+//! One connection to TARGET (tokio-postgres), with TLS through rustls: the same sslmode and
+//! sslrootcert meanings as libpq, so pg_dump and apply see the server the same way.
+
+use crate::endpoint::ConnParams;
+use anyhow::{anyhow, bail, Context, Result};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_postgres::config::SslMode;
+use tokio_postgres::{Client, Config};
+
+/// Opens the connection; the connection task is spawned on the runtime.
+pub async fn connect(p: &ConnParams) -> Result<Client> {
+    let mut cfg = Config::new();
+    let host = p.resolved("host").unwrap_or_else(|| {
+        if std::path::Path::new("/var/run/postgresql").is_dir() {
+            "/var/run/postgresql".into()
+        } else {
+            "localhost".into()
+        }
+    });
+    cfg.host(&host);
+    if let Some(port) = p.resolved("port") {
+        cfg.port(
+            port.parse()
+                .with_context(|| format!("port {port:?} is not a number"))?,
+        );
+    }
+    let user = p
+        .resolved("user")
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "postgres".into());
+    cfg.user(&user);
+    cfg.dbname(p.resolved("dbname").unwrap_or_else(|| user.clone()));
+    if let Some(pw) = p.resolved_password() {
+        cfg.password(pw);
+    }
+    cfg.application_name("pgalign");
+    let timeout = p
+        .resolved("connect_timeout")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(30);
+    cfg.connect_timeout(Duration::from_secs(timeout));
+    let mode = p.resolved("sslmode").unwrap_or_else(|| "prefer".into());
+    let root = p.resolved("sslrootcert");
+    let (ssl_mode, verify) = match mode.as_str() {
+        "disable" => (SslMode::Disable, Verify::None),
+        "allow" | "prefer" => (SslMode::Prefer, Verify::None),
+        // As libpq: require verifies the chain when a root certificate file is given.
+        "require" if root.is_some() => (SslMode::Require, Verify::Chain),
+        "require" => (SslMode::Require, Verify::None),
+        "verify-ca" => (SslMode::Require, Verify::Chain),
+        "verify-full" => (SslMode::Require, Verify::Full),
+        other => bail!(
+            "unknown sslmode {other:?} (disable, allow, prefer, require, verify-ca, verify-full)"
+        ),
+    };
+    cfg.ssl_mode(ssl_mode);
+    let tls = tls_config(verify, root.as_deref())?;
+    let (client, conn) = cfg
+        .connect(tokio_postgres_rustls::MakeRustlsConnect::new(tls))
+        .await
+        .map_err(|e| anyhow!("{}", crate::apply::pg_error_text(&e)))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(client)
+}
+
+#[derive(Clone, Copy)]
+enum Verify {
+    None,
+    Chain,
+    Full,
+}
+
+fn tls_config(verify: Verify, root: Option<&str>) -> Result<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    match root {
+        Some(path) if path != "system" => {
+            let pem = std::fs::read(path).with_context(|| format!("reading sslrootcert {path}"))?;
+            let mut n = 0;
+            for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+                let cert = cert.with_context(|| format!("reading certificates in {path}"))?;
+                roots
+                    .add(cert)
+                    .with_context(|| format!("a certificate in {path} is not usable"))?;
+                n += 1;
+            }
+            if n == 0 {
+                bail!("sslrootcert {path} holds no PEM certificate");
+            }
+        }
+        _ => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .context("setting up TLS")?;
+    let roots = Arc::new(roots);
+    let config = match verify {
+        Verify::Full => builder.with_root_certificates(roots).with_no_client_auth(),
+        Verify::Chain => {
+            let inner =
+                rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider)
+                    .build()
+                    .context("setting up certificate verification")?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(ChainOnly(inner)))
+                .with_no_client_auth()
+        }
+        Verify::None => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Unverified(provider)))
+            .with_no_client_auth(),
+    };
+    Ok(config)
+}
+
+/// `verify-ca`: the chain must lead to a trusted root; the host name is not checked.
+#[derive(Debug)]
+struct ChainOnly(Arc<rustls::client::WebPkiServerVerifier>);
+
+impl ServerCertVerifier for ChainOnly {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+        {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+/// `require` / `prefer` without a root certificate: encrypted, not authenticated (as libpq).
+#[derive(Debug)]
+struct Unverified(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for Unverified {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}

@@ -1,0 +1,330 @@
+//! Runs a plan on ONE connection to TARGET, under an advisory lock, group by group: every step
+//! that can share a transaction shares one; a lock timeout is retried with backoff; any other
+//! failure rolls the open transaction back. It never re-plans.
+
+pub mod connect;
+
+use crate::plan::{GroupKind, Plan};
+use crate::render::{preamble, session_settings};
+use serde::Serialize;
+use std::time::{Duration, Instant};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::Client;
+
+/// The advisory lock key every pgalign run takes on TARGET: "pgalign" in ASCII.
+pub const ADVISORY_KEY: i64 = 0x0070_6761_6c69_676e;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub lock_retries: u32,
+    pub dry_run: bool,
+    /// First pause after a lock timeout; doubled on each retry.
+    pub backoff: Duration,
+}
+
+/// What happened to one step.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRun {
+    pub step: usize,
+    pub object: String,
+    pub op: String,
+    pub status: String,
+    pub ms: f64,
+    pub attempts: u32,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Outcome {
+    pub runs: Vec<StepRun>,
+    pub groups: usize,
+    pub groups_committed: usize,
+}
+
+/// Why apply stopped, with what had been committed by then.
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+    pub outcome: Outcome,
+}
+
+/// A PostgreSQL error on one line: severity, message, detail and hint.
+pub fn pg_error_text(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut s = format!("{}: {}", db.severity(), db.message());
+        if let Some(d) = db.detail() {
+            s.push_str(&format!(" (detail: {d})"));
+        }
+        if let Some(h) = db.hint() {
+            s.push_str(&format!(" (hint: {h})"));
+        }
+        return s.replace('\n', " ");
+    }
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(x) = src {
+        s.push_str(&format!(": {x}"));
+        src = x.source();
+    }
+    s.replace('\n', " ")
+}
+
+fn is_lock_timeout(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE)
+}
+
+fn is_connection_lost(e: &tokio_postgres::Error) -> bool {
+    e.is_closed()
+        || matches!(
+            e.code(),
+            Some(c) if *c == SqlState::ADMIN_SHUTDOWN || *c == SqlState::CRASH_SHUTDOWN
+        )
+}
+
+/// Takes the advisory lock, waiting at most `wait`. On timeout, says who holds it.
+pub async fn lock(client: &Client, wait: Duration) -> Result<(), String> {
+    let start = Instant::now();
+    loop {
+        let row = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&ADVISORY_KEY])
+            .await
+            .map_err(|e| format!("taking pgalign's advisory lock: {}", pg_error_text(&e)))?;
+        if row.get::<_, bool>(0) {
+            return Ok(());
+        }
+        if start.elapsed() >= wait {
+            let holder = client
+                .query_opt(
+                    "SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.client_addr::text, 'local'), coalesce(now() - a.backend_start, '0')::text
+                       FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                      WHERE l.locktype = 'advisory' AND l.granted
+                        AND ((l.classid::bigint << 32) | l.objid::bigint) = $1 LIMIT 1",
+                    &[&ADVISORY_KEY],
+                )
+                .await
+                .ok()
+                .flatten()
+                .map(|r| {
+                    format!(
+                        " (held by pid {}, {} from {}, connected {} ago)",
+                        r.get::<_, i32>(0),
+                        r.get::<_, String>(1),
+                        r.get::<_, String>(2),
+                        r.get::<_, String>(3)
+                    )
+                })
+                .unwrap_or_default();
+            return Err(format!(
+                "another pgalign run is applying to this database{holder}; waited {:.0?}: try again when it is done, or raise --lock-wait",
+                wait
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+pub async fn unlock(client: &Client) {
+    let _ = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&ADVISORY_KEY])
+        .await;
+}
+
+/// Runs the plan. In a dry run every transactional step runs in one transaction that is rolled
+/// back, and steps that cannot run in a transaction are skipped.
+pub async fn run(
+    client: &Client,
+    plan: &Plan,
+    opts: &Options,
+    progress: &mut dyn FnMut(&StepRun),
+) -> Result<Outcome, Failure> {
+    let mut out = Outcome::default();
+    let groups = if opts.dry_run {
+        // Steps that cannot run in a transaction are skipped, and so are the steps that finish
+        // their work (attaching an index built concurrently).
+        let skipped: Vec<usize> = (0..plan.steps.len())
+            .filter(|&i| {
+                !plan.steps[i].transactional
+                    || (plan.steps[i].own_transaction
+                        && (0..i).any(|j| {
+                            !plan.steps[j].transactional
+                                && plan.steps[j].object == plan.steps[i].object
+                        }))
+            })
+            .collect();
+        let tx: Vec<usize> = (0..plan.steps.len())
+            .filter(|i| !skipped.contains(i))
+            .collect();
+        for &i in &skipped {
+            let r = StepRun {
+                step: i + 1,
+                object: plan.steps[i].object.clone(),
+                op: plan.steps[i].op.name().into(),
+                status: "skipped (dry run: cannot run inside a transaction)".into(),
+                ms: 0.0,
+                attempts: 0,
+            };
+            progress(&r);
+            out.runs.push(r);
+        }
+        vec![(GroupKind::Transaction, tx)]
+    } else {
+        plan.groups()
+            .into_iter()
+            .map(|g| (g.kind, g.steps.collect::<Vec<_>>()))
+            .collect()
+    };
+    out.groups = groups.len();
+    for (kind, steps) in groups {
+        if steps.is_empty() {
+            continue;
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match run_group(client, plan, kind, &steps, opts.dry_run, attempt).await {
+                Ok(runs) => {
+                    // Reported once committed: a step is only done when its group is.
+                    for r in &runs {
+                        progress(r);
+                    }
+                    out.runs.extend(runs);
+                    if !opts.dry_run {
+                        out.groups_committed += 1;
+                    }
+                    break;
+                }
+                Err((i, e, runs)) => {
+                    let step = &plan.steps[i];
+                    if is_lock_timeout(&e) && attempt <= opts.lock_retries {
+                        let pause = opts.backoff * 2u32.pow(attempt - 1);
+                        progress(&StepRun {
+                            step: i + 1,
+                            object: step.object.clone(),
+                            op: step.op.name().into(),
+                            status: format!(
+                                "lock timeout ({}), retrying the group in {:.1?}",
+                                step.lock_timeout, pause
+                            ),
+                            ms: 0.0,
+                            attempts: attempt,
+                        });
+                        tokio::time::sleep(pause).await;
+                        continue;
+                    }
+                    out.runs.extend(runs);
+                    let what = format!("step {} ({} {})", i + 1, step.op.name(), step.object);
+                    let committed = if out.groups_committed == 0 {
+                        "nothing was changed".to_string()
+                    } else {
+                        format!(
+                            "{} of {} groups had already committed (the plan runs in several because of steps that cannot share a transaction)",
+                            out.groups_committed, out.groups
+                        )
+                    };
+                    let message = if is_connection_lost(&e) {
+                        format!("the connection to the target was lost during {what}: {}; the server rolled the open transaction back, so that group was not applied: {committed}", pg_error_text(&e))
+                    } else if is_lock_timeout(&e) {
+                        format!("{what} could not get its lock within lock_timeout {} after {attempt} tries: {}; the transaction was rolled back: {committed}", step.lock_timeout, pg_error_text(&e))
+                    } else {
+                        format!(
+                            "{what} failed: {}; the transaction was rolled back: {committed}",
+                            pg_error_text(&e)
+                        )
+                    };
+                    return Err(Failure {
+                        message,
+                        outcome: out,
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+type GroupError = (usize, tokio_postgres::Error, Vec<StepRun>);
+
+async fn run_group(
+    client: &Client,
+    plan: &Plan,
+    kind: GroupKind,
+    steps: &[usize],
+    rollback: bool,
+    attempt: u32,
+) -> Result<Vec<StepRun>, GroupError> {
+    let tx = kind == GroupKind::Transaction;
+    let first = steps[0];
+    let fail = |i: usize, e: tokio_postgres::Error, runs: Vec<StepRun>| (i, e, runs);
+    if tx {
+        client
+            .batch_execute("BEGIN")
+            .await
+            .map_err(|e| fail(first, e, vec![]))?;
+    }
+    let mut runs = Vec::new();
+    let mut current: Option<(String, String)> = None;
+    let result: Result<(), (usize, tokio_postgres::Error)> = async {
+        client
+            .batch_execute(&preamble(tx))
+            .await
+            .map_err(|e| (first, e))?;
+        for &i in steps {
+            let s = &plan.steps[i];
+            let t = (s.lock_timeout.clone(), s.statement_timeout.clone());
+            if current.as_ref() != Some(&t) {
+                client
+                    .batch_execute(&session_settings(s, tx))
+                    .await
+                    .map_err(|e| (i, e))?;
+                current = Some(t);
+            }
+            let start = Instant::now();
+            if let Some(ix) = &s.replaces_invalid_index {
+                // An interrupted CREATE INDEX CONCURRENTLY leaves an INVALID index behind.
+                let invalid = client
+                    .query_opt(
+                        "SELECT NOT i.indisvalid FROM pg_catalog.pg_index i WHERE i.indexrelid = pg_catalog.to_regclass($1)",
+                        &[ix],
+                    )
+                    .await
+                    .map_err(|e| (i, e))?
+                    .is_some_and(|r| r.get::<_, bool>(0));
+                if invalid {
+                    client
+                        .batch_execute(&format!("DROP INDEX CONCURRENTLY {ix}"))
+                        .await
+                        .map_err(|e| (i, e))?;
+                }
+            }
+            client.batch_execute(&s.sql).await.map_err(|e| (i, e))?;
+            let r = StepRun {
+                step: i + 1,
+                object: s.object.clone(),
+                op: s.op.name().into(),
+                status: if rollback { "ran (rolled back)".into() } else { "ok".into() },
+                ms: start.elapsed().as_secs_f64() * 1000.0,
+                attempts: attempt,
+            };
+            runs.push(r);
+        }
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            if tx {
+                let end = if rollback { "ROLLBACK" } else { "COMMIT" };
+                client
+                    .batch_execute(end)
+                    .await
+                    .map_err(|e| fail(*steps.last().unwrap(), e, vec![]))?;
+            }
+            Ok(runs)
+        }
+        Err((i, e)) => {
+            if tx {
+                let _ = client.batch_execute("ROLLBACK").await;
+            }
+            Err(fail(i, e, runs))
+        }
+    }
+}

@@ -1,0 +1,363 @@
+//! `pgalign apply`: plan (or read a reviewed plan), gate on hazards, apply on one connection
+//! under an advisory lock, then re-dump TARGET and prove it equals SOURCE.
+
+use super::{connect_params, filter_of, load, Outcome, Timings};
+use crate::apply::{self, StepRun};
+use crate::catalog::{self, Catalog};
+use crate::cli::ApplyArgs;
+use crate::diff;
+use crate::dump;
+use crate::endpoint::{Endpoint, Side};
+use crate::plan::{self, Hazard, Plan};
+use anyhow::{anyhow, bail, Context, Result};
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+#[derive(Serialize)]
+struct Report<'a> {
+    target: &'a str,
+    dry_run: bool,
+    plan_steps: usize,
+    hazards_present: Vec<&'static str>,
+    hazards_allowed: Vec<&'static str>,
+    steps: &'a [StepRun],
+    groups: usize,
+    groups_committed: usize,
+    error: Option<&'a str>,
+    verification: &'a str,
+    residue: &'a [String],
+    total_ms: f64,
+}
+
+fn allowed_hazards(args: &ApplyArgs) -> Result<BTreeSet<Hazard>> {
+    if args.allow_all_hazards {
+        return Ok(Hazard::ALL.into_iter().collect());
+    }
+    args.allow_hazards
+        .iter()
+        .filter(|h| !h.is_empty())
+        .map(|h| {
+            Hazard::parse(h.trim()).ok_or_else(|| {
+                anyhow!(
+                    "unknown hazard {h:?} in --allow-hazards; known: {}",
+                    Hazard::ALL.map(|h| h.name()).join(", ")
+                )
+            })
+        })
+        .collect()
+}
+
+/// Steps (and unsupported entries) whose hazards are not allowed.
+fn refusals(p: &Plan, allowed: &BTreeSet<Hazard>) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, s) in p.steps.iter().enumerate() {
+        let blocking: Vec<&str> = s
+            .hazards
+            .iter()
+            .filter(|h| !allowed.contains(h))
+            .map(|h| h.name())
+            .collect();
+        if !blocking.is_empty() {
+            out.push(format!(
+                "step {} ({} {}): {}",
+                i + 1,
+                s.op.name(),
+                s.object,
+                blocking.join(", ")
+            ));
+        }
+    }
+    if !allowed.contains(&Hazard::Unsupported) {
+        for u in &p.unsupported {
+            out.push(format!(
+                "{}: unsupported ({}); applying the rest would leave it different",
+                u.object, u.reason
+            ));
+        }
+    }
+    out
+}
+
+async fn dump_catalog(
+    conn: &crate::endpoint::ConnParams,
+    tools: &[dump::Tools],
+    filter: &catalog::Filter,
+    what: &str,
+) -> Result<Catalog> {
+    let t = tools.first().context("no pg_dump found")?;
+    let d = dump::dump_database(conn, t)
+        .await
+        .map_err(|e| anyhow!("dumping {what}: {e}"))?;
+    catalog::from_dump_text(&d.text, filter).with_context(|| format!("reading the dump of {what}"))
+}
+
+pub async fn run(args: &ApplyArgs, out: &mut impl Write) -> Result<Outcome> {
+    let started = Instant::now();
+    let mut timings = Timings::default();
+    let allowed = allowed_hazards(args)?;
+    let target_ep = Endpoint::resolve(args.common.target.as_deref(), Side::Target)?;
+    if let Endpoint::DumpFile(p) = &target_ep {
+        bail!(
+            "the target {} is a dump file: apply needs a database to change",
+            p.display()
+        );
+    }
+    let conn = connect_params(&target_ep, &args.common)
+        .await
+        .with_context(|| format!("reading target {target_ep}"))?
+        .context("the target is not a database")?;
+    let target_name = conn.to_string();
+    let tools = dump::find_tools(args.common.pg_dump.as_deref())?;
+
+    let client = apply::connect::connect(&conn)
+        .await
+        .with_context(|| format!("connecting to target {target_name}"))?;
+    apply::lock(&client, args.lock_wait)
+        .await
+        .map_err(|e| anyhow!("target {target_name}: {e}"))?;
+
+    // Under the lock: what TARGET is now, and the plan for it.
+    let t = Instant::now();
+    let (p, source): (Plan, Option<Catalog>) = match &args.plan {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the plan {}", path.display()))?;
+            let p: Plan = serde_json::from_str(&text).map_err(|e| {
+                anyhow!(
+                    "{} is not a pgalign plan (make one with `pgalign plan --format json -o FILE`): {e}",
+                    path.display()
+                )
+            })?;
+            if p.format != plan::PLAN_FORMAT {
+                bail!(
+                    "{} is a plan of format {}, this pgalign reads format {}: make the plan again",
+                    path.display(),
+                    p.format,
+                    plan::PLAN_FORMAT
+                );
+            }
+            let now =
+                dump_catalog(&conn, &tools, &p.filter, &format!("target {target_name}")).await?;
+            if now.fingerprint() != p.target_fingerprint {
+                bail!(
+                    "target {target_name} has changed since the plan {} was made (schema fingerprint {} now, {} in the plan): make a new plan and review it",
+                    path.display(),
+                    &now.fingerprint()[..12],
+                    &p.target_fingerprint[..12.min(p.target_fingerprint.len())]
+                );
+            }
+            (p, None)
+        }
+        None => {
+            let loaded = load(&args.common, &mut timings).await?;
+            let d = diff::diff(&loaded.source, &loaded.target);
+            let opts = plan::Options {
+                lock_timeout: args.timeouts.lock_timeout.clone(),
+                statement_timeout: args.timeouts.statement_timeout.clone(),
+                online: args.online,
+                filter: filter_of(&args.common),
+            };
+            (
+                plan::plan(&loaded.source, &loaded.target, &d, &opts),
+                Some(loaded.source),
+            )
+        }
+    };
+    timings.lap("plan", t);
+
+    let mut messages = Vec::new();
+    let refused = refusals(&p, &allowed);
+    if !refused.is_empty() {
+        let present: BTreeSet<&str> = p
+            .hazards()
+            .into_iter()
+            .chain(if p.unsupported.is_empty() {
+                None
+            } else {
+                Some(Hazard::Unsupported)
+            })
+            .filter(|h| !allowed.contains(h))
+            .map(|h| h.name())
+            .collect();
+        messages.push(format!(
+            "pgalign: refused: the plan has hazards that were not allowed; nothing was changed on {target_name}"
+        ));
+        for r in &refused {
+            messages.push(format!("  {r}"));
+        }
+        messages.push(format!(
+            "  to apply anyway: --allow-hazards {} (or --allow-all-hazards)",
+            present.into_iter().collect::<Vec<_>>().join(",")
+        ));
+        apply::unlock(&client).await;
+        return Ok(Outcome { code: 3, messages });
+    }
+
+    let t = Instant::now();
+    let opts = apply::Options {
+        lock_retries: args.lock_retries,
+        dry_run: args.dry_run,
+        backoff: Duration::from_millis(500),
+    };
+    let total = p.steps.len();
+    let mut lines: Vec<String> = Vec::new();
+    let result = apply::run(&client, &p, &opts, &mut |r| {
+        lines.push(format!(
+            "step {}/{total}: {} {}: {} ({:.0} ms)",
+            r.step, r.op, r.object, r.status, r.ms
+        ));
+    })
+    .await;
+    for l in &lines {
+        writeln!(out, "{l}")?;
+    }
+    timings.lap("apply", t);
+    apply::unlock(&client).await;
+    drop(client);
+
+    let (outcome, error) = match result {
+        Ok(o) => (o, None),
+        Err(f) => (f.outcome, Some(f.message)),
+    };
+
+    // Verify: TARGET dumped again must equal SOURCE.
+    let t = Instant::now();
+    let mut residue: Vec<String> = Vec::new();
+    let verification = if error.is_some() {
+        "not run (apply failed)".to_string()
+    } else if args.dry_run {
+        "not run (dry run: nothing was changed)".to_string()
+    } else {
+        let after = dump_catalog(
+            &conn,
+            &tools,
+            &p.filter,
+            &format!("target {target_name} after apply"),
+        )
+        .await?;
+        match &source {
+            Some(src) => {
+                let d = diff::diff(src, &after);
+                residue = d
+                    .changes
+                    .iter()
+                    .map(|c| {
+                        let sign = match c.kind {
+                            diff::ChangeKind::Created => "+",
+                            diff::ChangeKind::Dropped => "-",
+                            diff::ChangeKind::Changed => "~",
+                        };
+                        format!("{sign} {}", c.key.display())
+                    })
+                    .collect();
+            }
+            None => {
+                if after.fingerprint() != p.source_fingerprint {
+                    residue.push("target's schema fingerprint differs from the plan's source fingerprint (run `pgalign diff` against the source to see what)".into());
+                }
+            }
+        }
+        if residue.is_empty() {
+            "target equals source".into()
+        } else {
+            format!("{} difference(s) remain", residue.len())
+        }
+    };
+    timings.lap("verify", t);
+
+    let report = Report {
+        target: &target_name,
+        dry_run: args.dry_run,
+        plan_steps: p.steps.len(),
+        hazards_present: p.hazards().into_iter().map(|h| h.name()).collect(),
+        hazards_allowed: allowed.iter().map(|h| h.name()).collect(),
+        steps: &outcome.runs,
+        groups: outcome.groups,
+        groups_committed: outcome.groups_committed,
+        error: error.as_deref(),
+        verification: &verification,
+        residue: &residue,
+        total_ms: started.elapsed().as_secs_f64() * 1000.0,
+    };
+    if let Some(path) = &args.report {
+        let json = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, json + "\n")
+            .with_context(|| format!("writing the report {}", path.display()))?;
+    }
+    if let Some(path) = &args.report_md {
+        std::fs::write(path, markdown(&report))
+            .with_context(|| format!("writing the report {}", path.display()))?;
+    }
+    if let Some(e) = error {
+        bail!("applying to target {target_name}: {e}");
+    }
+    if p.is_empty() {
+        writeln!(out, "nothing to apply: target already equals source")?;
+    }
+    writeln!(out, "verification: {verification}")?;
+    for r in &residue {
+        writeln!(out, "  {r}")?;
+    }
+    if args.common.timings {
+        messages.extend(timings.lines());
+    }
+    Ok(Outcome {
+        code: if residue.is_empty() { 0 } else { 2 },
+        messages,
+    })
+}
+
+fn markdown(r: &Report) -> String {
+    let mut s = String::new();
+    let status = if r.error.is_some() {
+        "❌ failed"
+    } else if !r.residue.is_empty() {
+        "⚠️ applied, differences remain"
+    } else if r.dry_run {
+        "🧪 dry run"
+    } else {
+        "✅ applied and verified"
+    };
+    s.push_str(&format!("### pgalign apply: {status}\n\n"));
+    s.push_str(&format!(
+        "Target: `{}` · {} step(s) · {:.1} s\n\n",
+        r.target,
+        r.plan_steps,
+        r.total_ms / 1000.0
+    ));
+    if !r.hazards_present.is_empty() {
+        s.push_str(&format!(
+            "Hazards in the plan: {} (allowed: {})\n\n",
+            r.hazards_present.join(", "),
+            if r.hazards_allowed.is_empty() {
+                "none".to_string()
+            } else {
+                r.hazards_allowed.join(", ")
+            }
+        ));
+    }
+    if let Some(e) = r.error {
+        s.push_str(&format!("**Error:** {}\n\n", e.replace('|', "\\|")));
+    }
+    if !r.steps.is_empty() {
+        s.push_str("| # | step | status | ms |\n|---|---|---|---|\n");
+        for st in r.steps {
+            s.push_str(&format!(
+                "| {} | {} {} | {} | {:.0} |\n",
+                st.step,
+                st.op,
+                st.object.replace('|', "\\|"),
+                st.status,
+                st.ms
+            ));
+        }
+        s.push('\n');
+    }
+    s.push_str(&format!("Verification: {}\n", r.verification));
+    for x in r.residue {
+        s.push_str(&format!("- `{x}`\n"));
+    }
+    s
+}

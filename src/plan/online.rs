@@ -1,0 +1,144 @@
+//! Low-lock forms of steps on tables that already exist (`--online`): concurrent index builds,
+//! constraints added NOT VALID and validated in a transaction of their own, NOT NULL through a
+//! validated CHECK. Each rewrite returns `None` when the statement is not in a shape it knows,
+//! and the caller keeps the plain (locking) form.
+
+use crate::catalog::parse::{ident_of, tokens, Tok};
+
+/// `CREATE [UNIQUE] INDEX name ON ...` -> `CREATE [UNIQUE] INDEX CONCURRENTLY name ON ...`.
+/// Not for `ON ONLY` (a partitioned table's parent index, which cannot be built concurrently).
+pub fn concurrent_index(sql: &str) -> Option<String> {
+    let toks = tokens(sql).ok()?;
+    let idx = toks.iter().position(|t| t.is_word(sql, "INDEX"))?;
+    if toks.iter().any(|t| t.is_word(sql, "ONLY")) || idx > 2 {
+        return None;
+    }
+    Some(format!(
+        "{} CONCURRENTLY{}",
+        &sql[..toks[idx].end],
+        &sql[toks[idx].end..]
+    ))
+}
+
+/// The index a `CREATE INDEX` statement names, schema-qualified as SQL.
+pub fn index_name(sql: &str, schema_sql: &str) -> Option<String> {
+    let toks = tokens(sql).ok()?;
+    let idx = toks.iter().position(|t| t.is_word(sql, "INDEX"))?;
+    let mut j = idx + 1;
+    if toks.get(j).is_some_and(|t| t.is_word(sql, "CONCURRENTLY")) {
+        j += 1;
+    }
+    let t = toks.get(j)?;
+    ident_of(sql, t)?;
+    Some(format!("{schema_sql}.{}", &sql[t.start..t.end]))
+}
+
+/// Splits `ALTER TABLE [ONLY] rel ADD CONSTRAINT name <rest>` into (rel, name, rest), as written.
+fn split_add_constraint(sql: &str) -> Option<(String, String, String)> {
+    let toks = tokens(sql).ok()?;
+    let w = |t: &Tok, s: &str| t.is_word(sql, s);
+    if !(toks.first().is_some_and(|t| w(t, "ALTER")) && toks.get(1).is_some_and(|t| w(t, "TABLE")))
+    {
+        return None;
+    }
+    let mut j = 2;
+    if toks.get(j).is_some_and(|t| w(t, "ONLY")) {
+        j += 1;
+    }
+    let add = toks
+        .iter()
+        .enumerate()
+        .skip(j)
+        .find(|(i, t)| w(t, "ADD") && toks.get(i + 1).is_some_and(|n| w(n, "CONSTRAINT")))?
+        .0;
+    let rel = sql[toks[j].start..toks[add - 1].end].to_string();
+    let name_tok = toks.get(add + 2)?;
+    ident_of(sql, name_tok)?;
+    let name = sql[name_tok.start..name_tok.end].to_string();
+    let rest = sql[name_tok.end..].trim().to_string();
+    Some((rel, name, rest))
+}
+
+/// A FOREIGN KEY or CHECK constraint added NOT VALID, and the statement that validates it.
+pub fn not_valid_constraint(sql: &str) -> Option<(String, String)> {
+    let (rel, name, rest) = split_add_constraint(sql)?;
+    let upper = rest.to_ascii_uppercase();
+    if !(upper.starts_with("FOREIGN KEY") || upper.starts_with("CHECK"))
+        || upper.ends_with("NOT VALID")
+    {
+        return None;
+    }
+    Some((
+        format!("{} NOT VALID;\n", sql.trim_end_matches(';')),
+        format!("ALTER TABLE {rel} VALIDATE CONSTRAINT {name};\n"),
+    ))
+}
+
+/// `ADD CONSTRAINT n UNIQUE (a) [INCLUDE (b)]` (or PRIMARY KEY) built as a concurrent unique
+/// index first, then attached: returns (index build, attach).
+pub fn unique_via_index(sql: &str) -> Option<(String, String)> {
+    let (rel, name, rest) = split_add_constraint(sql)?;
+    let upper = rest.to_ascii_uppercase();
+    let (kind, cols) = if let Some(c) = rest.strip_prefix("UNIQUE ") {
+        ("UNIQUE", c)
+    } else if let Some(c) = rest.strip_prefix("PRIMARY KEY ") {
+        ("PRIMARY KEY", c)
+    } else {
+        return None;
+    };
+    // Only the plain shapes: a column list, optionally INCLUDE; nothing deferrable, no options.
+    if upper.contains("DEFERRABLE")
+        || upper.contains(" WITH (")
+        || upper.contains("USING INDEX")
+        || upper.contains("NULLS NOT DISTINCT")
+    {
+        return None;
+    }
+    if !cols.starts_with('(') {
+        return None;
+    }
+    Some((
+        format!("CREATE UNIQUE INDEX CONCURRENTLY {name} ON {rel} USING btree {cols};\n"),
+        format!("ALTER TABLE {rel} ADD CONSTRAINT {name} {kind} USING INDEX {name};\n"),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rewrites() {
+        assert_eq!(
+            concurrent_index("CREATE UNIQUE INDEX i ON public.t USING btree (a)").unwrap(),
+            "CREATE UNIQUE INDEX CONCURRENTLY i ON public.t USING btree (a)"
+        );
+        assert!(concurrent_index("CREATE INDEX i ON ONLY public.p USING btree (a)").is_none());
+        assert_eq!(
+            index_name("CREATE INDEX \"I x\" ON public.t USING btree (a)", "public").unwrap(),
+            "public.\"I x\""
+        );
+        let (a, v) = not_valid_constraint(
+            "ALTER TABLE ONLY public.c\n    ADD CONSTRAINT c_fk FOREIGN KEY (p) REFERENCES public.p(id)",
+        )
+        .unwrap();
+        assert!(a.ends_with("REFERENCES public.p(id) NOT VALID;\n"), "{a}");
+        assert_eq!(v, "ALTER TABLE public.c VALIDATE CONSTRAINT c_fk;\n");
+        let (i, at) = unique_via_index(
+            "ALTER TABLE ONLY public.t\n    ADD CONSTRAINT t_a_key UNIQUE (a) INCLUDE (b)",
+        )
+        .unwrap();
+        assert_eq!(
+            i,
+            "CREATE UNIQUE INDEX CONCURRENTLY t_a_key ON public.t USING btree (a) INCLUDE (b);\n"
+        );
+        assert_eq!(
+            at,
+            "ALTER TABLE public.t ADD CONSTRAINT t_a_key UNIQUE USING INDEX t_a_key;\n"
+        );
+        assert!(unique_via_index(
+            "ALTER TABLE ONLY public.t\n    ADD CONSTRAINT k UNIQUE (a) DEFERRABLE"
+        )
+        .is_none());
+    }
+}
