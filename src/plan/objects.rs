@@ -654,16 +654,14 @@ fn enum_type(ctx: &Ctx, s: &Block, t: &Block) -> Decision {
             "pgalign cannot change this type in place yet (only enums gain labels)".into(),
         );
     };
-    // Old labels must appear in the same order within the new ones.
-    let kept: Vec<&String> = new.iter().filter(|l| old.contains(l)).collect();
-    if kept.len() != old.len() || kept.iter().zip(old.iter()).any(|(a, b)| *a != b) {
-        return Decision::Unsupported(
-            "enum labels were removed or reordered: that needs the type rebuilt, which pgalign does not do yet".into(),
-        );
-    }
     let Some(id) = identity_of(s) else {
         return Decision::Unsupported("cannot read the type's name".into());
     };
+    // Old labels must appear in the same order within the new ones.
+    let kept: Vec<&String> = new.iter().filter(|l| old.contains(l)).collect();
+    if kept.len() != old.len() || kept.iter().zip(old.iter()).any(|(a, b)| *a != b) {
+        return rebuild_enum(ctx, s, t, &id);
+    }
     let mut sql = String::new();
     for (i, l) in new.iter().enumerate() {
         if old.contains(l) {
@@ -682,6 +680,110 @@ fn enum_type(ctx: &Ctx, s: &Block, t: &Block) -> Decision {
     }
     Decision::Alter(
         vec![ctx.step(s, Op::Alter, "enum gains labels", sql, vec![])],
+        vec![],
+    )
+}
+
+/// Labels removed or reordered: PostgreSQL cannot do that in place. The type is renamed away, a
+/// new one created, every column moved over through text (a row holding a removed label makes
+/// the cast fail, and the whole transaction with it), and the old type dropped.
+fn rebuild_enum(ctx: &Ctx, s: &Block, t: &Block, id: &str) -> Decision {
+    let tgt = ctx.tgt;
+    let ti = tgt.index[&t.key];
+    // Only columns may use it: functions, domains and views that do would need rebuilding too.
+    let deps = tgt.dependents();
+    let blockers: Vec<String> = deps[ti]
+        .iter()
+        .map(|&d| &tgt.blocks[d])
+        .filter(|b| !matches!(b.key.kind.as_str(), "TABLE" | "OWNER" | "COMMENT" | "ACL"))
+        .map(|b| b.key.display())
+        .collect();
+    if !blockers.is_empty() {
+        return Decision::Unsupported(format!(
+            "enum labels were removed or reordered, which needs the type rebuilt; it is used by {}, which pgalign does not rebuild with it yet",
+            blockers.join(", ")
+        ));
+    }
+    let name = s.key.name.as_str();
+    let old_name = format!("{name}__pgalign_old");
+    let mut sql = format!(
+        "ALTER TYPE {id} RENAME TO {};\n{};\n",
+        quote_ident(&old_name),
+        s.stmts[0]
+    );
+    let array = format!("{id}[]");
+    for b in tgt.blocks.iter().filter(|b| b.key.kind == "TABLE") {
+        let Some(tab) = &b.table else { continue };
+        let rel = crate::catalog::qualified(&tab.schema, &tab.name);
+        for c in tab
+            .columns
+            .iter()
+            .filter(|c| c.type_sql == id || c.type_sql == array)
+        {
+            let col = quote_ident(&c.name);
+            let text = if c.type_sql == array {
+                "text[]"
+            } else {
+                "text"
+            };
+            if c.default.is_some() {
+                sql.push_str(&format!(
+                    "ALTER TABLE {rel} ALTER COLUMN {col} DROP DEFAULT;\n"
+                ));
+            }
+            sql.push_str(&format!(
+                "ALTER TABLE {rel} ALTER COLUMN {col} TYPE {} USING {col}::{text}::{};\n",
+                c.type_sql, c.type_sql
+            ));
+            // The default SOURCE wants, if the table and column are there.
+            let wanted = ctx
+                .src
+                .get(&b.key)
+                .and_then(|sb| sb.table.as_ref())
+                .and_then(|st| st.columns.iter().find(|x| x.name == c.name))
+                .and_then(|x| x.default.clone());
+            if let Some(d) = wanted {
+                sql.push_str(&format!(
+                    "ALTER TABLE {rel} ALTER COLUMN {col} SET DEFAULT {d};\n"
+                ));
+            }
+        }
+    }
+    sql.push_str(&format!(
+        "DROP TYPE {}.{};\n",
+        quote_ident(&s.key.schema),
+        quote_ident(&old_name)
+    ));
+    // The new type starts with default owner, comment and privileges: set SOURCE's.
+    let tag = format!("TYPE {name}");
+    for kind in ["OWNER", "COMMENT", "ACL"] {
+        let key = crate::catalog::Key {
+            kind: kind.into(),
+            schema: s.key.schema.clone(),
+            name: tag.clone(),
+        };
+        if let Some(b) = ctx.src.get(&key) {
+            if kind == "ACL" {
+                if let Ok(x) = acl::change(None, Some(b)) {
+                    sql.push_str(&x);
+                }
+            } else {
+                sql.push_str(&b.sql());
+            }
+        }
+    }
+    Decision::Alter(
+        vec![ctx.step(
+            s,
+            Op::Replace,
+            "enum labels removed or reordered: the type is rebuilt and its columns moved over",
+            sql,
+            vec![
+                Hazard::TypeRebuild,
+                Hazard::TableRewrite,
+                Hazard::AccessExclusiveLock,
+            ],
+        )],
         vec![],
     )
 }
