@@ -400,6 +400,23 @@ pub fn plan(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan {
     let mut work: Vec<usize> = (0..tgt.blocks.len())
         .filter(|&i| tact[i] == Act::Recreate)
         .collect();
+    // A dependent left unchanged on an object that is dropped for good now refers to something
+    // else of the same name (a table replaced by a view): it is rebuilt too. Altered dependents
+    // are not: their alter is what removes the dependency.
+    for i in 0..tgt.blocks.len() {
+        if tact[i] != Act::Drop {
+            continue;
+        }
+        for &d in &deps[i] {
+            if tact[d] == Act::Keep
+                && is_recreatable(&tgt.blocks[d].key.kind)
+                && !is_reapplied(&tgt.blocks[d].key.kind)
+                && cascade(&mut ctx, &mut sact, &mut tact, d, i)
+            {
+                work.push(d);
+            }
+        }
+    }
     for (ti, cols) in &touched_columns {
         for &d in &deps[*ti] {
             let b = &tgt.blocks[d];
@@ -457,7 +474,9 @@ pub fn plan(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan {
                 b.key.kind.as_str(),
                 "VIEW" | "MATERIALIZED VIEW" | "FK CONSTRAINT" | "TABLE ATTACH"
             )
-            || (b.key.kind == "SEQUENCE" && owned_sequences.contains(&b.key.name))
+            || (b.key.kind == "SEQUENCE"
+                && (owned_sequences.contains(&b.key.name)
+                    || b.stmts.first().is_some_and(|s| s.starts_with("ALTER TABLE"))))
             || created_names.contains(&(b.key.schema.clone(), base_name(&b.key.name)));
         let is_late = tact[ti] == Act::Drop && !must_go_first;
         match objects::drop(&mut ctx, ti, tact[ti] == Act::Recreate) {
