@@ -49,7 +49,16 @@ pub fn plan_sql(plan: &Plan, header: &Header, w: &mut impl Write) -> io::Result<
     if single {
         writeln!(w, "-- run with: psql -X -1 -v ON_ERROR_STOP=1 -f THIS_FILE")?;
     } else {
-        writeln!(w, "-- run with: psql -X -v ON_ERROR_STOP=1 -f THIS_FILE   (no -1: it runs {} groups, some outside any transaction; a failure leaves the groups before it applied)", groups.len())?;
+        let outside = groups
+            .iter()
+            .filter(|g| g.kind == GroupKind::Autocommit)
+            .count();
+        writeln!(
+            w,
+            "-- run with: psql -X -v ON_ERROR_STOP=1 -f THIS_FILE   (no -1: it commits in {} groups{}; a failure leaves the groups before it applied)",
+            groups.len(),
+            if outside > 0 { format!(", {outside} of them outside any transaction") } else { String::new() }
+        )?;
     }
     for n in &plan.notes {
         writeln!(w, "-- note: {n}")?;

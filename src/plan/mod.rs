@@ -476,7 +476,9 @@ pub fn plan(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan {
             )
             || (b.key.kind == "SEQUENCE"
                 && (owned_sequences.contains(&b.key.name)
-                    || b.stmts.first().is_some_and(|s| s.starts_with("ALTER TABLE"))))
+                    || b.stmts
+                        .first()
+                        .is_some_and(|s| s.starts_with("ALTER TABLE"))))
             || created_names.contains(&(b.key.schema.clone(), base_name(&b.key.name)));
         let is_late = tact[ti] == Act::Drop && !must_go_first;
         match objects::drop(&mut ctx, ti, tact[ti] == Act::Recreate) {
@@ -519,6 +521,7 @@ pub fn plan(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan {
     let mut steps = std::mem::take(&mut ctx.steps_drop);
     steps.extend(creates);
     steps.extend(late);
+    commit_new_enum_labels(&mut steps);
     Plan {
         format: PLAN_FORMAT,
         target_fingerprint: tgt.fingerprint(),
@@ -583,6 +586,36 @@ fn goes_with_parent(tgt: &Catalog, tact: &[Act], ti: usize) -> bool {
                 && (is_relation(&tgt.blocks[p].key.kind)
                     || matches!(kind, "COMMENT" | "ACL" | "OWNER" | "SECURITY LABEL"))
         })
+}
+
+/// A label added with ALTER TYPE ... ADD VALUE cannot be used before its transaction commits
+/// ("unsafe use of new value"). When a later step uses it, the ADD VALUE step is committed on
+/// its own, which splits the plan in two transactions; the step says why.
+fn commit_new_enum_labels(steps: &mut [Step]) {
+    for i in 0..steps.len() {
+        if steps[i].kind != "TYPE" || !steps[i].sql.contains(" ADD VALUE ") {
+            continue;
+        }
+        let labels: Vec<String> = steps[i]
+            .sql
+            .lines()
+            .filter_map(|l| l.split(" ADD VALUE ").nth(1))
+            .filter_map(|rest| {
+                // The label is the first string literal after ADD VALUE.
+                let end = rest[1..].find("' ").or_else(|| rest[1..].rfind('\''))?;
+                Some(rest[..end + 2].to_string())
+            })
+            .collect();
+        let used_later = steps[i + 1..]
+            .iter()
+            .any(|s| labels.iter().any(|l| s.sql.contains(l.as_str())));
+        if used_later {
+            steps[i].own_transaction = true;
+            steps[i].reason.push_str(
+                "; committed in a transaction of its own because a later step uses the new value (PostgreSQL refuses a new enum value before its transaction commits)",
+            );
+        }
+    }
 }
 
 /// `f(integer)` -> `f`: the name two objects of different kinds would collide on.

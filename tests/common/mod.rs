@@ -61,6 +61,24 @@ impl TempDb {
             .expect("run psql");
         check(out)
     }
+    /// Runs a pgalign plan the way its header says: with `-1` unless it manages its own
+    /// transactions.
+    pub fn run_plan(&self, path: &Path) -> Result<(), String> {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text
+            .lines()
+            .any(|l| l.starts_with("-- run with: psql -X -1 "))
+            || !text.contains("-- run with:")
+        {
+            return self.load_file(path);
+        }
+        let out = psql_cmd(&self.name)
+            .arg("-f")
+            .arg(path)
+            .output()
+            .expect("run psql");
+        check(out)
+    }
     pub fn exec(&self, sql: &str) -> Result<String, String> {
         let out = psql_cmd(&self.name)
             .args(["-At", "-c", sql])
