@@ -10,6 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 type Acl = BTreeMap<String, BTreeMap<String, bool>>;
 
 struct Stmt {
+    /// `ALTER DEFAULT PRIVILEGES FOR ROLE x [IN SCHEMA s] ` for default privileges, else empty.
+    prefix: String,
     grant: bool,
     grant_option_for: bool,
     privs: Vec<String>,
@@ -21,15 +23,24 @@ struct Stmt {
 /// The SQL that turns TARGET's privileges (`old`) into SOURCE's (`new`); `None` means the object
 /// has default privileges on that side.
 pub fn change(old: Option<&Block>, new: Option<&Block>) -> Result<String, String> {
-    let any = new.or(old).ok_or("no ACL on either side")?;
     let oldp = old.map(parse_block).transpose()?.unwrap_or_default();
     let newp = new.map(parse_block).transpose()?.unwrap_or_default();
-    let object = oldp
-        .first()
-        .or(newp.first())
-        .map(|s| s.object.clone())
-        .ok_or("empty ACL")?;
+    let first = oldp.first().or(newp.first()).ok_or("empty ACL")?;
+    let object = first.object.clone();
+    let prefix = first.prefix.clone();
     let kind = object_kind(&object);
+    if !prefix.is_empty() {
+        // ALTER DEFAULT PRIVILEGES: per schema they start empty; globally they start from the
+        // built-in defaults of the role named in FOR ROLE.
+        let owner = if prefix.contains(" IN SCHEMA ") {
+            String::new()
+        } else {
+            default_acl_role(&prefix).ok_or("cannot read FOR ROLE in a default privilege")?
+        };
+        let before = replay(&oldp, &kind, &owner, !owner.is_empty())?;
+        let after = replay(&newp, &kind, &owner, !owner.is_empty())?;
+        return Ok(render(&prefix, &object, &before, &after));
+    }
     let owner_of = |b: Option<&Block>| b.map(|b| quote_ident(&b.owner)).unwrap_or_default();
     // The owner is renamed first (its own step), which moves its privileges with it.
     let new_owner = if new.is_some() {
@@ -42,22 +53,43 @@ pub fn change(old: Option<&Block>, new: Option<&Block>) -> Result<String, String
     } else {
         new_owner.clone()
     };
-    let mut before = replay(&oldp, &kind, &old_owner)?;
+    let mut before = replay(&oldp, &kind, &old_owner, true)?;
     if old_owner != new_owner {
         if let Some(p) = before.remove(&old_owner) {
             before.insert(new_owner.clone(), p);
         }
     }
-    let after = replay(&newp, &kind, &new_owner)?;
-    let _ = any;
-    Ok(render(&object, &before, &after))
+    let after = replay(&newp, &kind, &new_owner, true)?;
+    Ok(render("", &object, &before, &after))
+}
+
+/// `ALTER DEFAULT PRIVILEGES FOR ROLE x ` -> `x` (as written).
+fn default_acl_role(prefix: &str) -> Option<String> {
+    let rest = prefix.strip_prefix("ALTER DEFAULT PRIVILEGES FOR ROLE ")?;
+    let role = match rest.find(" IN SCHEMA ") {
+        Some(i) => &rest[..i],
+        None => rest,
+    };
+    Some(role.trim().to_string())
 }
 
 fn parse_block(b: &Block) -> Result<Vec<Stmt>, String> {
     b.stmts.iter().map(|s| parse_stmt(s)).collect()
 }
 
-fn parse_stmt(sql: &str) -> Result<Stmt, String> {
+fn parse_stmt(full: &str) -> Result<Stmt, String> {
+    // Default privileges are a GRANT/REVOKE behind a prefix that names the role and schema.
+    let (prefix, sql) = match full.strip_prefix("ALTER DEFAULT PRIVILEGES ") {
+        Some(_) => {
+            let toks = tokens(full).map_err(|_| format!("cannot read `{full}`"))?;
+            let at = toks
+                .iter()
+                .position(|t| t.is_word(full, "GRANT") || t.is_word(full, "REVOKE"))
+                .ok_or_else(|| format!("cannot read `{full}`"))?;
+            (full[..toks[at].start].to_string(), &full[toks[at].start..])
+        }
+        None => (String::new(), full),
+    };
     let err = || {
         format!(
             "cannot read privilege statement `{}`",
@@ -98,7 +130,7 @@ fn parse_stmt(sql: &str) -> Result<Stmt, String> {
     let on = top(i, "ON").ok_or_else(err)?;
     let to = top(on + 1, if grant { "TO" } else { "FROM" }).ok_or_else(err)?;
     let privs_text = &sql[toks[i].start..toks[on - 1].end];
-    let object = sql[toks[on + 1].start..toks[to - 1].end].to_string();
+    let object = sql[toks[on + 1].start..toks[to - 1].end].trim().to_string();
     // Grantee runs to WITH / GRANTED / CASCADE / end.
     let mut end = toks.len();
     for (k, t) in toks.iter().enumerate().skip(to + 1) {
@@ -113,6 +145,7 @@ fn parse_stmt(sql: &str) -> Result<Stmt, String> {
     let grantee = sql[toks[to + 1].start..toks[end - 1].end].to_string();
     let with_grant_option = toks.get(end).is_some_and(|t| word(t, "WITH"));
     Ok(Stmt {
+        prefix,
         grant,
         grant_option_for,
         privs: split_top_commas(privs_text),
@@ -149,6 +182,14 @@ fn split_top_commas(s: &str) -> Vec<String> {
 
 /// `TABLE app.t` -> `TABLE`; `FOREIGN DATA WRAPPER w` -> `FOREIGN DATA WRAPPER`.
 fn object_kind(object: &str) -> String {
+    match object {
+        "TABLES" => return "TABLE".into(),
+        "SEQUENCES" => return "SEQUENCE".into(),
+        "FUNCTIONS" | "ROUTINES" => return "FUNCTION".into(),
+        "TYPES" => return "TYPE".into(),
+        "SCHEMAS" => return "SCHEMA".into(),
+        _ => {}
+    }
     for k in [
         "FOREIGN DATA WRAPPER",
         "FOREIGN SERVER",
@@ -218,9 +259,9 @@ fn expand(kind: &str, p: &str) -> Vec<String> {
         .collect()
 }
 
-fn replay(stmts: &[Stmt], kind: &str, owner: &str) -> Result<Acl, String> {
+fn replay(stmts: &[Stmt], kind: &str, owner: &str, defaults: bool) -> Result<Acl, String> {
     let mut acl: Acl = BTreeMap::new();
-    if !owner.is_empty() {
+    if defaults && !owner.is_empty() {
         acl.insert(
             owner.to_string(),
             all_privs(kind)
@@ -233,7 +274,7 @@ fn replay(stmts: &[Stmt], kind: &str, owner: &str) -> Result<Acl, String> {
         .iter()
         .map(|p| (p.to_string(), false))
         .collect();
-    if !public.is_empty() {
+    if defaults && !public.is_empty() {
         acl.insert("PUBLIC".into(), public);
     }
     for s in stmts {
@@ -256,7 +297,7 @@ fn replay(stmts: &[Stmt], kind: &str, owner: &str) -> Result<Acl, String> {
     Ok(acl)
 }
 
-fn render(object: &str, before: &Acl, after: &Acl) -> String {
+fn render(prefix: &str, object: &str, before: &Acl, after: &Acl) -> String {
     let mut sql = String::new();
     let empty = BTreeMap::new();
     let grantees: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
@@ -273,7 +314,7 @@ fn render(object: &str, before: &Acl, after: &Acl) -> String {
             .collect();
         if !gone.is_empty() {
             sql.push_str(&format!(
-                "REVOKE {} ON {object} FROM {g};\n",
+                "{prefix}REVOKE {} ON {object} FROM {g};\n",
                 gone.join(",")
             ));
         }
@@ -284,7 +325,7 @@ fn render(object: &str, before: &Acl, after: &Acl) -> String {
             .collect();
         if !lost_option.is_empty() {
             sql.push_str(&format!(
-                "REVOKE GRANT OPTION FOR {} ON {object} FROM {g};\n",
+                "{prefix}REVOKE GRANT OPTION FOR {} ON {object} FROM {g};\n",
                 lost_option.join(",")
             ));
         }
@@ -305,7 +346,7 @@ fn render(object: &str, before: &Acl, after: &Acl) -> String {
                 .collect();
             if !add.is_empty() {
                 sql.push_str(&format!(
-                    "GRANT {} ON {object} TO {g}{};\n",
+                    "{prefix}GRANT {} ON {object} TO {g}{};\n",
                     add.join(","),
                     if with_option {
                         " WITH GRANT OPTION"
@@ -375,6 +416,28 @@ mod tests {
         );
         let sql = change(Some(&old), None).unwrap();
         assert_eq!(sql, "REVOKE EXECUTE ON FUNCTION app.f() FROM x;\nGRANT EXECUTE ON FUNCTION app.f() TO PUBLIC;\n");
+    }
+
+    #[test]
+    fn default_privileges() {
+        let mut old = block("postgres", &["ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA s GRANT SELECT ON TABLES  TO PUBLIC"]);
+        old.key.kind = "DEFAULT ACL".into();
+        let sql = change(Some(&old), None).unwrap();
+        assert_eq!(sql, "ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA s REVOKE SELECT ON TABLES FROM PUBLIC;\n");
+        let new = block(
+            "postgres",
+            &["ALTER DEFAULT PRIVILEGES FOR ROLE postgres REVOKE ALL ON FUNCTIONS  FROM PUBLIC"],
+        );
+        let sql = change(None, Some(&new)).unwrap();
+        assert_eq!(
+            sql,
+            "ALTER DEFAULT PRIVILEGES FOR ROLE postgres REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;\n"
+        );
+        let sql = change(Some(&new), None).unwrap();
+        assert_eq!(
+            sql,
+            "ALTER DEFAULT PRIVILEGES FOR ROLE postgres GRANT EXECUTE ON FUNCTIONS TO PUBLIC;\n"
+        );
     }
 
     #[test]

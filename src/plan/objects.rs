@@ -31,7 +31,7 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
         "COMMENT" | "SECURITY LABEL" => reapply(ctx, "text differs"),
         "DEFAULT" => reapply(ctx, "default expression differs"),
         "SEQUENCE OWNED BY" => reapply(ctx, "owning column differs"),
-        "ACL" => match acl::change(Some(t), Some(s)) {
+        "ACL" | "DEFAULT ACL" => match acl::change(Some(t), Some(s)) {
             Ok(sql) => Decision::Alter(
                 vec![ctx.step(s, Op::Alter, "privileges differ", sql, vec![])],
                 vec![],
@@ -100,7 +100,7 @@ pub fn create(ctx: &mut Ctx, si: usize, recreated: bool) -> Vec<Step> {
         "not in target"
     };
     let kind = s.key.kind.as_str();
-    if kind == "ACL" {
+    if kind == "ACL" || kind == "DEFAULT ACL" {
         // The object is new (or new again), so its privileges start from the defaults.
         return match acl::change(None, Some(s)) {
             Ok(sql) if sql.is_empty() => vec![],
@@ -247,7 +247,7 @@ pub fn drop(ctx: &mut Ctx, ti: usize, recreated: bool) -> DropHow {
             Some(sql) => step(sql, vec![]),
             None => DropHow::Unknown("cannot read the comment statement".into()),
         },
-        "ACL" => match acl::change(Some(b), None) {
+        "ACL" | "DEFAULT ACL" => match acl::change(Some(b), None) {
             Ok(sql) if sql.is_empty() => DropHow::Nothing,
             Ok(sql) => step(sql, vec![]),
             Err(e) => DropHow::Unknown(e),
