@@ -455,13 +455,14 @@ pub fn plan(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan {
         .filter(|b| b.key.kind == "SEQUENCE OWNED BY")
         .map(|b| b.key.name.clone())
         .collect();
+    let implicit = dropped_with_owning_column(src, tgt, &tact);
     let mut late: Vec<Step> = Vec::new();
     for ti in (0..tgt.blocks.len()).rev() {
         if !matches!(tact[ti], Act::Drop | Act::Recreate) {
             continue;
         }
         let b = &tgt.blocks[ti];
-        if goes_with_parent(tgt, &tact, ti) {
+        if goes_with_parent(tgt, &tact, ti) || implicit.contains(&ti) {
             continue;
         }
         let reason = if tact[ti] == Act::Drop {
@@ -559,6 +560,53 @@ fn cascade(ctx: &mut Ctx, sact: &mut [Act], tact: &mut [Act], d: usize, because:
         ctx.unsupported(&key, why, Some(&t), Some(&s));
         false
     }
+}
+
+/// Sequences owned by a column (serial) go away with that column or its table. When both the
+/// sequence and its owner go, the sequence's own drop (and OWNED BY NONE) must not run: it would
+/// come first and find the column's default still using it.
+fn dropped_with_owning_column(src: &Catalog, tgt: &Catalog, tact: &[Act]) -> BTreeSet<usize> {
+    let mut out = BTreeSet::new();
+    for (oi, ob) in tgt.blocks.iter().enumerate() {
+        if ob.key.kind != "SEQUENCE OWNED BY" || tact[oi] != Act::Drop {
+            continue;
+        }
+        let Some(seq) = tgt.parent_of(oi).or_else(|| {
+            tgt.index
+                .get(&Key {
+                    kind: "SEQUENCE".into(),
+                    schema: ob.key.schema.clone(),
+                    name: ob.key.name.clone(),
+                })
+                .copied()
+        }) else {
+            continue;
+        };
+        if tact[seq] != Act::Drop {
+            continue;
+        }
+        let Some((schema, table, column)) =
+            ob.stmts.first().and_then(|s| objects::owned_by_target(s))
+        else {
+            continue;
+        };
+        let table_block = tgt.blocks.iter().position(|b| {
+            b.table
+                .as_ref()
+                .is_some_and(|t| t.schema == schema && t.name == table)
+        });
+        let Some(tb) = table_block else { continue };
+        let table_goes = matches!(tact[tb], Act::Drop | Act::Recreate);
+        let column_goes = !src
+            .get(&tgt.blocks[tb].key)
+            .and_then(|b| b.table.as_ref())
+            .is_some_and(|t| t.columns.iter().any(|c| c.name == column));
+        if table_goes || column_goes {
+            out.insert(oi);
+            out.insert(seq);
+        }
+    }
+    out
 }
 
 /// True when dropping TARGET block `ti` happens by itself because what it lives on is dropped.

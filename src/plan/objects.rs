@@ -405,6 +405,27 @@ pub fn identity_of(b: &Block) -> Option<String> {
     Some(first[toks[j].start..toks[stop - 1].end].to_string())
 }
 
+/// `ALTER SEQUENCE s OWNED BY sch.tab.col` -> (sch, tab, col), unquoted.
+pub fn owned_by_target(sql: &str) -> Option<(String, String, String)> {
+    let toks = tokens(sql).ok()?;
+    let i = find_words(sql, &toks, &["OWNED", "BY"])?;
+    let mut parts = Vec::new();
+    let mut k = i + 2;
+    while let Some(t) = toks.get(k) {
+        parts.push(ident_of(sql, t)?);
+        if toks.get(k + 1).is_some_and(|t| t.is_punct('.')) {
+            k += 2;
+        } else {
+            break;
+        }
+    }
+    match parts.as_slice() {
+        [s, t, c] => Some((s.clone(), t.clone(), c.clone())),
+        [t, c] => Some((String::new(), t.clone(), c.clone())),
+        _ => None,
+    }
+}
+
 /// Reads `ident[.ident[.ident]]` starting at token `j`; returns the index after it.
 fn qualified_name_end(sql: &str, toks: &[Tok], j: usize) -> Option<(usize, String)> {
     let mut k = j;
@@ -572,7 +593,24 @@ fn sequence(ctx: &Ctx, s: &Block, t: &Block) -> Decision {
         if !old.starts_with("CREATE SEQUENCE ") {
             return Decision::Unsupported("a sequence became an identity or the reverse".into());
         }
-        let mut sql = format!("ALTER SEQUENCE {rest}");
+        let min = |txt: &str| -> Option<i128> {
+            txt.lines()
+                .find_map(|l| l.trim().strip_prefix("MINVALUE "))
+                .and_then(|v| v.trim().parse().ok())
+        };
+        let mut sql = String::new();
+        if let (Some(new_min), Some(id)) = (min(new), identity_of(s)) {
+            if min(old).is_none_or(|o| new_min > o) {
+                // A sequence whose current value is below the new MINVALUE cannot take it:
+                // move it up first (setval is not undone by a rollback; moving a sequence
+                // forward never reuses a value).
+                sql.push_str(&format!(
+                    "SELECT pg_catalog.setval({}, {new_min}, false) FROM {id} WHERE last_value < {new_min};\n",
+                    crate::catalog::quote_literal(&id)
+                ));
+            }
+        }
+        sql.push_str(&format!("ALTER SEQUENCE {rest}"));
         // pg_dump leaves out `AS bigint`, the default; ALTER must say it to change back.
         let has_as = |txt: &str| txt.lines().any(|l| l.trim().starts_with("AS "));
         if has_as(old) && !has_as(new) {
