@@ -1047,6 +1047,24 @@ fn server_setting(name: &str) -> String {
     db.exec(&format!("SHOW {name}")).unwrap().trim().to_string()
 }
 
+/// The local server's certificate (self-signed on Debian: its own CA), when readable.
+fn server_cert() -> Option<PathBuf> {
+    let cert = PathBuf::from(server_setting("ssl_cert_file"));
+    let cert = if cert.is_absolute() {
+        cert
+    } else {
+        PathBuf::from(server_setting("data_directory")).join(cert)
+    };
+    if std::fs::read(&cert).is_err() {
+        eprintln!(
+            "SKIP: cannot read the server's certificate {}; verify-ca/verify-full not exercised",
+            cert.display()
+        );
+        return None;
+    }
+    Some(cert)
+}
+
 #[test]
 fn sslmode_and_sslrootcert_reach_pg_dump() {
     let m = moto_or_skip!();
@@ -1113,19 +1131,9 @@ fn sslmode_and_sslrootcert_reach_pg_dump() {
         eprintln!("SKIP: the local server has ssl=off; verify-ca/verify-full not exercised");
         return;
     }
-    let cert = PathBuf::from(server_setting("ssl_cert_file"));
-    let cert = if cert.is_absolute() {
-        cert
-    } else {
-        PathBuf::from(server_setting("data_directory")).join(cert)
-    };
-    if std::fs::read(&cert).is_err() {
-        eprintln!(
-            "SKIP: cannot read the server's certificate {}; verify-ca not exercised",
-            cert.display()
-        );
+    let Some(cert) = server_cert() else {
         return;
-    }
+    };
     let mut c = pgalign_aws(&m.url);
     c.args([
         "diff",
@@ -1157,6 +1165,50 @@ fn sslmode_and_sslrootcert_reach_pg_dump() {
     assert_eq!(o.status.code(), Some(1), "{}", err(&o));
     assert!(err(&o).contains("does not match host name"), "{}", err(&o));
     assert_no_leak(&o, &pw);
+
+    // ... and verify-full passes when the secret names the host the certificate was made for.
+    if !cert_names_localhost(&cert) {
+        return;
+    }
+    let mut local = serde_json::from_str::<serde_json::Value>(&rds_json(&db.name, &pw)).unwrap();
+    local["host"] = "localhost".into();
+    let arn = put_secret(m, REGION, &unique("tls-local"), &local.to_string());
+    let mut c = pgalign_aws(&m.url);
+    c.args([
+        "diff",
+        "--source",
+        &arn,
+        "--target",
+        &arn,
+        "--sslmode",
+        "verify-full",
+        "--sslrootcert",
+    ])
+    .arg(&cert);
+    let o = run(c);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+}
+
+/// Whether the certificate is made out to `localhost` (Debian's snakeoil certificate is made out
+/// to the machine's host name, which is `localhost` in these containers).
+fn cert_names_localhost(cert: &std::path::Path) -> bool {
+    let o = Command::new("openssl")
+        .args([
+            "x509",
+            "-noout",
+            "-subject",
+            "-ext",
+            "subjectAltName",
+            "-in",
+        ])
+        .arg(cert)
+        .output();
+    let names = o.map(|o| out(&o)).unwrap_or_default();
+    let yes = names.contains("DNS:localhost") || names.contains("CN = localhost");
+    if !yes {
+        eprintln!("SKIP: the server's certificate is not made out to localhost ({names:?}); verify-full success not exercised");
+    }
+    yes
 }
 
 #[test]
@@ -1208,4 +1260,136 @@ fn secrets_pointing_at_rds_default_to_sslmode_require() {
     run(c);
     assert!(w.calls().contains("sslmode=verify-full"), "{}", w.calls());
     assert!(!w.calls().contains("sslmode=require"), "{}", w.calls());
+}
+
+/// apply opens its own connection (tokio-postgres + rustls) before any pg_dump runs: the same
+/// --sslmode / --sslrootcert must mean the same there.
+#[test]
+fn apply_connection_honours_the_same_tls_settings() {
+    let m = moto_or_skip!();
+    if !apply_available() {
+        eprintln!("SKIP: `pgalign apply` does not exist yet");
+        return;
+    }
+    if server_setting("ssl") != "on" {
+        eprintln!("SKIP: the local server has ssl=off");
+        return;
+    }
+    let Some(cert) = server_cert() else {
+        return;
+    };
+    let (t, s) = two_dbs(
+        "CREATE TABLE a (id int);",
+        "CREATE TABLE a (id int); CREATE TABLE b (id int);",
+    );
+    let pw = password();
+    let src = put_secret(m, REGION, &unique("src"), &rds_json(&s.name, &pw));
+    let tgt = put_secret(m, REGION, &unique("tgt"), &rds_json(&t.name, &pw));
+    let b_exists = || {
+        t.exec("SELECT count(*) FROM pg_class WHERE relname = 'b'")
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+
+    // verify-full: the certificate does not name 127.0.0.1. Refused by apply's own connection,
+    // before any pg_dump ran (the wrapper saw only --version).
+    let w = Wrapper::new();
+    let mut c = pgalign_aws(&m.url);
+    c.args([
+        "apply",
+        "--source",
+        &src,
+        "--target",
+        &tgt,
+        "--sslmode",
+        "verify-full",
+        "--sslrootcert",
+    ])
+    .arg(&cert)
+    .arg("--pg-dump")
+    .arg(w.pg_dump());
+    let o = run(c);
+    assert_eq!(o.status.code(), Some(1), "{}{}", out(&o), err(&o));
+    assert!(err(&o).contains("connecting to target"), "{}", err(&o));
+    assert!(
+        err(&o).to_lowercase().contains("certificate"),
+        "{}",
+        err(&o)
+    );
+    assert_eq!(
+        w.calls(),
+        "",
+        "pg_dump ran before apply's connection was refused"
+    );
+    assert_no_leak(&o, &pw);
+    assert_eq!(b_exists(), "0");
+
+    // A CA file that does not exist.
+    let mut c = pgalign_aws(&m.url);
+    c.args(["apply", "--source", &src, "--target", &tgt]).args([
+        "--sslmode",
+        "verify-ca",
+        "--sslrootcert",
+        "/nonexistent/ca.pem",
+    ]);
+    let o = run(c);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(err(&o).contains("/nonexistent/ca.pem"), "{}", err(&o));
+    assert_eq!(b_exists(), "0");
+
+    // verify-ca with the server's certificate: both apply and pg_dump verify it and go ahead.
+    let w = Wrapper::new();
+    let mut c = pgalign_aws(&m.url);
+    c.args([
+        "apply",
+        "--source",
+        &src,
+        "--target",
+        &tgt,
+        "--sslmode",
+        "verify-ca",
+        "--sslrootcert",
+    ])
+    .arg(&cert)
+    .arg("--pg-dump")
+    .arg(w.pg_dump());
+    let o = run(c);
+    assert_eq!(o.status.code(), Some(0), "{}{}", out(&o), err(&o));
+    assert!(w.calls().contains("sslmode=verify-ca"), "{}", w.calls());
+    assert_eq!(b_exists(), "1");
+    assert_no_leak(&o, &pw);
+
+    // verify-full through host names the certificate covers: apply connects and verifies.
+    if !cert_names_localhost(&cert) {
+        return;
+    }
+    s.exec("CREATE TABLE c (id int);").unwrap();
+    let local = |db: &TempDb| {
+        let mut v = serde_json::from_str::<serde_json::Value>(&rds_json(&db.name, &pw)).unwrap();
+        v["host"] = "localhost".into();
+        v.to_string()
+    };
+    let src = put_secret(m, REGION, &unique("src-local"), &local(&s));
+    let tgt = put_secret(m, REGION, &unique("tgt-local"), &local(&t));
+    let mut c = pgalign_aws(&m.url);
+    c.args([
+        "apply",
+        "--source",
+        &src,
+        "--target",
+        &tgt,
+        "--sslmode",
+        "verify-full",
+        "--sslrootcert",
+    ])
+    .arg(&cert);
+    let o = run(c);
+    assert_eq!(o.status.code(), Some(0), "{}{}", out(&o), err(&o));
+    assert_eq!(
+        t.exec("SELECT count(*) FROM pg_class WHERE relname = 'c'")
+            .unwrap()
+            .trim(),
+        "1"
+    );
 }
