@@ -80,6 +80,7 @@ EOF
     pid="${2:-${PGALIGN_MOTO_PID:-}}"
     [ -n "$pid" ] || { say "stop: no PGALIGN_MOTO_PID"; exit 0; }
     kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     ;;
   put)
     [ $# -eq 3 ] || { say "usage: moto.sh put NAME JSON"; exit 2; }
