@@ -368,3 +368,31 @@ fn identifiers_full_of_quotes_round_trip() {
     let o = pgalign(&["diff", "--source", &s.url(), "--target", &t.url()]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 }
+
+#[test]
+fn plain_dumps_rebuild_dependent_views_too() {
+    // A plain dump has no dependency graph; pgalign infers one from qualified names.
+    let (t, s) = two_dbs(
+        "CREATE TABLE emp (id int, pay int); CREATE VIEW payroll AS SELECT id, pay FROM emp;",
+        "CREATE TABLE emp (id int, pay bigint); CREATE VIEW payroll AS SELECT id, pay FROM emp;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (sf, tf) = (dir.path().join("s.sql"), dir.path().join("t.sql"));
+    std::fs::write(&sf, s.dump(&[])).unwrap();
+    std::fs::write(&tf, t.dump(&[])).unwrap();
+    let o = pgalign(&[
+        "plan",
+        "--source",
+        sf.to_str().unwrap(),
+        "--target",
+        tf.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let plan = stdout(&o);
+    assert!(plan.contains("DROP VIEW public.payroll;"), "{plan}");
+    let f = dir.path().join("p.sql");
+    std::fs::write(&f, &o.stdout).unwrap();
+    t.load_file(&f).unwrap();
+    let o = pgalign(&["diff", "--source", &s.url(), "--target", &t.url()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+}

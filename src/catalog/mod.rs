@@ -341,6 +341,13 @@ pub fn from_dump_text(text: &str, filter: &Filter) -> Result<Catalog> {
         raws.push(b);
     }
 
+    // A plain dump has no TOC ids: number the blocks ourselves, and infer the graph below.
+    let plain = raws.iter().all(|r| r.toc_id.is_none());
+    if plain {
+        for (n, r) in raws.iter_mut().enumerate() {
+            r.toc_id = Some(SYNTHETIC_TOC_BASE + n as u32);
+        }
+    }
     for raw in raws {
         if !keep_block(&raw, filter) {
             continue;
@@ -421,7 +428,67 @@ pub fn from_dump_text(text: &str, filter: &Filter) -> Result<Catalog> {
             );
         }
     }
+    if plain {
+        infer_dependencies(&mut cat);
+    }
     Ok(cat)
+}
+
+/// TOC ids pgalign gives the blocks of a plain dump, far above pg_dump's own.
+const SYNTHETIC_TOC_BASE: u32 = 1 << 30;
+
+fn qualified_name_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(r#"(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)\.(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)"#)
+            .unwrap()
+    })
+}
+
+/// A plain dump carries no dependency graph. Rebuild an approximation: a block depends on its
+/// schema and on every named object whose schema-qualified name (as pg_dump writes it) appears in
+/// its statements. pg_dump qualifies every reference when it writes a dump, so this finds what
+/// views, indexes, constraints, triggers, defaults, comments and grants refer to.
+fn infer_dependencies(cat: &mut Catalog) {
+    let mut names: HashMap<String, Vec<u32>> = HashMap::new();
+    let mut schemas: HashMap<String, u32> = HashMap::new();
+    for b in &cat.blocks {
+        let Some(id) = b.toc_id else { continue };
+        match b.key.kind.as_str() {
+            "SCHEMA" => {
+                schemas.insert(b.key.name.clone(), id);
+            }
+            "TABLE" | "VIEW" | "MATERIALIZED VIEW" | "SEQUENCE" | "FOREIGN TABLE" | "TYPE"
+            | "DOMAIN" | "FUNCTION" | "PROCEDURE" | "AGGREGATE" => {
+                let base = b.key.name.split('(').next().unwrap_or(&b.key.name);
+                names
+                    .entry(qualified(&b.key.schema, base))
+                    .or_default()
+                    .push(id);
+            }
+            _ => {}
+        }
+    }
+    for b in cat.blocks.iter_mut() {
+        if b.key.kind == "OWNER" {
+            continue;
+        }
+        let own = b.toc_id;
+        let mut deps: Vec<u32> = b.deps.clone();
+        if let Some(&s) = schemas.get(&b.key.schema) {
+            deps.push(s);
+        }
+        for st in &b.stmts {
+            for m in qualified_name_re().find_iter(st) {
+                if let Some(ids) = names.get(m.as_str()) {
+                    deps.extend(ids.iter().copied().filter(|&i| Some(i) != own));
+                }
+            }
+        }
+        deps.sort_unstable();
+        deps.dedup();
+        b.deps = deps;
+    }
 }
 
 fn push_block(cat: &mut Catalog, mut block: Block) {
@@ -580,6 +647,16 @@ mod tests {
         };
         let c = from_dump_text(DUMP, &f).unwrap();
         assert_eq!(c.blocks.len(), 3);
+    }
+
+    #[test]
+    fn plain_dumps_get_an_inferred_graph() {
+        let plain = "--\n-- PostgreSQL database dump\n--\n\n--\n-- Name: t; Type: TABLE; Schema: public; Owner: x\n--\n\nCREATE TABLE public.t (\n    a integer\n);\n\n--\n-- Name: v; Type: VIEW; Schema: public; Owner: x\n--\n\nCREATE VIEW public.v AS\n SELECT t.a\n   FROM public.t;\n\n--\n-- Name: TABLE t; Type: COMMENT; Schema: public; Owner: x\n--\n\nCOMMENT ON TABLE public.t IS 'x';\n";
+        let c = from_dump_text(plain, &Filter::default()).unwrap();
+        let t = c.blocks[0].toc_id.unwrap();
+        assert_eq!(c.blocks[1].deps, [t]);
+        assert_eq!(c.blocks[2].deps, [t]);
+        assert_eq!(c.dependents()[0], [1, 2]);
     }
 
     #[test]
