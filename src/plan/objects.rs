@@ -688,9 +688,7 @@ fn enum_type(ctx: &Ctx, s: &Block, t: &Block) -> Decision {
         s.stmts.first().and_then(|x| enum_labels(x)),
         t.stmts.first().and_then(|x| enum_labels(x)),
     ) else {
-        return Decision::Unsupported(
-            "pgalign cannot change this type in place yet (only enums gain labels)".into(),
-        );
+        return composite_type(ctx, s, t);
     };
     let Some(id) = identity_of(s) else {
         return Decision::Unsupported("cannot read the type's name".into());
@@ -720,6 +718,91 @@ fn enum_type(ctx: &Ctx, s: &Block, t: &Block) -> Decision {
         vec![ctx.step(s, Op::Alter, "enum gains labels", sql, vec![])],
         vec![],
     )
+}
+
+/// `CREATE TYPE x AS (a text, b integer)` -> [(a, "a text", "text"), ...]: name, the attribute
+/// as written, its type as written.
+fn composite_attributes(sql: &str) -> Option<Vec<(String, String, String)>> {
+    let toks = tokens(sql).ok()?;
+    let as_i = find_words(sql, &toks, &["AS"])?;
+    if !toks.get(as_i + 1)?.is_punct('(') {
+        return None;
+    }
+    let open = as_i + 1;
+    let close = matching(&toks, open)?;
+    let mut out = Vec::new();
+    let mut start = open + 1;
+    let mut depth = 0;
+    for k in open + 1..=close {
+        let t = &toks[k];
+        if t.is_punct('(') {
+            depth += 1;
+        } else if t.is_punct(')') && k != close {
+            depth -= 1;
+        } else if (k == close || (t.is_punct(',') && depth == 0)) && k > start {
+            let name = ident_of(sql, &toks[start])?;
+            let full = sql[toks[start].start..toks[k - 1].end].to_string();
+            let ty = sql[toks[start].end..toks[k - 1].end].trim().to_string();
+            out.push((name, full, ty));
+            start = k + 1;
+        }
+    }
+    Some(out)
+}
+
+/// A changed composite type: attributes are added, dropped and retyped in place. Columns of
+/// tables that use the type make PostgreSQL refuse some of these; apply then stops and rolls
+/// back, naming the column.
+fn composite_type(ctx: &Ctx, s: &Block, t: &Block) -> Decision {
+    let (Some(new), Some(old)) = (
+        s.stmts.first().and_then(|x| composite_attributes(x)),
+        t.stmts.first().and_then(|x| composite_attributes(x)),
+    ) else {
+        return Decision::Unsupported(
+            "pgalign cannot change this type in place yet (enums, domains and composite types only; a range or base type needs rebuilding)".into(),
+        );
+    };
+    let Some(id) = identity_of(s) else {
+        return Decision::Unsupported("cannot read the type's name".into());
+    };
+    let mut sql = String::new();
+    let mut hazards = vec![];
+    for (name, _, _) in &old {
+        if !new.iter().any(|(n, _, _)| n == name) {
+            sql.push_str(&format!(
+                "ALTER TYPE {id} DROP ATTRIBUTE {};\n",
+                quote_ident(name)
+            ));
+            hazards.push(Hazard::DataLoss);
+        }
+    }
+    for (name, text, ty) in &new {
+        match old.iter().find(|(n, _, _)| n == name) {
+            Some((_, o, _)) if o == text => {}
+            Some(_) => {
+                sql.push_str(&format!(
+                    "ALTER TYPE {id} ALTER ATTRIBUTE {} TYPE {ty};\n",
+                    quote_ident(name)
+                ));
+            }
+            None => sql.push_str(&format!("ALTER TYPE {id} ADD ATTRIBUTE {text};\n")),
+        }
+    }
+    let old_kept: Vec<&String> = old
+        .iter()
+        .map(|(n, _, _)| n)
+        .filter(|n| new.iter().any(|(x, _, _)| x == *n))
+        .collect();
+    let new_kept: Vec<&String> = new
+        .iter()
+        .map(|(n, _, _)| n)
+        .filter(|n| old.iter().any(|(x, _, _)| x == *n))
+        .collect();
+    let mut reason = "attributes differ".to_string();
+    if old_kept != new_kept {
+        reason.push_str("; their order differs too, which PostgreSQL cannot change in place (added attributes go last)");
+    }
+    Decision::Alter(vec![ctx.step(s, Op::Alter, &reason, sql, hazards)], vec![])
 }
 
 /// Labels removed or reordered: PostgreSQL cannot do that in place. The type is renamed away, a
@@ -1014,6 +1097,19 @@ mod tests {
             d.checks[1].1,
             "CONSTRAINT c2 CHECK ((length((VALUE)::text) > 3))"
         );
+    }
+
+    #[test]
+    fn composite_attributes_read() {
+        let a = composite_attributes("CREATE TYPE public.addr AS (\n\tstreet text,\n\t\"City\" character varying(20) COLLATE pg_catalog.\"C\",\n\tn numeric(10,2)\n)").unwrap();
+        assert_eq!(a.len(), 3);
+        assert_eq!(a[1].0, "City");
+        assert_eq!(
+            a[1].1,
+            "\"City\" character varying(20) COLLATE pg_catalog.\"C\""
+        );
+        assert_eq!(a[1].2, "character varying(20) COLLATE pg_catalog.\"C\"");
+        assert_eq!(a[2].1, "n numeric(10,2)");
     }
 
     #[test]
