@@ -619,6 +619,38 @@ fn goes_with_parent(tgt: &Catalog, tact: &[Act], ti: usize) -> bool {
         // table that holds it.
         return false;
     }
+    if kind == "INDEX" {
+        // An index attached to a partitioned index goes when that one does (and cannot be
+        // dropped alone while attached).
+        let me = (b.key.schema.clone(), b.key.name.clone());
+        let parent_dropped = tgt.blocks.iter().any(|a| {
+            a.key.kind == "INDEX ATTACH"
+                && a.stmts
+                    .first()
+                    .and_then(|s| objects::attach_parts(s))
+                    .is_some_and(|(parent, child)| {
+                        child == me
+                            && tgt
+                                .index
+                                .get(&Key {
+                                    kind: "INDEX".into(),
+                                    schema: parent.0,
+                                    name: parent.1,
+                                })
+                                .is_some_and(|&p| dropped(p))
+                    })
+        });
+        if parent_dropped {
+            return true;
+        }
+    }
+    if kind == "INDEX ATTACH" {
+        return b
+            .deps
+            .iter()
+            .filter_map(|d| tgt.by_toc.get(d).copied())
+            .any(|p| dropped(p) && tgt.blocks[p].key.kind == "INDEX");
+    }
     let identity_sequence = kind == "SEQUENCE"
         && b.stmts
             .first()

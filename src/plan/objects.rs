@@ -324,6 +324,10 @@ pub fn drop(ctx: &mut Ctx, ti: usize, recreated: bool) -> DropHow {
                 None => DropHow::Unknown("cannot read the ATTACH PARTITION statement".into()),
             }
         }
+        // An index partition cannot be detached; it goes with either index (see plan).
+        "INDEX ATTACH" => DropHow::Unknown(
+            "an attached index partition cannot be detached: drop and recreate the partitioned index".into(),
+        ),
         "EXTENSION" => match name_after(&first, &["EXTENSION"]) {
             Some(n) => step(format!("DROP EXTENSION {n};\n"), vec![Hazard::DataLoss]),
             None => DropHow::Unknown("cannot read the extension statement".into()),
@@ -403,6 +407,38 @@ pub fn identity_of(b: &Block) -> Option<String> {
         stop = matching(&toks, stop)? + 1;
     }
     Some(first[toks[j].start..toks[stop - 1].end].to_string())
+}
+
+/// `ALTER TABLE ONLY p ATTACH PARTITION c FOR VALUES ...` (or `ALTER INDEX p ATTACH PARTITION c`)
+/// -> ((schema, parent), (schema, child)),
+/// unquoted.
+pub fn attach_parts(sql: &str) -> Option<((String, String), (String, String))> {
+    let toks = tokens(sql).ok()?;
+    let read = |from: usize| -> Option<(String, String)> {
+        let mut parts = Vec::new();
+        let mut k = from;
+        loop {
+            parts.push(ident_of(sql, toks.get(k)?)?);
+            if toks.get(k + 1).is_some_and(|t| t.is_punct('.')) {
+                k += 2;
+            } else {
+                break;
+            }
+        }
+        match parts.as_slice() {
+            [s, n] => Some((s.clone(), n.clone())),
+            [n] => Some((String::new(), n.clone())),
+            _ => None,
+        }
+    };
+    let mut j =
+        find_words(sql, &toks, &["TABLE"]).or_else(|| find_words(sql, &toks, &["INDEX"]))? + 1;
+    if toks.get(j).is_some_and(|t| t.is_word(sql, "ONLY")) {
+        j += 1;
+    }
+    let parent = read(j)?;
+    let p = find_words(sql, &toks, &["ATTACH", "PARTITION"])?;
+    Some((parent, read(p + 2)?))
 }
 
 /// `ALTER SEQUENCE s OWNED BY sch.tab.col` -> (sch, tab, col), unquoted.

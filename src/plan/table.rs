@@ -79,6 +79,20 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
         }
     }
 
+    // A partition's columns follow its parent's: a change made on the parent reaches it.
+    let parent_change = partition_parent_change(ctx, &new.schema, &new.name);
+    let inherited = |col: &str| -> bool {
+        let Some((po, pn)) = &parent_change else {
+            return false;
+        };
+        let text = |t: &crate::catalog::TableDef| {
+            t.columns
+                .iter()
+                .find(|c| c.name == col)
+                .map(|c| c.text.clone())
+        };
+        text(po) == text(old) && text(pn) == text(new) && text(po) != text(pn)
+    };
     let oldc: BTreeMap<&str, &ColumnDef> =
         old.columns.iter().map(|c| (c.name.as_str(), c)).collect();
     let newc: BTreeMap<&str, &ColumnDef> =
@@ -119,6 +133,9 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
     for c in &old.columns {
         if !newc.contains_key(c.name.as_str()) {
             touched.push(c.name.clone());
+            if inherited(&c.name) {
+                continue;
+            }
             steps.push(step(
                 format!("column {} not in source", c.name),
                 format!("ALTER TABLE {name} DROP COLUMN {};\n", quote_ident(&c.name)),
@@ -131,6 +148,9 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
         let Some(o) = oldc.get(c.name.as_str()) else {
             continue;
         };
+        if inherited(&c.name) {
+            continue;
+        }
         if *o == c || (o.text == c.text) {
             continue;
         }
@@ -273,7 +293,7 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
     }
     // 4. Added columns, in SOURCE order (PostgreSQL appends them).
     for c in &new.columns {
-        if oldc.contains_key(c.name.as_str()) {
+        if oldc.contains_key(c.name.as_str()) || inherited(&c.name) {
             continue;
         }
         let mut hazards = vec![];
@@ -354,6 +374,34 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
         return Decision::Unsupported(problems.join("; "));
     }
     Decision::Alter(steps, touched)
+}
+
+/// For a partition: its parent's table definitions in TARGET and SOURCE, when it is attached to
+/// the same parent on both sides.
+fn partition_parent_change(
+    ctx: &Ctx,
+    schema: &str,
+    name: &str,
+) -> Option<(crate::catalog::TableDef, crate::catalog::TableDef)> {
+    let parent_in = |cat: &crate::catalog::Catalog| -> Option<crate::catalog::TableDef> {
+        cat.blocks
+            .iter()
+            .filter(|b| b.key.kind == "TABLE ATTACH")
+            .find_map(|b| {
+                let (parent, child) = super::objects::attach_parts(b.stmts.first()?)?;
+                (child == (schema.to_string(), name.to_string())).then_some(parent)
+            })
+            .and_then(|(ps, pn)| {
+                cat.blocks.iter().find_map(|b| {
+                    b.table
+                        .as_ref()
+                        .filter(|t| t.schema == ps && t.name == pn)
+                        .cloned()
+                })
+            })
+    };
+    let (po, pn) = (parent_in(ctx.tgt)?, parent_in(ctx.src)?);
+    (po.schema == pn.schema && po.name == pn.name).then_some((po, pn))
 }
 
 /// PostgreSQL truncates identifiers to 63 bytes; do it ourselves so the name we use is the one
