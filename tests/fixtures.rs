@@ -36,17 +36,49 @@ fn roles(case: &Path) -> Vec<String> {
         .collect()
 }
 
-fn round_trip(case: &Path, flags: &[&str]) -> Result<(), Failed> {
+/// True when the environment variable is set to something other than "" or "0".
+fn env_on(name: &str) -> bool {
+    matches!(std::env::var(name).as_deref(), Ok(v) if !v.is_empty() && v != "0")
+}
+
+/// The line of psql's stderr that says what went wrong (without the file path prefix).
+fn first_error(stderr: &str) -> String {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("ERROR:"))
+        .or_else(|| stderr.lines().next())
+        .unwrap_or("");
+    match line.find("ERROR:") {
+        Some(i) => line[i..].to_string(),
+        None => line.to_string(),
+    }
+}
+
+fn round_trip(case: &Path, flags: &[&str], trial: &str) -> Result<(), Failed> {
     ensure_roles(&roles(case));
     let label = case.file_name().unwrap().to_string_lossy().to_string();
     let target = TempDb::new(&format!("{label}_t"));
     let source = TempDb::new(&format!("{label}_s"));
-    target
+    let loaded = target
         .load_file(&case.join("old.sql"))
-        .map_err(|e| format!("old.sql does not load: {e}"))?;
-    source
-        .load_file(&case.join("new.sql"))
-        .map_err(|e| format!("new.sql does not load: {e}"))?;
+        .map_err(|e| ("old.sql", e))
+        .and_then(|_| {
+            source
+                .load_file(&case.join("new.sql"))
+                .map_err(|e| ("new.sql", e))
+        });
+    if let Err((file, e)) = loaded {
+        // Matrix runs (scripts/pg-matrix.sh): a case written in syntax that a later major added
+        // cannot load on an older server; it is counted as skipped there, not failed.
+        if env_on("PGALIGN_TEST_SKIP_UNLOADABLE") {
+            eprintln!(
+                "SKIPPED-UNLOADABLE {trial}: {file} does not load: {}",
+                first_error(&e)
+            );
+            return Ok(());
+        }
+        return Err(format!("{file} does not load: {e}").into());
+    }
     let (s, t) = (source.url(), target.url());
     let mut args = vec!["plan", "--source", &s, "--target", &t];
     args.extend_from_slice(flags);
@@ -55,7 +87,8 @@ fn round_trip(case: &Path, flags: &[&str]) -> Result<(), Failed> {
         return Err(format!("plan failed: {}", String::from_utf8_lossy(&out.stderr)).into());
     }
     let plan = String::from_utf8(out.stdout).unwrap();
-    if flags.is_empty() {
+    // Matrix runs set PGALIGN_TEST_NO_SNAPSHOT: plans may differ between majors.
+    if flags.is_empty() && !env_on("PGALIGN_TEST_NO_SNAPSHOT") {
         // The header names the temporary databases; the rest must not change between runs.
         let stable: String = plan
             .lines()
@@ -117,14 +150,13 @@ fn main() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
         let name = case.strip_prefix(&root).unwrap().display().to_string();
         let c = case.clone();
-        trials.push(Trial::test(format!("roundtrip::{name}"), move || {
-            round_trip(&c, &[])
-        }));
+        let t = format!("roundtrip::{name}");
+        trials.push(Trial::test(t.clone(), move || round_trip(&c, &[], &t)));
         let c = case.clone();
-        trials.push(Trial::test(
-            format!("roundtrip_no_owner_no_privileges::{name}"),
-            move || round_trip(&c, &["--no-owner", "--no-privileges"]),
-        ));
+        let t = format!("roundtrip_no_owner_no_privileges::{name}");
+        trials.push(Trial::test(t.clone(), move || {
+            round_trip(&c, &["--no-owner", "--no-privileges"], &t)
+        }));
     }
     libtest_mimic::run(&args, trials).exit();
 }
