@@ -562,6 +562,21 @@ fn cascade(ctx: &mut Ctx, sact: &mut [Act], tact: &mut [Act], d: usize, because:
     }
 }
 
+/// The block that creates index `schema.name`: an INDEX, or the CONSTRAINT whose index it is.
+fn index_block(cat: &Catalog, schema: &str, name: &str) -> Option<usize> {
+    let key = Key {
+        kind: "INDEX".into(),
+        schema: schema.into(),
+        name: name.into(),
+    };
+    cat.index.get(&key).copied().or_else(|| {
+        let suffix = format!(" {name}");
+        cat.blocks.iter().position(|b| {
+            b.key.kind == "CONSTRAINT" && b.key.schema == schema && b.key.name.ends_with(&suffix)
+        })
+    })
+}
+
 /// Sequences owned by a column (serial) go away with that column or its table. When both the
 /// sequence and its owner go, the sequence's own drop (and OWNED BY NONE) must not run: it would
 /// come first and find the column's default still using it.
@@ -619,25 +634,24 @@ fn goes_with_parent(tgt: &Catalog, tact: &[Act], ti: usize) -> bool {
         // table that holds it.
         return false;
     }
-    if kind == "INDEX" {
+    if kind == "INDEX" || kind == "CONSTRAINT" {
         // An index attached to a partitioned index goes when that one does (and cannot be
-        // dropped alone while attached).
-        let me = (b.key.schema.clone(), b.key.name.clone());
+        // dropped alone while attached); so does a partition's constraint inherited with it.
+        let own = b
+            .key
+            .name
+            .rsplit(' ')
+            .next()
+            .unwrap_or(&b.key.name)
+            .to_string();
+        let me = (b.key.schema.clone(), own);
         let parent_dropped = tgt.blocks.iter().any(|a| {
             a.key.kind == "INDEX ATTACH"
                 && a.stmts
                     .first()
                     .and_then(|s| objects::attach_parts(s))
                     .is_some_and(|(parent, child)| {
-                        child == me
-                            && tgt
-                                .index
-                                .get(&Key {
-                                    kind: "INDEX".into(),
-                                    schema: parent.0,
-                                    name: parent.1,
-                                })
-                                .is_some_and(|&p| dropped(p))
+                        child == me && index_block(tgt, &parent.0, &parent.1).is_some_and(dropped)
                     })
         });
         if parent_dropped {
