@@ -4,7 +4,8 @@
 # newer glibc (2.34+ symbols), and such a binary fails on the image with "GLIBC_2.34 not found".
 # cargo-zigbuild links against a chosen glibc version through zig's bundled libc stubs instead.
 #
-#   scripts/release.sh                 -> $PGALIGN_DIST/pgalign-x86_64-linux-gnu-glibc2.31 (+ .sha256)
+#   scripts/release.sh                 -> $PGALIGN_DIST (default ~/.cache/pgalign-release/dist)/
+#                                         pgalign-x86_64-linux-gnu-glibc2.31 (+ .sha256)
 #   PGALIGN_GLIBC=2.28 scripts/release.sh
 #
 # Needs: cargo (the host target x86_64-unknown-linux-gnu only: no extra rustup target), python3
