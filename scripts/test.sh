@@ -41,9 +41,17 @@ echo "== cargo fmt --check"
 cargo fmt --check
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --quiet --all-targets -- -D warnings
+# moto's Secrets Manager (PyPI moto[server]) for tests/secrets.rs and the CodeBuild run; the tests
+# start it themselves on 127.0.0.1 with this python. Installed (venv, else user site) when missing.
+PGALIGN_PYTHON="$("$here/moto.sh" python)"
+export PGALIGN_PYTHON
+
 echo "== cargo test"
 # Snapshots are checked, never rewritten, here.
 INSTA_UPDATE=no cargo test --quiet -- --test-threads "${PGALIGN_TEST_THREADS:-3}"
+
+echo "== CodeBuild job, locally (buildspec.yml against moto and two local databases)"
+"$here/codebuild-local.sh"
 
 if [ -z "$quick" ]; then
   echo "== corpus harness"
