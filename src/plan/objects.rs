@@ -216,15 +216,49 @@ fn create_online(ctx: &Ctx, s: &Block, reason: &str) -> Option<Vec<Step>> {
     }
 }
 
-/// Whether an attached object's table already exists in TARGET (and is not being replaced).
+/// Whether the table an index or constraint is built on already exists in TARGET: the table
+/// the statement names (`ON t`, `ALTER TABLE t`), not any table it refers to (a foreign key's
+/// referenced table does not get scanned).
 fn on_existing_table(ctx: &Ctx, s: &Block) -> bool {
-    s.deps.iter().any(|d| {
-        ctx.src
-            .by_toc
-            .get(d)
-            .map(|&p| &ctx.src.blocks[p])
-            .is_some_and(|p| p.key.kind == "TABLE" && ctx.tgt.index.contains_key(&p.key))
+    let Some(sql) = s.stmts.first() else {
+        return false;
+    };
+    let Ok(toks) = tokens(sql) else { return false };
+    let word = if s.key.kind == "INDEX" { "ON" } else { "TABLE" };
+    let Some(i) = find_words(sql, &toks, &[word]) else {
+        return false;
+    };
+    let mut j = i + 1;
+    if toks.get(j).is_some_and(|t| t.is_word(sql, "ONLY")) {
+        j += 1;
+    }
+    let Some((schema, name)) = read_qualified(sql, &toks, j) else {
+        return false;
+    };
+    ctx.tgt.blocks.iter().any(|b| {
+        b.table
+            .as_ref()
+            .is_some_and(|t| t.schema == schema && t.name == name)
     })
+}
+
+/// `[schema.]name` at token `from`, unquoted.
+fn read_qualified(sql: &str, toks: &[Tok], from: usize) -> Option<(String, String)> {
+    let mut parts = Vec::new();
+    let mut k = from;
+    loop {
+        parts.push(ident_of(sql, toks.get(k)?)?);
+        if toks.get(k + 1).is_some_and(|t| t.is_punct('.')) {
+            k += 2;
+        } else {
+            break;
+        }
+    }
+    match parts.as_slice() {
+        [s, n] => Some((s.clone(), n.clone())),
+        [n] => Some((String::new(), n.clone())),
+        _ => None,
+    }
 }
 
 /// SQL that drops TARGET block `ti`.
@@ -414,23 +448,7 @@ pub fn identity_of(b: &Block) -> Option<String> {
 /// unquoted.
 pub fn attach_parts(sql: &str) -> Option<((String, String), (String, String))> {
     let toks = tokens(sql).ok()?;
-    let read = |from: usize| -> Option<(String, String)> {
-        let mut parts = Vec::new();
-        let mut k = from;
-        loop {
-            parts.push(ident_of(sql, toks.get(k)?)?);
-            if toks.get(k + 1).is_some_and(|t| t.is_punct('.')) {
-                k += 2;
-            } else {
-                break;
-            }
-        }
-        match parts.as_slice() {
-            [s, n] => Some((s.clone(), n.clone())),
-            [n] => Some((String::new(), n.clone())),
-            _ => None,
-        }
-    };
+    let read = |from: usize| read_qualified(sql, &toks, from);
     let mut j =
         find_words(sql, &toks, &["TABLE"]).or_else(|| find_words(sql, &toks, &["INDEX"]))? + 1;
     if toks.get(j).is_some_and(|t| t.is_word(sql, "ONLY")) {

@@ -446,6 +446,14 @@ fn undo_table_extra(stmt: &str) -> Option<String> {
     if let Some(i) = stmt.find(" REPLICA IDENTITY ") {
         return Some(format!("{} REPLICA IDENTITY DEFAULT;\n", &stmt[..i]));
     }
+    if let Some(i) = stmt.find(" FORCE ROW LEVEL SECURITY") {
+        if !stmt[..i].ends_with(" NO") {
+            return Some(format!("{} NO FORCE ROW LEVEL SECURITY;\n", &stmt[..i]));
+        }
+    }
+    if let Some(i) = stmt.find(" ENABLE ROW LEVEL SECURITY") {
+        return Some(format!("{} DISABLE ROW LEVEL SECURITY;\n", &stmt[..i]));
+    }
     if let Some(i) = stmt.find(" CLUSTER ON ") {
         return Some(format!("{} SET WITHOUT CLUSTER;\n", &stmt[..i]));
     }
