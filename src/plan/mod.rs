@@ -245,6 +245,33 @@ pub(crate) struct Ctx<'a> {
     pub opts: &'a Options,
     pub steps_drop: Vec<Step>,
     pub unsupported: Vec<Unsupported>,
+    /// Lookups built once: tables by (schema, name), and each partition's parent.
+    pub src_rel: Relations,
+    pub tgt_rel: Relations,
+}
+
+/// A catalog's tables by (schema, name), and each partition's parent, built once per plan so
+/// that per-object questions stay cheap on schemas of many thousand tables.
+#[derive(Default)]
+pub(crate) struct Relations {
+    pub tables: std::collections::HashMap<(String, String), usize>,
+    pub parent: std::collections::HashMap<(String, String), (String, String)>,
+}
+
+impl Relations {
+    fn of(cat: &Catalog) -> Relations {
+        let mut r = Relations::default();
+        for (i, b) in cat.blocks.iter().enumerate() {
+            if let Some(t) = &b.table {
+                r.tables.insert((t.schema.clone(), t.name.clone()), i);
+            } else if b.key.kind == "TABLE ATTACH" {
+                if let Some((parent, child)) = b.stmts.first().and_then(|s| objects::attach_parts(s)) {
+                    r.parent.insert(child, parent);
+                }
+            }
+        }
+        r
+    }
 }
 
 impl Ctx<'_> {
@@ -360,6 +387,8 @@ pub fn plan(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan {
         opts,
         steps_drop: Vec::new(),
         unsupported: Vec::new(),
+        src_rel: Relations::of(src),
+        tgt_rel: Relations::of(tgt),
     };
     // Alter steps decided per changed object, attached to the SOURCE block they belong to.
     let mut alters: Vec<(usize, Vec<Step>)> = Vec::new();
@@ -455,7 +484,7 @@ pub fn plan(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan {
         .filter(|b| b.key.kind == "SEQUENCE OWNED BY")
         .map(|b| b.key.name.clone())
         .collect();
-    let implicit = dropped_with_owning_column(src, tgt, &tact);
+    let implicit = dropped_with_owning_column(src, tgt, &ctx.tgt_rel, &tact);
     let mut late: Vec<Step> = Vec::new();
     for ti in (0..tgt.blocks.len()).rev() {
         if !matches!(tact[ti], Act::Drop | Act::Recreate) {
@@ -517,6 +546,7 @@ pub fn plan(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan {
             _ => {}
         }
     }
+    attach_partitions_after_their_indexes(&mut creates);
     possible_renames(src, tgt, diff, &mut ctx.steps_drop, &mut creates);
 
     let mut steps = std::mem::take(&mut ctx.steps_drop);
@@ -580,7 +610,12 @@ fn index_block(cat: &Catalog, schema: &str, name: &str) -> Option<usize> {
 /// Sequences owned by a column (serial) go away with that column or its table. When both the
 /// sequence and its owner go, the sequence's own drop (and OWNED BY NONE) must not run: it would
 /// come first and find the column's default still using it.
-fn dropped_with_owning_column(src: &Catalog, tgt: &Catalog, tact: &[Act]) -> BTreeSet<usize> {
+fn dropped_with_owning_column(
+    src: &Catalog,
+    tgt: &Catalog,
+    rel: &Relations,
+    tact: &[Act],
+) -> BTreeSet<usize> {
     let mut out = BTreeSet::new();
     for (oi, ob) in tgt.blocks.iter().enumerate() {
         if ob.key.kind != "SEQUENCE OWNED BY" || tact[oi] != Act::Drop {
@@ -605,11 +640,7 @@ fn dropped_with_owning_column(src: &Catalog, tgt: &Catalog, tact: &[Act]) -> BTr
         else {
             continue;
         };
-        let table_block = tgt.blocks.iter().position(|b| {
-            b.table
-                .as_ref()
-                .is_some_and(|t| t.schema == schema && t.name == table)
-        });
+        let table_block = rel.tables.get(&(schema, table)).copied();
         let Some(tb) = table_block else { continue };
         let table_goes = matches!(tact[tb], Act::Drop | Act::Recreate);
         let column_goes = !src
@@ -680,6 +711,28 @@ fn goes_with_parent(tgt: &Catalog, tact: &[Act], ti: usize) -> bool {
                 && (is_relation(&tgt.blocks[p].key.kind)
                     || matches!(kind, "COMMENT" | "ACL" | "OWNER" | "SECURITY LABEL"))
         })
+}
+
+/// Attaching a partition to a table that already has partitioned indexes makes PostgreSQL create
+/// the partition's copies of them, unless matching ones exist, which it adopts. pg_dump's order
+/// attaches first (its parent indexes are created ON ONLY, afterwards); on a live TARGET the
+/// parent's indexes already exist, so the partition's own indexes and constraints are created
+/// first and the attach, moved after them, adopts them.
+fn attach_partitions_after_their_indexes(creates: &mut Vec<Step>) {
+    let attaches: Vec<usize> = (0..creates.len())
+        .filter(|&i| creates[i].kind == "TABLE ATTACH" && creates[i].op == Op::Create)
+        .collect();
+    if attaches.is_empty() {
+        return;
+    }
+    let moved: Vec<Step> = attaches.iter().rev().map(|&i| creates.remove(i)).rev().collect();
+    let at = creates
+        .iter()
+        .position(|s| matches!(s.kind.as_str(), "INDEX ATTACH" | "FK CONSTRAINT" | "TRIGGER"))
+        .unwrap_or(creates.len());
+    for (k, s) in moved.into_iter().enumerate() {
+        creates.insert(at + k, s);
+    }
 }
 
 /// A label added with ALTER TYPE ... ADD VALUE cannot be used before its transaction commits

@@ -232,14 +232,10 @@ fn on_existing_table(ctx: &Ctx, s: &Block) -> bool {
     if toks.get(j).is_some_and(|t| t.is_word(sql, "ONLY")) {
         j += 1;
     }
-    let Some((schema, name)) = read_qualified(sql, &toks, j) else {
+    let Some(table) = read_qualified(sql, &toks, j) else {
         return false;
     };
-    ctx.tgt.blocks.iter().any(|b| {
-        b.table
-            .as_ref()
-            .is_some_and(|t| t.schema == schema && t.name == name)
-    })
+    ctx.tgt_rel.tables.contains_key(&table)
 }
 
 /// `[schema.]name` at token `from`, unquoted.

@@ -383,24 +383,13 @@ fn partition_parent_change(
     schema: &str,
     name: &str,
 ) -> Option<(crate::catalog::TableDef, crate::catalog::TableDef)> {
-    let parent_in = |cat: &crate::catalog::Catalog| -> Option<crate::catalog::TableDef> {
-        cat.blocks
-            .iter()
-            .filter(|b| b.key.kind == "TABLE ATTACH")
-            .find_map(|b| {
-                let (parent, child) = super::objects::attach_parts(b.stmts.first()?)?;
-                (child == (schema.to_string(), name.to_string())).then_some(parent)
-            })
-            .and_then(|(ps, pn)| {
-                cat.blocks.iter().find_map(|b| {
-                    b.table
-                        .as_ref()
-                        .filter(|t| t.schema == ps && t.name == pn)
-                        .cloned()
-                })
-            })
+    let me = (schema.to_string(), name.to_string());
+    let parent_in = |cat: &crate::catalog::Catalog, rel: &super::Relations| {
+        let p = rel.parent.get(&me)?;
+        let i = *rel.tables.get(p)?;
+        cat.blocks[i].table.clone()
     };
-    let (po, pn) = (parent_in(ctx.tgt)?, parent_in(ctx.src)?);
+    let (po, pn) = (parent_in(ctx.tgt, &ctx.tgt_rel)?, parent_in(ctx.src, &ctx.src_rel)?);
     (po.schema == pn.schema && po.name == pn.name).then_some((po, pn))
 }
 
