@@ -152,10 +152,17 @@ pub async fn load(c: &Common, timings: &mut Timings) -> Result<Loaded> {
 
     let t2 = Instant::now();
     let filter = filter_of(c);
-    let source = catalog::from_dump_text(&s, &filter)
-        .with_context(|| format!("reading the dump of source {source_name}"))?;
-    let target = catalog::from_dump_text(&t, &filter)
-        .with_context(|| format!("reading the dump of target {target_name}"))?;
+    // The two sides are independent: read them on two threads.
+    let (source, target) = std::thread::scope(|scope| {
+        let sh = scope.spawn(|| catalog::from_dump_text(&s, &filter));
+        let target = catalog::from_dump_text(&t, &filter);
+        let source = sh
+            .join()
+            .unwrap_or_else(|_| Err(anyhow!("reading the source dump stopped unexpectedly")));
+        (source, target)
+    });
+    let source = source.with_context(|| format!("reading the dump of source {source_name}"))?;
+    let target = target.with_context(|| format!("reading the dump of target {target_name}"))?;
     timings.lap("catalog both dumps", t2);
     Ok(Loaded {
         source,
