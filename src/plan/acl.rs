@@ -63,6 +63,19 @@ pub fn change(old: Option<&Block>, new: Option<&Block>) -> Result<String, String
     Ok(render("", &object, &before, &after))
 }
 
+/// What a DEFAULT ACL block hands out: (the objects word `TABLES`, ..., grantee) pairs.
+pub fn default_acl_grants(b: &Block) -> Vec<(String, String)> {
+    parse_block(b)
+        .map(|stmts| {
+            stmts
+                .into_iter()
+                .filter(|s| !s.prefix.is_empty())
+                .map(|s| (s.object, s.grantee))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// `ALTER DEFAULT PRIVILEGES FOR ROLE x ` -> `x` (as written).
 fn default_acl_role(prefix: &str) -> Option<String> {
     let rest = prefix.strip_prefix("ALTER DEFAULT PRIVILEGES FOR ROLE ")?;

@@ -265,7 +265,9 @@ impl Relations {
             if let Some(t) = &b.table {
                 r.tables.insert((t.schema.clone(), t.name.clone()), i);
             } else if b.key.kind == "TABLE ATTACH" {
-                if let Some((parent, child)) = b.stmts.first().and_then(|s| objects::attach_parts(s)) {
+                if let Some((parent, child)) =
+                    b.stmts.first().and_then(|s| objects::attach_parts(s))
+                {
                     r.parent.insert(child, parent);
                 }
             }
@@ -725,10 +727,20 @@ fn attach_partitions_after_their_indexes(creates: &mut Vec<Step>) {
     if attaches.is_empty() {
         return;
     }
-    let moved: Vec<Step> = attaches.iter().rev().map(|&i| creates.remove(i)).rev().collect();
+    let moved: Vec<Step> = attaches
+        .iter()
+        .rev()
+        .map(|&i| creates.remove(i))
+        .rev()
+        .collect();
     let at = creates
         .iter()
-        .position(|s| matches!(s.kind.as_str(), "INDEX ATTACH" | "FK CONSTRAINT" | "TRIGGER"))
+        .position(|s| {
+            matches!(
+                s.kind.as_str(),
+                "INDEX ATTACH" | "FK CONSTRAINT" | "TRIGGER"
+            )
+        })
         .unwrap_or(creates.len());
     for (k, s) in moved.into_iter().enumerate() {
         creates.insert(at + k, s);

@@ -122,6 +122,7 @@ pub fn create(ctx: &mut Ctx, si: usize, recreated: bool) -> Vec<Step> {
             return steps;
         }
     }
+    sql.push_str(&undo_default_privileges(ctx, s));
     let mut hazards = vec![];
     if kind == "MATERIALIZED VIEW" && sql.contains("WITH NO DATA") {
         if let Some(id) = identity_of(s) {
@@ -149,6 +150,68 @@ pub fn create(ctx: &mut Ctx, si: usize, recreated: bool) -> Vec<Step> {
         Op::Create
     };
     vec![ctx.step(s, op, reason, sql, hazards)]
+}
+
+/// TARGET's default privileges (ALTER DEFAULT PRIVILEGES) grant on every object created there,
+/// and the plan's own privilege steps assume an object starts with the built-in defaults. So a
+/// created object is first put back to those: what default privileges granted is revoked, and
+/// what they revoked from PUBLIC is granted back.
+fn undo_default_privileges(ctx: &Ctx, s: &Block) -> String {
+    let (objects, keyword, public): (&str, &str, Option<&str>) = match s.key.kind.as_str() {
+        "TABLE" | "VIEW" | "MATERIALIZED VIEW" | "FOREIGN TABLE" => ("TABLES", "TABLE", None),
+        "SEQUENCE"
+            if !s
+                .stmts
+                .first()
+                .is_some_and(|x| x.starts_with("ALTER TABLE")) =>
+        {
+            ("SEQUENCES", "SEQUENCE", None)
+        }
+        "FUNCTION" | "AGGREGATE" => ("FUNCTIONS", "FUNCTION", Some("EXECUTE")),
+        "PROCEDURE" => ("FUNCTIONS", "PROCEDURE", Some("EXECUTE")),
+        "TYPE" => ("TYPES", "TYPE", Some("USAGE")),
+        "DOMAIN" => ("TYPES", "DOMAIN", Some("USAGE")),
+        "SCHEMA" => ("SCHEMAS", "SCHEMA", None),
+        _ => return String::new(),
+    };
+    let schema = if s.key.kind == "SCHEMA" {
+        ""
+    } else {
+        s.key.schema.as_str()
+    };
+    let mut grantees: Vec<String> = Vec::new();
+    let mut any = false;
+    for b in ctx
+        .tgt
+        .blocks
+        .iter()
+        .filter(|b| b.key.kind == "DEFAULT ACL")
+    {
+        if !(b.key.schema.is_empty() || b.key.schema == schema) {
+            continue;
+        }
+        for (obj, grantee) in acl::default_acl_grants(b) {
+            if obj == objects {
+                any = true;
+                if grantee != "PUBLIC" && !grantees.contains(&grantee) {
+                    grantees.push(grantee);
+                }
+            }
+        }
+    }
+    let Some(id) = identity_of(s).filter(|_| any) else {
+        return String::new();
+    };
+    let owner = quote_ident(&s.owner);
+    let mut sql = String::new();
+    for g in grantees.iter().filter(|g| **g != owner) {
+        sql.push_str(&format!("REVOKE ALL ON {keyword} {id} FROM {g};\n"));
+    }
+    sql.push_str(&format!("REVOKE ALL ON {keyword} {id} FROM PUBLIC;\n"));
+    if let Some(p) = public {
+        sql.push_str(&format!("GRANT {p} ON {keyword} {id} TO PUBLIC;\n"));
+    }
+    sql
 }
 
 /// `--online` forms of building an index or adding a constraint on a table that exists.

@@ -389,7 +389,10 @@ fn partition_parent_change(
         let i = *rel.tables.get(p)?;
         cat.blocks[i].table.clone()
     };
-    let (po, pn) = (parent_in(ctx.tgt, &ctx.tgt_rel)?, parent_in(ctx.src, &ctx.src_rel)?);
+    let (po, pn) = (
+        parent_in(ctx.tgt, &ctx.tgt_rel)?,
+        parent_in(ctx.src, &ctx.src_rel)?,
+    );
     (po.schema == pn.schema && po.name == pn.name).then_some((po, pn))
 }
 
