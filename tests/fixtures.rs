@@ -116,7 +116,7 @@ fn round_trip(case: &Path, flags: &[&str], trial: &str) -> Result<(), Failed> {
     let plan_file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(plan_file.path(), &plan).unwrap();
     target
-        .load_file(plan_file.path())
+        .run_plan(plan_file.path())
         .map_err(|e| format!("applying the plan failed: {e}\n--- plan ---\n{plan}"))?;
     let dump_flags: Vec<&str> = flags.to_vec();
     let (a, b) = (target.dump(&dump_flags), source.dump(&dump_flags));
