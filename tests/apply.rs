@@ -558,3 +558,21 @@ async fn an_invalid_leftover_index_is_rebuilt() {
         .get(0);
     assert!(valid);
 }
+
+#[test]
+fn a_column_dropped_and_one_alike_added_is_a_possible_rename() {
+    let (t, s) = pair(
+        "CREATE TABLE t (id int, full_name text);",
+        "CREATE TABLE t (id int, display_name text);",
+    );
+    let all_but: &str = "data-loss,table-rewrite,access-exclusive-lock,index-build,validation-scan,type-rebuild,unsupported";
+    let o = run(apply_cmd(&s, &t, &["--allow-hazards", all_but]));
+    assert_eq!(o.status.code(), Some(3), "{}", err(&o));
+    assert!(err(&o).contains("possible-rename"), "{}", err(&o));
+    let o = pgalign(&["plan", "--source", &s.url(), "--target", &t.url()]);
+    let plan = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        plan.contains("column full_name of the same type is dropped: was it renamed?"),
+        "{plan}"
+    );
+}

@@ -302,6 +302,28 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
             hazards.push(Hazard::AccessExclusiveLock);
         }
         let mut reason = format!("column {} not in target", c.name);
+        // A column of the same type dropped from this table: maybe a rename, which pgalign
+        // cannot tell from a drop and an add (and the drop loses the data).
+        let twin = old.columns.iter().find(|o| {
+            !newc.contains_key(o.name.as_str())
+                && o.type_sql == c.type_sql
+                && o.collate == c.collate
+        });
+        if let Some(o) = twin {
+            hazards.push(Hazard::PossibleRename);
+            reason.push_str(&format!(
+                "; column {} of the same type is dropped: was it renamed? pgalign drops and adds",
+                o.name
+            ));
+            for st in steps.iter_mut() {
+                if st
+                    .sql
+                    .contains(&format!(" DROP COLUMN {};", quote_ident(&o.name)))
+                {
+                    st.hazards.push(Hazard::PossibleRename);
+                }
+            }
+        }
         if c.not_null && c.default.is_none() && c.generated.is_none() {
             reason.push_str(" (NOT NULL without a default: fails if the table has rows)");
         }
