@@ -779,6 +779,11 @@ fn sequence(ctx: &Ctx, s: &Block, t: &Block) -> Decision {
     )
 }
 
+/// Both sides' first statements read by `read`: (SOURCE's, TARGET's).
+fn first_statements<T>(s: &Block, t: &Block, read: impl Fn(&str) -> Option<T>) -> Option<(T, T)> {
+    Some((read(s.stmts.first()?)?, read(t.stmts.first()?)?))
+}
+
 /// Enum labels in order, from `CREATE TYPE x AS ENUM ('a', 'b')`.
 fn enum_labels(sql: &str) -> Option<Vec<String>> {
     let toks = tokens(sql).ok()?;
@@ -797,10 +802,7 @@ fn enum_labels(sql: &str) -> Option<Vec<String>> {
 /// A changed enum: new labels are added in place (BEFORE/AFTER keeps the order); removing or
 /// reordering labels needs the type rebuilt, which pgalign does not do yet.
 fn enum_type(ctx: &Ctx, s: &Block, t: &Block) -> Decision {
-    let (Some(new), Some(old)) = (
-        s.stmts.first().and_then(|x| enum_labels(x)),
-        t.stmts.first().and_then(|x| enum_labels(x)),
-    ) else {
+    let Some((new, old)) = first_statements(s, t, enum_labels) else {
         return composite_type(ctx, s, t);
     };
     let Some(id) = identity_of(s) else {
@@ -867,10 +869,7 @@ fn composite_attributes(sql: &str) -> Option<Vec<(String, String, String)>> {
 /// tables that use the type make PostgreSQL refuse some of these; apply then stops and rolls
 /// back, naming the column.
 fn composite_type(ctx: &Ctx, s: &Block, t: &Block) -> Decision {
-    let (Some(new), Some(old)) = (
-        s.stmts.first().and_then(|x| composite_attributes(x)),
-        t.stmts.first().and_then(|x| composite_attributes(x)),
-    ) else {
+    let Some((new, old)) = first_statements(s, t, composite_attributes) else {
         return Decision::Unsupported(
             "pgalign cannot change this type in place yet (enums, domains and composite types only; a range or base type needs rebuilding)".into(),
         );
@@ -1088,10 +1087,7 @@ fn parse_domain(sql: &str) -> Option<Domain> {
 /// A changed domain: constraints, default and NOT NULL change in place; a new base type or
 /// collation needs the domain rebuilt, which pgalign does not do yet.
 fn domain(ctx: &Ctx, s: &Block, t: &Block) -> Decision {
-    let (Some(new), Some(old)) = (
-        s.stmts.first().and_then(|x| parse_domain(x)),
-        t.stmts.first().and_then(|x| parse_domain(x)),
-    ) else {
+    let Some((new, old)) = first_statements(s, t, parse_domain) else {
         return Decision::Unsupported("cannot read the domain definition".into());
     };
     if new.base != old.base {
