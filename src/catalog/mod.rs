@@ -375,6 +375,10 @@ pub fn from_dump_text(text: &str, filter: &Filter) -> Result<Catalog> {
             if is_set {
                 continue;
             }
+            let Some(s) = without_pg_attver(s) else {
+                continue;
+            };
+            let s = same_for_every_pg_dump(s, &raw.kind, cat.server_version);
             if split_owner_stmt(&s).is_some() && owner_stmt.is_none() && raw.kind != "ACL" {
                 owner_stmt = Some(s);
             } else {
@@ -527,6 +531,96 @@ fn is_noise_line(l: &str) -> bool {
         || l.starts_with("-- Data Pos:")
 }
 
+fn pg_attver_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(r"^(ALTER TABLE (?:ONLY )?.+ ALTER COLUMN .+ SET \()(.*)\)$").unwrap()
+    })
+}
+
+/// Some vendor builds of PostgreSQL stamp every column with an attribute option
+/// `pg_attver=<number>` that differs from table to table; their own pg_dump hides it, an upstream
+/// pg_dump prints `ALTER TABLE ONLY t ALTER COLUMN c SET (pg_attver=...)`. It is no schema: drop
+/// it from the option list, and the statement when nothing else is left.
+fn without_pg_attver(stmt: String) -> Option<String> {
+    if !stmt.contains("pg_attver=") {
+        return Some(stmt);
+    }
+    let Some(c) = pg_attver_re().captures(&stmt) else {
+        return Some(stmt);
+    };
+    let kept: Vec<&str> = c[2]
+        .split(", ")
+        .filter(|o| !o.starts_with("pg_attver="))
+        .collect();
+    if kept.is_empty() {
+        return None;
+    }
+    Some(format!("{}{})", &c[1], kept.join(", ")))
+}
+
+fn owner_as_table_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(r"(?s)^ALTER TABLE (.+ OWNER TO .+)$").unwrap())
+}
+
+fn default_acl_space_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(r"^(ALTER DEFAULT PRIVILEGES .* ON (?:TABLES|SEQUENCES|FUNCTIONS|ROUTINES|TYPES|SCHEMAS|LARGE OBJECTS))  (TO|FROM) ").unwrap()
+    })
+}
+
+fn table_all_privileges_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(r"^(GRANT|REVOKE(?: GRANT OPTION FOR)?) ([A-Z,]+) (ON TABLE .*)$").unwrap()
+    })
+}
+
+/// One statement as the newest pg_dump prints it, so that dumps of one schema made by different
+/// pg_dump majors compare equal:
+/// - pg_dump before 17 gives sequences, views, materialized views and foreign tables
+///   `ALTER TABLE x OWNER TO r` (plain format only: pg_restore rewrites it);
+/// - pg_dump before 17 writes two spaces before TO/FROM in `ALTER DEFAULT PRIVILEGES ... ON TABLES`;
+/// - pg_dump 17 and newer print every privilege on a table of a server before 17 as the list of
+///   its 7 privileges, since their ALL also has MAINTAIN; older pg_dumps print ALL.
+fn same_for_every_pg_dump(stmt: String, kind: &str, server_major: Option<u32>) -> String {
+    if matches!(
+        kind,
+        "SEQUENCE" | "VIEW" | "MATERIALIZED VIEW" | "FOREIGN TABLE"
+    ) {
+        if let Some(c) = owner_as_table_re().captures(&stmt) {
+            return format!("ALTER {kind} {}", &c[1]);
+        }
+    }
+    if kind == "DEFAULT ACL" {
+        if let Some(c) = default_acl_space_re().captures(&stmt) {
+            let end = c.get(0).unwrap().end();
+            return format!("{} {} {}", &c[1], &c[2], &stmt[end..]);
+        }
+    }
+    if kind == "ACL" && server_major.is_some_and(|v| v < 17) {
+        if let Some(c) = table_all_privileges_re().captures(&stmt) {
+            let mut privs: Vec<&str> = c[2].split(',').collect();
+            privs.sort_unstable();
+            let all = [
+                "DELETE",
+                "INSERT",
+                "REFERENCES",
+                "SELECT",
+                "TRIGGER",
+                "TRUNCATE",
+                "UPDATE",
+            ];
+            if privs == all {
+                return format!("{} ALL {}", &c[1], &c[3]);
+            }
+        }
+    }
+    stmt
+}
+
 fn keep_block(raw: &RawBlock, f: &Filter) -> bool {
     if f.no_privileges && matches!(raw.kind.as_str(), "ACL" | "DEFAULT ACL") {
         return false;
@@ -676,5 +770,71 @@ mod tests {
             split_owner_stmt("ALTER TEXT SEARCH CONFIGURATION public.c OWNER TO x").unwrap();
         assert_eq!(k, "TEXT SEARCH CONFIGURATION");
         assert_eq!(id, "public.c");
+    }
+    #[test]
+    fn pg_attver_options_are_not_schema() {
+        let only = "ALTER TABLE ONLY public.t ALTER COLUMN id SET (pg_attver=40506113288)";
+        assert_eq!(without_pg_attver(only.to_string()), None);
+        let mixed = "ALTER TABLE ONLY public.t ALTER COLUMN id SET (n_distinct=5, pg_attver=1)";
+        assert_eq!(
+            without_pg_attver(mixed.to_string()).as_deref(),
+            Some("ALTER TABLE ONLY public.t ALTER COLUMN id SET (n_distinct=5)")
+        );
+        let other = "ALTER TABLE ONLY public.t ALTER COLUMN id SET (n_distinct=5)";
+        assert_eq!(without_pg_attver(other.to_string()).as_deref(), Some(other));
+        let dump = "--\n-- PostgreSQL database dump\n--\n\n--\n-- Name: t; Type: TABLE; Schema: public; Owner: postgres\n--\n\nCREATE TABLE public.t (\n    id integer\n);\nALTER TABLE ONLY public.t ALTER COLUMN id SET (pg_attver=40506113288);\n\n\nALTER TABLE public.t OWNER TO postgres;\n";
+        let plain = "--\n-- PostgreSQL database dump\n--\n\n--\n-- Name: t; Type: TABLE; Schema: public; Owner: postgres\n--\n\nCREATE TABLE public.t (\n    id integer\n);\n\n\nALTER TABLE public.t OWNER TO postgres;\n";
+        let (a, b) = (
+            from_dump_text(dump, &Filter::default()).unwrap(),
+            from_dump_text(plain, &Filter::default()).unwrap(),
+        );
+        assert!(crate::diff::diff(&a, &b).is_empty());
+    }
+    #[test]
+    fn statements_read_the_same_from_every_pg_dump() {
+        let n =
+            |s: &str, kind: &str, v: Option<u32>| same_for_every_pg_dump(s.to_string(), kind, v);
+        assert_eq!(
+            n("ALTER TABLE public.s OWNER TO app", "SEQUENCE", Some(15)),
+            "ALTER SEQUENCE public.s OWNER TO app"
+        );
+        assert_eq!(
+            n(
+                "ALTER TABLE public.v OWNER TO app",
+                "MATERIALIZED VIEW",
+                Some(15)
+            ),
+            "ALTER MATERIALIZED VIEW public.v OWNER TO app"
+        );
+        assert_eq!(
+            n("ALTER TABLE public.t OWNER TO app", "TABLE", Some(15)),
+            "ALTER TABLE public.t OWNER TO app"
+        );
+        assert_eq!(
+            n(
+                "ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA s GRANT SELECT ON TABLES  TO r",
+                "DEFAULT ACL",
+                Some(15)
+            ),
+            "ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA s GRANT SELECT ON TABLES TO r"
+        );
+        assert_eq!(
+            n(
+                "ALTER DEFAULT PRIVILEGES FOR ROLE postgres REVOKE ALL ON FUNCTIONS  FROM PUBLIC",
+                "DEFAULT ACL",
+                Some(15)
+            ),
+            "ALTER DEFAULT PRIVILEGES FOR ROLE postgres REVOKE ALL ON FUNCTIONS FROM PUBLIC"
+        );
+        let seven = "GRANT SELECT,INSERT,REFERENCES,DELETE,TRIGGER,TRUNCATE,UPDATE ON TABLE public.t TO r WITH GRANT OPTION";
+        assert_eq!(
+            n(seven, "ACL", Some(13)),
+            "GRANT ALL ON TABLE public.t TO r WITH GRANT OPTION"
+        );
+        // From 17 on the seven are not all of them (MAINTAIN), and a missing version says nothing.
+        assert_eq!(n(seven, "ACL", Some(17)), seven);
+        assert_eq!(n(seven, "ACL", None), seven);
+        let six = "GRANT SELECT,INSERT,REFERENCES,DELETE,TRIGGER,TRUNCATE ON TABLE public.t TO r";
+        assert_eq!(n(six, "ACL", Some(13)), six);
     }
 }
