@@ -300,13 +300,6 @@ fn known_gap(case: &Path, a: u32, b: u32) -> Option<&'static str> {
     if has_view && a.min(b) <= 15 && a.max(b) >= 16 {
         return Some("views deparse differently on 15 and older than on 16 and newer (column names qualified or not); pgalign compares view text");
     }
-    // pg_dump 17 and newer print every privilege on a table of a server before 17 as the list
-    // `SELECT,INSERT,REFERENCES,DELETE,TRIGGER,TRUNCATE,UPDATE` (its ALL has MAINTAIN), but as
-    // `ALL` on 17 and newer; pgalign compares privilege text.
-    if text.contains("GRANT ALL") && text.contains(" ON TABLE") && a.min(b) <= 16 && a.max(b) >= 17
-    {
-        return Some("pg_dump prints ALL on a table as a list of 7 privileges for a server before 17 and as ALL from 17 on (MAINTAIN); pgalign compares privilege text");
-    }
     None
 }
 
