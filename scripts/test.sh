@@ -4,7 +4,8 @@
 # the real server, and the shared corpus harness.
 #
 #   scripts/test.sh            everything
-#   scripts/test.sh --quick    skip the corpus harness
+#   scripts/test.sh --quick        skip the corpus harness and the PostgreSQL 13-18 matrix
+#   scripts/test.sh --local-only   skip only the matrix (the local server alone)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here/.."
@@ -12,10 +13,12 @@ cd "$here/.."
 . "$here/setup.sh"
 
 quick=""
+local_only=""
 for a in "$@"; do
   case "$a" in
-    --quick) quick=1 ;;
-    *) echo "usage: scripts/test.sh [--quick]" >&2; exit 2 ;;
+    --quick) quick=1; local_only=1 ;;
+    --local-only) local_only=1 ;;
+    *) echo "usage: scripts/test.sh [--quick] [--local-only]" >&2; exit 2 ;;
   esac
 done
 
@@ -77,5 +80,12 @@ for mode, rate, herr in totals:
     bad |= not ok
 sys.exit(1 if bad else 0)
 PY
+fi
+if [ -z "$local_only" ]; then
+  echo "== PostgreSQL major matrix, then tests/versions.rs (17 SOURCE onto 13 TARGET)"
+  # Plain round trips on 13 and 17 (15 is the local server, run above in both modes with
+  # snapshots); all six majors: PGALIGN_MATRIX_ARGS=--plain-only (about 15 minutes).
+  # shellcheck disable=SC2086
+  "$here/pg-matrix.sh" ${PGALIGN_MATRIX_ARGS:---majors 13,17 --plain-only}
 fi
 echo "== all checks passed"

@@ -385,7 +385,8 @@ pub fn from_dump_text(text: &str, filter: &Filter) -> Result<Catalog> {
                 defs.push(s);
             }
         }
-        if defs.is_empty() && owner_stmt.is_none() {
+        // A block with nothing but its owner (initdb's public schema) says nothing when owners are ignored.
+        if defs.is_empty() && (owner_stmt.is_none() || filter.no_owner) {
             continue;
         }
         let table = if matches!(raw.kind.as_str(), "TABLE" | "FOREIGN TABLE") {

@@ -662,6 +662,10 @@ fn goes_with_parent(tgt: &Catalog, tact: &[Act], ti: usize) -> bool {
     let b = &tgt.blocks[ti];
     let dropped = |p: usize| matches!(tact[p], Act::Drop | Act::Recreate);
     let kind = b.key.kind.as_str();
+    if kind == "OWNER" && b.key.schema.is_empty() && b.key.name == "SCHEMA public" {
+        // initdb's public schema is never dropped: its owner goes back by itself (objects.rs).
+        return false;
+    }
     if kind == "FK CONSTRAINT" {
         // Always dropped on its own: the table it references may be dropped before the
         // table that holds it.

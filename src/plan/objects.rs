@@ -100,6 +100,10 @@ pub fn create(ctx: &mut Ctx, si: usize, recreated: bool) -> Vec<Step> {
         "not in target"
     };
     let kind = s.key.kind.as_str();
+    if s.stmts.is_empty() {
+        // Nothing to run: initdb's public schema, listed for its owner only.
+        return vec![];
+    }
     if kind == "ACL" || kind == "DEFAULT ACL" {
         // The object is new (or new again), so its privileges start from the defaults.
         return match acl::change(None, Some(s)) {
@@ -330,6 +334,20 @@ pub fn drop(ctx: &mut Ctx, ti: usize, recreated: bool) -> DropHow {
     };
     match kind {
         // An owner cannot be removed; the object keeps whichever it has.
+        // initdb's public schema: pg_dump lists it only when its owner differs from initdb's
+        // (pg_database_owner from PostgreSQL 15), so its entry going away means "back to that
+        // owner", never DROP SCHEMA.
+        "OWNER" if b.key.schema.is_empty() && b.key.name == "SCHEMA public" => {
+            if ctx.tgt.server_version.is_some_and(|v| v >= 15) {
+                step("ALTER SCHEMA public OWNER TO pg_database_owner;\n".into(), vec![])
+            } else {
+                DropHow::Nothing
+            }
+        }
+        "SCHEMA" if b.key.name == "public" && b.stmts.is_empty() => DropHow::Nothing,
+        "SCHEMA" if b.key.name == "public" => DropHow::Unknown(
+            "pgalign never drops the public schema; drop it by hand if you mean to".into(),
+        ),
         "OWNER" => DropHow::Nothing,
         // Re-applied on top when created again: nothing to undo first.
         "COMMENT" | "SECURITY LABEL" | "DEFAULT" | "SEQUENCE OWNED BY" if recreated => {
