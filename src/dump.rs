@@ -50,6 +50,12 @@ pub fn find_tools(override_path: Option<&Path>) -> Result<Vec<Tools>> {
         if out.iter().any(|t| t.pg_dump == c) {
             continue;
         }
+        let pg_restore = c.with_file_name("pg_restore");
+        // Without a pg_restore beside it a candidate is unusable: skip it before paying for
+        // `--version` (Debian's /usr/bin/pg_dump is a Perl wrapper that takes ~80 ms to answer).
+        if override_path.is_none() && !pg_restore.is_file() {
+            continue;
+        }
         let output = std::process::Command::new(&c).arg("--version").output();
         let Ok(output) = output else {
             if override_path.is_some() {
@@ -61,7 +67,6 @@ pub fn find_tools(override_path: Option<&Path>) -> Result<Vec<Tools>> {
         let Some(major) = parse_major(&text) else {
             continue;
         };
-        let pg_restore = c.with_file_name("pg_restore");
         if !pg_restore.is_file() {
             continue;
         }
