@@ -12,7 +12,7 @@ const EXIT_CODES: &str = "Exit codes:
 const ENDPOINTS: &str =
     "An endpoint (--source, --target) is a postgres:// URL, a libpq keyword string
 (\"host=... dbname=...\"), a file made by pg_dump --schema-only (plain or --format=custom),
-an AWS Secrets Manager secret (arn:aws:secretsmanager:... or secret:NAME), or, when
+an AWS Secrets Manager secret (arn:aws[-cn|-us-gov]:secretsmanager:... or secret:NAME), or, when
 omitted, SOURCE_DATABASE_URL / TARGET_DATABASE_URL, else SOURCE_DB_SECRETS /
 TARGET_DB_SECRETS. libpq variables (PGHOST, PGUSER, PGPASSWORD, PGSSLMODE, ...) apply.";
 

@@ -147,7 +147,12 @@ impl Endpoint {
         if t.starts_with("postgres://") || t.starts_with("postgresql://") {
             return Ok(Endpoint::Database(parse_url(t)?));
         }
-        if t.starts_with("arn:aws:secretsmanager:") {
+        // Every AWS partition: aws, aws-cn, aws-us-gov, ...
+        let mut arn = t.splitn(4, ':');
+        if arn.next() == Some("arn")
+            && arn.next().is_some_and(|p| p.starts_with("aws"))
+            && arn.next() == Some("secretsmanager")
+        {
             return Ok(Endpoint::Secret(t.to_string()));
         }
         if let Some(name) = t.strip_prefix("secret:") {
@@ -381,10 +386,16 @@ mod tests {
             Endpoint::parse("postgresql://localhost/x").unwrap(),
             Endpoint::Database(_)
         ));
-        assert!(matches!(
-            Endpoint::parse("arn:aws:secretsmanager:us-east-1:1:secret:a").unwrap(),
-            Endpoint::Secret(_)
-        ));
+        for arn in [
+            "arn:aws:secretsmanager:us-east-1:1:secret:a",
+            "arn:aws-cn:secretsmanager:cn-north-1:1:secret:a",
+            "arn:aws-us-gov:secretsmanager:us-gov-west-1:1:secret:a",
+        ] {
+            assert!(
+                matches!(Endpoint::parse(arn).unwrap(), Endpoint::Secret(_)),
+                "{arn}"
+            );
+        }
         assert!(matches!(
             Endpoint::parse("secret:prod/db").unwrap(),
             Endpoint::Secret(_)

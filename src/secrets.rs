@@ -356,6 +356,10 @@ mod tests {
                 .as_deref(),
             Some("eu-west-1")
         );
+        assert_eq!(
+            region_of("arn:aws-cn:secretsmanager:cn-north-1:123456789012:secret:db").as_deref(),
+            Some("cn-north-1")
+        );
         assert_eq!(region_of("prod/db"), None);
     }
 }

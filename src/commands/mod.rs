@@ -106,8 +106,13 @@ pub async fn load(c: &Common, timings: &mut Timings) -> Result<Loaded> {
     let src_ep = Endpoint::resolve(c.source.as_deref(), Side::Source)?;
     let tgt_ep = Endpoint::resolve(c.target.as_deref(), Side::Target)?;
     let (sp, tp) = tokio::join!(connect_params(&src_ep, c), connect_params(&tgt_ep, c));
-    let sp = sp.with_context(|| format!("reading source {src_ep}"))?;
-    let tp = tp.with_context(|| format!("reading target {tgt_ep}"))?;
+    // Secret errors name the secret themselves; other endpoints are named here.
+    let what = |side: &str, ep: &Endpoint| match ep {
+        Endpoint::Secret(_) => format!("reading the {side}'s secret"),
+        _ => format!("reading {side} {ep}"),
+    };
+    let sp = sp.with_context(|| what("source", &src_ep))?;
+    let tp = tp.with_context(|| what("target", &tgt_ep))?;
     let source_name = sp
         .as_ref()
         .map(|p| p.to_string())
