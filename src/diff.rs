@@ -1,5 +1,7 @@
 //! Matches objects of two catalogs by identity: created, dropped, changed. Pure.
 
+use crate::catalog::majors::without_not_null_names;
+use crate::catalog::view::unqualified_columns;
 use crate::catalog::{Block, Catalog, Key, TableDef};
 use serde::Serialize;
 
@@ -40,23 +42,65 @@ impl Diff {
 /// Compares SOURCE (desired) with TARGET (current).
 pub fn diff(source: &Catalog, target: &Catalog) -> Diff {
     let mut out = Diff::default();
-    for (si, sb) in source.blocks.iter().enumerate() {
-        match target.index.get(&sb.key) {
-            None => out.changes.push(Change {
+    // One side up to 15, the other 16 or newer: views print their columns differently.
+    let straddle = |old: u32, new: u32| {
+        matches!(
+            (source.server_version, target.server_version),
+            (Some(a), Some(b)) if a.min(b) <= old && a.max(b) >= new
+        )
+    };
+    let skew = Skew {
+        views: straddle(15, 16),
+        not_null_names: straddle(17, 18),
+    };
+    // Two halves of SOURCE and the TARGET-only objects, on three threads (2 cores): each is a
+    // lookup and a comparison per block, independent of the others; joined in the same order.
+    let n = source.blocks.len();
+    let half = n / 2;
+    let (first, second, dropped) = std::thread::scope(|scope| {
+        let second = scope.spawn(|| in_source(source, target, half..n, skew));
+        let dropped = scope.spawn(|| only_in_target(source, target));
+        let first = in_source(source, target, 0..half, skew);
+        (first, join(second), join(dropped))
+    });
+    for (changes, notes) in [first, second] {
+        out.changes.extend(changes);
+        out.notes.extend(notes);
+    }
+    out.changes.extend(dropped);
+    out
+}
+
+fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
+}
+
+/// Changes and notes for SOURCE blocks `range`: created or changed.
+fn in_source(
+    source: &Catalog,
+    target: &Catalog,
+    range: std::ops::Range<usize>,
+    skew: Skew,
+) -> (Vec<Change>, Vec<String>) {
+    let (mut changes, mut notes) = (Vec::new(), Vec::new());
+    for si in range {
+        let sb = &source.blocks[si];
+        match target.position(&sb.key) {
+            None => changes.push(Change {
                 key: sb.key.clone(),
                 kind: ChangeKind::Created,
                 source: Some(si),
                 target: None,
             }),
-            Some(&ti) => {
+            Some(ti) => {
                 let tb = &target.blocks[ti];
-                match compare(sb, tb) {
+                match compare(sb, tb, skew) {
                     Same::Equal => {}
-                    Same::ColumnOrderOnly => out.notes.push(format!(
+                    Same::ColumnOrderOnly => notes.push(format!(
                         "{}: columns are in a different order; PostgreSQL appends added columns and reordering would rewrite the table, so pgalign leaves the order alone",
                         sb.key.display()
                     )),
-                    Same::Different => out.changes.push(Change {
+                    Same::Different => changes.push(Change {
                         key: sb.key.clone(),
                         kind: ChangeKind::Changed,
                         source: Some(si),
@@ -66,17 +110,23 @@ pub fn diff(source: &Catalog, target: &Catalog) -> Diff {
             }
         }
     }
-    for (ti, tb) in target.blocks.iter().enumerate() {
-        if !source.index.contains_key(&tb.key) {
-            out.changes.push(Change {
-                key: tb.key.clone(),
-                kind: ChangeKind::Dropped,
-                source: None,
-                target: Some(ti),
-            });
-        }
-    }
-    out
+    (changes, notes)
+}
+
+/// TARGET blocks that SOURCE lacks: dropped.
+fn only_in_target(source: &Catalog, target: &Catalog) -> Vec<Change> {
+    target
+        .blocks
+        .iter()
+        .enumerate()
+        .filter(|(_, tb)| !source.contains(&tb.key))
+        .map(|(ti, tb)| Change {
+            key: tb.key.clone(),
+            kind: ChangeKind::Dropped,
+            source: None,
+            target: Some(ti),
+        })
+        .collect()
 }
 
 enum Same {
@@ -85,11 +135,18 @@ enum Same {
     Different,
 }
 
-fn compare(a: &Block, b: &Block) -> Same {
-    if a.compare_text() == b.compare_text() {
+fn compare(a: &Block, b: &Block, skew: Skew) -> Same {
+    // compare_text() without building it: the same settings and the same statements.
+    if a.settings == b.settings && a.stmts == b.stmts {
         return Same::Equal;
     }
-    if let (Some(ta), Some(tb)) = (&a.table, &b.table) {
+    if skew.views && same_view_across_majors(a, b) {
+        return Same::Equal;
+    }
+    if skew.not_null_names && same_table_but_not_null_names(a, b) {
+        return Same::Equal;
+    }
+    if let (Some(ta), Some(tb)) = (a.table(), b.table()) {
         if a.settings == b.settings
             && a.stmts.get(1..) == b.stmts.get(1..)
             && same_ignoring_column_order(ta, tb)
@@ -98,6 +155,44 @@ fn compare(a: &Block, b: &Block) -> Same {
         }
     }
     Same::Different
+}
+
+/// The two sides straddle a major where the server prints the same thing differently.
+#[derive(Debug, Clone, Copy)]
+struct Skew {
+    /// 15 and older vs 16 and newer: column qualifiers in views over one relation.
+    views: bool,
+    /// 17 and older vs 18 and newer: NOT NULL constraint names.
+    not_null_names: bool,
+}
+
+/// Two tables that differ only in the names of NOT NULL constraints, which exist from 18 on.
+fn same_table_but_not_null_names(a: &Block, b: &Block) -> bool {
+    matches!(a.key.kind.as_str(), "TABLE" | "FOREIGN TABLE")
+        && a.settings == b.settings
+        && a.stmts.len() == b.stmts.len()
+        && a.stmts
+            .iter()
+            .zip(&b.stmts)
+            .all(|(x, y)| without_not_null_names(x) == without_not_null_names(y))
+}
+
+/// Two views that differ only in how 15 and 16 print column names (see `catalog::view`).
+fn same_view_across_majors(a: &Block, b: &Block) -> bool {
+    if !matches!(a.key.kind.as_str(), "VIEW" | "MATERIALIZED VIEW")
+        || a.settings != b.settings
+        || a.stmts.len() != b.stmts.len()
+        || a.stmts.get(1..) != b.stmts.get(1..)
+    {
+        return false;
+    }
+    let (Some(sa), Some(sb)) = (a.stmts.first(), b.stmts.first()) else {
+        return false;
+    };
+    match (unqualified_columns(sa), unqualified_columns(sb)) {
+        (Some(x), Some(y)) => x == y,
+        _ => false,
+    }
 }
 
 fn same_ignoring_column_order(a: &TableDef, b: &TableDef) -> bool {

@@ -1,7 +1,9 @@
 //! A dump, split into blocks keyed by pg_dump's own identity (Type, Schema, Name), normalized so
 //! that two dumps of equal schemas are equal block by block. Pure: text in, values out.
 
+pub mod majors;
 pub mod parse;
+pub mod view;
 
 use anyhow::{bail, Result};
 use regex::Regex;
@@ -129,12 +131,29 @@ pub struct Block {
     pub settings: Vec<String>,
     /// The object's name as SQL (`app.f(a integer)`), from pg_dump's `ALTER ... OWNER TO`.
     pub identity: Option<String>,
-    /// For TABLE blocks: the parsed CREATE TABLE.
+    /// For TABLE blocks: the parsed CREATE TABLE, parsed when first asked for (`table()`):
+    /// most tables of a large schema are equal on both sides and never need it.
     #[serde(skip)]
-    pub table: Option<TableDef>,
+    pub parsed_table: OnceLock<Option<Box<TableDef>>>,
 }
 
 impl Block {
+    /// For a TABLE or FOREIGN TABLE created by its first statement: that CREATE TABLE, parsed.
+    pub fn table(&self) -> Option<&TableDef> {
+        self.parsed_table
+            .get_or_init(|| {
+                if !matches!(self.key.kind.as_str(), "TABLE" | "FOREIGN TABLE") {
+                    return None;
+                }
+                self.stmts
+                    .first()
+                    .filter(|s| s.starts_with("CREATE "))
+                    .and_then(|s| parse::parse_create_table(s).ok())
+                    .map(Box::new)
+            })
+            .as_deref()
+    }
+
     /// The definition as SQL, one statement a line group, each ending in a semicolon.
     pub fn sql(&self) -> String {
         let mut s = String::new();
@@ -144,28 +163,44 @@ impl Block {
         }
         s
     }
-    /// Like `compare_text`, with a table's columns and inline constraints sorted.
+    /// Like `compare_text`, with the lines of a table's element list (columns, inline
+    /// constraints) sorted, so that column order does not count. pg_dump writes one element a
+    /// line; no parse is needed, which keeps fingerprints cheap on 10,000 tables.
     pub fn canonical_text(&self) -> String {
-        let Some(t) = &self.table else {
+        if !self.has_table_text() {
+            return self.compare_text();
+        }
+        let first = self.stmts.first().map(String::as_str).unwrap_or("");
+        let (head, rest) = first.split_once(" (\n").unwrap_or((first, ""));
+        let Some(close) = rest.rfind("\n)") else {
             return self.compare_text();
         };
-        let mut cols: Vec<&str> = t.columns.iter().map(|c| c.text.as_str()).collect();
-        cols.sort_unstable();
-        let mut cons: Vec<&str> = t.constraints.iter().map(|c| c.text.as_str()).collect();
-        cons.sort_unstable();
+        let mut lines: Vec<&str> = rest[..close]
+            .lines()
+            .map(|l| l.trim_end_matches(','))
+            .collect();
+        lines.sort_unstable();
         let mut s = self.settings.join(";\n");
-        s.push_str(&format!(
-            "\n{}\n{}\n{}\n{}\n",
-            t.head,
-            cols.join("\n"),
-            cons.join("\n"),
-            t.tail
-        ));
+        s.push('\n');
+        s.push_str(head);
+        s.push('\n');
+        s.push_str(&lines.join("\n"));
+        s.push_str(&rest[close..]);
+        s.push('\n');
         for st in self.stmts.iter().skip(1) {
             s.push_str(st);
             s.push_str(";\n");
         }
         s
+    }
+
+    /// Whether `canonical_text` sorts an element list here (a CREATE TABLE with one).
+    fn has_table_text(&self) -> bool {
+        matches!(self.key.kind.as_str(), "TABLE" | "FOREIGN TABLE")
+            && self
+                .stmts
+                .first()
+                .is_some_and(|s| s.starts_with("CREATE ") && s.contains(" (\n"))
     }
 
     /// What is compared: the statements plus the settings they run under.
@@ -193,7 +228,9 @@ pub struct Filter {
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     pub blocks: Vec<Block>,
-    pub index: BTreeMap<Key, usize>,
+    /// Key -> position in `blocks` (see `position`): by the key's hash, so that the keys are
+    /// not stored twice; ordered keys cost a tenth of the run and much memory at 10,000 tables.
+    index: KeyIndex,
     pub by_toc: HashMap<u32, usize>,
     /// Major version of the pg_dump that wrote it, from `-- Dumped by pg_dump version N`.
     pub dumped_by: Option<u32>,
@@ -201,11 +238,27 @@ pub struct Catalog {
     pub server_version: Option<u32>,
 }
 
-fn header_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| {
-        Regex::new(r"^-- Name: (.*); Type: ([A-Z ]+); Schema: (.*); Owner: ?(.*)$").unwrap()
-    })
+/// Reads `-- Name: N; Type: T; Schema: S; Owner: O` as the pattern
+/// `^-- Name: (.*); Type: ([A-Z ]+); Schema: (.*); Owner: ?(.*)$` would (greedy: a name holding
+/// `; Type: ` keeps it), without a regex: it runs on every object of the dump.
+fn parse_header(l: &str) -> Option<(&str, &str, &str, &str)> {
+    let rest = l.strip_prefix("-- Name: ")?;
+    let oi = rest.rfind("; Owner:")?;
+    let after = &rest[oi + "; Owner:".len()..];
+    let owner = after.strip_prefix(' ').unwrap_or(after);
+    let before = &rest[..oi];
+    let mut end = before.len();
+    while let Some(ti) = before[..end].rfind("; Type: ") {
+        let tail = &before[ti + "; Type: ".len()..];
+        if let Some(si) = tail.find("; Schema: ") {
+            let kind = &tail[..si];
+            if !kind.is_empty() && kind.bytes().all(|c| c.is_ascii_uppercase() || c == b' ') {
+                return Some((&before[..ti], kind, &tail[si + "; Schema: ".len()..], owner));
+            }
+        }
+        end = ti;
+    }
+    None
 }
 
 fn owner_re() -> &'static Regex {
@@ -226,6 +279,11 @@ fn version_re() -> &'static Regex {
 
 /// Splits an `ALTER <KIND> <identity> OWNER TO <role>` statement into (kind, identity, role).
 pub fn split_owner_stmt(stmt: &str) -> Option<(String, String, String)> {
+    // Most statements are not ALTER ... OWNER TO: skip the regex for them (every statement of
+    // the dump passes here).
+    if !stmt.starts_with("ALTER ") || !stmt.contains(" OWNER TO ") {
+        return None;
+    }
     let c = owner_re().captures(stmt)?;
     Some((
         c[1].trim().to_string(),
@@ -252,16 +310,29 @@ pub fn from_dump_text(text: &str, filter: &Filter) -> Result<Catalog> {
         bail!("this is not the output of pg_dump (no \"PostgreSQL database dump\" header); give a file made by `pg_dump --schema-only`, plain or --format=custom");
     }
     let mut cat = Catalog::default();
-    let mut raws: Vec<RawBlock> = Vec::new();
+    // Room for every block up front: growing by doubling would hold the old and the new copy
+    // at once, which was the peak of the run's memory (an object per header, and at most one
+    // owner entry per `OWNER TO`).
+    let headers = text.matches("\n-- Name: ").count();
+    let owners = text.matches(" OWNER TO ").count();
+    cat.blocks.reserve_exact(headers + owners);
+    cat.index.first.reserve(headers + owners);
+    cat.by_toc.reserve(headers);
+    // Blocks are finished one at a time, so only one block's raw text is held at once.
+    let mut raw_count: u32 = 0;
+    let mut plain = true;
     let mut cur: Option<RawBlock> = None;
     let mut settings: BTreeMap<&str, String> = BTreeMap::new();
     let mut pending_toc: Option<u32> = None;
     let mut pending_deps: Vec<u32> = Vec::new();
-    let lines: Vec<&str> = text.lines().collect();
-    let mut i = 0;
-    while i < lines.len() {
-        let line = lines[i];
-        if let Some(c) = version_re().captures(line) {
+    // One pass over the lines, one line of lookahead (no list of all lines: memory).
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        if let Some(c) = line
+            .starts_with("-- Dumped ")
+            .then(|| version_re().captures(line))
+            .flatten()
+        {
             let v: u32 = c[2].parse().unwrap_or(0);
             if &c[1] == "by pg_dump" {
                 cat.dumped_by = Some(v);
@@ -270,11 +341,14 @@ pub fn from_dump_text(text: &str, filter: &Filter) -> Result<Catalog> {
             }
         }
         // A header is `--` then `-- TOC entry` / `-- Dependencies` / `-- Name:` lines then `--`.
-        if line == "--" && i + 1 < lines.len() && is_header_line(lines[i + 1]) {
-            let mut j = i + 1;
+        if line == "--" && lines.peek().is_some_and(|l| is_header_line(l)) {
             let mut header: Option<(String, String, String, String)> = None;
-            while j < lines.len() && lines[j] != "--" {
-                let l = lines[j];
+            let mut seen: Vec<&str> = vec![line];
+            for l in lines.by_ref() {
+                seen.push(l);
+                if l == "--" {
+                    break;
+                }
                 if let Some(rest) = l.strip_prefix("-- TOC entry ") {
                     pending_toc = rest.split(' ').next().and_then(|n| n.parse().ok());
                 } else if let Some(rest) = l.strip_prefix("-- Dependencies: ") {
@@ -282,19 +356,13 @@ pub fn from_dump_text(text: &str, filter: &Filter) -> Result<Catalog> {
                         .split_whitespace()
                         .filter_map(|n| n.parse().ok())
                         .collect();
-                } else if let Some(c) = header_re().captures(l) {
-                    header = Some((
-                        c[1].to_string(),
-                        c[2].to_string(),
-                        c[3].to_string(),
-                        c[4].to_string(),
-                    ));
+                } else if let Some((n, k, sc, o)) = parse_header(l) {
+                    header = Some((n.to_string(), k.to_string(), sc.to_string(), o.to_string()));
                 }
-                j += 1;
             }
             if let Some((name, kind, schema, owner)) = header {
                 if let Some(b) = cur.take() {
-                    raws.push(b);
+                    add_raw_block(&mut cat, b, filter, &mut raw_count, &mut plain)?;
                 }
                 cur = Some(RawBlock {
                     name,
@@ -310,9 +378,16 @@ pub fn from_dump_text(text: &str, filter: &Filter) -> Result<Catalog> {
                         .map(|(k, v)| format!("SET {k} = {v}"))
                         .collect(),
                 });
-                i = j + 1;
                 continue;
             }
+            // Not an object's header after all: the lines belong to the block being read.
+            if let Some(b) = cur.as_mut() {
+                for l in seen.into_iter().filter(|l| !is_noise_line(l)) {
+                    b.body.push_str(l);
+                    b.body.push('\n');
+                }
+            }
+            continue;
         }
         // `SET default_tablespace` and friends between blocks set the scene for the next ones.
         if let Some(rest) = line.strip_prefix("SET ") {
@@ -324,7 +399,6 @@ pub fn from_dump_text(text: &str, filter: &Filter) -> Result<Catalog> {
                         "default_table_access_method"
                     };
                     settings.insert(k, v.to_string());
-                    i += 1;
                     continue;
                 }
             }
@@ -335,108 +409,139 @@ pub fn from_dump_text(text: &str, filter: &Filter) -> Result<Catalog> {
                 b.body.push('\n');
             }
         }
-        i += 1;
     }
     if let Some(b) = cur.take() {
-        raws.push(b);
+        add_raw_block(&mut cat, b, filter, &mut raw_count, &mut plain)?;
     }
-
-    // A plain dump has no TOC ids: number the blocks ourselves, and infer the graph below.
-    let plain = raws.iter().all(|r| r.toc_id.is_none());
-    if plain {
-        for (n, r) in raws.iter_mut().enumerate() {
-            r.toc_id = Some(SYNTHETIC_TOC_BASE + n as u32);
-        }
-    }
-    for raw in raws {
-        if !keep_block(&raw, filter) {
-            continue;
-        }
-        let stmts = parse::split_statements(&raw.body).map_err(|e| {
-            anyhow::anyhow!(
-                "reading {} {}: {e}",
-                raw.kind.to_lowercase(),
-                if raw.schema.is_empty() {
-                    raw.name.clone()
-                } else {
-                    format!("{}.{}", raw.schema, raw.name)
-                }
-            )
-        })?;
-        let key = Key {
-            kind: raw.kind.clone(),
-            schema: raw.schema.clone(),
-            name: raw.name.clone(),
-        };
-        let mut defs = Vec::new();
-        let mut owner_stmt = None;
-        for s in stmts {
-            let is_set = s.starts_with("SET ") || s.starts_with("SELECT pg_catalog.set_config");
-            if is_set {
-                continue;
-            }
-            let Some(s) = without_pg_attver(s) else {
-                continue;
-            };
-            let s = same_for_every_pg_dump(s, &raw.kind, cat.server_version);
-            if split_owner_stmt(&s).is_some() && owner_stmt.is_none() && raw.kind != "ACL" {
-                owner_stmt = Some(s);
-            } else {
-                defs.push(s);
+    if !plain {
+        // pg_restore --verbose gives every entry a TOC id; numbers pgalign gave to entries
+        // without one mean nothing in such a dump.
+        for b in cat.blocks.iter_mut() {
+            if b.toc_id.is_some_and(|t| t >= SYNTHETIC_TOC_BASE) {
+                b.toc_id = None;
             }
         }
-        // A block with nothing but its owner (initdb's public schema) says nothing when owners are ignored.
-        if defs.is_empty() && (owner_stmt.is_none() || filter.no_owner) {
-            continue;
-        }
-        let table = if matches!(raw.kind.as_str(), "TABLE" | "FOREIGN TABLE") {
-            defs.first()
-                .filter(|s| s.starts_with("CREATE "))
-                .and_then(|s| parse::parse_create_table(s).ok())
-        } else {
-            None
-        };
-        let block = Block {
-            key: key.clone(),
-            toc_id: raw.toc_id,
-            deps: raw.deps.clone(),
-            owner: raw.owner.clone(),
-            stmts: defs,
-            settings: raw.settings.clone(),
-            identity: owner_stmt
-                .as_deref()
-                .and_then(split_owner_stmt)
-                .map(|(_, id, _)| id),
-            table,
-        };
-        let toc_id = raw.toc_id;
-        push_block(&mut cat, block);
-        if let (Some(stmt), false) = (owner_stmt, filter.no_owner) {
-            // Ownership is an object of its own, so a new owner is never a changed table.
-            let okey = Key {
-                kind: "OWNER".into(),
-                schema: raw.schema.clone(),
-                name: format!("{} {}", raw.kind, raw.name),
-            };
-            push_block(
-                &mut cat,
-                Block {
-                    key: okey,
-                    toc_id: None,
-                    deps: toc_id.into_iter().collect(),
-                    owner: raw.owner.clone(),
-                    stmts: vec![stmt],
-                    settings: Vec::new(),
-                    identity: None,
-                    table: None,
-                },
-            );
-        }
+        cat.by_toc.retain(|t, _| *t < SYNTHETIC_TOC_BASE);
     }
     if plain {
         infer_dependencies(&mut cat);
     }
     Ok(cat)
+}
+
+/// Turns one block of the dump into catalog entries (the object, and its owner as an entry of
+/// its own). A plain dump has no TOC ids: blocks are numbered as they come, and the dependency
+/// graph is inferred once all are read.
+fn add_raw_block(
+    cat: &mut Catalog,
+    mut raw: RawBlock,
+    filter: &Filter,
+    raw_count: &mut u32,
+    plain: &mut bool,
+) -> Result<()> {
+    if raw.toc_id.is_some() {
+        *plain = false;
+    } else {
+        raw.toc_id = Some(SYNTHETIC_TOC_BASE + *raw_count);
+    }
+    *raw_count += 1;
+    if !keep_block(&raw, filter) {
+        return Ok(());
+    }
+    let stmts = parse::split_statements(&raw.body).map_err(|e| {
+        anyhow::anyhow!(
+            "reading {} {}: {e}",
+            raw.kind.to_lowercase(),
+            if raw.schema.is_empty() {
+                raw.name.clone()
+            } else {
+                format!("{}.{}", raw.schema, raw.name)
+            }
+        )
+    })?;
+    let key = Key {
+        kind: raw.kind.clone(),
+        schema: raw.schema.clone(),
+        name: raw.name.clone(),
+    };
+    let mut defs = Vec::new();
+    let mut owner_stmt = None;
+    for s in stmts {
+        let is_set = s.starts_with("SET ") || s.starts_with("SELECT pg_catalog.set_config");
+        if is_set {
+            continue;
+        }
+        let Some(s) = without_pg_attver(s) else {
+            continue;
+        };
+        let s = same_for_every_pg_dump(s, &raw.kind, cat.server_version);
+        let s = same_on_every_server(s, &raw);
+        if split_owner_stmt(&s).is_some() && owner_stmt.is_none() && raw.kind != "ACL" {
+            owner_stmt = Some(s);
+        } else {
+            defs.push(s);
+        }
+    }
+    // A block with nothing but its owner (initdb's public schema) says nothing when owners are ignored.
+    if defs.is_empty() && (owner_stmt.is_none() || filter.no_owner) {
+        return Ok(());
+    }
+    let block = Block {
+        key,
+        toc_id: raw.toc_id,
+        deps: std::mem::take(&mut raw.deps),
+        owner: raw.owner.clone(),
+        stmts: defs,
+        settings: std::mem::take(&mut raw.settings),
+        identity: owner_stmt
+            .as_deref()
+            .and_then(split_owner_stmt)
+            .map(|(_, id, _)| id),
+        parsed_table: OnceLock::new(),
+    };
+    let toc_id = raw.toc_id;
+    push_block(cat, block);
+    if let (Some(stmt), false) = (owner_stmt, filter.no_owner) {
+        // Ownership is an object of its own, so a new owner is never a changed table.
+        let okey = Key {
+            kind: "OWNER".into(),
+            schema: raw.schema.clone(),
+            name: format!("{} {}", raw.kind, raw.name),
+        };
+        push_block(
+            cat,
+            Block {
+                key: okey,
+                toc_id: None,
+                deps: toc_id.into_iter().collect(),
+                owner: raw.owner.clone(),
+                stmts: vec![stmt],
+                settings: Vec::new(),
+                identity: None,
+                parsed_table: OnceLock::new(),
+            },
+        );
+    }
+    Ok(())
+}
+
+/// One statement as a server of any major prints it, where majors differ only in how they print
+/// the same object (see `majors`).
+fn same_on_every_server(stmt: String, raw: &RawBlock) -> String {
+    let kind = raw.kind.as_str();
+    if matches!(kind, "PROCEDURE" | "COMMENT" | "ACL" | "SECURITY LABEL")
+        && stmt.contains("PROCEDURE ")
+    {
+        if let Some(s) = majors::procedure_without_in(&stmt) {
+            return s;
+        }
+    }
+    if kind == "TYPE" {
+        if let Some(s) = majors::range_without_default_multirange(&stmt, &raw.schema, &raw.name) {
+            return s;
+        }
+    }
+    stmt
 }
 
 /// TOC ids pgalign gives the blocks of a plain dump, far above pg_dump's own.
@@ -500,12 +605,12 @@ fn push_block(cat: &mut Catalog, mut block: Block) {
     // pg_dump tags are unique per type and schema in practice; if two ever collide, keep both.
     let mut n = 2;
     let base = block.key.name.clone();
-    while cat.index.contains_key(&block.key) {
+    while cat.contains(&block.key) {
         block.key.name = format!("{base} #{n}");
         n += 1;
     }
     let idx = cat.blocks.len();
-    cat.index.insert(block.key.clone(), idx);
+    cat.insert_position(&block.key, idx);
     if let Some(t) = block.toc_id {
         cat.by_toc.insert(t, idx);
     }
@@ -515,7 +620,7 @@ fn push_block(cat: &mut Catalog, mut block: Block) {
 fn is_header_line(l: &str) -> bool {
     l.starts_with("-- TOC entry ")
         || l.starts_with("-- Dependencies: ")
-        || (l.starts_with("-- Name: ") && header_re().is_match(l))
+        || parse_header(l).is_some()
 }
 
 fn is_default_setting(k: &str, v: &str) -> bool {
@@ -590,7 +695,8 @@ fn same_for_every_pg_dump(stmt: String, kind: &str, server_major: Option<u32>) -
     if matches!(
         kind,
         "SEQUENCE" | "VIEW" | "MATERIALIZED VIEW" | "FOREIGN TABLE"
-    ) {
+    ) && stmt.starts_with("ALTER TABLE ")
+    {
         if let Some(c) = owner_as_table_re().captures(&stmt) {
             return format!("ALTER {kind} {}", &c[1]);
         }
@@ -645,9 +751,88 @@ fn keep_block(raw: &RawBlock, f: &Filter) -> bool {
     f.schemas.is_empty() || f.schemas.iter().any(|s| s == schema_of_entry)
 }
 
+/// Positions of blocks by the hash of their key; the rare hash collision goes to `more`.
+#[derive(Debug, Clone, Default)]
+struct KeyIndex {
+    first: HashIndex<u32>,
+    more: HashIndex<Vec<u32>>,
+}
+
+/// A key's hash: FNV-1a over its three parts, 8 bytes at a time. Fixed (the same in every
+/// build, unlike std's SipHash keys), fast, and only used to find blocks.
+fn key_hash(key: &Key) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in [&key.kind, &key.schema, &key.name] {
+        let b = part.as_bytes();
+        let mut chunks = b.chunks_exact(8);
+        for c in &mut chunks {
+            h = (h ^ u64::from_le_bytes(c.try_into().expect("8 bytes")))
+                .wrapping_mul(0x100_0000_01b3);
+            h ^= h >> 29;
+        }
+        for &c in chunks.remainder() {
+            h = (h ^ u64::from(c)).wrapping_mul(0x100_0000_01b3);
+        }
+        // Part boundary, so ("ab", "c") and ("a", "bc") differ.
+        h = (h ^ 0xff).wrapping_mul(0x100_0000_01b3);
+    }
+    h
+}
+
+/// HashMap keyed by `key_hash` values: they are hashes already.
+#[derive(Debug, Clone, Default)]
+struct PassThrough(u64);
+
+impl std::hash::Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type HashIndex<V> = HashMap<u64, V, std::hash::BuildHasherDefault<PassThrough>>;
+
 impl Catalog {
     pub fn get(&self, key: &Key) -> Option<&Block> {
-        self.index.get(key).map(|&i| &self.blocks[i])
+        self.position(key).map(|i| &self.blocks[i])
+    }
+
+    /// Where the block with this key is in `blocks`.
+    pub fn position(&self, key: &Key) -> Option<usize> {
+        let h = key_hash(key);
+        let first = *self.index.first.get(&h)? as usize;
+        if self.blocks[first].key == *key {
+            return Some(first);
+        }
+        self.index
+            .more
+            .get(&h)?
+            .iter()
+            .map(|&i| i as usize)
+            .find(|&i| self.blocks[i].key == *key)
+    }
+
+    pub fn contains(&self, key: &Key) -> bool {
+        self.position(key).is_some()
+    }
+
+    fn insert_position(&mut self, key: &Key, i: usize) {
+        let h = key_hash(key);
+        match self.index.first.entry(h) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(i as u32);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.index.more.entry(h).or_default().push(i as u32)
+            }
+        }
     }
 
     /// Blocks that depend directly on block `i`, by pg_dump's graph.
@@ -683,13 +868,30 @@ impl Catalog {
     /// is only applied to the schema it was made for.
     pub fn fingerprint(&self) -> String {
         use sha2::{Digest, Sha256};
-        let mut keys: Vec<&Key> = self.index.keys().collect();
-        keys.sort();
+        // Sorted, so that dump order does not count: by the key's (fixed) hash, then the key.
+        let mut order: Vec<(u64, &Key, usize)> = self
+            .blocks
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (key_hash(&b.key), &b.key, i))
+            .collect();
+        order.sort_unstable();
         let mut h = Sha256::new();
-        for k in keys {
-            let b = self.get(k).expect("indexed");
-            h.update(format!("{}\u{1}{}\u{1}{}\u{2}", k.kind, k.schema, k.name));
-            h.update(b.canonical_text());
+        for (_, k, i) in order {
+            let b = &self.blocks[i];
+            for (part, sep) in [(&k.kind, "\u{1}"), (&k.schema, "\u{1}"), (&k.name, "\u{2}")] {
+                h.update(part.as_bytes());
+                h.update(sep.as_bytes());
+            }
+            if b.has_table_text() {
+                h.update(b.canonical_text());
+            } else {
+                // canonical_text() is compare_text() here: fed piece by piece, not built.
+                for st in b.settings.iter().chain(&b.stmts) {
+                    h.update(st.as_bytes());
+                    h.update(b";\n");
+                }
+            }
             h.update("\u{3}");
         }
         h.finalize().iter().map(|b| format!("{b:02x}")).collect()
@@ -712,6 +914,28 @@ mod tests {
     const DUMP: &str = "--\n-- PostgreSQL database dump\n--\n\n\\restrict abc\n\nSET statement_timeout = 0;\n\n--\n-- TOC entry 7 (class 2615 OID 16425)\n-- Name: app; Type: SCHEMA; Schema: -; Owner: postgres\n-- Data Pos: 0\n--\n\nCREATE SCHEMA app;\n\n\nALTER SCHEMA app OWNER TO postgres;\n\nSET default_tablespace = '';\n\n--\n-- TOC entry 220 (class 1259 OID 16451)\n-- Dependencies: 7\n-- Name: items; Type: TABLE; Schema: app; Owner: postgres\n-- Data Pos: 0\n--\n\nCREATE TABLE app.items (\n    id integer NOT NULL\n);\n\n\nALTER TABLE app.items OWNER TO postgres;\n\n--\n-- TOC entry 3416 (class 0 OID 0)\n-- Dependencies: 220\n-- Name: TABLE items; Type: COMMENT; Schema: app; Owner: postgres\n--\n\nCOMMENT ON TABLE app.items IS 'a; b';\n\n-- Completed on 2026-11-24\n\n\\unrestrict abc\n";
 
     #[test]
+    fn headers_read_like_the_pattern() {
+        assert_eq!(
+            parse_header("-- Name: t t_pkey; Type: CONSTRAINT; Schema: public; Owner: root"),
+            Some(("t t_pkey", "CONSTRAINT", "public", "root"))
+        );
+        assert_eq!(
+            parse_header("-- Name: SCHEMA x; Type: COMMENT; Schema: -; Owner:"),
+            Some(("SCHEMA x", "COMMENT", "-", ""))
+        );
+        // A name holding the separators keeps them (the pattern's first group is greedy).
+        assert_eq!(
+            parse_header("-- Name: a; Type: X; Schema: b; Type: TABLE; Schema: s; Owner: o"),
+            Some(("a; Type: X; Schema: b", "TABLE", "s", "o"))
+        );
+        assert_eq!(
+            parse_header("-- Name: t; Type: table; Schema: s; Owner: o"),
+            None
+        );
+        assert_eq!(parse_header("-- Name: t"), None);
+    }
+
+    #[test]
     fn splits_blocks_and_owners() {
         let c = from_dump_text(DUMP, &Filter::default()).unwrap();
         let kinds: Vec<_> = c.blocks.iter().map(|b| b.key.kind.as_str()).collect();
@@ -722,7 +946,7 @@ mod tests {
         );
         assert_eq!(c.blocks[2].deps, [7]);
         assert_eq!(c.blocks[4].stmts, ["COMMENT ON TABLE app.items IS 'a; b'"]);
-        assert!(c.blocks[2].table.is_some());
+        assert!(c.blocks[2].table().is_some());
         assert_eq!(c.blocks[3].key.display(), "owner of table app.items");
         assert_eq!(c.blocks[4].key.display(), "comment on table app.items");
     }

@@ -83,7 +83,16 @@ pub fn ident_of(sql: &str, t: &Tok) -> Option<String> {
 /// Splits a script into statements (without the trailing semicolon), respecting quotes,
 /// dollar quoting and comments.
 pub fn split_statements(text: &str) -> Result<Vec<String>> {
-    let parts = pg_query::split_with_scanner(text).map_err(|e| anyhow!("cannot split SQL: {e}"))?;
+    // Most blocks of a dump (indexes, constraints, owners, grants) hold no literal, quoted name,
+    // dollar quote or comment: every `;` ends a statement there, and the scanner is not needed.
+    let plain = !text
+        .bytes()
+        .any(|c| matches!(c, b'\'' | b'"' | b'$' | b'\\' | b'/' | b'-'));
+    let parts: Vec<&str> = if plain {
+        text.split(';').collect()
+    } else {
+        pg_query::split_with_scanner(text).map_err(|e| anyhow!("cannot split SQL: {e}"))?
+    };
     Ok(parts
         .into_iter()
         .map(|s| strip_leading_comments(s).trim().to_string())
@@ -99,6 +108,38 @@ fn strip_leading_comments(mut s: &str) -> &str {
         } else {
             return t;
         }
+    }
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::split_statements;
+
+    /// The fast path (no quotes, comments or dollars) splits exactly as the server's scanner.
+    #[test]
+    fn fast_path_agrees_with_the_scanner() {
+        for text in [
+            "CREATE INDEX i ON public.t USING btree (a);\n\n\nALTER TABLE public.t OWNER TO r;\n",
+            "ALTER TABLE ONLY public.t\n    ADD CONSTRAINT t_pkey PRIMARY KEY (id);\n",
+            "GRANT SELECT ON TABLE public.t TO r;\nGRANT ALL ON TABLE public.t TO w;",
+            "CREATE TABLE public.t (\n    a integer,\n    b numeric(10,2)\n);\n",
+            "",
+            ";;",
+        ] {
+            let fast = split_statements(text).unwrap();
+            let scanner: Vec<String> = pg_query::split_with_scanner(text)
+                .unwrap()
+                .into_iter()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
+            assert_eq!(fast, scanner, "{text:?}");
+        }
+        // Quotes, comments and dollars take the scanner.
+        assert_eq!(
+            split_statements("COMMENT ON TABLE t IS 'a;b';\nSELECT $$;$$;").unwrap(),
+            vec!["COMMENT ON TABLE t IS 'a;b'", "SELECT $$;$$"]
+        );
     }
 }
 
@@ -164,6 +205,9 @@ pub struct ColumnDef {
     pub default: Option<String>,
     pub generated: Option<String>,
     pub not_null: bool,
+    /// The NOT NULL constraint's name where pg_dump prints one (18+: a name other than
+    /// `<table>_<column>_not_null`, e.g. one a partition inherited from its parent).
+    pub not_null_name: Option<String>,
     /// Any other inline clause (STORAGE, COMPRESSION, CHECK ...), as written.
     pub other: Vec<String>,
 }
@@ -220,7 +264,10 @@ pub fn parse_create_table(sql: &str) -> Result<TableDef> {
         .iter()
         .position(|t| t.start >= rel_loc && t.is_punct('('));
     let (open_i, close_i) = match open {
-        Some(o) => (o, matching_paren(&toks, o)?),
+        Some(o) => (
+            o,
+            matching_paren(&toks, o).ok_or_else(|| anyhow!("unbalanced parentheses"))?,
+        ),
         None => bail!("CREATE TABLE without an element list"),
     };
     let body_start = toks[open_i].end;
@@ -280,7 +327,8 @@ pub fn parse_create_table(sql: &str) -> Result<TableDef> {
     })
 }
 
-fn matching_paren(toks: &[Tok], open: usize) -> Result<usize> {
+/// The index of the token `)` that closes the `(` at `open`.
+pub fn matching_paren(toks: &[Tok], open: usize) -> Option<usize> {
     let mut depth = 0i32;
     for (i, t) in toks.iter().enumerate().skip(open) {
         match t.kind {
@@ -288,13 +336,13 @@ fn matching_paren(toks: &[Tok], open: usize) -> Result<usize> {
             TokKind::Punct(')') => {
                 depth -= 1;
                 if depth == 0 {
-                    return Ok(i);
+                    return Some(i);
                 }
             }
             _ => {}
         }
     }
-    bail!("unbalanced parentheses")
+    None
 }
 
 fn collapse_ws(s: &str) -> String {
@@ -318,6 +366,7 @@ fn column_parts(
         .context("column without a type")?;
     // (location, what) of every clause after the type.
     let mut marks: Vec<(usize, &str)> = Vec::new();
+    let mut not_null_name = None;
     if let Some(cc) = &c.coll_clause {
         marks.push((
             clause_start(toks, cc.location.max(0) as usize, "COLLATE"),
@@ -328,7 +377,12 @@ fn column_parts(
         if let Some(NodeEnum::Constraint(k)) = con.node.as_ref() {
             let what = match pg_query::protobuf::ConstrType::try_from(k.contype) {
                 Ok(pg_query::protobuf::ConstrType::ConstrDefault) => "default",
-                Ok(pg_query::protobuf::ConstrType::ConstrNotnull) => "notnull",
+                Ok(pg_query::protobuf::ConstrType::ConstrNotnull) => {
+                    if !k.conname.is_empty() {
+                        not_null_name = Some(k.conname.clone());
+                    }
+                    "notnull"
+                }
                 Ok(pg_query::protobuf::ConstrType::ConstrGenerated) => "generated",
                 _ => "other",
             };
@@ -346,6 +400,7 @@ fn column_parts(
         default: None,
         generated: None,
         not_null: false,
+        not_null_name,
         other: Vec::new(),
     };
     for (i, (loc, what)) in marks.iter().enumerate() {
@@ -403,6 +458,15 @@ mod tests {
         let parts = split_statements(s).unwrap();
         assert_eq!(parts.len(), 2);
         assert!(parts[0].ends_with("$$"));
+    }
+
+    #[test]
+    fn keeps_not_null_constraint_names() {
+        let sql = "CREATE TABLE public.\"events 1\" (\n    id integer CONSTRAINT \"some events_id_not_null\" NOT NULL,\n    region text NOT NULL\n)";
+        let t = parse_create_table(sql).unwrap();
+        assert!(t.columns[0].not_null && t.columns[1].not_null);
+        assert_eq!(t.columns[0].not_null_name.as_deref(), Some("some events_id_not_null"));
+        assert_eq!(t.columns[1].not_null_name, None);
     }
 
     #[test]

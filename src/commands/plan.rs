@@ -41,6 +41,10 @@ pub async fn run(args: &PlanArgs, out: &mut impl Write) -> Result<Outcome> {
         None => out.write_all(&buf)?,
     }
     timings.lap("render", t);
+    // The process ends after this command: freeing two catalogs of ~100,000 blocks one by one
+    // would only delay the exit (a tenth of a second at 10,000 tables).
+    std::mem::forget(loaded.source);
+    std::mem::forget(loaded.target);
     let mut messages = loaded.messages;
     if !p.unsupported.is_empty() {
         messages.push(format!(

@@ -21,8 +21,13 @@ struct Stmt {
 }
 
 /// The SQL that turns TARGET's privileges (`old`) into SOURCE's (`new`); `None` means the object
-/// has default privileges on that side.
-pub fn change(old: Option<&Block>, new: Option<&Block>) -> Result<String, String> {
+/// has default privileges on that side. `major` is TARGET's server major: what `ALL` means there
+/// (from 17 on a table's ALL includes MAINTAIN) and which privileges it knows.
+pub fn change(
+    old: Option<&Block>,
+    new: Option<&Block>,
+    major: Option<u32>,
+) -> Result<String, String> {
     let oldp = old.map(parse_block).transpose()?.unwrap_or_default();
     let newp = new.map(parse_block).transpose()?.unwrap_or_default();
     let first = oldp.first().or(newp.first()).ok_or("empty ACL")?;
@@ -37,8 +42,8 @@ pub fn change(old: Option<&Block>, new: Option<&Block>) -> Result<String, String
         } else {
             default_acl_role(&prefix).ok_or("cannot read FOR ROLE in a default privilege")?
         };
-        let before = replay(&oldp, &kind, &owner, !owner.is_empty())?;
-        let after = replay(&newp, &kind, &owner, !owner.is_empty())?;
+        let before = replay(&oldp, &kind, &owner, !owner.is_empty(), major)?;
+        let after = replay(&newp, &kind, &owner, !owner.is_empty(), major)?;
         return Ok(render(&prefix, &object, &before, &after));
     }
     let owner_of = |b: Option<&Block>| b.map(|b| quote_ident(&b.owner)).unwrap_or_default();
@@ -53,13 +58,13 @@ pub fn change(old: Option<&Block>, new: Option<&Block>) -> Result<String, String
     } else {
         new_owner.clone()
     };
-    let mut before = replay(&oldp, &kind, &old_owner, true)?;
+    let mut before = replay(&oldp, &kind, &old_owner, true, major)?;
     if old_owner != new_owner {
         if let Some(p) = before.remove(&old_owner) {
             before.insert(new_owner.clone(), p);
         }
     }
-    let after = replay(&newp, &kind, &new_owner, true)?;
+    let after = replay(&newp, &kind, &new_owner, true, major)?;
     Ok(render("", &object, &before, &after))
 }
 
@@ -216,18 +221,22 @@ fn object_kind(object: &str) -> String {
     object.split(' ').next().unwrap_or("").to_string()
 }
 
-/// Every privilege an object kind has: what `ALL` means.
-fn all_privs(kind: &str) -> &'static [&'static str] {
+/// Every privilege an object kind has on a server of this major: what `ALL` means.
+fn all_privs(kind: &str, major: Option<u32>) -> &'static [&'static str] {
+    // A table's privileges; from PostgreSQL 17 on, MAINTAIN too (the last one here).
+    const TABLE: &[&str] = &[
+        "SELECT",
+        "INSERT",
+        "UPDATE",
+        "DELETE",
+        "TRUNCATE",
+        "REFERENCES",
+        "TRIGGER",
+        "MAINTAIN",
+    ];
     match kind {
-        "TABLE" => &[
-            "SELECT",
-            "INSERT",
-            "UPDATE",
-            "DELETE",
-            "TRUNCATE",
-            "REFERENCES",
-            "TRIGGER",
-        ],
+        "TABLE" if major.is_some_and(|m| m >= 17) => TABLE,
+        "TABLE" => &TABLE[..TABLE.len() - 1],
         "SEQUENCE" => &["USAGE", "SELECT", "UPDATE"],
         "FUNCTION" | "PROCEDURE" | "ROUTINE" => &["EXECUTE"],
         "SCHEMA" => &["USAGE", "CREATE"],
@@ -249,13 +258,16 @@ fn public_default(kind: &str) -> &'static [&'static str] {
 }
 
 /// Expands one privilege as written (`ALL`, `SELECT(a, b)`, `TEMP`) into privilege keys.
-fn expand(kind: &str, p: &str) -> Vec<String> {
+fn expand(kind: &str, p: &str, major: Option<u32>) -> Vec<String> {
     let (name, cols) = match p.find('(') {
         Some(i) => (p[..i].trim().to_ascii_uppercase(), Some(p[i..].to_string())),
         None => (p.trim().to_ascii_uppercase(), None),
     };
     let names: Vec<String> = match (name.as_str(), &cols) {
-        ("ALL" | "ALL PRIVILEGES", None) => all_privs(kind).iter().map(|s| s.to_string()).collect(),
+        ("ALL" | "ALL PRIVILEGES", None) => all_privs(kind, major)
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
         ("ALL" | "ALL PRIVILEGES", Some(_)) => ["SELECT", "INSERT", "UPDATE", "REFERENCES"]
             .iter()
             .map(|s| s.to_string())
@@ -272,12 +284,18 @@ fn expand(kind: &str, p: &str) -> Vec<String> {
         .collect()
 }
 
-fn replay(stmts: &[Stmt], kind: &str, owner: &str, defaults: bool) -> Result<Acl, String> {
+fn replay(
+    stmts: &[Stmt],
+    kind: &str,
+    owner: &str,
+    defaults: bool,
+    major: Option<u32>,
+) -> Result<Acl, String> {
     let mut acl: Acl = BTreeMap::new();
     if defaults && !owner.is_empty() {
         acl.insert(
             owner.to_string(),
-            all_privs(kind)
+            all_privs(kind, major)
                 .iter()
                 .map(|p| (p.to_string(), false))
                 .collect(),
@@ -291,7 +309,18 @@ fn replay(stmts: &[Stmt], kind: &str, owner: &str, defaults: bool) -> Result<Acl
         acl.insert("PUBLIC".into(), public);
     }
     for s in stmts {
-        let privs: Vec<String> = s.privs.iter().flat_map(|p| expand(kind, p)).collect();
+        let privs: Vec<String> = s
+            .privs
+            .iter()
+            .flat_map(|p| expand(kind, p, major))
+            .collect();
+        if let Some(m) = major.filter(|m| *m < 17) {
+            if privs.iter().any(|p| p.starts_with("MAINTAIN")) {
+                return Err(format!(
+                    "the MAINTAIN privilege needs PostgreSQL 17 or newer; TARGET runs {m}"
+                ));
+            }
+        }
         let entry = acl.entry(s.grantee.clone()).or_default();
         for p in privs {
             if s.grant {
@@ -391,7 +420,7 @@ mod tests {
             stmts: stmts.iter().map(|s| s.to_string()).collect(),
             settings: vec![],
             identity: None,
-            table: None,
+            parsed_table: Default::default(),
         }
     }
 
@@ -411,7 +440,7 @@ mod tests {
                 "GRANT SELECT ON TABLE app.t TO writer WITH GRANT OPTION",
             ],
         );
-        let sql = change(Some(&old), Some(&new)).unwrap();
+        let sql = change(Some(&old), Some(&new), Some(15)).unwrap();
         assert_eq!(
             sql,
             "REVOKE DELETE,INSERT,REFERENCES,TRIGGER,TRUNCATE,UPDATE ON TABLE app.t FROM writer;\nGRANT INSERT ON TABLE app.t TO reader;\nGRANT SELECT ON TABLE app.t TO writer WITH GRANT OPTION;\n"
@@ -427,7 +456,7 @@ mod tests {
                 "GRANT ALL ON FUNCTION app.f() TO x",
             ],
         );
-        let sql = change(Some(&old), None).unwrap();
+        let sql = change(Some(&old), None, Some(15)).unwrap();
         assert_eq!(sql, "REVOKE EXECUTE ON FUNCTION app.f() FROM x;\nGRANT EXECUTE ON FUNCTION app.f() TO PUBLIC;\n");
     }
 
@@ -435,18 +464,18 @@ mod tests {
     fn default_privileges() {
         let mut old = block("postgres", &["ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA s GRANT SELECT ON TABLES  TO PUBLIC"]);
         old.key.kind = "DEFAULT ACL".into();
-        let sql = change(Some(&old), None).unwrap();
+        let sql = change(Some(&old), None, Some(15)).unwrap();
         assert_eq!(sql, "ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA s REVOKE SELECT ON TABLES FROM PUBLIC;\n");
         let new = block(
             "postgres",
             &["ALTER DEFAULT PRIVILEGES FOR ROLE postgres REVOKE ALL ON FUNCTIONS  FROM PUBLIC"],
         );
-        let sql = change(None, Some(&new)).unwrap();
+        let sql = change(None, Some(&new), Some(15)).unwrap();
         assert_eq!(
             sql,
             "ALTER DEFAULT PRIVILEGES FOR ROLE postgres REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;\n"
         );
-        let sql = change(Some(&new), None).unwrap();
+        let sql = change(Some(&new), None, Some(15)).unwrap();
         assert_eq!(
             sql,
             "ALTER DEFAULT PRIVILEGES FOR ROLE postgres GRANT EXECUTE ON FUNCTIONS TO PUBLIC;\n"
@@ -459,10 +488,35 @@ mod tests {
             "root",
             &["GRANT SELECT(\"a,b\") ON TABLE app.t TO \"Odd Role\""],
         );
-        let sql = change(None, Some(&new)).unwrap();
+        let sql = change(None, Some(&new), Some(15)).unwrap();
         assert_eq!(
             sql,
             "GRANT SELECT(\"a,b\") ON TABLE app.t TO \"Odd Role\";\n"
         );
+    }
+
+    #[test]
+    fn all_means_what_the_target_major_has() {
+        // From 17 on, a table's ALL includes MAINTAIN: the seven of 16 are no longer all of it.
+        let old = block("root", &["GRANT ALL ON TABLE app.t TO w"]);
+        let new = block(
+            "root",
+            &["GRANT SELECT,INSERT,UPDATE,DELETE,TRUNCATE,REFERENCES,TRIGGER ON TABLE app.t TO w"],
+        );
+        assert_eq!(change(Some(&old), Some(&new), Some(16)).unwrap(), "");
+        assert_eq!(
+            change(Some(&old), Some(&new), Some(17)).unwrap(),
+            "REVOKE MAINTAIN ON TABLE app.t FROM w;\n"
+        );
+        let grant = change(None, Some(&old), Some(17)).unwrap();
+        assert!(grant.contains("MAINTAIN"), "{grant}");
+    }
+
+    #[test]
+    fn maintain_on_a_target_before_17_is_refused() {
+        let new = block("root", &["GRANT MAINTAIN ON TABLE app.t TO w"]);
+        let err = change(None, Some(&new), Some(16)).unwrap_err();
+        assert!(err.contains("PostgreSQL 17"), "{err}");
+        assert!(change(None, Some(&new), Some(17)).is_ok());
     }
 }

@@ -2,7 +2,7 @@
 //! Tables live in `table.rs`, privileges in `acl.rs`.
 
 use super::{acl, online, table, Ctx, Hazard, Op, Step};
-use crate::catalog::parse::{ident_of, quote_ident, tokens, Tok, TokKind};
+use crate::catalog::parse::{ident_of, matching_paren, quote_ident, tokens, Tok, TokKind};
 use crate::catalog::Block;
 
 pub enum Decision {
@@ -31,7 +31,7 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
         "COMMENT" | "SECURITY LABEL" => reapply(ctx, "text differs"),
         "DEFAULT" => reapply(ctx, "default expression differs"),
         "SEQUENCE OWNED BY" => reapply(ctx, "owning column differs"),
-        "ACL" | "DEFAULT ACL" => match acl::change(Some(t), Some(s)) {
+        "ACL" | "DEFAULT ACL" => match acl::change(Some(t), Some(s), ctx.tgt.server_version) {
             Ok(sql) => Decision::Alter(
                 vec![ctx.step(s, Op::Alter, "privileges differ", sql, vec![])],
                 vec![],
@@ -63,6 +63,27 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                 }
             }
             Decision::Recreate
+        }
+        "VIEW" => {
+            // Columns added at the end: CREATE OR REPLACE keeps the view's dependents.
+            let appended = s.settings == t.settings
+                && s.stmts.len() == t.stmts.len()
+                && s.stmts.get(1..) == t.stmts.get(1..)
+                && matches!((s.stmts.first(), t.stmts.first()),
+                    (Some(n), Some(o)) if crate::catalog::view::appends_columns(o, n));
+            match s.stmts[0].strip_prefix("CREATE VIEW ") {
+                Some(rest) if appended => Decision::Alter(
+                    vec![ctx.step(
+                        s,
+                        Op::Replace,
+                        "columns added at the end; CREATE OR REPLACE keeps what depends on the view",
+                        format!("CREATE OR REPLACE VIEW {rest};\n"),
+                        vec![],
+                    )],
+                    vec![],
+                ),
+                _ => Decision::Recreate,
+            }
         }
         "TYPE" => enum_type(ctx, s, t),
         "DOMAIN" => domain(ctx, s, t),
@@ -106,7 +127,7 @@ pub fn create(ctx: &mut Ctx, si: usize, recreated: bool) -> Vec<Step> {
     }
     if kind == "ACL" || kind == "DEFAULT ACL" {
         // The object is new (or new again), so its privileges start from the defaults.
-        return match acl::change(None, Some(s)) {
+        return match acl::change(None, Some(s), ctx.tgt.server_version) {
             Ok(sql) if sql.is_empty() => vec![],
             Ok(sql) => vec![ctx.step(s, Op::Create, reason, sql, vec![])],
             Err(_) => vec![ctx.step(s, Op::Create, reason, s.sql(), vec![])],
@@ -185,12 +206,7 @@ fn undo_default_privileges(ctx: &Ctx, s: &Block) -> String {
     };
     let mut grantees: Vec<String> = Vec::new();
     let mut any = false;
-    for b in ctx
-        .tgt
-        .blocks
-        .iter()
-        .filter(|b| b.key.kind == "DEFAULT ACL")
-    {
+    for b in ctx.tgt_rel.default_acls.iter().map(|&i| &ctx.tgt.blocks[i]) {
         if !(b.key.schema.is_empty() || b.key.schema == schema) {
             continue;
         }
@@ -358,7 +374,7 @@ pub fn drop(ctx: &mut Ctx, ti: usize, recreated: bool) -> DropHow {
             Some(sql) => step(sql, vec![]),
             None => DropHow::Unknown("cannot read the comment statement".into()),
         },
-        "ACL" | "DEFAULT ACL" => match acl::change(Some(b), None) {
+        "ACL" | "DEFAULT ACL" => match acl::change(Some(b), None, ctx.tgt.server_version) {
             Ok(sql) if sql.is_empty() => DropHow::Nothing,
             Ok(sql) => step(sql, vec![]),
             Err(e) => DropHow::Unknown(e),
@@ -426,12 +442,16 @@ pub fn drop(ctx: &mut Ctx, ti: usize, recreated: bool) -> DropHow {
             step(sql, vec![Hazard::AccessExclusiveLock])
         }
         "TABLE ATTACH" => {
-            match replace_from(&first, &["ATTACH", "PARTITION"], "DETACH PARTITION") {
-                // DETACH takes the partition name only: cut the bound after it.
-                Some(sql) => match cut_partition_bound(&sql) {
-                    Some(sql) => step(sql.replacen("ALTER TABLE ONLY ", "ALTER TABLE ", 1), vec![]),
-                    None => DropHow::Unknown("cannot read the ATTACH PARTITION statement".into()),
-                },
+            // DETACH takes the partition's name only, not its bound.
+            match attach_parts(&first) {
+                Some(((ps, pn), (cs, cn))) => step(
+                    format!(
+                        "ALTER TABLE {} DETACH PARTITION {};\n",
+                        crate::catalog::qualified(&ps, &pn),
+                        crate::catalog::qualified(&cs, &cn)
+                    ),
+                    vec![],
+                ),
                 None => DropHow::Unknown("cannot read the ATTACH PARTITION statement".into()),
             }
         }
@@ -515,7 +535,7 @@ pub fn identity_of(b: &Block) -> Option<String> {
     if matches!(b.key.kind.as_str(), "FUNCTION" | "PROCEDURE" | "AGGREGATE")
         && toks.get(stop).is_some_and(|t| t.is_punct('('))
     {
-        stop = matching(&toks, stop)? + 1;
+        stop = matching_paren(&toks, stop)? + 1;
     }
     Some(first[toks[j].start..toks[stop - 1].end].to_string())
 }
@@ -569,21 +589,6 @@ fn qualified_name_end(sql: &str, toks: &[Tok], j: usize) -> Option<(usize, Strin
     Some((k, name))
 }
 
-fn matching(toks: &[Tok], open: usize) -> Option<usize> {
-    let mut depth = 0;
-    for (i, t) in toks.iter().enumerate().skip(open) {
-        if t.is_punct('(') {
-            depth += 1;
-        } else if t.is_punct(')') {
-            depth -= 1;
-            if depth == 0 {
-                return Some(i);
-            }
-        }
-    }
-    None
-}
-
 /// Index of the first top-level token sequence spelling `words`.
 fn find_words(sql: &str, toks: &[Tok], words: &[&str]) -> Option<usize> {
     let mut depth = 0;
@@ -622,14 +627,6 @@ fn replace_word(sql: &str, word: &str, replacement: &str) -> Option<String> {
     ))
 }
 
-/// `ALTER TABLE ONLY p DETACH PARTITION c FOR VALUES ...;` -> up to the partition's name.
-fn cut_partition_bound(sql: &str) -> Option<String> {
-    let toks = tokens(sql).ok()?;
-    let i = find_words(sql, &toks, &["PARTITION"])?;
-    let (end, _) = qualified_name_end(sql, &toks, i + 1)?;
-    Some(format!("{};\n", &sql[..toks[end - 1].end]))
-}
-
 /// The (quoted, as written) name that follows `words`, skipping CONCURRENTLY / IF NOT EXISTS.
 fn name_after(sql: &str, words: &[&str]) -> Option<String> {
     let toks = tokens(sql).ok()?;
@@ -665,7 +662,7 @@ fn paren_after(sql: &str, word: &str) -> Option<String> {
     if !toks.get(open)?.is_punct('(') {
         return None;
     }
-    let close = matching(&toks, open)?;
+    let close = matching_paren(&toks, open)?;
     Some(sql[toks[open].start..toks[close].end].to_string())
 }
 
@@ -807,7 +804,7 @@ fn enum_labels(sql: &str) -> Option<Vec<String>> {
     let toks = tokens(sql).ok()?;
     find_words(sql, &toks, &["AS", "ENUM"])?;
     let open = toks.iter().position(|t| t.is_punct('('))?;
-    let close = matching(&toks, open)?;
+    let close = matching_paren(&toks, open)?;
     Some(
         toks[open + 1..close]
             .iter()
@@ -862,7 +859,7 @@ fn composite_attributes(sql: &str) -> Option<Vec<(String, String, String)>> {
         return None;
     }
     let open = as_i + 1;
-    let close = matching(&toks, open)?;
+    let close = matching_paren(&toks, open)?;
     let mut out = Vec::new();
     let mut start = open + 1;
     let mut depth = 0;
@@ -940,7 +937,7 @@ fn composite_type(ctx: &Ctx, s: &Block, t: &Block) -> Decision {
 /// the cast fail, and the whole transaction with it), and the old type dropped.
 fn rebuild_enum(ctx: &Ctx, s: &Block, t: &Block, id: &str) -> Decision {
     let tgt = ctx.tgt;
-    let ti = tgt.index[&t.key];
+    let ti = tgt.position(&t.key).expect("indexed");
     // Only columns may use it: functions, domains and views that do would need rebuilding too.
     let deps = tgt.dependents();
     let blockers: Vec<String> = deps[ti]
@@ -964,7 +961,7 @@ fn rebuild_enum(ctx: &Ctx, s: &Block, t: &Block, id: &str) -> Decision {
     );
     let array = format!("{id}[]");
     for b in tgt.blocks.iter().filter(|b| b.key.kind == "TABLE") {
-        let Some(tab) = &b.table else { continue };
+        let Some(tab) = b.table() else { continue };
         let rel = crate::catalog::qualified(&tab.schema, &tab.name);
         for c in tab
             .columns
@@ -990,7 +987,7 @@ fn rebuild_enum(ctx: &Ctx, s: &Block, t: &Block, id: &str) -> Decision {
             let wanted = ctx
                 .src
                 .get(&b.key)
-                .and_then(|sb| sb.table.as_ref())
+                .and_then(|sb| sb.table())
                 .and_then(|st| st.columns.iter().find(|x| x.name == c.name))
                 .and_then(|x| x.default.clone());
             if let Some(d) = wanted {
@@ -1015,7 +1012,7 @@ fn rebuild_enum(ctx: &Ctx, s: &Block, t: &Block, id: &str) -> Decision {
         };
         if let Some(b) = ctx.src.get(&key) {
             if kind == "ACL" {
-                if let Ok(x) = acl::change(None, Some(b)) {
+                if let Ok(x) = acl::change(None, Some(b), ctx.tgt.server_version) {
                     sql.push_str(&x);
                 }
             } else {
@@ -1164,6 +1161,7 @@ fn domain(ctx: &Ctx, s: &Block, t: &Block) -> Decision {
 
 #[cfg(test)]
 mod tests {
+
     use super::*;
 
     #[test]
@@ -1205,11 +1203,11 @@ mod tests {
             "app.\"T t\""
         );
         assert_eq!(
-            cut_partition_bound(
-                "ALTER TABLE ONLY app.p DETACH PARTITION app.p1 FOR VALUES FROM (1) TO (2)"
+            attach_parts(
+                "ALTER TABLE ONLY app.\"p x\" ATTACH PARTITION app.p1 FOR VALUES FROM (1) TO (2)"
             )
             .unwrap(),
-            "ALTER TABLE ONLY app.p DETACH PARTITION app.p1;\n"
+            (("app".into(), "p x".into()), ("app".into(), "p1".into()))
         );
     }
 

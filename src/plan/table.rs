@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
     let (s, t) = (&ctx.src.blocks[si], &ctx.tgt.blocks[ti]);
-    let (Some(new), Some(old)) = (&s.table, &t.table) else {
+    let (Some(new), Some(old)) = (s.table(), t.table()) else {
         return Decision::Unsupported("cannot parse the table definition".into());
     };
     if s.settings != t.settings {
@@ -289,6 +289,31 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                     vec![],
                 ));
             }
+        } else if c.not_null && o.not_null_name != c.not_null_name {
+            // 18+: NOT NULL constraints have names; a partition inherits its parent's and keeps
+            // them when detached. pg_dump prints a name only when it is not the default.
+            let default = || format!("{}_{}_not_null", new.name, c.name);
+            let from = o.not_null_name.clone().unwrap_or_else(default);
+            let to = c.not_null_name.clone().unwrap_or_else(default);
+            let named_target = o.not_null_name.is_some() || ctx.tgt.server_version.is_some_and(|m| m >= 18);
+            if from != to && named_target {
+                if ctx.src_rel.parent.contains_key(&(new.schema.clone(), new.name.clone())) {
+                    problems.push(format!(
+                        "column {}: the NOT NULL constraint of a partition is named {} on TARGET and {} on SOURCE; an inherited constraint cannot be renamed",
+                        c.name, from, to
+                    ));
+                } else {
+                    steps.push(step(
+                        format!("column {}: its NOT NULL constraint is renamed", c.name),
+                        format!(
+                            "ALTER TABLE {name} RENAME CONSTRAINT {} TO {};\n",
+                            quote_ident(&from),
+                            quote_ident(&to)
+                        ),
+                        vec![],
+                    ));
+                }
+            }
         }
     }
     // 4. Added columns, in SOURCE order (PostgreSQL appends them).
@@ -409,7 +434,7 @@ fn partition_parent_change(
     let parent_in = |cat: &crate::catalog::Catalog, rel: &super::Relations| {
         let p = rel.parent.get(&me)?;
         let i = *rel.tables.get(p)?;
-        cat.blocks[i].table.clone()
+        cat.blocks[i].table().cloned()
     };
     let (po, pn) = (
         parent_in(ctx.tgt, &ctx.tgt_rel)?,
