@@ -6,56 +6,15 @@ mod common;
 
 use common::*;
 use libtest_mimic::{Arguments, Failed, Trial};
-use std::path::{Path, PathBuf};
-
-fn cases() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    let mut out = Vec::new();
-    for kind in std::fs::read_dir(&root).expect("fixtures/") {
-        let kind = kind.unwrap().path();
-        if !kind.is_dir() {
-            continue;
-        }
-        for case in std::fs::read_dir(&kind).unwrap() {
-            let case = case.unwrap().path();
-            if case.join("old.sql").is_file() && case.join("new.sql").is_file() {
-                out.push(case);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-fn roles(case: &Path) -> Vec<String> {
-    std::fs::read_to_string(case.join("roles.txt"))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| l.trim().to_string())
-        .filter(|l| !l.is_empty())
-        .collect()
-}
+use std::path::Path;
 
 /// True when the environment variable is set to something other than "" or "0".
 fn env_on(name: &str) -> bool {
     matches!(std::env::var(name).as_deref(), Ok(v) if !v.is_empty() && v != "0")
 }
 
-/// The line of psql's stderr that says what went wrong (without the file path prefix).
-fn first_error(stderr: &str) -> String {
-    let line = stderr
-        .lines()
-        .find(|l| l.contains("ERROR:"))
-        .or_else(|| stderr.lines().next())
-        .unwrap_or("");
-    match line.find("ERROR:") {
-        Some(i) => line[i..].to_string(),
-        None => line.to_string(),
-    }
-}
-
 fn round_trip(case: &Path, flags: &[&str], trial: &str) -> Result<(), Failed> {
-    ensure_roles(&roles(case));
+    ensure_roles(&fixture_roles(case));
     let label = case.file_name().unwrap().to_string_lossy().to_string();
     let target = TempDb::new(&format!("{label}_t"));
     let source = TempDb::new(&format!("{label}_s"));
@@ -146,7 +105,7 @@ fn round_trip(case: &Path, flags: &[&str], trial: &str) -> Result<(), Failed> {
 fn main() {
     let args = Arguments::from_args();
     let mut trials = Vec::new();
-    for case in cases() {
+    for case in fixture_cases() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
         let name = case.strip_prefix(&root).unwrap().display().to_string();
         let c = case.clone();

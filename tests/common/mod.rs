@@ -27,25 +27,30 @@ pub fn bin(tool: &str) -> String {
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// A database created for one test and dropped when it goes out of scope.
+/// A database name no other test (or run) uses: `<prefix><pid>_<n>_<label, made safe>`.
+pub fn unique_db_name(prefix: &str, label: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let clean: String = label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .take(30)
+        .collect();
+    format!("{prefix}{}_{n}_{clean}", std::process::id())
+}
+
 pub struct TempDb {
     pub name: String,
 }
 
 impl TempDb {
     pub fn new(label: &str) -> TempDb {
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let clean: String = label
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_lowercase()
-                } else {
-                    '_'
-                }
-            })
-            .take(30)
-            .collect();
-        let name = format!("pgalign_t{}_{n}_{clean}", std::process::id());
+        let name = unique_db_name("pgalign_t", label);
         admin(&format!("CREATE DATABASE {name}"));
         TempDb { name }
     }
@@ -238,4 +243,47 @@ fn sort_table_elements(s: &str) -> String {
         mid.join("\n"),
         lines[lines.len() - 1]
     )
+}
+
+/// Every fixture case: `fixtures/<kind>/<case>/` holding old.sql and new.sql, sorted.
+pub fn fixture_cases() -> Vec<std::path::PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let mut out = Vec::new();
+    for kind in std::fs::read_dir(&root).expect("fixtures/") {
+        let kind = kind.unwrap().path();
+        if !kind.is_dir() {
+            continue;
+        }
+        for case in std::fs::read_dir(&kind).unwrap() {
+            let case = case.unwrap().path();
+            if case.join("old.sql").is_file() && case.join("new.sql").is_file() {
+                out.push(case);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The roles a fixture case needs (its roles.txt, one a line).
+pub fn fixture_roles(case: &Path) -> Vec<String> {
+    std::fs::read_to_string(case.join("roles.txt"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// The line of psql's stderr that says what went wrong (without the file path prefix).
+pub fn first_error(stderr: &str) -> String {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("ERROR:"))
+        .or_else(|| stderr.lines().next())
+        .unwrap_or("");
+    match line.find("ERROR:") {
+        Some(i) => line[i..].to_string(),
+        None => line.to_string(),
+    }
 }
