@@ -17,7 +17,9 @@
 #                                               PORT/USER, default 127.0.0.1:5432) with its own tools
 #   scripts/pg-matrix.sh --plain-only ...       only the plain round trip, not the --no-owner
 #                                               --no-privileges variant: half the time
-#   scripts/pg-matrix.sh --no-versions ...      skip tests/versions.rs
+#   scripts/pg-matrix.sh --no-versions ...      skip tests/versions.rs (run once per SOURCE:TARGET
+#                                               pair: PGALIGN_MATRIX_CROSS=17:13,18:13; default
+#                                               17:13 and newest:oldest of the majors run)
 #   scripts/pg-matrix.sh --serve --majors 13,17 start the servers, print how to reach them, run
 #                                               nothing and wait (Ctrl-C stops them): for debugging
 #
@@ -321,13 +323,30 @@ echo "MATRIX total majors=$majors passed=$total_passed failed=$total_failed know
 if [ -n "$versions" ]; then
   ports=""
   for m in ${majors//,/ }; do ports="${ports:+$ports,}$m=${port_of[$m]}"; done
-  echo "== cross-major tests (tests/versions.rs)"
-  t0=$SECONDS
-  rc=0
-  env PGALIGN_TEST_HOST="$host" PGALIGN_TEST_USER="$luser" PGALIGN_MATRIX_PORTS="$ports" \
-      ${client_bin:+PGALIGN_MATRIX_BINDIR="$client_bin"} \
-    cargo test --quiet --test versions -- --nocapture --test-threads 1 || rc=$?
-  echo "MATRIX versions seconds=$((SECONDS - t0)) exit=$rc"
-  [ "$rc" = 0 ] || status=1
+  # SOURCE:TARGET pairs: $PGALIGN_MATRIX_CROSS (comma-separated), else 17:13 (issue 7's pair)
+  # and newest:oldest, where those servers run; tests/versions.rs runs once per pair.
+  pairs="${PGALIGN_MATRIX_CROSS:-}"
+  if [ -z "$pairs" ]; then
+    oldest="$(echo "${majors//,/ }" | tr ' ' '\n' | sort -n | head -1)"
+    newest="$(echo "${majors//,/ }" | tr ' ' '\n' | sort -n | tail -1)"
+    [ -n "${port_of[17]:-}" ] && [ -n "${port_of[13]:-}" ] && pairs="17:13"
+    if [ "$newest" != "$oldest" ] && [ "$newest:$oldest" != "17:13" ]; then
+      pairs="${pairs:+$pairs,}$newest:$oldest"
+    fi
+  fi
+  # With one server there is no pair: the tests run once and say what they skip.
+  list="${pairs//,/ }"
+  [ -n "$list" ] || list=none
+  for pair in $list; do
+    [ "$pair" = none ] && pair=
+    echo "== cross-major tests (tests/versions.rs), SOURCE:TARGET ${pair:-none}"
+    t0=$SECONDS
+    rc=0
+    env PGALIGN_TEST_HOST="$host" PGALIGN_TEST_USER="$luser" PGALIGN_MATRIX_PORTS="$ports" \
+        ${pair:+PGALIGN_MATRIX_CROSS="$pair"} ${client_bin:+PGALIGN_MATRIX_BINDIR="$client_bin"} \
+      cargo test --quiet --test versions -- --nocapture --test-threads 1 || rc=$?
+    echo "MATRIX versions pair=$pair seconds=$((SECONDS - t0)) exit=$rc"
+    [ "$rc" = 0 ] || status=1
+  done
 fi
 exit "$status"
