@@ -465,7 +465,10 @@ mod tests {
         let sql = "CREATE TABLE public.\"events 1\" (\n    id integer CONSTRAINT \"some events_id_not_null\" NOT NULL,\n    region text NOT NULL\n)";
         let t = parse_create_table(sql).unwrap();
         assert!(t.columns[0].not_null && t.columns[1].not_null);
-        assert_eq!(t.columns[0].not_null_name.as_deref(), Some("some events_id_not_null"));
+        assert_eq!(
+            t.columns[0].not_null_name.as_deref(),
+            Some("some events_id_not_null")
+        );
         assert_eq!(t.columns[1].not_null_name, None);
     }
 

@@ -521,6 +521,7 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
         .collect();
     let implicit = dropped_with_owning_column(src, tgt, &ctx.tgt_rel, &tact);
     let mut late: Vec<Step> = Vec::new();
+    let mut dropped_after_detach: Vec<Step> = Vec::new();
     for ti in (0..tgt.blocks.len()).rev() {
         if !matches!(tact[ti], Act::Drop | Act::Recreate) {
             continue;
@@ -549,12 +550,32 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
             // name) and goes with it: the old one must be gone before the new one is created.
             || deps[ti].iter().any(|&d| tact[d] == Act::Recreate);
         let is_late = tact[ti] == Act::Drop && !must_go_first;
-        match objects::drop(&mut ctx, ti, tact[ti] == Act::Recreate) {
+        // An owned sequence released from a table that is created again: OWNED BY NONE must
+        // run before the table's drop, or the drop takes the sequence with it.
+        let releases = b.key.kind == "SEQUENCE OWNED BY"
+            && tact[ti] == Act::Recreate
+            && b.stmts
+                .first()
+                .and_then(|s| objects::owned_by_target(s))
+                .and_then(|(sch, tab, _)| ctx.tgt_rel.tables.get(&(sch, tab)))
+                .is_some_and(|&t| tact[t] == Act::Recreate);
+        let is_late = is_late && !releases;
+        let reason = if releases {
+            "released from its table, which is created again (the sequence keeps its value)"
+                .to_string()
+        } else {
+            reason
+        };
+        // Dropped after the partition it lives on is detached (see outlives_parent_table).
+        let after_detach = outlives_parent_table(tgt, &ctx.tgt_rel, &tact, ti);
+        match objects::drop(&mut ctx, ti, tact[ti] == Act::Recreate && !releases) {
             objects::DropHow::Steps(steps) => {
                 for mut s in steps {
                     s.reason = reason.clone();
                     if is_late {
                         late.push(s);
+                    } else if after_detach {
+                        dropped_after_detach.push(s);
                     } else {
                         ctx.steps_drop.push(s);
                     }
@@ -567,6 +588,8 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
             }
         }
     }
+
+    ctx.steps_drop.append(&mut dropped_after_detach);
 
     // Creates and alters, SOURCE order.
     let mut alters_by_src: Vec<Option<Vec<Step>>> = vec![None; src.blocks.len()];
@@ -630,11 +653,48 @@ fn cascade(ctx: &mut Ctx, sact: &mut [Act], tact: &mut [Act], d: usize, because:
         return false;
     }
     let b = &ctx.tgt.blocks[d];
+    if b.key.kind == "SEQUENCE"
+        && ctx.tgt.blocks[because].key.kind == "TABLE"
+        && !b
+            .stmts
+            .first()
+            .is_some_and(|s| s.starts_with("ALTER TABLE"))
+    {
+        // A sequence owned by a column of a table that is created again (serial) outlives it
+        // and keeps its value: released before the drop (OWNED BY NONE), owned again after.
+        let owned = Key {
+            kind: "SEQUENCE OWNED BY".into(),
+            schema: b.key.schema.clone(),
+            name: b.key.name.clone(),
+        };
+        if let Some(o) = ctx.tgt.position(&owned) {
+            if tact[o] == Act::Keep {
+                tact[o] = Act::Recreate;
+                match ctx.src.position(&owned) {
+                    Some(so) => sact[so] = Act::Recreate,
+                    None => tact[o] = Act::Drop,
+                }
+            }
+        }
+        return false;
+    }
+    if matches!(b.key.kind.as_str(), "TABLE" | "FOREIGN TABLE")
+        && ctx.tgt.blocks[because].key.kind == "TABLE"
+    {
+        // A partition (or inheritance child) of a table created again: it is detached before
+        // the drop and attached again after (its TABLE ATTACH entry), not rebuilt.
+        return false;
+    }
+    if survives_detach(ctx, tact, d, because) {
+        return false;
+    }
     let Some(si) = ctx.src.position(&b.key) else {
         tact[d] = Act::Drop;
         return true;
     };
-    if is_recreatable(&b.key.kind) {
+    if is_recreatable(&b.key.kind)
+        || b.key.kind == "SEQUENCE" && ctx.tgt.blocks[because].key.kind == "TABLE"
+    {
         tact[d] = Act::Recreate;
         sact[si] = Act::Recreate;
         true
@@ -649,6 +709,65 @@ fn cascade(ctx: &mut Ctx, sact: &mut [Act], tact: &mut [Act], d: usize, because:
         ctx.unsupported(&key, why, Some(&t), Some(&s));
         false
     }
+}
+
+/// True when TARGET block `d` is a partition's index (or constraint) attached to `because`, an
+/// index of a partitioned table that is created again: the partition is detached before that
+/// table is dropped, and its index stays with it.
+fn survives_detach(ctx: &Ctx, tact: &[Act], d: usize, because: usize) -> bool {
+    let b = &ctx.tgt.blocks[d];
+    if !matches!(b.key.kind.as_str(), "INDEX" | "CONSTRAINT") {
+        return false;
+    }
+    let own = b.key.name.rsplit(' ').next().unwrap_or(&b.key.name);
+    let attached_to_because = ctx
+        .tgt_rel
+        .index_parent
+        .get(&(b.key.schema.clone(), own.to_string()))
+        .and_then(|p| index_block(ctx.tgt, &p.0, &p.1))
+        == Some(because);
+    attached_to_because
+        && table_of(ctx.tgt, because).is_some_and(|t| matches!(tact[t], Act::Drop | Act::Recreate))
+}
+
+/// The table an index or constraint is on: its first TABLE dependency (a partition's index
+/// depends on its parent index first).
+fn table_of(cat: &Catalog, i: usize) -> Option<usize> {
+    cat.blocks[i]
+        .deps
+        .iter()
+        .filter_map(|d| cat.by_toc.get(d).copied())
+        .find(|&p| cat.blocks[p].key.kind == "TABLE")
+}
+
+/// True when TARGET block `ti`, an index (or constraint) of a partition attached to an index of
+/// a partitioned table that is dropped (or created again), outlives that table: the partition
+/// is detached first (its TABLE ATTACH goes before the table's drop), and its index with it.
+fn outlives_parent_table(tgt: &Catalog, rel: &Relations, tact: &[Act], ti: usize) -> bool {
+    let b = &tgt.blocks[ti];
+    if !matches!(b.key.kind.as_str(), "INDEX" | "CONSTRAINT") {
+        return false;
+    }
+    let dropped = |p: usize| matches!(tact[p], Act::Drop | Act::Recreate);
+    let own = b.key.name.rsplit(' ').next().unwrap_or(&b.key.name);
+    let Some(pi) = rel
+        .index_parent
+        .get(&(b.key.schema.clone(), own.to_string()))
+        .and_then(|p| index_block(tgt, &p.0, &p.1))
+    else {
+        return false;
+    };
+    let parent_table_dropped = table_of(tgt, pi).is_some_and(dropped);
+    // The partition's own table, and its ATTACH entry (detached when dropped or recreated).
+    parent_table_dropped
+        && table_of(tgt, ti).is_some_and(|t| {
+            let attach = Key {
+                kind: "TABLE ATTACH".into(),
+                schema: tgt.blocks[t].key.schema.clone(),
+                name: tgt.blocks[t].key.name.clone(),
+            };
+            tgt.position(&attach).is_some_and(dropped)
+        })
 }
 
 /// The block that creates index `schema.name`: an INDEX, or the CONSTRAINT whose index it is.
@@ -741,16 +860,19 @@ fn goes_with_parent(tgt: &Catalog, rel: &Relations, tact: &[Act], ti: usize) -> 
             .index_parent
             .get(&me)
             .is_some_and(|parent| index_block(tgt, &parent.0, &parent.1).is_some_and(dropped));
-        if parent_dropped {
+        if parent_dropped && !outlives_parent_table(tgt, rel, tact, ti) {
             return true;
         }
     }
     if kind == "INDEX ATTACH" {
+        // Gone with the partitioned index (or the constraint that made it) it is attached to.
         return b
             .deps
             .iter()
             .filter_map(|d| tgt.by_toc.get(d).copied())
-            .any(|p| dropped(p) && tgt.blocks[p].key.kind == "INDEX");
+            .any(|p| {
+                dropped(p) && matches!(tgt.blocks[p].key.kind.as_str(), "INDEX" | "CONSTRAINT")
+            });
     }
     let identity_sequence = kind == "SEQUENCE"
         && b.stmts

@@ -1,4 +1,7 @@
-//! Tables are altered in place, never dropped and recreated: column by column, clause by clause.
+//! Tables are altered in place, column by column, clause by clause. The one exception is a change
+//! of partitioning (a table becoming partitioned, or no longer, or a new partition key), which
+//! PostgreSQL cannot make in place: the table is dropped and created again with its dependents,
+//! a data-loss hazard that apply refuses unless it is allowed.
 
 use super::objects::Decision;
 use super::{Ctx, Hazard, Op, Step};
@@ -25,6 +28,8 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
     let mut steps: Vec<Step> = Vec::new();
     let mut touched: Vec<String> = Vec::new();
     let mut problems: Vec<String> = Vec::new();
+    // Steps that run with the drops, before anything is dropped.
+    let mut early: Vec<Step> = Vec::new();
     let step = |reason: String, sql: String, hazards: Vec<Hazard>| {
         ctx.step(s, Op::Alter, &reason, sql, hazards)
     };
@@ -71,6 +76,12 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                 sql,
                 vec![Hazard::AccessExclusiveLock],
             ));
+        } else if partition_by(&orest) != partition_by(&nrest)
+            && without_partition_by(&orest) == without_partition_by(&nrest)
+        {
+            // Partitioning cannot be added, removed or changed in place: the table is dropped
+            // and created again with its dependents (a data-loss hazard the user must allow).
+            return Decision::Recreate;
         } else {
             problems.push(format!(
                 "table clauses differ ({:?} vs {:?}): partitioning, inheritance and access method changes need the table rebuilt",
@@ -85,13 +96,20 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
         let Some((po, pn)) = &parent_change else {
             return false;
         };
-        let text = |t: &crate::catalog::TableDef| {
-            t.columns
-                .iter()
-                .find(|c| c.name == col)
-                .map(|c| c.text.clone())
+        // The column as the parent defines it; a partition's default is its own (pg_dump prints
+        // it inline on the partition and as a separate entry on the parent), and so may be NOT
+        // NULL.
+        let shape = |t: &crate::catalog::TableDef| {
+            t.columns.iter().find(|c| c.name == col).map(|c| {
+                (
+                    c.type_sql.clone(),
+                    c.collate.clone(),
+                    c.generated.clone(),
+                    c.other.clone(),
+                )
+            })
         };
-        text(po) == text(old) && text(pn) == text(new) && text(po) != text(pn)
+        shape(po) == shape(old) && shape(pn) == shape(new) && shape(po) != shape(pn)
     };
     let oldc: BTreeMap<&str, &ColumnDef> =
         old.columns.iter().map(|c| (c.name.as_str(), c)).collect();
@@ -108,8 +126,28 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
         .map(|c| (c.name.as_str(), c.text.as_str()))
         .collect();
 
+    // A partition's CHECK constraint of the same name as one on its parent is the parent's:
+    // dropped and added there, it goes and comes here too (and cannot be dropped here alone).
+    let parent_check =
+        |cat: &crate::catalog::Catalog, parent: Option<&crate::catalog::TableDef>, cname: &str| {
+            parent.is_some_and(|p| {
+                p.constraints.iter().any(|k| k.name == cname)
+                    || cat
+                        .position(&crate::catalog::Key {
+                            kind: "CHECK CONSTRAINT".into(),
+                            schema: p.schema.clone(),
+                            name: format!("{} {cname}", p.name),
+                        })
+                        .is_some()
+            })
+        };
+    let old_parent = parent_change.as_ref().map(|(po, _)| po);
+    let new_parent = parent_change.as_ref().map(|(_, pn)| pn);
     // 1. Inline CHECK constraints that go or change: drop first, they may use dropped columns.
     for c in &old.constraints {
+        if parent_check(ctx.tgt, old_parent, &c.name) {
+            continue;
+        }
         if newk.get(c.name.as_str()) != Some(&c.text.as_str()) {
             steps.push(step(
                 format!(
@@ -149,6 +187,58 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
             continue;
         };
         if inherited(&c.name) {
+            // The parent's change reaches this partition; its own default and NOT NULL do not,
+            // unless the parent's NOT NULL changes the same way.
+            let parent_nn = parent_change.as_ref().and_then(|(po, pn)| {
+                let nn = |t: &crate::catalog::TableDef| {
+                    t.columns
+                        .iter()
+                        .find(|x| x.name == c.name)
+                        .map(|x| x.not_null)
+                };
+                Some((nn(po)?, nn(pn)?))
+            });
+            if o.not_null != c.not_null && parent_nn != Some((o.not_null, c.not_null)) {
+                let (what, sql) = if c.not_null {
+                    ("becomes NOT NULL", "SET NOT NULL")
+                } else {
+                    ("becomes nullable", "DROP NOT NULL")
+                };
+                steps.push(step(
+                    format!("column {} {what}", c.name),
+                    format!(
+                        "ALTER TABLE {name} ALTER COLUMN {} {sql};\n",
+                        quote_ident(&c.name)
+                    ),
+                    if c.not_null {
+                        vec![Hazard::ValidationScan, Hazard::AccessExclusiveLock]
+                    } else {
+                        vec![]
+                    },
+                ));
+            }
+            if o.default != c.default {
+                let reason = format!("column {} default differs", c.name);
+                match &c.default {
+                    Some(d) => steps.push(step(
+                        reason,
+                        format!(
+                            "ALTER TABLE {name} ALTER COLUMN {} SET DEFAULT {d};\n",
+                            quote_ident(&c.name)
+                        ),
+                        vec![],
+                    )),
+                    // With the drops: the default may use a sequence dropped there.
+                    None => early.push(step(
+                        reason,
+                        format!(
+                            "ALTER TABLE {name} ALTER COLUMN {} DROP DEFAULT;\n",
+                            quote_ident(&c.name)
+                        ),
+                        vec![],
+                    )),
+                }
+            }
             continue;
         }
         if *o == c || (o.text == c.text) {
@@ -295,9 +385,14 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
             let default = || format!("{}_{}_not_null", new.name, c.name);
             let from = o.not_null_name.clone().unwrap_or_else(default);
             let to = c.not_null_name.clone().unwrap_or_else(default);
-            let named_target = o.not_null_name.is_some() || ctx.tgt.server_version.is_some_and(|m| m >= 18);
+            let named_target =
+                o.not_null_name.is_some() || ctx.tgt.server_version.is_some_and(|m| m >= 18);
             if from != to && named_target {
-                if ctx.src_rel.parent.contains_key(&(new.schema.clone(), new.name.clone())) {
+                if ctx
+                    .src_rel
+                    .parent
+                    .contains_key(&(new.schema.clone(), new.name.clone()))
+                {
                     problems.push(format!(
                         "column {}: the NOT NULL constraint of a partition is named {} on TARGET and {} on SOURCE; an inherited constraint cannot be renamed",
                         c.name, from, to
@@ -360,6 +455,9 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
     }
     // 5. Inline CHECK constraints that are new or changed.
     for c in &new.constraints {
+        if parent_check(ctx.src, new_parent, &c.name) {
+            continue;
+        }
         if oldk.get(c.name.as_str()) != Some(&c.text.as_str()) && ctx.opts.online {
             steps.push(step(
                 format!(
@@ -420,6 +518,7 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
     if !problems.is_empty() {
         return Decision::Unsupported(problems.join("; "));
     }
+    ctx.steps_drop.append(&mut early);
     Decision::Alter(steps, touched)
 }
 
@@ -441,6 +540,17 @@ fn partition_parent_change(
         parent_in(ctx.src, &ctx.src_rel)?,
     );
     (po.schema == pn.schema && po.name == pn.name).then_some((po, pn))
+}
+
+/// The `PARTITION BY ...` clause of a table's tail, if any.
+fn partition_by(rest: &str) -> Option<&str> {
+    rest.find("PARTITION BY ").map(|i| rest[i..].trim())
+}
+
+fn without_partition_by(rest: &str) -> &str {
+    rest.find("PARTITION BY ")
+        .map_or(rest, |i| &rest[..i])
+        .trim()
 }
 
 /// PostgreSQL truncates identifiers to 63 bytes; do it ourselves so the name we use is the one
