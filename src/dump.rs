@@ -1,7 +1,8 @@
-//! Finds a `pg_dump` new enough for the server, runs it, and returns the dump text with pg_dump's
-//! dependency graph (custom format through `pg_restore --verbose`). Passwords reach the child
-//! through its environment only.
+//! Finds a `pg_dump` new enough for the server, runs it, and reads the dump into a catalog with
+//! pg_dump's dependency graph (custom format through `pg_restore --verbose`), line by line as
+//! pg_restore prints it. Passwords reach the child through its environment only.
 
+use crate::catalog::{self, Catalog, Filter};
 use crate::endpoint::ConnParams;
 use anyhow::{anyhow, bail, Context, Result};
 use regex::Regex;
@@ -91,13 +92,6 @@ pub fn parse_major(version_text: &str) -> Option<u32> {
     c[1].parse().ok()
 }
 
-/// Result of dumping one side.
-#[derive(Debug)]
-pub struct DumpText {
-    pub text: String,
-    pub tool_major: u32,
-}
-
 /// Why a dump failed, so callers can react (fall back to serial dumps, name a version).
 #[derive(Debug)]
 pub enum DumpError {
@@ -130,8 +124,13 @@ impl std::fmt::Display for DumpError {
     }
 }
 
-/// Runs pg_dump (custom format) and pg_restore --verbose on a live database.
-pub async fn dump_database(conn: &ConnParams, tools: &Tools) -> Result<DumpText, DumpError> {
+/// Runs pg_dump (custom format) on a live database, then pg_restore --verbose over the archive,
+/// building the catalog from pg_restore's output as it comes (the text is never held whole).
+pub async fn dump_database(
+    conn: &ConnParams,
+    tools: &Tools,
+    filter: &Filter,
+) -> Result<Catalog, DumpError> {
     let dir = tempfile::tempdir()
         .context("creating a temporary directory")
         .map_err(DumpError::Other)?;
@@ -179,50 +178,93 @@ pub async fn dump_database(conn: &ConnParams, tools: &Tools) -> Result<DumpText,
             one_line(&stderr)
         )));
     }
-    let text = restore_to_text(&archive, tools)
+    let cat = restore_to_catalog(archive, tools, filter)
         .await
         .map_err(DumpError::Other)?;
-    Ok(DumpText {
-        text,
-        tool_major: tools.major,
-    })
+    drop(dir);
+    Ok(cat)
 }
 
-/// Turns a custom-format archive into plain SQL with TOC ids and dependencies.
-pub async fn restore_to_text(archive: &Path, tools: &Tools) -> Result<String> {
-    let out = Command::new(&tools.pg_restore)
-        .arg("--verbose")
-        .arg("--file=-")
-        .arg(archive)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .with_context(|| format!("running {}", tools.pg_restore.display()))?;
-    if !out.status.success() {
-        bail!(
-            "pg_restore failed ({}): {}",
-            out.status,
-            one_line(&String::from_utf8_lossy(&out.stderr))
+/// Turns a custom-format archive into a catalog: pg_restore --verbose prints plain SQL with TOC
+/// ids and dependencies, read line by line on a blocking thread while pg_restore writes it.
+pub async fn restore_to_catalog(
+    archive: PathBuf,
+    tools: &Tools,
+    filter: &Filter,
+) -> Result<Catalog> {
+    let (tools, filter) = (tools.clone(), filter.clone());
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut child = std::process::Command::new(&tools.pg_restore)
+            .arg("--verbose")
+            .arg("--file=-")
+            .arg(&archive)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("running {}", tools.pg_restore.display()))?;
+        let (Some(stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
+            let _ = child.kill();
+            bail!("running {}: no output pipes", tools.pg_restore.display());
+        };
+        // stderr is drained beside stdout, or a chatty pg_restore would block on a full pipe.
+        let errors = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s);
+            s
+        });
+        let built = catalog::from_dump_reader(
+            std::io::BufReader::with_capacity(1 << 16, stdout),
+            &filter,
+            0,
         );
-    }
-    String::from_utf8(out.stdout).context("pg_restore printed text that is not UTF-8")
+        if built.is_err() {
+            let _ = child.kill();
+        }
+        let status = child
+            .wait()
+            .with_context(|| format!("waiting for {}", tools.pg_restore.display()))?;
+        let errors = errors.join().unwrap_or_default();
+        match built {
+            Err(e) if status.success() => Err(e),
+            _ if !status.success() => bail!("pg_restore failed ({status}): {}", one_line(&errors)),
+            built => built,
+        }
+    })
+    .await
+    .context("reading pg_restore's output stopped unexpectedly")?
 }
 
-/// Reads a dump file: custom-format archives go through pg_restore, plain SQL is read as is.
-pub async fn read_dump_file(path: &Path, tools: Option<&Tools>) -> Result<String> {
-    let bytes = tokio::fs::read(path)
-        .await
-        .with_context(|| format!("reading {}", path.display()))?;
-    if bytes.starts_with(b"PGDMP") {
+/// Reads a dump file into a catalog: custom-format archives go through pg_restore, plain SQL is
+/// read line by line.
+pub async fn read_dump_file(
+    path: &Path,
+    tools: Option<&Tools>,
+    filter: &Filter,
+) -> Result<Catalog> {
+    let mut magic = [0u8; 5];
+    let n = {
+        use tokio::io::AsyncReadExt;
+        let mut f = tokio::fs::File::open(path)
+            .await
+            .with_context(|| format!("reading {}", path.display()))?;
+        f.read(&mut magic)
+            .await
+            .with_context(|| format!("reading {}", path.display()))?
+    };
+    if &magic[..n] == b"PGDMP" {
         let tools = tools.context("a custom-format dump needs pg_restore, and none was found: install the PostgreSQL client tools")?;
-        return restore_to_text(path, tools).await;
+        return restore_to_catalog(path.to_path_buf(), tools, filter).await;
     }
-    String::from_utf8(bytes).map_err(|_| {
-        anyhow!("this is not a pg_dump file (not UTF-8 text and not a custom-format archive)")
+    let (path, filter) = (path.to_path_buf(), filter.clone());
+    tokio::task::spawn_blocking(move || {
+        let f =
+            std::fs::File::open(&path).with_context(|| format!("reading {}", path.display()))?;
+        catalog::from_dump_reader(std::io::BufReader::with_capacity(1 << 16, f), &filter, 0)
     })
+    .await
+    .context("reading the dump file stopped unexpectedly")?
 }
 
 /// The last meaningful lines of a child's stderr, on one line.

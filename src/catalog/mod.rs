@@ -303,31 +303,112 @@ struct RawBlock {
     settings: Vec<String>,
 }
 
+/// Lines of a dump without their line ends, with one line of lookahead, read into buffers that
+/// are reused (no allocation per line).
+struct Lines<R> {
+    reader: R,
+    peeked: String,
+    has_peeked: bool,
+    done: bool,
+}
+
+impl<R: std::io::BufRead> Lines<R> {
+    fn new(reader: R) -> Self {
+        Lines {
+            reader,
+            peeked: String::new(),
+            has_peeked: false,
+            done: false,
+        }
+    }
+
+    /// Reads the next line into `buf`; false at the end.
+    fn read(&mut self, buf: &mut String) -> Result<bool> {
+        buf.clear();
+        if self.done {
+            return Ok(false);
+        }
+        match self.reader.read_line(buf) {
+            Ok(0) => {
+                self.done = true;
+                Ok(false)
+            }
+            Ok(_) => {
+                if buf.ends_with('\n') {
+                    buf.pop();
+                    if buf.ends_with('\r') {
+                        buf.pop();
+                    }
+                }
+                Ok(true)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                bail!("this is not a pg_dump file (not UTF-8 text and not a custom-format archive)")
+            }
+            Err(e) => Err(anyhow::anyhow!("reading the dump: {e}")),
+        }
+    }
+
+    /// The next line into `line`; false at the end.
+    fn next_into(&mut self, line: &mut String) -> Result<bool> {
+        if self.has_peeked {
+            self.has_peeked = false;
+            std::mem::swap(line, &mut self.peeked);
+            return Ok(true);
+        }
+        let mut buf = std::mem::take(line);
+        let more = self.read(&mut buf)?;
+        *line = buf;
+        Ok(more)
+    }
+
+    fn peek(&mut self) -> Result<Option<&str>> {
+        if !self.has_peeked {
+            let mut buf = std::mem::take(&mut self.peeked);
+            self.has_peeked = self.read(&mut buf)?;
+            self.peeked = buf;
+        }
+        Ok(self.has_peeked.then_some(self.peeked.as_str()))
+    }
+}
+
 /// Builds a catalog from the text of `pg_dump --schema-only` (plain) or of
 /// `pg_restore --verbose --file=-` over a custom-format archive.
 pub fn from_dump_text(text: &str, filter: &Filter) -> Result<Catalog> {
-    if !text.contains("-- PostgreSQL database dump") {
-        bail!("this is not the output of pg_dump (no \"PostgreSQL database dump\" header); give a file made by `pg_dump --schema-only`, plain or --format=custom");
-    }
-    let mut cat = Catalog::default();
     // Room for every block up front: growing by doubling would hold the old and the new copy
-    // at once, which was the peak of the run's memory (an object per header, and at most one
-    // owner entry per `OWNER TO`).
-    let headers = text.matches("\n-- Name: ").count();
-    let owners = text.matches(" OWNER TO ").count();
-    cat.blocks.reserve_exact(headers + owners);
-    cat.index.first.reserve(headers + owners);
-    cat.by_toc.reserve(headers);
+    // at once (an object per header, and at most one owner entry per `OWNER TO`).
+    let hint = text.matches("\n-- Name: ").count() + text.matches(" OWNER TO ").count();
+    from_dump_reader(text.as_bytes(), filter, hint)
+}
+
+/// Builds a catalog from a dump read line by line (a file, or pg_restore's output as it comes),
+/// so that the whole text is never held: only the block being read. `hint`: how many blocks to
+/// make room for (0 when unknown).
+pub fn from_dump_reader(
+    reader: impl std::io::BufRead,
+    filter: &Filter,
+    hint: usize,
+) -> Result<Catalog> {
+    let mut cat = Catalog::default();
+    cat.blocks.reserve_exact(hint);
+    cat.index.first.reserve(hint);
+    cat.by_toc.reserve(hint);
     // Blocks are finished one at a time, so only one block's raw text is held at once.
     let mut raw_count: u32 = 0;
     let mut plain = true;
+    let mut is_dump = false;
     let mut cur: Option<RawBlock> = None;
     let mut settings: BTreeMap<&str, String> = BTreeMap::new();
     let mut pending_toc: Option<u32> = None;
     let mut pending_deps: Vec<u32> = Vec::new();
     // One pass over the lines, one line of lookahead (no list of all lines: memory).
-    let mut lines = text.lines().peekable();
-    while let Some(line) = lines.next() {
+    let mut lines = Lines::new(reader);
+    let mut line_buf = String::new();
+    while lines.next_into(&mut line_buf)? {
+        let line = line_buf.as_str();
+        if !is_dump && line.starts_with("-- PostgreSQL database dump") {
+            is_dump = true;
+        }
         if let Some(c) = line
             .starts_with("-- Dumped ")
             .then(|| version_re().captures(line))
@@ -341,11 +422,13 @@ pub fn from_dump_text(text: &str, filter: &Filter) -> Result<Catalog> {
             }
         }
         // A header is `--` then `-- TOC entry` / `-- Dependencies` / `-- Name:` lines then `--`.
-        if line == "--" && lines.peek().is_some_and(|l| is_header_line(l)) {
+        if line == "--" && lines.peek()?.is_some_and(is_header_line) {
             let mut header: Option<(String, String, String, String)> = None;
-            let mut seen: Vec<&str> = vec![line];
-            for l in lines.by_ref() {
-                seen.push(l);
+            let mut seen: Vec<String> = vec![line.to_string()];
+            let mut l = String::new();
+            while lines.next_into(&mut l)? {
+                seen.push(l.clone());
+                let l = l.as_str();
                 if l == "--" {
                     break;
                 }
@@ -382,7 +465,7 @@ pub fn from_dump_text(text: &str, filter: &Filter) -> Result<Catalog> {
             }
             // Not an object's header after all: the lines belong to the block being read.
             if let Some(b) = cur.as_mut() {
-                for l in seen.into_iter().filter(|l| !is_noise_line(l)) {
+                for l in seen.iter().filter(|l| !is_noise_line(l)) {
                     b.body.push_str(l);
                     b.body.push('\n');
                 }
@@ -409,6 +492,9 @@ pub fn from_dump_text(text: &str, filter: &Filter) -> Result<Catalog> {
                 b.body.push('\n');
             }
         }
+    }
+    if !is_dump {
+        bail!("this is not the output of pg_dump (no \"PostgreSQL database dump\" header); give a file made by `pg_dump --schema-only`, plain or --format=custom");
     }
     if let Some(b) = cur.take() {
         add_raw_block(&mut cat, b, filter, &mut raw_count, &mut plain)?;

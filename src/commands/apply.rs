@@ -87,10 +87,9 @@ async fn dump_catalog(
     what: &str,
 ) -> Result<Catalog> {
     let t = tools.first().context("no pg_dump found")?;
-    let d = dump::dump_database(conn, t)
+    dump::dump_database(conn, t, filter)
         .await
-        .map_err(|e| anyhow!("dumping {what}: {e}"))?;
-    catalog::from_dump_text(&d.text, filter).with_context(|| format!("reading the dump of {what}"))
+        .map_err(|e| anyhow!("dumping {what}: {e}"))
 }
 
 pub async fn run(args: &ApplyArgs, out: &mut impl Write) -> Result<Outcome> {

@@ -85,16 +85,17 @@ async fn dump_side(
     ep: &Endpoint,
     conn: Option<&ConnParams>,
     tools: &[Tools],
-) -> Result<String, DumpError> {
+    filter: &catalog::Filter,
+) -> Result<Catalog, DumpError> {
     match (ep, conn) {
-        (Endpoint::DumpFile(p), _) => dump::read_dump_file(p, tools.first())
+        (Endpoint::DumpFile(p), _) => dump::read_dump_file(p, tools.first(), filter)
             .await
             .map_err(DumpError::Other),
         (_, Some(c)) => {
             let t = tools
                 .first()
                 .ok_or_else(|| DumpError::Other(anyhow!("no pg_dump found")))?;
-            dump::dump_database(c, t).await.map(|d| d.text)
+            dump::dump_database(c, t, filter).await
         }
         _ => Err(DumpError::Other(anyhow!("no connection parameters"))),
     }
@@ -129,11 +130,14 @@ pub async fn load(c: &Common, timings: &mut Timings) -> Result<Loaded> {
     };
     timings.lap("resolve endpoints", t0);
 
+    // Each side is read into its catalog while pg_restore (or the file) streams it: the dump
+    // text is never held whole.
     let t1 = Instant::now();
+    let filter = filter_of(c);
     let mut messages = Vec::new();
     let (s, t) = tokio::join!(
-        dump_side(&src_ep, sp.as_ref(), &tools),
-        dump_side(&tgt_ep, tp.as_ref(), &tools)
+        dump_side(&src_ep, sp.as_ref(), &tools, &filter),
+        dump_side(&tgt_ep, tp.as_ref(), &tools, &filter)
     );
     // Two pg_dumps on one server can exhaust its lock table; one after the other may fit.
     let retry_s = matches!(s, Err(DumpError::OutOfLocks(_)));
@@ -142,33 +146,18 @@ pub async fn load(c: &Common, timings: &mut Timings) -> Result<Loaded> {
         messages.push("warning: the server ran out of lock slots with both dumps running at once (raise max_locks_per_transaction); dumping one side after the other".to_string());
     }
     let s = if retry_s {
-        dump_side(&src_ep, sp.as_ref(), &tools).await
+        dump_side(&src_ep, sp.as_ref(), &tools, &filter).await
     } else {
         s
     };
     let t = if retry_t {
-        dump_side(&tgt_ep, tp.as_ref(), &tools).await
+        dump_side(&tgt_ep, tp.as_ref(), &tools, &filter).await
     } else {
         t
     };
-    let s = s.map_err(|e| anyhow!("dumping source {source_name}: {e}"))?;
-    let t = t.map_err(|e| anyhow!("dumping target {target_name}: {e}"))?;
-    timings.lap("dump both sides", t1);
-
-    let t2 = Instant::now();
-    let filter = filter_of(c);
-    // The two sides are independent: read them on two threads.
-    let (source, target) = std::thread::scope(|scope| {
-        let sh = scope.spawn(|| catalog::from_dump_text(&s, &filter));
-        let target = catalog::from_dump_text(&t, &filter);
-        let source = sh
-            .join()
-            .unwrap_or_else(|_| Err(anyhow!("reading the source dump stopped unexpectedly")));
-        (source, target)
-    });
-    let source = source.with_context(|| format!("reading the dump of source {source_name}"))?;
-    let target = target.with_context(|| format!("reading the dump of target {target_name}"))?;
-    timings.lap("catalog both dumps", t2);
+    let source = s.map_err(|e| anyhow!("dumping source {source_name}: {e}"))?;
+    let target = t.map_err(|e| anyhow!("dumping target {target_name}: {e}"))?;
+    timings.lap("dump and catalog both sides", t1);
     Ok(Loaded {
         source,
         target,
