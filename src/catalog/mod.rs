@@ -122,13 +122,13 @@ pub struct Block {
     /// pg_dump's TOC entry id, when the dump came through pg_restore --verbose.
     pub toc_id: Option<u32>,
     /// TOC ids this entry depends on (pg_dump's own dependency graph).
-    pub deps: Vec<u32>,
+    pub deps: Box<[u32]>,
     /// The owner named in the header (empty when none).
     pub owner: String,
     /// The statements that define the object, each without its trailing semicolon, in order.
     pub stmts: Vec<String>,
     /// Non-default `default_tablespace` / `default_table_access_method` in force for it.
-    pub settings: Vec<String>,
+    pub settings: Box<[String]>,
     /// The object's name as SQL (`app.f(a integer)`), from pg_dump's `ALTER ... OWNER TO`.
     pub identity: Option<String>,
     /// For TABLE blocks: the parsed CREATE TABLE, parsed when first asked for (`table()`):
@@ -512,6 +512,9 @@ pub fn from_dump_reader(
     if plain {
         infer_dependencies(&mut cat);
     }
+    // Read as a stream, the number of blocks was not known up front: give back what doubling
+    // over-reserved (up to half the list; a large buffer shrinks in place).
+    cat.blocks.shrink_to_fit();
     Ok(cat)
 }
 
@@ -545,11 +548,6 @@ fn add_raw_block(
             }
         )
     })?;
-    let key = Key {
-        kind: raw.kind.clone(),
-        schema: raw.schema.clone(),
-        name: raw.name.clone(),
-    };
     let mut defs = Vec::new();
     let mut owner_stmt = None;
     for s in stmts {
@@ -572,13 +570,29 @@ fn add_raw_block(
     if defs.is_empty() && (owner_stmt.is_none() || filter.no_owner) {
         return Ok(());
     }
+    // Tens of thousands of blocks a side: no spare capacity, and the raw block's strings are
+    // moved, not copied.
+    defs.shrink_to_fit();
+    let owner_key = (owner_stmt.is_some() && !filter.no_owner).then(|| Key {
+        kind: "OWNER".into(),
+        schema: raw.schema.clone(),
+        name: format!("{} {}", raw.kind, raw.name),
+    });
     let block = Block {
-        key,
+        key: Key {
+            kind: std::mem::take(&mut raw.kind),
+            schema: std::mem::take(&mut raw.schema),
+            name: std::mem::take(&mut raw.name),
+        },
         toc_id: raw.toc_id,
-        deps: std::mem::take(&mut raw.deps),
-        owner: raw.owner.clone(),
+        deps: std::mem::take(&mut raw.deps).into_boxed_slice(),
+        owner: if owner_key.is_some() {
+            raw.owner.clone()
+        } else {
+            std::mem::take(&mut raw.owner)
+        },
         stmts: defs,
-        settings: std::mem::take(&mut raw.settings),
+        settings: std::mem::take(&mut raw.settings).into_boxed_slice(),
         identity: owner_stmt
             .as_deref()
             .and_then(split_owner_stmt)
@@ -587,22 +601,17 @@ fn add_raw_block(
     };
     let toc_id = raw.toc_id;
     push_block(cat, block);
-    if let (Some(stmt), false) = (owner_stmt, filter.no_owner) {
+    if let (Some(stmt), Some(okey)) = (owner_stmt, owner_key) {
         // Ownership is an object of its own, so a new owner is never a changed table.
-        let okey = Key {
-            kind: "OWNER".into(),
-            schema: raw.schema.clone(),
-            name: format!("{} {}", raw.kind, raw.name),
-        };
         push_block(
             cat,
             Block {
                 key: okey,
                 toc_id: None,
                 deps: toc_id.into_iter().collect(),
-                owner: raw.owner.clone(),
+                owner: std::mem::take(&mut raw.owner),
                 stmts: vec![stmt],
-                settings: Vec::new(),
+                settings: Box::default(),
                 identity: None,
                 parsed_table: OnceLock::new(),
             },
@@ -670,7 +679,7 @@ fn infer_dependencies(cat: &mut Catalog) {
             continue;
         }
         let own = b.toc_id;
-        let mut deps: Vec<u32> = b.deps.clone();
+        let mut deps: Vec<u32> = b.deps.to_vec();
         if let Some(&s) = schemas.get(&b.key.schema) {
             deps.push(s);
         }
@@ -683,17 +692,19 @@ fn infer_dependencies(cat: &mut Catalog) {
         }
         deps.sort_unstable();
         deps.dedup();
-        b.deps = deps;
+        b.deps = deps.into_boxed_slice();
     }
 }
 
 fn push_block(cat: &mut Catalog, mut block: Block) {
     // pg_dump tags are unique per type and schema in practice; if two ever collide, keep both.
-    let mut n = 2;
-    let base = block.key.name.clone();
-    while cat.contains(&block.key) {
-        block.key.name = format!("{base} #{n}");
-        n += 1;
+    if cat.contains(&block.key) {
+        let base = block.key.name.clone();
+        let mut n = 2;
+        while cat.contains(&block.key) {
+            block.key.name = format!("{base} #{n}");
+            n += 1;
+        }
     }
     let idx = cat.blocks.len();
     cat.insert_position(&block.key, idx);
@@ -1030,7 +1041,7 @@ mod tests {
             c.blocks[2].stmts,
             ["CREATE TABLE app.items (\n    id integer NOT NULL\n)"]
         );
-        assert_eq!(c.blocks[2].deps, [7]);
+        assert_eq!(*c.blocks[2].deps, [7]);
         assert_eq!(c.blocks[4].stmts, ["COMMENT ON TABLE app.items IS 'a; b'"]);
         assert!(c.blocks[2].table().is_some());
         assert_eq!(c.blocks[3].key.display(), "owner of table app.items");
@@ -1059,8 +1070,8 @@ mod tests {
         let plain = "--\n-- PostgreSQL database dump\n--\n\n--\n-- Name: t; Type: TABLE; Schema: public; Owner: x\n--\n\nCREATE TABLE public.t (\n    a integer\n);\n\n--\n-- Name: v; Type: VIEW; Schema: public; Owner: x\n--\n\nCREATE VIEW public.v AS\n SELECT t.a\n   FROM public.t;\n\n--\n-- Name: TABLE t; Type: COMMENT; Schema: public; Owner: x\n--\n\nCOMMENT ON TABLE public.t IS 'x';\n";
         let c = from_dump_text(plain, &Filter::default()).unwrap();
         let t = c.blocks[0].toc_id.unwrap();
-        assert_eq!(c.blocks[1].deps, [t]);
-        assert_eq!(c.blocks[2].deps, [t]);
+        assert_eq!(*c.blocks[1].deps, [t]);
+        assert_eq!(*c.blocks[2].deps, [t]);
         assert_eq!(c.dependents()[0], [1, 2]);
     }
 

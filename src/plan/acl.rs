@@ -415,10 +415,10 @@ mod tests {
                 name: "TABLE t".into(),
             },
             toc_id: None,
-            deps: vec![],
+            deps: Box::default(),
             owner: owner.into(),
             stmts: stmts.iter().map(|s| s.to_string()).collect(),
-            settings: vec![],
+            settings: Box::default(),
             identity: None,
             parsed_table: Default::default(),
         }
