@@ -245,6 +245,9 @@ pub(crate) struct Ctx<'a> {
     pub tgt: &'a Catalog,
     pub opts: &'a Options,
     pub steps_drop: Vec<Step>,
+    /// Steps that run after every drop and before the first create (renames that free a name
+    /// a create needs, on a partition detached by the drops).
+    pub steps_after_drops: Vec<Step>,
     pub unsupported: Vec<Unsupported>,
     /// Lookups built once: tables by (schema, name), and each partition's parent.
     pub src_rel: Relations,
@@ -421,6 +424,7 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
         tgt,
         opts,
         steps_drop: Vec::new(),
+        steps_after_drops: Vec::new(),
         unsupported: Vec::new(),
         src_rel: Relations::of(src),
         tgt_rel: Relations::of(tgt),
@@ -590,6 +594,8 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
     }
 
     ctx.steps_drop.append(&mut dropped_after_detach);
+    let mut after_drops = std::mem::take(&mut ctx.steps_after_drops);
+    ctx.steps_drop.append(&mut after_drops);
 
     // Creates and alters, SOURCE order.
     let mut alters_by_src: Vec<Option<Vec<Step>>> = vec![None; src.blocks.len()];

@@ -30,6 +30,7 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
     let mut problems: Vec<String> = Vec::new();
     // Steps that run with the drops, before anything is dropped.
     let mut early: Vec<Step> = Vec::new();
+    let mut renames: Vec<Step> = Vec::new();
     let step = |reason: String, sql: String, hazards: Vec<Hazard>| {
         ctx.step(s, Op::Alter, &reason, sql, hazards)
     };
@@ -398,7 +399,9 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                         c.name, from, to
                     ));
                 } else {
-                    steps.push(step(
+                    // After the drops (a detach gives it this name) and before the creates (a
+                    // new table's NOT NULL would otherwise pick another name to avoid this one).
+                    renames.push(step(
                         format!("column {}: its NOT NULL constraint is renamed", c.name),
                         format!(
                             "ALTER TABLE {name} RENAME CONSTRAINT {} TO {};\n",
@@ -519,6 +522,7 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
         return Decision::Unsupported(problems.join("; "));
     }
     ctx.steps_drop.append(&mut early);
+    ctx.steps_after_drops.append(&mut renames);
     Decision::Alter(steps, touched)
 }
 
