@@ -534,11 +534,33 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
         if goes_with_parent(tgt, &ctx.tgt_rel, &tact, ti) || implicit.contains(&ti) {
             continue;
         }
-        let reason = if tact[ti] == Act::Drop {
+        let mut reason = if tact[ti] == Act::Drop {
             "not in source".to_string()
         } else {
             "changed; dropped here and created again below".to_string()
         };
+        if tact[ti] == Act::Drop && b.key.kind == "TABLE" {
+            // Partitions that go with it are named: their rows go too.
+            let me = (b.key.schema.clone(), b.key.name.clone());
+            let mut with: Vec<String> = ctx
+                .tgt_rel
+                .parent
+                .iter()
+                .filter(|(child, parent)| {
+                    **parent == me
+                        && ctx
+                            .tgt_rel
+                            .tables
+                            .get(*child)
+                            .is_some_and(|&c| tact[c] == Act::Drop)
+                })
+                .map(|(child, _)| crate::catalog::parse::qualified(&child.0, &child.1))
+                .collect();
+            if !with.is_empty() {
+                with.sort();
+                reason.push_str(&format!("; its partitions go with it: {}", with.join(", ")));
+            }
+        }
         let must_go_first = is_attached(&b.key.kind)
             || matches!(
                 b.key.kind.as_str(),
@@ -850,6 +872,19 @@ fn goes_with_parent(tgt: &Catalog, rel: &Relations, tact: &[Act], ti: usize) -> 
         // Always dropped on its own: the table it references may be dropped before the
         // table that holds it.
         return false;
+    }
+    if matches!(kind, "TABLE" | "TABLE ATTACH") {
+        // A partition dropped with its partitioned table goes with it (DROP TABLE takes the
+        // partitions): detached first, it would outlive the sequences and types the parent's
+        // drop removes while it still uses them.
+        let me = (b.key.schema.clone(), b.key.name.clone());
+        let dropped_for_good =
+            |t: &(String, String)| rel.tables.get(t).is_some_and(|&i| tact[i] == Act::Drop);
+        if let Some(parent) = rel.parent.get(&me) {
+            if dropped_for_good(parent) && dropped_for_good(&me) {
+                return true;
+            }
+        }
     }
     if kind == "INDEX" || kind == "CONSTRAINT" {
         // An index attached to a partitioned index goes when that one does (and cannot be
