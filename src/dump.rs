@@ -131,6 +131,33 @@ pub async fn dump_database(
     tools: &Tools,
     filter: &Filter,
 ) -> Result<Catalog, DumpError> {
+    dump_archive(conn, tools)
+        .await?
+        .catalog(tools, filter)
+        .await
+}
+
+/// A custom-format archive made by pg_dump, in a temporary directory removed with it.
+pub struct Archive {
+    dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl Archive {
+    /// The archive read into a catalog (pg_restore, streamed); the archive is removed after.
+    pub async fn catalog(self, tools: &Tools, filter: &Filter) -> Result<Catalog, DumpError> {
+        let cat = restore_to_catalog(self.path, tools, filter)
+            .await
+            .map_err(DumpError::Other);
+        drop(self.dir);
+        cat
+    }
+}
+
+/// Runs pg_dump (custom format) on a live database into a temporary archive. Only this part
+/// holds locks on the server: two sides dumped one after the other can overlap one side's
+/// reading with the other's dump.
+pub async fn dump_archive(conn: &ConnParams, tools: &Tools) -> Result<Archive, DumpError> {
     let dir = tempfile::tempdir()
         .context("creating a temporary directory")
         .map_err(DumpError::Other)?;
@@ -178,11 +205,7 @@ pub async fn dump_database(
             one_line(&stderr)
         )));
     }
-    let cat = restore_to_catalog(archive, tools, filter)
-        .await
-        .map_err(DumpError::Other)?;
-    drop(dir);
-    Ok(cat)
+    Ok(Archive { dir, path: archive })
 }
 
 /// Turns a custom-format archive into a catalog: pg_restore --verbose prints plain SQL with TOC

@@ -145,15 +145,38 @@ pub async fn load(c: &Common, timings: &mut Timings) -> Result<Loaded> {
     if retry_s || retry_t {
         messages.push("warning: the server ran out of lock slots with both dumps running at once (raise max_locks_per_transaction); dumping one side after the other".to_string());
     }
-    let s = if retry_s {
-        dump_side(&src_ep, sp.as_ref(), &tools, &filter).await
-    } else {
-        s
-    };
-    let t = if retry_t {
-        dump_side(&tgt_ep, tp.as_ref(), &tools, &filter).await
-    } else {
-        t
+    let (s, t) = match (retry_s, retry_t, sp.as_ref(), tp.as_ref(), tools.first()) {
+        // Both again, one pg_dump at a time (only pg_dump holds locks): the source's archive is
+        // read while the target is dumped.
+        (true, true, Some(sc), Some(tc), Some(tool)) => match dump::dump_archive(sc, tool).await {
+            Ok(sa) => {
+                let (s, ta) = tokio::join!(sa.catalog(tool, &filter), dump::dump_archive(tc, tool));
+                let t = match ta {
+                    Ok(ta) => ta.catalog(tool, &filter).await,
+                    Err(e) => Err(e),
+                };
+                (s, t)
+            }
+            Err(e) => (
+                Err(e),
+                Err(DumpError::Other(anyhow!(
+                    "not dumped: the source's dump failed"
+                ))),
+            ),
+        },
+        _ => {
+            let s = if retry_s {
+                dump_side(&src_ep, sp.as_ref(), &tools, &filter).await
+            } else {
+                s
+            };
+            let t = if retry_t {
+                dump_side(&tgt_ep, tp.as_ref(), &tools, &filter).await
+            } else {
+                t
+            };
+            (s, t)
+        }
     };
     let source = s.map_err(|e| anyhow!("dumping source {source_name}: {e}"))?;
     let target = t.map_err(|e| anyhow!("dumping target {target_name}: {e}"))?;
