@@ -248,6 +248,12 @@ pub(crate) struct Ctx<'a> {
     /// Steps that run after every drop and before the first create (renames that free a name
     /// a create needs, on a partition detached by the drops).
     pub steps_after_drops: Vec<Step>,
+    /// TARGET objects rebuilt by an alter (an enum): their dependents are dropped before and
+    /// created again after.
+    pub rebuild_dependents: Vec<usize>,
+    /// Columns of TARGET tables whose type an alter of another object changes (an enum's
+    /// rebuild): views and rules over them are rebuilt.
+    pub touched_elsewhere: Vec<(usize, Vec<String>)>,
     pub unsupported: Vec<Unsupported>,
     /// Lookups built once: tables by (schema, name), and each partition's parent.
     pub src_rel: Relations,
@@ -425,6 +431,8 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
         opts,
         steps_drop: Vec::new(),
         steps_after_drops: Vec::new(),
+        rebuild_dependents: Vec::new(),
+        touched_elsewhere: Vec::new(),
         unsupported: Vec::new(),
         src_rel: Relations::of(src),
         tgt_rel: Relations::of(tgt),
@@ -480,6 +488,18 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
                 && is_recreatable(&tgt.blocks[d].key.kind)
                 && !is_reapplied(&tgt.blocks[d].key.kind)
                 && cascade(&mut ctx, &mut sact, &mut tact, d, i)
+            {
+                work.push(d);
+            }
+        }
+    }
+    touched_columns.append(&mut ctx.touched_elsewhere);
+    for ti in std::mem::take(&mut ctx.rebuild_dependents) {
+        for &d in &deps[ti] {
+            if tact[d] == Act::Keep
+                && is_recreatable(&tgt.blocks[d].key.kind)
+                && !is_reapplied(&tgt.blocks[d].key.kind)
+                && cascade(&mut ctx, &mut sact, &mut tact, d, ti)
             {
                 work.push(d);
             }

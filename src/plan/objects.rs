@@ -815,8 +815,8 @@ fn enum_labels(sql: &str) -> Option<Vec<String>> {
 }
 
 /// A changed enum: new labels are added in place (BEFORE/AFTER keeps the order); removing or
-/// reordering labels needs the type rebuilt, which pgalign does not do yet.
-fn enum_type(ctx: &Ctx, s: &Block, t: &Block) -> Decision {
+/// reordering labels rebuilds the type (see `rebuild_enum`).
+fn enum_type(ctx: &mut Ctx, s: &Block, t: &Block) -> Decision {
     let Some((new, old)) = first_statements(s, t, enum_labels) else {
         return composite_type(ctx, s, t);
     };
@@ -935,15 +935,30 @@ fn composite_type(ctx: &Ctx, s: &Block, t: &Block) -> Decision {
 /// Labels removed or reordered: PostgreSQL cannot do that in place. The type is renamed away, a
 /// new one created, every column moved over through text (a row holding a removed label makes
 /// the cast fail, and the whole transaction with it), and the old type dropped.
-fn rebuild_enum(ctx: &Ctx, s: &Block, t: &Block, id: &str) -> Decision {
+fn rebuild_enum(ctx: &mut Ctx, s: &Block, t: &Block, id: &str) -> Decision {
     let tgt = ctx.tgt;
     let ti = tgt.position(&t.key).expect("indexed");
-    // Only columns may use it: functions, domains and views that do would need rebuilding too.
+    // Columns are moved by the rebuild itself; functions, procedures, aggregates and views that
+    // use the type are dropped before it and created again after (with their own dependents).
+    // Domains, composite types and casts over it would need rebuilding too: not yet.
     let deps = tgt.dependents();
     let blockers: Vec<String> = deps[ti]
         .iter()
         .map(|&d| &tgt.blocks[d])
-        .filter(|b| !matches!(b.key.kind.as_str(), "TABLE" | "OWNER" | "COMMENT" | "ACL"))
+        .filter(|b| {
+            !matches!(
+                b.key.kind.as_str(),
+                "TABLE"
+                    | "OWNER"
+                    | "COMMENT"
+                    | "ACL"
+                    | "FUNCTION"
+                    | "PROCEDURE"
+                    | "AGGREGATE"
+                    | "VIEW"
+                    | "MATERIALIZED VIEW"
+            )
+        })
         .map(|b| b.key.display())
         .collect();
     if !blockers.is_empty() {
@@ -952,6 +967,7 @@ fn rebuild_enum(ctx: &Ctx, s: &Block, t: &Block, id: &str) -> Decision {
             blockers.join(", ")
         ));
     }
+    ctx.rebuild_dependents.push(ti);
     let name = s.key.name.as_str();
     let old_name = format!("{name}__pgalign_old");
     let mut sql = format!(
@@ -968,6 +984,10 @@ fn rebuild_enum(ctx: &Ctx, s: &Block, t: &Block, id: &str) -> Decision {
             .iter()
             .filter(|c| c.type_sql == id || c.type_sql == array)
         {
+            // Views and rules over the column must go before its type changes.
+            if let Some(bi) = tgt.position(&b.key) {
+                ctx.touched_elsewhere.push((bi, vec![c.name.clone()]));
+            }
             let col = quote_ident(&c.name);
             let text = if c.type_sql == array {
                 "text[]"
