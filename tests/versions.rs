@@ -636,3 +636,62 @@ fn fresh_public_schemas_across_15() {
         assert!(!plan.contains("DROP SCHEMA public"), "{plan}");
     }
 }
+
+/// Two pg_dumps at once exhaust a small lock table (each locks every table it dumps): pgalign
+/// says so, names the setting to raise, dumps one side after the other, and still finds the
+/// difference. Runs on the server scripts/pg-matrix.sh starts with max_locks_per_transaction=10
+/// (`PGALIGN_MATRIX_SMALL_LOCKS_PORT`).
+#[test]
+fn out_of_lock_slots_falls_back_to_one_dump_at_a_time() {
+    let test = "out_of_lock_slots_falls_back_to_one_dump_at_a_time";
+    let Some(m) = matrix(test) else { return };
+    let Ok(port) = std::env::var("PGALIGN_MATRIX_SMALL_LOCKS_PORT") else {
+        println!("{test}: skipped: PGALIGN_MATRIX_SMALL_LOCKS_PORT is not set (scripts/pg-matrix.sh sets it)");
+        return;
+    };
+    let server = Server {
+        major: m.servers[0].major,
+        port,
+    };
+    let (a, b) = (
+        Db::new(&m, &server, "locks_a"),
+        Db::new(&m, &server, "locks_b"),
+    );
+    // One table a transaction: a single transaction creating them all would itself run out.
+    let tables: String = (1..=300)
+        .map(|i| format!("CREATE TABLE t{i} (id integer PRIMARY KEY, v text);\n"))
+        .collect();
+    let file = std::env::temp_dir().join(format!("{}.sql", a.name));
+    std::fs::write(&file, tables).unwrap();
+    for db in [&a, &b] {
+        let out = m
+            .psql(&server, &db.name)
+            .arg("-f")
+            .arg(&file)
+            .output()
+            .expect("run psql");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let _ = std::fs::remove_file(&file);
+    b.exec("CREATE TABLE only_in_source (id integer)").unwrap();
+    // The server really is too small for two dumps at once (else this test proves nothing).
+    let out = m.pgalign(&["diff", "--source", &b.url(), "--target", &a.url()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("max_locks_per_transaction") && stderr.contains("one side after the other"),
+        "expected the serial fallback warning; stderr: {stderr}"
+    );
+    // diff exits 2 when it finds differences.
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert!(
+        stdout.contains("+ table public.only_in_source"),
+        "stdout: {stdout}"
+    );
+    assert!(!stdout.contains("table public.t1\n"), "stdout: {stdout}");
+    println!("{test}: fell back to serial dumps and found the difference");
+}
