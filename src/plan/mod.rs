@@ -479,10 +479,12 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
     // A dependent left unchanged on an object that is dropped for good now refers to something
     // else of the same name (a table replaced by a view): it is rebuilt too. Altered dependents
     // are not: their alter is what removes the dependency.
-    for i in 0..tgt.blocks.len() {
-        if tact[i] != Act::Drop {
-            continue;
-        }
+    // So are the dependents of what an alter rebuilds (an enum's functions and views).
+    let dropped: Vec<usize> = (0..tgt.blocks.len())
+        .filter(|&i| tact[i] == Act::Drop)
+        .collect();
+    let rebuilt = std::mem::take(&mut ctx.rebuild_dependents);
+    for i in dropped.into_iter().chain(rebuilt) {
         for &d in &deps[i] {
             if tact[d] == Act::Keep
                 && is_recreatable(&tgt.blocks[d].key.kind)
@@ -494,17 +496,6 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
         }
     }
     touched_columns.append(&mut ctx.touched_elsewhere);
-    for ti in std::mem::take(&mut ctx.rebuild_dependents) {
-        for &d in &deps[ti] {
-            if tact[d] == Act::Keep
-                && is_recreatable(&tgt.blocks[d].key.kind)
-                && !is_reapplied(&tgt.blocks[d].key.kind)
-                && cascade(&mut ctx, &mut sact, &mut tact, d, ti)
-            {
-                work.push(d);
-            }
-        }
-    }
     for (ti, cols) in &touched_columns {
         for &d in &deps[*ti] {
             let b = &tgt.blocks[d];
