@@ -694,6 +694,94 @@ fn infer_dependencies(cat: &mut Catalog) {
         deps.dedup();
         b.deps = deps.into_boxed_slice();
     }
+    infer_index_dependencies(cat);
+}
+
+/// What pg_dump's graph knows and names alone do not tell: an index attached to a partitioned
+/// index depends on that index (dropping the parent drops it), and a foreign key depends on the
+/// unique constraint or index of the referenced columns (which cannot go while it stands).
+fn infer_index_dependencies(cat: &mut Catalog) {
+    static ATTACH: OnceLock<Regex> = OnceLock::new();
+    static UNIQUE: OnceLock<Regex> = OnceLock::new();
+    static UNIQUE_INDEX: OnceLock<Regex> = OnceLock::new();
+    static REFERENCES: OnceLock<Regex> = OnceLock::new();
+    let attach = ATTACH
+        .get_or_init(|| Regex::new(r"^ALTER INDEX (\S+) ATTACH PARTITION (\S+)$").expect("regex"));
+    let unique = UNIQUE.get_or_init(|| {
+        Regex::new(r"^ALTER TABLE (?:ONLY )?(\S+)\s+ADD CONSTRAINT \S+ (?:UNIQUE|PRIMARY KEY)(?: NULLS NOT DISTINCT)? \(([^)]*)\)")
+            .expect("regex")
+    });
+    let unique_index = UNIQUE_INDEX.get_or_init(|| {
+        Regex::new(r"^CREATE UNIQUE INDEX \S+ ON (?:ONLY )?(\S+) USING \w+ \(([^)]*)\)$")
+            .expect("regex")
+    });
+    let references =
+        REFERENCES.get_or_init(|| Regex::new(r"REFERENCES (\S+?)\(([^)]*)\)").expect("regex"));
+    let cols = |c: &str| c.split(',').map(str::trim).collect::<Vec<_>>().join(",");
+    // Index name (qualified as printed) -> its block's id; (table, columns) -> unique keys' ids.
+    let mut indexes: HashMap<String, u32> = HashMap::new();
+    let mut keys: HashMap<(String, String), Vec<u32>> = HashMap::new();
+    let mut attaches: Vec<(String, String)> = Vec::new();
+    for b in &cat.blocks {
+        let (Some(id), Some(st)) = (b.toc_id, b.stmts.first()) else {
+            continue;
+        };
+        match b.key.kind.as_str() {
+            "INDEX" => {
+                indexes.insert(qualified(&b.key.schema, &b.key.name), id);
+                if let Some(c) = unique_index.captures(st) {
+                    keys.entry((c[1].to_string(), cols(&c[2])))
+                        .or_default()
+                        .push(id);
+                }
+            }
+            "CONSTRAINT" => {
+                if let Some(c) = unique.captures(st) {
+                    keys.entry((c[1].to_string(), cols(&c[2])))
+                        .or_default()
+                        .push(id);
+                }
+            }
+            "INDEX ATTACH" => {
+                if let Some(c) = attach.captures(st) {
+                    attaches.push((c[1].to_string(), c[2].to_string()));
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut extra: HashMap<u32, Vec<u32>> = HashMap::new();
+    for (parent, child) in attaches {
+        if let (Some(&p), Some(&c)) = (indexes.get(&parent), indexes.get(&child)) {
+            extra.entry(c).or_default().push(p);
+        }
+    }
+    for b in &cat.blocks {
+        if b.key.kind != "FK CONSTRAINT" {
+            continue;
+        }
+        let (Some(id), Some(st)) = (b.toc_id, b.stmts.first()) else {
+            continue;
+        };
+        if let Some(c) = references.captures(st) {
+            if let Some(ids) = keys.get(&(c[1].to_string(), cols(&c[2]))) {
+                extra.entry(id).or_default().extend(ids);
+            }
+        }
+    }
+    if extra.is_empty() {
+        return;
+    }
+    for b in cat.blocks.iter_mut() {
+        let Some(more) = b.toc_id.and_then(|id| extra.get(&id)) else {
+            continue;
+        };
+        let mut deps = b.deps.to_vec();
+        deps.extend(more);
+        deps.sort_unstable();
+        deps.dedup();
+        b.deps = deps.into_boxed_slice();
+    }
 }
 
 fn push_block(cat: &mut Catalog, mut block: Block) {

@@ -838,13 +838,19 @@ fn dropped_with_owning_column(
         if ob.key.kind != "SEQUENCE OWNED BY" || tact[oi] != Act::Drop {
             continue;
         }
-        let Some(seq) = tgt.parent_of(oi).or_else(|| {
-            tgt.position(&Key {
+        // The sequence has the OWNED BY entry's tag; in a plain dump the inferred first
+        // dependency may be the owning table instead.
+        let Some(seq) = tgt
+            .position(&Key {
                 kind: "SEQUENCE".into(),
                 schema: ob.key.schema.clone(),
                 name: ob.key.name.clone(),
             })
-        }) else {
+            .or_else(|| {
+                tgt.parent_of(oi)
+                    .filter(|&p| tgt.blocks[p].key.kind == "SEQUENCE")
+            })
+        else {
             continue;
         };
         if tact[seq] != Act::Drop {
@@ -877,6 +883,11 @@ fn goes_with_parent(tgt: &Catalog, rel: &Relations, tact: &[Act], ti: usize) -> 
     let kind = b.key.kind.as_str();
     if kind == "OWNER" && b.key.schema.is_empty() && b.key.name == "SCHEMA public" {
         // initdb's public schema is never dropped: its owner goes back by itself (objects.rs).
+        return false;
+    }
+    if kind == "SEQUENCE OWNED BY" && tact[ti] == Act::Recreate {
+        // Released before its table is created again (OWNED BY NONE), never left to the
+        // table's drop, which would take the sequence with it.
         return false;
     }
     if kind == "FK CONSTRAINT" {
