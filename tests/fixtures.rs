@@ -13,7 +13,10 @@ fn env_on(name: &str) -> bool {
     matches!(std::env::var(name).as_deref(), Ok(v) if !v.is_empty() && v != "0")
 }
 
-fn round_trip(case: &Path, flags: &[&str], trial: &str) -> Result<(), Failed> {
+/// `from_files`: plan between plain `pg_dump --schema-only` files of the two databases (the
+/// path where pgalign infers the dependency graph from the SQL) instead of between the
+/// databases themselves.
+fn round_trip(case: &Path, flags: &[&str], trial: &str, from_files: bool) -> Result<(), Failed> {
     ensure_roles(&fixture_roles(case));
     let label = case.file_name().unwrap().to_string_lossy().to_string();
     let target = TempDb::new(&format!("{label}_t"));
@@ -39,7 +42,20 @@ fn round_trip(case: &Path, flags: &[&str], trial: &str) -> Result<(), Failed> {
         return Err(format!("{file} does not load: {e}").into());
     }
     let (s, t) = (source.url(), target.url());
-    let mut args = vec!["plan", "--source", &s, "--target", &t];
+    let files = if from_files {
+        let dir = tempfile::tempdir().unwrap();
+        let (sf, tf) = (dir.path().join("source.sql"), dir.path().join("target.sql"));
+        std::fs::write(&sf, source.dump(&[])).unwrap();
+        std::fs::write(&tf, target.dump(&[])).unwrap();
+        Some((dir, sf.display().to_string(), tf.display().to_string()))
+    } else {
+        None
+    };
+    let (ps, pt) = match &files {
+        Some((_, sf, tf)) => (sf.as_str(), tf.as_str()),
+        None => (s.as_str(), t.as_str()),
+    };
+    let mut args = vec!["plan", "--source", ps, "--target", pt];
     args.extend_from_slice(flags);
     let out = pgalign(&args);
     if !out.status.success() {
@@ -47,7 +63,7 @@ fn round_trip(case: &Path, flags: &[&str], trial: &str) -> Result<(), Failed> {
     }
     let plan = String::from_utf8(out.stdout).unwrap();
     // Matrix runs set PGALIGN_TEST_NO_SNAPSHOT: plans may differ between majors.
-    if flags.is_empty() && !env_on("PGALIGN_TEST_NO_SNAPSHOT") {
+    if flags.is_empty() && !from_files && !env_on("PGALIGN_TEST_NO_SNAPSHOT") {
         // The header names the temporary databases; the rest must not change between runs.
         let stable: String = plan
             .lines()
@@ -110,11 +126,18 @@ fn main() {
         let name = case.strip_prefix(&root).unwrap().display().to_string();
         let c = case.clone();
         let t = format!("roundtrip::{name}");
-        trials.push(Trial::test(t.clone(), move || round_trip(&c, &[], &t)));
+        trials.push(Trial::test(t.clone(), move || {
+            round_trip(&c, &[], &t, false)
+        }));
         let c = case.clone();
         let t = format!("roundtrip_no_owner_no_privileges::{name}");
         trials.push(Trial::test(t.clone(), move || {
-            round_trip(&c, &["--no-owner", "--no-privileges"], &t)
+            round_trip(&c, &["--no-owner", "--no-privileges"], &t, false)
+        }));
+        let c = case.clone();
+        let t = format!("roundtrip_from_plain_dump_files::{name}");
+        trials.push(Trial::test(t.clone(), move || {
+            round_trip(&c, &[], &t, true)
         }));
     }
     libtest_mimic::run(&args, trials).exit();
