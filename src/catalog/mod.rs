@@ -701,61 +701,103 @@ fn infer_dependencies(cat: &mut Catalog) {
 /// index depends on that index (dropping the parent drops it), and a foreign key depends on the
 /// unique constraint or index of the referenced columns (which cannot go while it stands).
 fn infer_index_dependencies(cat: &mut Catalog) {
-    static ATTACH: OnceLock<Regex> = OnceLock::new();
-    static UNIQUE: OnceLock<Regex> = OnceLock::new();
-    static UNIQUE_INDEX: OnceLock<Regex> = OnceLock::new();
-    static REFERENCES: OnceLock<Regex> = OnceLock::new();
-    let attach = ATTACH
-        .get_or_init(|| Regex::new(r"^ALTER INDEX (\S+) ATTACH PARTITION (\S+)$").expect("regex"));
-    let unique = UNIQUE.get_or_init(|| {
-        Regex::new(r"^ALTER TABLE (?:ONLY )?(\S+)\s+ADD CONSTRAINT \S+ (?:UNIQUE|PRIMARY KEY)(?: NULLS NOT DISTINCT)? \(([^)]*)\)")
-            .expect("regex")
-    });
-    let unique_index = UNIQUE_INDEX.get_or_init(|| {
-        Regex::new(r"^CREATE UNIQUE INDEX \S+ ON (?:ONLY )?(\S+) USING \w+ \(([^)]*)\)$")
-            .expect("regex")
-    });
-    let references =
-        REFERENCES.get_or_init(|| Regex::new(r"REFERENCES (\S+?)\(([^)]*)\)").expect("regex"));
-    let cols = |c: &str| c.split(',').map(str::trim).collect::<Vec<_>>().join(",");
+    // Plain string matching, not regexes: a regex's lazy DFA cache per thread would add
+    // megabytes to the peak on schemas of many thousand indexes.
+    fn cols_in(rest: &str) -> Option<&str> {
+        let rest = rest.strip_prefix('(')?;
+        Some(&rest[..rest.find(')')?])
+    }
+    // `ALTER INDEX p ATTACH PARTITION c` -> (p, c).
+    let attach = |st: &str| -> Option<(String, String)> {
+        let (p, c) = st
+            .strip_prefix("ALTER INDEX ")?
+            .split_once(" ATTACH PARTITION ")?;
+        Some((p.to_string(), c.to_string()))
+    };
+    // `ALTER TABLE [ONLY] t ADD CONSTRAINT k UNIQUE|PRIMARY KEY (cols)` -> (t, cols).
+    let unique = |st: &str| -> Option<(String, String)> {
+        let rest = st.strip_prefix("ALTER TABLE ")?;
+        let rest = rest.strip_prefix("ONLY ").unwrap_or(rest);
+        let (table, rest) = rest.split_once(char::is_whitespace)?;
+        let rest = rest.trim_start().strip_prefix("ADD CONSTRAINT ")?;
+        let (_, rest) = rest.split_once(' ')?;
+        let rest = rest
+            .strip_prefix("PRIMARY KEY ")
+            .or_else(|| rest.strip_prefix("UNIQUE NULLS NOT DISTINCT "))
+            .or_else(|| rest.strip_prefix("UNIQUE "))?;
+        Some((table.to_string(), cols_in(rest)?.to_string()))
+    };
+    // `CREATE UNIQUE INDEX i ON [ONLY] t USING m (cols)` (nothing after) -> (t, cols).
+    let unique_index = |st: &str| -> Option<(String, String)> {
+        let rest = st.strip_prefix("CREATE UNIQUE INDEX ")?;
+        let (_, rest) = rest.split_once(" ON ")?;
+        let rest = rest.strip_prefix("ONLY ").unwrap_or(rest);
+        let (table, rest) = rest.split_once(" USING ")?;
+        let (_, rest) = rest.split_once(' ')?;
+        let cols = cols_in(rest)?;
+        (rest.len() == cols.len() + 2).then(|| (table.to_string(), cols.to_string()))
+    };
+    // `... REFERENCES t(cols)` -> (t, cols).
+    let references = |st: &str| -> Option<(String, String)> {
+        let rest = &st[st.find("REFERENCES ")? + "REFERENCES ".len()..];
+        let open = rest.find('(')?;
+        Some((
+            rest[..open].to_string(),
+            cols_in(&rest[open..])?.to_string(),
+        ))
+    };
+    // Keys are hashes, not strings: this runs on every block of a large schema, and what it
+    // allocates stays in the process's peak memory.
+    fn hash_of(parts: &[&str]) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        for p in parts {
+            p.hash(&mut h);
+        }
+        h.finish()
+    }
+    // A column list without its spaces, as parts: `a, b` and `a,b` hash alike.
+    let key_of = |table: &str, cols: &str| {
+        let mut parts: Vec<&str> = vec![table];
+        parts.extend(cols.split(',').map(str::trim));
+        hash_of(&parts)
+    };
     // Index name (qualified as printed) -> its block's id; (table, columns) -> unique keys' ids.
-    let mut indexes: HashMap<String, u32> = HashMap::new();
-    let mut keys: HashMap<(String, String), Vec<u32>> = HashMap::new();
-    let mut attaches: Vec<(String, String)> = Vec::new();
+    let mut indexes: HashMap<u64, u32> = HashMap::new();
+    let mut keys: HashMap<u64, Vec<u32>> = HashMap::new();
+    let mut attaches: Vec<(u64, u64)> = Vec::new();
     for b in &cat.blocks {
         let (Some(id), Some(st)) = (b.toc_id, b.stmts.first()) else {
             continue;
         };
         match b.key.kind.as_str() {
             "INDEX" => {
-                indexes.insert(qualified(&b.key.schema, &b.key.name), id);
-                if let Some(c) = unique_index.captures(st) {
-                    keys.entry((c[1].to_string(), cols(&c[2])))
-                        .or_default()
-                        .push(id);
+                indexes.insert(hash_of(&[&qualified(&b.key.schema, &b.key.name)]), id);
+                if let Some((t, c)) = unique_index(st) {
+                    keys.entry(key_of(&t, &c)).or_default().push(id);
                 }
             }
             "CONSTRAINT" => {
-                if let Some(c) = unique.captures(st) {
-                    keys.entry((c[1].to_string(), cols(&c[2])))
-                        .or_default()
-                        .push(id);
+                if let Some((t, c)) = unique(st) {
+                    keys.entry(key_of(&t, &c)).or_default().push(id);
                 }
             }
             "INDEX ATTACH" => {
-                if let Some(c) = attach.captures(st) {
-                    attaches.push((c[1].to_string(), c[2].to_string()));
+                if let Some((p, c)) = attach(st) {
+                    attaches.push((hash_of(&[&p]), hash_of(&[&c])));
                 }
             }
             _ => {}
         }
     }
-    let mut extra: HashMap<u32, Vec<u32>> = HashMap::new();
+    // (dependent, dependency) pairs.
+    let mut extra: Vec<(u32, u32)> = Vec::new();
     for (parent, child) in attaches {
         if let (Some(&p), Some(&c)) = (indexes.get(&parent), indexes.get(&child)) {
-            extra.entry(c).or_default().push(p);
+            extra.push((c, p));
         }
     }
+    drop(indexes);
     for b in &cat.blocks {
         if b.key.kind != "FK CONSTRAINT" {
             continue;
@@ -763,19 +805,28 @@ fn infer_index_dependencies(cat: &mut Catalog) {
         let (Some(id), Some(st)) = (b.toc_id, b.stmts.first()) else {
             continue;
         };
-        if let Some(c) = references.captures(st) {
-            if let Some(ids) = keys.get(&(c[1].to_string(), cols(&c[2]))) {
-                extra.entry(id).or_default().extend(ids);
+        if let Some((t, c)) = references(st) {
+            if let Some(ids) = keys.get(&key_of(&t, &c)) {
+                extra.extend(ids.iter().map(|&k| (id, k)));
             }
         }
     }
+    drop(keys);
     if extra.is_empty() {
         return;
     }
+    extra.sort_unstable();
     for b in cat.blocks.iter_mut() {
-        let Some(more) = b.toc_id.and_then(|id| extra.get(&id)) else {
+        let Some(id) = b.toc_id else { continue };
+        let from = extra.partition_point(|&(d, _)| d < id);
+        let more: Vec<u32> = extra[from..]
+            .iter()
+            .take_while(|&&(d, _)| d == id)
+            .map(|&(_, k)| k)
+            .collect();
+        if more.is_empty() {
             continue;
-        };
+        }
         let mut deps = b.deps.to_vec();
         deps.extend(more);
         deps.sort_unstable();
