@@ -187,73 +187,33 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
         let Some(o) = oldc.get(c.name.as_str()) else {
             continue;
         };
-        if inherited(&c.name) {
-            // The parent's change reaches this partition; its own default and NOT NULL do not,
-            // unless the parent's NOT NULL changes the same way.
-            let parent_nn = parent_change.as_ref().and_then(|(po, pn)| {
-                let nn = |t: &crate::catalog::TableDef| {
-                    t.columns
-                        .iter()
-                        .find(|x| x.name == c.name)
-                        .map(|x| x.not_null)
-                };
-                Some((nn(po)?, nn(pn)?))
-            });
-            if o.not_null != c.not_null && parent_nn != Some((o.not_null, c.not_null)) {
-                let (what, sql) = if c.not_null {
-                    ("becomes NOT NULL", "SET NOT NULL")
-                } else {
-                    ("becomes nullable", "DROP NOT NULL")
-                };
-                steps.push(step(
-                    format!("column {} {what}", c.name),
-                    format!(
-                        "ALTER TABLE {name} ALTER COLUMN {} {sql};\n",
-                        quote_ident(&c.name)
-                    ),
-                    if c.not_null {
-                        vec![Hazard::ValidationScan, Hazard::AccessExclusiveLock]
-                    } else {
-                        vec![]
-                    },
-                ));
-            }
-            if o.default != c.default {
-                let reason = format!("column {} default differs", c.name);
-                match &c.default {
-                    Some(d) => steps.push(step(
-                        reason,
-                        format!(
-                            "ALTER TABLE {name} ALTER COLUMN {} SET DEFAULT {d};\n",
-                            quote_ident(&c.name)
-                        ),
-                        vec![],
-                    )),
-                    // With the drops: the default may use a sequence dropped there.
-                    None => early.push(step(
-                        reason,
-                        format!(
-                            "ALTER TABLE {name} ALTER COLUMN {} DROP DEFAULT;\n",
-                            quote_ident(&c.name)
-                        ),
-                        vec![],
-                    )),
-                }
-            }
-            continue;
-        }
+        // A partition's column that its parent changes: the parent's change (type, collation,
+        // generation) reaches it; only its own default and NOT NULL are set here, and the NOT
+        // NULL only when the parent's does not change the same way.
+        let via_parent = inherited(&c.name);
+        let parent_not_null = |t: &crate::catalog::TableDef| {
+            t.columns
+                .iter()
+                .find(|x| x.name == c.name)
+                .map(|x| x.not_null)
+        };
+        let not_null_via_parent = via_parent
+            && parent_change
+                .as_ref()
+                .and_then(|(po, pn)| Some((parent_not_null(po)?, parent_not_null(pn)?)))
+                == Some((o.not_null, c.not_null));
         if *o == c || (o.text == c.text) {
             continue;
         }
         let col = quote_ident(&c.name);
-        if o.other != c.other {
+        if !via_parent && o.other != c.other {
             problems.push(format!(
                 "column {}: clauses differ ({:?} vs {:?})",
                 c.name, o.other, c.other
             ));
             continue;
         }
-        if o.generated != c.generated {
+        if !via_parent && o.generated != c.generated {
             touched.push(c.name.clone());
             if c.generated.is_none() {
                 steps.push(step(
@@ -273,7 +233,7 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                 continue;
             }
         }
-        let type_changed = o.type_sql != c.type_sql || o.collate != c.collate;
+        let type_changed = !via_parent && (o.type_sql != c.type_sql || o.collate != c.collate);
         if type_changed {
             touched.push(c.name.clone());
             let mut sql = String::new();
@@ -334,13 +294,15 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                 Some(d) => format!("ALTER TABLE {name} ALTER COLUMN {col} SET DEFAULT {d};\n"),
                 None => format!("ALTER TABLE {name} ALTER COLUMN {col} DROP DEFAULT;\n"),
             };
-            steps.push(step(
-                format!("column {} default differs", c.name),
-                sql,
-                vec![],
-            ));
+            let s = step(format!("column {} default differs", c.name), sql, vec![]);
+            if via_parent && c.default.is_none() {
+                // With the drops: a partition's own default may use a sequence dropped there.
+                early.push(s);
+            } else {
+                steps.push(s);
+            }
         }
-        if o.not_null != c.not_null {
+        if o.not_null != c.not_null && !not_null_via_parent {
             if c.not_null && ctx.opts.online {
                 // A validated CHECK (col IS NOT NULL) lets SET NOT NULL skip its scan, and the
                 // validation itself only takes SHARE UPDATE EXCLUSIVE.
@@ -380,7 +342,7 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                     vec![],
                 ));
             }
-        } else if c.not_null && o.not_null_name != c.not_null_name {
+        } else if !via_parent && c.not_null && o.not_null_name != c.not_null_name {
             // 18+: NOT NULL constraints have names; a partition inherits its parent's and keeps
             // them when detached. pg_dump prints a name only when it is not the default.
             let default = || format!("{}_{}_not_null", new.name, c.name);
