@@ -750,22 +750,25 @@ fn cascade(ctx: &mut Ctx, sact: &mut [Act], tact: &mut [Act], d: usize, because:
     }
 }
 
+/// For an INDEX or CONSTRAINT block of a partition: the block of the partitioned index (or
+/// constraint) it is attached to (`ALTER INDEX parent ATTACH PARTITION it`).
+fn attached_to(cat: &Catalog, rel: &Relations, i: usize) -> Option<usize> {
+    let b = &cat.blocks[i];
+    if !matches!(b.key.kind.as_str(), "INDEX" | "CONSTRAINT") {
+        return None;
+    }
+    // A constraint's tag is `table name`; its index has the constraint's name.
+    let own = b.key.name.rsplit(' ').next().unwrap_or(&b.key.name);
+    rel.index_parent
+        .get(&(b.key.schema.clone(), own.to_string()))
+        .and_then(|p| index_block(cat, &p.0, &p.1))
+}
+
 /// True when TARGET block `d` is a partition's index (or constraint) attached to `because`, an
 /// index of a partitioned table that is created again: the partition is detached before that
 /// table is dropped, and its index stays with it.
 fn survives_detach(ctx: &Ctx, tact: &[Act], d: usize, because: usize) -> bool {
-    let b = &ctx.tgt.blocks[d];
-    if !matches!(b.key.kind.as_str(), "INDEX" | "CONSTRAINT") {
-        return false;
-    }
-    let own = b.key.name.rsplit(' ').next().unwrap_or(&b.key.name);
-    let attached_to_because = ctx
-        .tgt_rel
-        .index_parent
-        .get(&(b.key.schema.clone(), own.to_string()))
-        .and_then(|p| index_block(ctx.tgt, &p.0, &p.1))
-        == Some(because);
-    attached_to_because
+    attached_to(ctx.tgt, &ctx.tgt_rel, d) == Some(because)
         && table_of(ctx.tgt, because).is_some_and(|t| matches!(tact[t], Act::Drop | Act::Recreate))
 }
 
@@ -783,17 +786,8 @@ fn table_of(cat: &Catalog, i: usize) -> Option<usize> {
 /// a partitioned table that is dropped (or created again), outlives that table: the partition
 /// is detached first (its TABLE ATTACH goes before the table's drop), and its index with it.
 fn outlives_parent_table(tgt: &Catalog, rel: &Relations, tact: &[Act], ti: usize) -> bool {
-    let b = &tgt.blocks[ti];
-    if !matches!(b.key.kind.as_str(), "INDEX" | "CONSTRAINT") {
-        return false;
-    }
     let dropped = |p: usize| matches!(tact[p], Act::Drop | Act::Recreate);
-    let own = b.key.name.rsplit(' ').next().unwrap_or(&b.key.name);
-    let Some(pi) = rel
-        .index_parent
-        .get(&(b.key.schema.clone(), own.to_string()))
-        .and_then(|p| index_block(tgt, &p.0, &p.1))
-    else {
+    let Some(pi) = attached_to(tgt, rel, ti) else {
         return false;
     };
     let parent_table_dropped = table_of(tgt, pi).is_some_and(dropped);
@@ -908,24 +902,11 @@ fn goes_with_parent(tgt: &Catalog, rel: &Relations, tact: &[Act], ti: usize) -> 
             }
         }
     }
-    if kind == "INDEX" || kind == "CONSTRAINT" {
-        // An index attached to a partitioned index goes when that one does (and cannot be
-        // dropped alone while attached); so does a partition's constraint inherited with it.
-        let own = b
-            .key
-            .name
-            .rsplit(' ')
-            .next()
-            .unwrap_or(&b.key.name)
-            .to_string();
-        let me = (b.key.schema.clone(), own);
-        let parent_dropped = rel
-            .index_parent
-            .get(&me)
-            .is_some_and(|parent| index_block(tgt, &parent.0, &parent.1).is_some_and(dropped));
-        if parent_dropped && !outlives_parent_table(tgt, rel, tact, ti) {
-            return true;
-        }
+    // An index attached to a partitioned index goes when that one does (and cannot be dropped
+    // alone while attached); so does a partition's constraint inherited with it.
+    if attached_to(tgt, rel, ti).is_some_and(dropped) && !outlives_parent_table(tgt, rel, tact, ti)
+    {
+        return true;
     }
     if kind == "INDEX ATTACH" {
         // Gone with the partitioned index (or the constraint that made it) it is attached to.
