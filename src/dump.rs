@@ -237,11 +237,8 @@ pub async fn restore_to_catalog(
             let _ = stderr.read_to_string(&mut s);
             s
         });
-        let built = catalog::from_dump_reader(
-            std::io::BufReader::with_capacity(1 << 16, stdout),
-            &filter,
-            0,
-        );
+        let built =
+            catalog::from_dump_reader(std::io::BufReader::with_capacity(1 << 16, stdout), &filter);
         if built.is_err() {
             let _ = child.kill();
         }
@@ -284,7 +281,7 @@ pub async fn read_dump_file(
     tokio::task::spawn_blocking(move || {
         let f =
             std::fs::File::open(&path).with_context(|| format!("reading {}", path.display()))?;
-        catalog::from_dump_reader(std::io::BufReader::with_capacity(1 << 16, f), &filter, 0)
+        catalog::from_dump_reader(std::io::BufReader::with_capacity(1 << 16, f), &filter)
     })
     .await
     .context("reading the dump file stopped unexpectedly")?

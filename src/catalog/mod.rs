@@ -375,24 +375,13 @@ impl<R: std::io::BufRead> Lines<R> {
 /// Builds a catalog from the text of `pg_dump --schema-only` (plain) or of
 /// `pg_restore --verbose --file=-` over a custom-format archive.
 pub fn from_dump_text(text: &str, filter: &Filter) -> Result<Catalog> {
-    // Room for every block up front: growing by doubling would hold the old and the new copy
-    // at once (an object per header, and at most one owner entry per `OWNER TO`).
-    let hint = text.matches("\n-- Name: ").count() + text.matches(" OWNER TO ").count();
-    from_dump_reader(text.as_bytes(), filter, hint)
+    from_dump_reader(text.as_bytes(), filter)
 }
 
 /// Builds a catalog from a dump read line by line (a file, or pg_restore's output as it comes),
-/// so that the whole text is never held: only the block being read. `hint`: how many blocks to
-/// make room for (0 when unknown).
-pub fn from_dump_reader(
-    reader: impl std::io::BufRead,
-    filter: &Filter,
-    hint: usize,
-) -> Result<Catalog> {
+/// so that the whole text is never held: only the block being read.
+pub fn from_dump_reader(reader: impl std::io::BufRead, filter: &Filter) -> Result<Catalog> {
     let mut cat = Catalog::default();
-    cat.blocks.reserve_exact(hint);
-    cat.index.first.reserve(hint);
-    cat.by_toc.reserve(hint);
     // Blocks are finished one at a time, so only one block's raw text is held at once.
     let mut raw_count: u32 = 0;
     let mut plain = true;
