@@ -653,7 +653,7 @@ fn infer_dependencies(cat: &mut Catalog) {
                 schemas.insert(b.key.name.clone(), id);
             }
             "TABLE" | "VIEW" | "MATERIALIZED VIEW" | "SEQUENCE" | "FOREIGN TABLE" | "TYPE"
-            | "DOMAIN" | "FUNCTION" | "PROCEDURE" | "AGGREGATE" => {
+            | "DOMAIN" | "FUNCTION" | "PROCEDURE" | "AGGREGATE" | "INDEX" => {
                 let base = b.key.name.split('(').next().unwrap_or(&b.key.name);
                 names
                     .entry(qualified(&b.key.schema, base))
@@ -683,7 +683,42 @@ fn infer_dependencies(cat: &mut Catalog) {
         deps.dedup();
         b.deps = deps.into_boxed_slice();
     }
+    infer_constraint_comment_dependencies(cat);
     infer_index_dependencies(cat);
+}
+
+/// `COMMENT ON CONSTRAINT c ON t` names the table, qualified, and the constraint only bare: it
+/// depends on the constraint (its tag is `CONSTRAINT c ON t`; the constraint's is `t c`).
+fn infer_constraint_comment_dependencies(cat: &mut Catalog) {
+    let constraints: HashMap<(String, String), u32> = cat
+        .blocks
+        .iter()
+        .filter(|b| b.key.kind.ends_with("CONSTRAINT"))
+        .filter_map(|b| Some(((b.key.schema.clone(), b.key.name.clone()), b.toc_id?)))
+        .collect();
+    if constraints.is_empty() {
+        return;
+    }
+    for b in cat.blocks.iter_mut() {
+        if !matches!(b.key.kind.as_str(), "COMMENT" | "SECURITY LABEL") {
+            continue;
+        }
+        let Some((c, t)) = b
+            .key
+            .name
+            .strip_prefix("CONSTRAINT ")
+            .and_then(|r| r.split_once(" ON "))
+        else {
+            continue;
+        };
+        if let Some(&id) = constraints.get(&(b.key.schema.clone(), format!("{t} {c}"))) {
+            let mut deps = b.deps.to_vec();
+            deps.push(id);
+            deps.sort_unstable();
+            deps.dedup();
+            b.deps = deps.into_boxed_slice();
+        }
+    }
 }
 
 /// What pg_dump's graph knows and names alone do not tell: an index attached to a partitioned

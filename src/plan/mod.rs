@@ -509,6 +509,28 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
             }
         }
     }
+    // Local indexes an ATTACH PARTITION would adopt in place of the ones SOURCE attaches: out
+    // of the way before the attach, created again after it.
+    let adopted = adopted_on_attach(&ctx, &sact, &tact);
+    for &(ti, si) in &adopted {
+        if tact[ti] == Act::Keep {
+            tact[ti] = Act::Recreate;
+            sact[si] = Act::Recreate;
+            work.push(ti);
+        }
+    }
+    // Those indexes, and what is on them (comments), are created after the attach.
+    let after_attach: Vec<String> = adopted
+        .iter()
+        .flat_map(|&(_, si)| {
+            let toc = src.blocks[si].toc_id;
+            std::iter::once(si).chain(
+                (0..src.blocks.len())
+                    .filter(move |&i| toc.is_some_and(|t| src.blocks[i].deps.contains(&t))),
+            )
+        })
+        .map(|i| src.blocks[i].key.display())
+        .collect();
     while let Some(t) = work.pop() {
         for &d in &deps[t] {
             if matches!(tact[d], Act::Keep | Act::Alter)
@@ -547,6 +569,8 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
         }
         let mut reason = if tact[ti] == Act::Drop {
             "not in source".to_string()
+        } else if adopted.iter().any(|&(a, _)| a == ti) {
+            "its partition is attached below, and ATTACH PARTITION would adopt this index in place of the one SOURCE attaches; dropped here and created again after the attach".to_string()
         } else {
             "changed; dropped here and created again below".to_string()
         };
@@ -646,7 +670,7 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
             _ => {}
         }
     }
-    attach_partitions_after_their_indexes(&mut creates);
+    attach_partitions_after_their_indexes(&mut creates, &after_attach);
     possible_renames(src, tgt, diff, &mut ctx.steps_drop, &mut creates);
 
     let mut steps = std::mem::take(&mut ctx.steps_drop);
@@ -940,7 +964,8 @@ fn goes_with_parent(tgt: &Catalog, rel: &Relations, tact: &[Act], ti: usize) -> 
 /// attaches first (its parent indexes are created ON ONLY, afterwards); on a live TARGET the
 /// parent's indexes already exist, so the partition's own indexes and constraints are created
 /// first and the attach, moved after them, adopts them.
-fn attach_partitions_after_their_indexes(creates: &mut Vec<Step>) {
+/// Indexes named in `after_attach` (see `adopted_on_attach`) are created after the attaches.
+fn attach_partitions_after_their_indexes(creates: &mut Vec<Step>, after_attach: &[String]) {
     let attaches: Vec<usize> = (0..creates.len())
         .filter(|&i| creates[i].kind == "TABLE ATTACH" && creates[i].op == Op::Create)
         .collect();
@@ -963,9 +988,99 @@ fn attach_partitions_after_their_indexes(creates: &mut Vec<Step>) {
             )
         })
         .unwrap_or(creates.len());
+    let n = moved.len();
     for (k, s) in moved.into_iter().enumerate() {
         creates.insert(at + k, s);
     }
+    // Indexes before the attaches that must come after them: moved to just after.
+    let mut later: Vec<Step> = Vec::new();
+    let (mut i, mut at) = (0, at);
+    while i < at {
+        if after_attach.contains(&creates[i].object) {
+            later.push(creates.remove(i));
+            at -= 1;
+        } else {
+            i += 1;
+        }
+    }
+    for (k, s) in later.into_iter().enumerate() {
+        creates.insert(at + n + k, s);
+    }
+}
+
+/// TARGET indexes that `ALTER TABLE ... ATTACH PARTITION` would adopt for a partitioned index
+/// in place of the one SOURCE attaches: PostgreSQL attaches the first matching index of the
+/// partition it finds, and SOURCE keeps this one local. Pairs of (TARGET, SOURCE) block.
+/// An index matches when its definition, without its name, is the same.
+fn adopted_on_attach(ctx: &Ctx, sact: &[Act], tact: &[Act]) -> Vec<(usize, usize)> {
+    let (src, tgt) = (ctx.src, ctx.tgt);
+    let mut out = Vec::new();
+    for (si, b) in src.blocks.iter().enumerate() {
+        if b.key.kind != "TABLE ATTACH" || sact[si] != Act::Create {
+            continue;
+        }
+        let Some((_, (cs, cn))) = b.stmts.first().and_then(|s| objects::attach_parts(s)) else {
+            continue;
+        };
+        // A partition new on TARGET has no indexes yet to adopt.
+        let Some(&pt) = ctx.tgt_rel.tables.get(&(cs.clone(), cn.clone())) else {
+            continue;
+        };
+        if matches!(tact[pt], Act::Drop | Act::Recreate) {
+            continue;
+        }
+        let on = format!(" ON {} ", crate::catalog::qualified(&cs, &cn));
+        let attached: Vec<String> = ctx
+            .src_rel
+            .index_parent
+            .keys()
+            .filter(|(s, _)| *s == cs)
+            .filter_map(|(s, n)| {
+                let i = src.position(&Key {
+                    kind: "INDEX".into(),
+                    schema: s.clone(),
+                    name: n.clone(),
+                })?;
+                index_shape(src.blocks[i].stmts.first()?, &on)
+            })
+            .collect();
+        if attached.is_empty() {
+            continue;
+        }
+        for (ti, t) in tgt.blocks.iter().enumerate() {
+            if t.key.kind != "INDEX"
+                || t.key.schema != cs
+                || !matches!(tact[ti], Act::Keep | Act::Recreate)
+            {
+                continue;
+            }
+            let me = (t.key.schema.clone(), t.key.name.clone());
+            if ctx.src_rel.index_parent.contains_key(&me) {
+                continue;
+            }
+            let matches = t
+                .stmts
+                .first()
+                .and_then(|s| index_shape(s, &on))
+                .is_some_and(|shape| attached.contains(&shape));
+            if let (true, Some(s2)) = (matches, src.position(&t.key)) {
+                out.push((ti, s2));
+            }
+        }
+    }
+    out
+}
+
+/// `CREATE [UNIQUE] INDEX name ON rel USING ...` without its name, when it is on `on`
+/// (` ON schema.table `).
+fn index_shape(stmt: &str, on: &str) -> Option<String> {
+    let i = stmt.find(on)?;
+    let k = stmt[..i].find(" INDEX ")?;
+    Some(format!(
+        "{}{}",
+        &stmt[..k + " INDEX ".len()],
+        &stmt[i + 1..]
+    ))
 }
 
 /// A label added with ALTER TYPE ... ADD VALUE cannot be used before its transaction commits
@@ -1076,6 +1191,33 @@ fn possible_renames(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn index_shape_leaves_out_the_name_only() {
+        let on = " ON app.events_click ";
+        let a = index_shape(
+            "CREATE INDEX local_idx ON app.events_click USING btree (kind, body)",
+            on,
+        );
+        let b = index_shape(
+            "CREATE INDEX events_click_kind_body_idx ON app.events_click USING btree (kind, body)",
+            on,
+        );
+        assert_eq!(a, b);
+        assert_eq!(
+            a.as_deref(),
+            Some("CREATE INDEX ON app.events_click USING btree (kind, body)")
+        );
+        let u = index_shape(
+            "CREATE UNIQUE INDEX u ON app.events_click USING btree (kind, body)",
+            on,
+        );
+        assert_ne!(u, a);
+        assert_eq!(
+            index_shape("CREATE INDEX x ON app.other USING btree (kind)", on),
+            None
+        );
+    }
 
     #[test]
     fn mentions_whole_words_only() {

@@ -412,10 +412,29 @@ pub fn drop(ctx: &mut Ctx, ti: usize, recreated: bool) -> DropHow {
                 st.transactional = false;
                 DropHow::Steps(vec![st])
             }
-            Some(name) => step(
-                format!("DROP INDEX {}.{name};\n", quote_ident(&b.key.schema)),
-                vec![Hazard::AccessExclusiveLock],
-            ),
+            Some(name) => {
+                // A partitioned index whose partition index belongs to a constraint of the
+                // partition (`ADD CONSTRAINT ... USING INDEX`): neither can be dropped alone.
+                // CASCADE takes the constraint with it, and only it (see cascade_to_constraints).
+                let with = if first.contains(" ON ONLY ") {
+                    cascade_to_constraints(ctx, ti)
+                } else {
+                    Vec::new()
+                };
+                let mut sql = String::new();
+                if !with.is_empty() {
+                    sql.push_str(&format!(
+                        "-- CASCADE drops the constraint(s) attached to it, and nothing else: {}\n",
+                        with.join(", ")
+                    ));
+                }
+                sql.push_str(&format!(
+                    "DROP INDEX {}.{name}{};\n",
+                    quote_ident(&b.key.schema),
+                    if with.is_empty() { "" } else { " CASCADE" }
+                ));
+                step(sql, vec![Hazard::AccessExclusiveLock])
+            }
             None => DropHow::Unknown("cannot read the index statement".into()),
         },
         "TRIGGER" | "POLICY" => {
@@ -797,6 +816,36 @@ fn sequence(ctx: &Ctx, s: &Block, t: &Block) -> Decision {
 /// Both sides' first statements read by `read`: (SOURCE's, TARGET's).
 fn first_statements<T>(s: &Block, t: &Block, read: impl Fn(&str) -> Option<T>) -> Option<(T, T)> {
     Some((read(s.stmts.first()?)?, read(t.stmts.first()?)?))
+}
+
+/// The constraints of partitions whose index is attached to TARGET's partitioned index `ti`
+/// (made with `ADD CONSTRAINT ... USING INDEX` on an attached index), when nothing but their
+/// comments, grants and the attachment depends on them: `DROP INDEX ... CASCADE` then removes
+/// exactly those. Empty when there are none, or when something else would go with them (the
+/// drop then fails at apply and rolls back, rather than cascade further).
+fn cascade_to_constraints(ctx: &Ctx, ti: usize) -> Vec<String> {
+    let tgt = ctx.tgt;
+    let mut out = Vec::new();
+    for (c, b) in tgt.blocks.iter().enumerate() {
+        if b.key.kind != "CONSTRAINT" || super::attached_to(tgt, &ctx.tgt_rel, c) != Some(ti) {
+            continue;
+        }
+        let Some(toc) = b.toc_id else {
+            return Vec::new();
+        };
+        let others = tgt.blocks.iter().any(|d| {
+            d.deps.contains(&toc)
+                && !matches!(
+                    d.key.kind.as_str(),
+                    "COMMENT" | "ACL" | "OWNER" | "SECURITY LABEL" | "INDEX ATTACH"
+                )
+        });
+        if others {
+            return Vec::new();
+        }
+        out.push(b.key.display());
+    }
+    out
 }
 
 /// Enum labels in order, from `CREATE TYPE x AS ENUM ('a', 'b')`.
