@@ -255,6 +255,9 @@ pub(crate) struct Ctx<'a> {
     /// rebuild): views and rules over them are rebuilt.
     pub touched_elsewhere: Vec<(usize, Vec<String>)>,
     pub unsupported: Vec<Unsupported>,
+    /// A table leaving inheritance parents (its step's object) and those parents: their column
+    /// changes run after its NO INHERIT, or they would reach the table too.
+    pub inherit_moves: Vec<(String, Vec<String>)>,
     /// Lookups built once: tables by (schema, name), and each partition's parent.
     pub src_rel: Relations,
     pub tgt_rel: Relations,
@@ -434,6 +437,7 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
         rebuild_dependents: Vec::new(),
         touched_elsewhere: Vec::new(),
         unsupported: Vec::new(),
+        inherit_moves: Vec::new(),
         src_rel: Relations::of(src),
         tgt_rel: Relations::of(tgt),
     };
@@ -671,6 +675,7 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
         }
     }
     attach_partitions_after_their_indexes(&mut creates, &after_attach);
+    parent_changes_after_no_inherit(&mut creates, &ctx.inherit_moves);
     possible_renames(src, tgt, diff, &mut ctx.steps_drop, &mut creates);
 
     let mut steps = std::mem::take(&mut ctx.steps_drop);
@@ -1005,6 +1010,47 @@ fn attach_partitions_after_their_indexes(creates: &mut Vec<Step>, after_attach: 
     }
     for (k, s) in later.into_iter().enumerate() {
         creates.insert(at + n + k, s);
+    }
+}
+
+/// Columns an inheritance parent on TARGET adds, drops or changes reach its children too,
+/// unless they left it first: the parent's steps move after the child's NO INHERIT, and its
+/// column drops after the child's new column defaults as well (an old default may use the
+/// parent's serial sequence, which goes with the column).
+fn parent_changes_after_no_inherit(creates: &mut Vec<Step>, moves: &[(String, Vec<String>)]) {
+    for (child, parents) in moves {
+        let Some(mut at) = creates
+            .iter()
+            .position(|s| s.object == *child && s.sql.contains(" NO INHERIT "))
+        else {
+            continue;
+        };
+        let (mut changes, mut drops) = (Vec::new(), Vec::new());
+        let mut i = 0;
+        while i < at {
+            if parents.contains(&creates[i].object) && creates[i].kind == "TABLE" {
+                let st = creates.remove(i);
+                if st.sql.contains(" DROP COLUMN ") {
+                    drops.push(st);
+                } else {
+                    changes.push(st);
+                }
+                at -= 1;
+            } else {
+                i += 1;
+            }
+        }
+        for (k, s) in changes.into_iter().enumerate() {
+            creates.insert(at + 1 + k, s);
+        }
+        let defaults = format!("default {} ", child.strip_prefix("table ").unwrap_or(child));
+        let last = creates
+            .iter()
+            .rposition(|s| s.object == *child || s.object.starts_with(&defaults))
+            .unwrap_or(at);
+        for (k, s) in drops.into_iter().enumerate() {
+            creates.insert(last + 1 + k, s);
+        }
     }
 }
 

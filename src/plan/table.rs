@@ -53,11 +53,31 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
             ));
         }
     }
-    // Tail: storage parameters can change; partitioning and inheritance cannot, here.
+    // Tail: storage parameters and inheritance parents change in place; partitioning cannot.
+    let mut becoming_own: Vec<ColumnDef> = Vec::new();
+    let mut inherit_move = None;
+    // Names of those columns: an inherited NOT NULL constraint is renamed only once NO INHERIT
+    // made it the table's own.
+    let mut own_now: Vec<String> = Vec::new();
     if old.tail != new.tail {
         let (ow, orest) = split_with(&old.tail);
         let (nw, nrest) = split_with(&new.tail);
-        if orest == nrest {
+        let (oparents, orest2) = split_inherits(&orest);
+        let (nparents, nrest2) = split_inherits(&nrest);
+        if oparents != nparents && orest2 == nrest2 {
+            match inheritance_change(ctx, s, old, new, &oparents, &nparents) {
+                Ok(ch) => {
+                    steps.push(ch.step);
+                    own_now = ch.becoming_own.iter().map(|c| c.name.clone()).collect();
+                    becoming_own = ch.becoming_own;
+                    inherit_move = ch.moves;
+                }
+                Err(why) => problems.push(why),
+            }
+        }
+        if ow == nw && orest2 == nrest2 {
+            // Only the parents differ: done above.
+        } else if orest2 == nrest2 {
             let mut sql = String::new();
             // PostgreSQL keeps parameters in the order they were set, and so does the dump:
             // reset them all and set them again in SOURCE's order.
@@ -111,6 +131,17 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
             })
         };
         shape(po) == shape(old) && shape(pn) == shape(new) && shape(po) != shape(pn)
+    };
+    // Columns inherited only from parents that go become the table's own (NO INHERIT keeps
+    // them): from here on they are compared as columns TARGET has.
+    let with_own;
+    let old = if becoming_own.is_empty() {
+        old
+    } else {
+        let mut t = old.clone();
+        t.columns.append(&mut becoming_own);
+        with_own = t;
+        &with_own
     };
     let oldc: BTreeMap<&str, &ColumnDef> =
         old.columns.iter().map(|c| (c.name.as_str(), c)).collect();
@@ -360,6 +391,19 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                         "column {}: the NOT NULL constraint of a partition is named {} on TARGET and {} on SOURCE; an inherited constraint cannot be renamed",
                         c.name, from, to
                     ));
+                } else if own_now.contains(&c.name) {
+                    steps.push(step(
+                        format!(
+                            "column {}: its NOT NULL constraint, inherited until now, is renamed",
+                            c.name
+                        ),
+                        format!(
+                            "ALTER TABLE {name} RENAME CONSTRAINT {} TO {};\n",
+                            quote_ident(&from),
+                            quote_ident(&to)
+                        ),
+                        vec![],
+                    ));
                 } else {
                     // After the drops (a detach gives it this name) and before the creates (a
                     // new table's NOT NULL would otherwise pick another name to avoid this one).
@@ -485,6 +529,7 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
     }
     ctx.steps_drop.append(&mut early);
     ctx.steps_after_drops.append(&mut renames);
+    ctx.inherit_moves.extend(inherit_move);
     Decision::Alter(steps, touched)
 }
 
@@ -506,6 +551,255 @@ fn partition_parent_change(
         parent_in(ctx.src, &ctx.src_rel)?,
     );
     (po.schema == pn.schema && po.name == pn.name).then_some((po, pn))
+}
+
+/// `INHERITS (a, b)` in a table's tail: the parents as (schema, name), in order, and the tail
+/// without the clause. A clause that cannot be read is left in the tail.
+fn split_inherits(rest: &str) -> (Vec<(String, String)>, String) {
+    let whole = || (Vec::new(), rest.to_string());
+    let Some(i) = rest.find("INHERITS (") else {
+        return whole();
+    };
+    let sub = &rest[i..];
+    let Ok(toks) = crate::catalog::parse::tokens(sub) else {
+        return whole();
+    };
+    let Some(close) = crate::catalog::parse::matching_paren(&toks, 1) else {
+        return whole();
+    };
+    let mut parents = Vec::new();
+    let mut parts: Vec<String> = Vec::new();
+    for t in toks[2..=close].iter() {
+        if t.is_punct(',') || t.is_punct(')') {
+            match parts.as_slice() {
+                [sch, name] => parents.push((sch.clone(), name.clone())),
+                _ => return whole(),
+            }
+            parts.clear();
+        } else if !t.is_punct('.') {
+            match crate::catalog::parse::ident_of(sub, t) {
+                Some(x) => parts.push(x),
+                None => return whole(),
+            }
+        }
+    }
+    let without = format!("{} {}", &rest[..i], &sub[toks[close].end..]);
+    (
+        parents,
+        without.split_whitespace().collect::<Vec<_>>().join(" "),
+    )
+}
+
+/// Every column a table has in `cat`: its own, then those it inherits (depth-first, each once).
+/// On 18 and later an inherited NOT NULL constraint keeps the name it has where the column is
+/// defined: each column carries that name.
+fn all_columns(
+    cat: &crate::catalog::Catalog,
+    rel: &super::Relations,
+    t: &crate::catalog::TableDef,
+    depth: u32,
+    out: &mut Vec<ColumnDef>,
+) {
+    let named = cat.server_version.is_some_and(|m| m >= 18);
+    for c in &t.columns {
+        if !out.iter().any(|x| x.name == c.name) {
+            let mut c = c.clone();
+            if named && c.not_null && c.not_null_name.is_none() {
+                c.not_null_name = Some(format!("{}_{}_not_null", t.name, c.name));
+            }
+            out.push(c);
+        }
+    }
+    if depth > 32 {
+        return;
+    }
+    for p in split_inherits(&split_with(&t.tail).1).0 {
+        if let Some(pt) = rel.tables.get(&p).and_then(|&i| cat.blocks[i].table()) {
+            all_columns(cat, rel, pt, depth + 1, out);
+        }
+    }
+}
+
+/// What `inheritance_change` decided.
+struct InheritanceChange {
+    step: Step,
+    /// Columns inherited only from parents that go: NO INHERIT makes them the table's own.
+    becoming_own: Vec<ColumnDef>,
+    /// The table's step object and the parents it leaves (for `ctx.inherit_moves`).
+    moves: Option<(String, Vec<String>)>,
+}
+
+/// A table whose inheritance parents differ: `INHERIT` each new parent, then `NO INHERIT` each
+/// old one, in one step that runs before the table's own column changes (and before the old
+/// parents change columns: see `ctx.inherit_moves`).
+///
+/// PostgreSQL cannot make a column of the table's own inherited-only again, and INHERIT needs
+/// every column of the new parent already there: those cases, and parents with CHECK constraints
+/// (which would have to move with them), are reported as unsupported.
+fn inheritance_change(
+    ctx: &Ctx,
+    s: &crate::catalog::Block,
+    old: &crate::catalog::TableDef,
+    new: &crate::catalog::TableDef,
+    oparents: &[(String, String)],
+    nparents: &[(String, String)],
+) -> Result<InheritanceChange, String> {
+    let name = qualified(&new.schema, &new.name);
+    let added: Vec<&(String, String)> = nparents.iter().filter(|p| !oparents.contains(p)).collect();
+    let removed: Vec<&(String, String)> =
+        oparents.iter().filter(|p| !nparents.contains(p)).collect();
+    let table_in =
+        |cat: &'_ crate::catalog::Catalog, rel: &super::Relations, p: &(String, String)| {
+            rel.tables
+                .get(p)
+                .and_then(|&i| cat.blocks[i].table().cloned())
+        };
+    let parent_cols = |cat: &crate::catalog::Catalog,
+                       rel: &super::Relations,
+                       ps: &[&(String, String)]|
+     -> Result<Vec<ColumnDef>, String> {
+        let mut out = Vec::new();
+        for p in ps {
+            let Some(t) = table_in(cat, rel, p) else {
+                return Err(format!(
+                    "inheritance parent {} is not a table pgalign can read",
+                    qualified(&p.0, &p.1)
+                ));
+            };
+            let checks = !t.constraints.is_empty()
+                || cat.blocks.iter().any(|b| {
+                    b.key.kind == "CHECK CONSTRAINT"
+                        && b.key.schema == p.0
+                        && b.key.name.starts_with(&format!("{} ", p.1))
+                });
+            if checks {
+                return Err(format!(
+                    "inheritance parents differ, and {} has CHECK constraints that would have to move with it; pgalign does not change those parents yet",
+                    qualified(&p.0, &p.1)
+                ));
+            }
+            all_columns(cat, rel, &t, 0, &mut out);
+        }
+        Ok(out)
+    };
+    let kept_src: Vec<&(String, String)> =
+        nparents.iter().filter(|p| oparents.contains(p)).collect();
+    let all_old: Vec<&(String, String)> = oparents.iter().collect();
+    let all_new: Vec<&(String, String)> = nparents.iter().collect();
+    let from_added = parent_cols(ctx.src, &ctx.src_rel, &added)?;
+    parent_cols(ctx.tgt, &ctx.tgt_rel, &removed)?;
+    let mut inherited_old = Vec::new();
+    for p in &all_old {
+        if let Some(t) = table_in(ctx.tgt, &ctx.tgt_rel, p) {
+            all_columns(ctx.tgt, &ctx.tgt_rel, &t, 0, &mut inherited_old);
+        }
+    }
+    let mut inherited_new = Vec::new();
+    for p in &all_new {
+        if let Some(t) = table_in(ctx.src, &ctx.src_rel, p) {
+            all_columns(ctx.src, &ctx.src_rel, &t, 0, &mut inherited_new);
+        }
+    }
+    let mut still_inherited = from_added.clone();
+    for p in &kept_src {
+        if let Some(t) = table_in(ctx.tgt, &ctx.tgt_rel, p) {
+            all_columns(ctx.tgt, &ctx.tgt_rel, &t, 0, &mut still_inherited);
+        }
+    }
+    let own = |c: &str| old.columns.iter().find(|x| x.name == c);
+    // INHERIT needs the new parents' columns on the table already, of the same type.
+    for c in &from_added {
+        let have = own(&c.name).or_else(|| inherited_old.iter().find(|x| x.name == c.name));
+        match have {
+            None => {
+                return Err(format!(
+                    "new inheritance parent's column {} is not in the table on TARGET; added here it would be the table's own, not inherited, so pgalign does not do it",
+                    c.name
+                ))
+            }
+            Some(h) if h.type_sql != c.type_sql || h.collate != c.collate => {
+                return Err(format!(
+                    "column {} has type {} on TARGET and its new inheritance parent has {}",
+                    c.name, h.type_sql, c.type_sql
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    // A column of the table's own cannot become inherited-only.
+    for c in &inherited_new {
+        if !new.columns.iter().any(|x| x.name == c.name) && own(&c.name).is_some() {
+            return Err(format!(
+                "column {} is the table's own on TARGET and only inherited on SOURCE; PostgreSQL cannot make an own column inherited-only without rebuilding the table",
+                c.name
+            ));
+        }
+    }
+    let becoming_own: Vec<ColumnDef> = inherited_old
+        .iter()
+        .filter(|c| own(&c.name).is_none() && !still_inherited.iter().any(|x| x.name == c.name))
+        .map(|c| ColumnDef {
+            text: String::new(),
+            default: None,
+            ..c.clone()
+        })
+        .collect();
+    let mut sql = String::new();
+    for p in &added {
+        sql.push_str(&format!(
+            "ALTER TABLE {name} INHERIT {};
+",
+            qualified(&p.0, &p.1)
+        ));
+    }
+    for p in &removed {
+        sql.push_str(&format!(
+            "ALTER TABLE {name} NO INHERIT {};
+",
+            qualified(&p.0, &p.1)
+        ));
+    }
+    let mut reason = "inheritance parents differ".to_string();
+    if !becoming_own.is_empty() {
+        let names: Vec<&str> = becoming_own.iter().map(|c| c.name.as_str()).collect();
+        reason.push_str(&format!(
+            "; column(s) {} stay as the table's own",
+            names.join(", ")
+        ));
+    }
+    let mut moves = None;
+    if !removed.is_empty() {
+        let me = crate::catalog::Key {
+            kind: "TABLE".into(),
+            schema: new.schema.clone(),
+            name: new.name.clone(),
+        }
+        .display();
+        let parents = removed
+            .iter()
+            .map(|p| {
+                crate::catalog::Key {
+                    kind: "TABLE".into(),
+                    schema: p.0.clone(),
+                    name: p.1.clone(),
+                }
+                .display()
+            })
+            .collect();
+        moves = Some((me, parents));
+    }
+    let st = ctx.step(
+        s,
+        Op::Alter,
+        &reason,
+        sql,
+        vec![Hazard::AccessExclusiveLock],
+    );
+    Ok(InheritanceChange {
+        step: st,
+        becoming_own,
+        moves,
+    })
 }
 
 /// The `PARTITION BY ...` clause of a table's tail, if any.
@@ -650,6 +944,27 @@ fn type_change_cost(old: &str, new: &str) -> Cost {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inherits_clause_read() {
+        let (p, rest) =
+            split_inherits(r#"INHERITS (public.a, "My Schema"."b,c") PARTITION BY LIST (x)"#);
+        assert_eq!(
+            p,
+            vec![
+                ("public".to_string(), "a".to_string()),
+                ("My Schema".to_string(), "b,c".to_string())
+            ]
+        );
+        assert_eq!(rest, "PARTITION BY LIST (x)");
+        let (p, rest) = split_inherits("PARTITION BY LIST (x)");
+        assert!(p.is_empty());
+        assert_eq!(rest, "PARTITION BY LIST (x)");
+        // Not readable: left in the tail, so the tails still differ.
+        let (p, rest) = split_inherits("INHERITS (a");
+        assert!(p.is_empty());
+        assert_eq!(rest, "INHERITS (a");
+    }
 
     #[test]
     fn costs() {
