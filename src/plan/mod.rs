@@ -994,23 +994,35 @@ fn attach_partitions_after_their_indexes(creates: &mut Vec<Step>, after_attach: 
         })
         .unwrap_or(creates.len());
     let n = moved.len();
-    for (k, s) in moved.into_iter().enumerate() {
-        creates.insert(at + k, s);
-    }
+    insert_at(creates, at, moved);
     // Indexes before the attaches that must come after them: moved to just after.
-    let mut later: Vec<Step> = Vec::new();
-    let (mut i, mut at) = (0, at);
-    while i < at {
-        if after_attach.contains(&creates[i].object) {
-            later.push(creates.remove(i));
-            at -= 1;
+    let (later, at) = take_before(creates, at, |s| after_attach.contains(&s.object));
+    insert_at(creates, at + n, later);
+}
+
+/// Removes the steps before `end` that `pick` selects, in order; returns them and where `end`
+/// is now.
+fn take_before(
+    creates: &mut Vec<Step>,
+    mut end: usize,
+    pick: impl Fn(&Step) -> bool,
+) -> (Vec<Step>, usize) {
+    let mut taken = Vec::new();
+    let mut i = 0;
+    while i < end {
+        if pick(&creates[i]) {
+            taken.push(creates.remove(i));
+            end -= 1;
         } else {
             i += 1;
         }
     }
-    for (k, s) in later.into_iter().enumerate() {
-        creates.insert(at + n + k, s);
-    }
+    (taken, end)
+}
+
+/// Puts `steps` in at `at`, in order.
+fn insert_at(creates: &mut Vec<Step>, at: usize, steps: Vec<Step>) {
+    creates.splice(at..at, steps);
 }
 
 /// Columns an inheritance parent on TARGET adds, drops or changes reach its children too,
@@ -1019,38 +1031,25 @@ fn attach_partitions_after_their_indexes(creates: &mut Vec<Step>, after_attach: 
 /// parent's serial sequence, which goes with the column).
 fn parent_changes_after_no_inherit(creates: &mut Vec<Step>, moves: &[(String, Vec<String>)]) {
     for (child, parents) in moves {
-        let Some(mut at) = creates
+        let Some(at) = creates
             .iter()
             .position(|s| s.object == *child && s.sql.contains(" NO INHERIT "))
         else {
             continue;
         };
-        let (mut changes, mut drops) = (Vec::new(), Vec::new());
-        let mut i = 0;
-        while i < at {
-            if parents.contains(&creates[i].object) && creates[i].kind == "TABLE" {
-                let st = creates.remove(i);
-                if st.sql.contains(" DROP COLUMN ") {
-                    drops.push(st);
-                } else {
-                    changes.push(st);
-                }
-                at -= 1;
-            } else {
-                i += 1;
-            }
-        }
-        for (k, s) in changes.into_iter().enumerate() {
-            creates.insert(at + 1 + k, s);
-        }
+        let (moved, at) = take_before(creates, at, |s| {
+            parents.contains(&s.object) && s.kind == "TABLE"
+        });
+        let (drops, changes): (Vec<Step>, Vec<Step>) = moved
+            .into_iter()
+            .partition(|s| s.sql.contains(" DROP COLUMN "));
+        insert_at(creates, at + 1, changes);
         let defaults = format!("default {} ", child.strip_prefix("table ").unwrap_or(child));
         let last = creates
             .iter()
             .rposition(|s| s.object == *child || s.object.starts_with(&defaults))
             .unwrap_or(at);
-        for (k, s) in drops.into_iter().enumerate() {
-            creates.insert(last + 1 + k, s);
-        }
+        insert_at(creates, last + 1, drops);
     }
 }
 
