@@ -661,13 +661,14 @@ fn out_of_lock_slots_falls_back_to_one_dump_at_a_time() {
     let tables: String = (1..=300)
         .map(|i| format!("CREATE TABLE t{i} (id integer PRIMARY KEY, v text);\n"))
         .collect();
-    let file = std::env::temp_dir().join(format!("{}.sql", a.name));
-    std::fs::write(&file, tables).unwrap();
+    // Removed when dropped, also when an assertion below fails.
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(file.path(), tables).unwrap();
     for db in [&a, &b] {
         let out = m
             .psql(&server, &db.name)
             .arg("-f")
-            .arg(&file)
+            .arg(file.path())
             .output()
             .expect("run psql");
         assert!(
@@ -676,7 +677,7 @@ fn out_of_lock_slots_falls_back_to_one_dump_at_a_time() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let _ = std::fs::remove_file(&file);
+    drop(file);
     b.exec("CREATE TABLE only_in_source (id integer)").unwrap();
     // The server really is too small for two dumps at once (else this test proves nothing).
     let out = m.pgalign(&["diff", "--source", &b.url(), "--target", &a.url()]);
