@@ -55,6 +55,7 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
     }
     // Tail: storage parameters and inheritance parents change in place; partitioning cannot.
     let mut becoming_own: Vec<ColumnDef> = Vec::new();
+    let mut checks_becoming_own = Vec::new();
     let mut inherit_move = None;
     // Names of those columns: an inherited NOT NULL constraint is renamed only once NO INHERIT
     // made it the table's own.
@@ -70,6 +71,7 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                     steps.push(ch.step);
                     own_now = ch.becoming_own.iter().map(|c| c.name.clone()).collect();
                     becoming_own = ch.becoming_own;
+                    checks_becoming_own = ch.checks_becoming_own;
                     inherit_move = ch.moves;
                 }
                 Err(why) => problems.push(why),
@@ -132,14 +134,15 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
         };
         shape(po) == shape(old) && shape(pn) == shape(new) && shape(po) != shape(pn)
     };
-    // Columns inherited only from parents that go become the table's own (NO INHERIT keeps
-    // them): from here on they are compared as columns TARGET has.
+    // Columns and CHECK constraints inherited only from parents that go become the table's own
+    // (NO INHERIT keeps them): from here on they are compared as ones TARGET has.
     let with_own;
-    let old = if becoming_own.is_empty() {
+    let old = if becoming_own.is_empty() && checks_becoming_own.is_empty() {
         old
     } else {
         let mut t = old.clone();
         t.columns.append(&mut becoming_own);
+        t.constraints.append(&mut checks_becoming_own);
         with_own = t;
         &with_own
     };
@@ -590,33 +593,60 @@ fn split_inherits(rest: &str) -> (Vec<(String, String)>, String) {
     )
 }
 
-/// Every column a table has in `cat`: its own, then those it inherits (depth-first, each once).
-/// On 18 and later an inherited NOT NULL constraint keeps the name it has where the column is
-/// defined: each column carries that name.
-fn all_columns(
-    cat: &crate::catalog::Catalog,
-    rel: &super::Relations,
-    t: &crate::catalog::TableDef,
-    depth: u32,
-    out: &mut Vec<ColumnDef>,
-) {
-    let named = cat.server_version.is_some_and(|m| m >= 18);
-    for c in &t.columns {
-        if !out.iter().any(|x| x.name == c.name) {
-            let mut c = c.clone();
-            if named && c.not_null && c.not_null_name.is_none() {
-                c.not_null_name = Some(format!("{}_{}_not_null", t.name, c.name));
+/// Every column and inline CHECK constraint a table has in `cat`: its own, then those it
+/// inherits (depth-first, each once). On 18 and later an inherited NOT NULL constraint keeps the
+/// name it has where the column is defined: each column carries that name.
+#[derive(Default)]
+struct Parts {
+    columns: Vec<ColumnDef>,
+    checks: Vec<crate::catalog::parse::TableConstraint>,
+}
+
+impl Parts {
+    fn add(
+        &mut self,
+        cat: &crate::catalog::Catalog,
+        rel: &super::Relations,
+        t: &crate::catalog::TableDef,
+    ) {
+        self.add_at(cat, rel, t, 0);
+    }
+    fn add_at(
+        &mut self,
+        cat: &crate::catalog::Catalog,
+        rel: &super::Relations,
+        t: &crate::catalog::TableDef,
+        depth: u32,
+    ) {
+        let named = cat.server_version.is_some_and(|m| m >= 18);
+        for c in &t.columns {
+            if !self.columns.iter().any(|x| x.name == c.name) {
+                let mut c = c.clone();
+                if named && c.not_null && c.not_null_name.is_none() {
+                    c.not_null_name = Some(format!("{}_{}_not_null", t.name, c.name));
+                }
+                self.columns.push(c);
             }
-            out.push(c);
+        }
+        for k in &t.constraints {
+            if !self.checks.iter().any(|x| x.name == k.name) {
+                self.checks.push(k.clone());
+            }
+        }
+        if depth > 32 {
+            return;
+        }
+        for p in split_inherits(&split_with(&t.tail).1).0 {
+            if let Some(pt) = rel.tables.get(&p).and_then(|&i| cat.blocks[i].table()) {
+                self.add_at(cat, rel, pt, depth + 1);
+            }
         }
     }
-    if depth > 32 {
-        return;
+    fn has_column(&self, name: &str) -> bool {
+        self.columns.iter().any(|x| x.name == name)
     }
-    for p in split_inherits(&split_with(&t.tail).1).0 {
-        if let Some(pt) = rel.tables.get(&p).and_then(|&i| cat.blocks[i].table()) {
-            all_columns(cat, rel, pt, depth + 1, out);
-        }
+    fn has_check(&self, name: &str) -> bool {
+        self.checks.iter().any(|x| x.name == name)
     }
 }
 
@@ -625,6 +655,8 @@ struct InheritanceChange {
     step: Step,
     /// Columns inherited only from parents that go: NO INHERIT makes them the table's own.
     becoming_own: Vec<ColumnDef>,
+    /// CHECK constraints inherited only from parents that go: they become the table's own too.
+    checks_becoming_own: Vec<crate::catalog::parse::TableConstraint>,
     /// The table's step object and the parents it leaves (for `ctx.inherit_moves`).
     moves: Option<(String, Vec<String>)>,
 }
@@ -633,9 +665,9 @@ struct InheritanceChange {
 /// old one, in one step that runs before the table's own column changes (and before the old
 /// parents change columns: see `ctx.inherit_moves`).
 ///
-/// PostgreSQL cannot make a column of the table's own inherited-only again, and INHERIT needs
-/// every column of the new parent already there: those cases, and parents with CHECK constraints
-/// (which would have to move with them), are reported as unsupported.
+/// PostgreSQL cannot make a column or CHECK constraint of the table's own inherited-only again,
+/// and INHERIT needs every column and CHECK constraint of the new parent already there: those
+/// cases, and parents with CHECK constraints in entries of their own, are unsupported.
 fn inheritance_change(
     ctx: &Ctx,
     s: &crate::catalog::Block,
@@ -654,11 +686,30 @@ fn inheritance_change(
                 .get(p)
                 .and_then(|&i| cat.blocks[i].table().cloned())
         };
-    let parent_cols = |cat: &crate::catalog::Catalog,
-                       rel: &super::Relations,
-                       ps: &[&(String, String)]|
-     -> Result<Vec<ColumnDef>, String> {
-        let mut out = Vec::new();
+    // Parents whose CHECK constraints are entries of their own (NOT VALID, or added later):
+    // not followed here.
+    let separate_checks = |cat: &crate::catalog::Catalog, ps: &[&(String, String)]| {
+        ps.iter()
+            .find(|p| {
+                cat.blocks.iter().any(|b| {
+                    b.key.kind == "CHECK CONSTRAINT"
+                        && b.key.schema == p.0
+                        && b.key.name.starts_with(&format!("{} ", p.1))
+                })
+            })
+            .map(|p| qualified(&p.0, &p.1))
+    };
+    if let Some(p) = separate_checks(ctx.src, &added).or_else(|| separate_checks(ctx.tgt, &removed))
+    {
+        return Err(format!(
+            "inheritance parents differ, and {p} has CHECK constraints of its own entries (NOT VALID or added later); pgalign does not move those yet"
+        ));
+    }
+    let parts = |cat: &crate::catalog::Catalog,
+                 rel: &super::Relations,
+                 ps: &[&(String, String)]|
+     -> Result<Parts, String> {
+        let mut out = Parts::default();
         for p in ps {
             let Some(t) = table_in(cat, rel, p) else {
                 return Err(format!(
@@ -666,50 +717,24 @@ fn inheritance_change(
                     qualified(&p.0, &p.1)
                 ));
             };
-            let checks = !t.constraints.is_empty()
-                || cat.blocks.iter().any(|b| {
-                    b.key.kind == "CHECK CONSTRAINT"
-                        && b.key.schema == p.0
-                        && b.key.name.starts_with(&format!("{} ", p.1))
-                });
-            if checks {
-                return Err(format!(
-                    "inheritance parents differ, and {} has CHECK constraints that would have to move with it; pgalign does not change those parents yet",
-                    qualified(&p.0, &p.1)
-                ));
-            }
-            all_columns(cat, rel, &t, 0, &mut out);
+            out.add(cat, rel, &t);
         }
         Ok(out)
     };
-    let kept_src: Vec<&(String, String)> =
-        nparents.iter().filter(|p| oparents.contains(p)).collect();
+    let kept: Vec<&(String, String)> = nparents.iter().filter(|p| oparents.contains(p)).collect();
     let all_old: Vec<&(String, String)> = oparents.iter().collect();
     let all_new: Vec<&(String, String)> = nparents.iter().collect();
-    let from_added = parent_cols(ctx.src, &ctx.src_rel, &added)?;
-    parent_cols(ctx.tgt, &ctx.tgt_rel, &removed)?;
-    let mut inherited_old = Vec::new();
-    for p in &all_old {
-        if let Some(t) = table_in(ctx.tgt, &ctx.tgt_rel, p) {
-            all_columns(ctx.tgt, &ctx.tgt_rel, &t, 0, &mut inherited_old);
-        }
-    }
-    let mut inherited_new = Vec::new();
-    for p in &all_new {
-        if let Some(t) = table_in(ctx.src, &ctx.src_rel, p) {
-            all_columns(ctx.src, &ctx.src_rel, &t, 0, &mut inherited_new);
-        }
-    }
-    let mut still_inherited = from_added.clone();
-    for p in &kept_src {
-        if let Some(t) = table_in(ctx.tgt, &ctx.tgt_rel, p) {
-            all_columns(ctx.tgt, &ctx.tgt_rel, &t, 0, &mut still_inherited);
-        }
-    }
+    let from_added = parts(ctx.src, &ctx.src_rel, &added)?;
+    let inherited_old = parts(ctx.tgt, &ctx.tgt_rel, &all_old)?;
+    let inherited_new = parts(ctx.src, &ctx.src_rel, &all_new)?;
+    // What stays inherited after the change: the new parents' and the kept ones'.
+    let mut still = parts(ctx.tgt, &ctx.tgt_rel, &kept)?;
+    still.columns.extend(from_added.columns.iter().cloned());
+    still.checks.extend(from_added.checks.iter().cloned());
     let own = |c: &str| old.columns.iter().find(|x| x.name == c);
     // INHERIT needs the new parents' columns on the table already, of the same type.
-    for c in &from_added {
-        let have = own(&c.name).or_else(|| inherited_old.iter().find(|x| x.name == c.name));
+    for c in &from_added.columns {
+        let have = own(&c.name).or_else(|| inherited_old.columns.iter().find(|x| x.name == c.name));
         match have {
             None => {
                 return Err(format!(
@@ -726,8 +751,19 @@ fn inheritance_change(
             Some(_) => {}
         }
     }
+    // ... and their CHECK constraints, inherited already (one of the table's own would stay its
+    // own, which SOURCE does not have).
+    for k in &from_added.checks {
+        let inherited = inherited_old.checks.iter().any(|x| x == k);
+        if !inherited || old.constraints.iter().any(|x| x.name == k.name) {
+            return Err(format!(
+                "new inheritance parent's CHECK constraint {} is not inherited by the table on TARGET; PostgreSQL needs it there, and made here it would be the table's own",
+                k.name
+            ));
+        }
+    }
     // A column of the table's own cannot become inherited-only.
-    for c in &inherited_new {
+    for c in &inherited_new.columns {
         if !new.columns.iter().any(|x| x.name == c.name) && own(&c.name).is_some() {
             return Err(format!(
                 "column {} is the table's own on TARGET and only inherited on SOURCE; PostgreSQL cannot make an own column inherited-only without rebuilding the table",
@@ -736,13 +772,20 @@ fn inheritance_change(
         }
     }
     let becoming_own: Vec<ColumnDef> = inherited_old
+        .columns
         .iter()
-        .filter(|c| own(&c.name).is_none() && !still_inherited.iter().any(|x| x.name == c.name))
+        .filter(|c| own(&c.name).is_none() && !still.has_column(&c.name))
         .map(|c| ColumnDef {
             text: String::new(),
             default: None,
             ..c.clone()
         })
+        .collect();
+    let checks_becoming_own: Vec<crate::catalog::parse::TableConstraint> = inherited_old
+        .checks
+        .iter()
+        .filter(|k| !old.constraints.iter().any(|x| x.name == k.name) && !still.has_check(&k.name))
+        .cloned()
         .collect();
     let mut sql = String::new();
     for p in &added {
@@ -764,6 +807,16 @@ fn inheritance_change(
         let names: Vec<&str> = becoming_own.iter().map(|c| c.name.as_str()).collect();
         reason.push_str(&format!(
             "; column(s) {} stay as the table's own",
+            names.join(", ")
+        ));
+    }
+    if !checks_becoming_own.is_empty() {
+        let names: Vec<&str> = checks_becoming_own
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        reason.push_str(&format!(
+            "; CHECK constraint(s) {} stay as the table's own",
             names.join(", ")
         ));
     }
@@ -798,6 +851,7 @@ fn inheritance_change(
     Ok(InheritanceChange {
         step: st,
         becoming_own,
+        checks_becoming_own,
         moves,
     })
 }
