@@ -138,6 +138,14 @@ pub struct Block {
 }
 
 impl Block {
+    /// Adds TOC ids to the ones this entry depends on (kept sorted, each once).
+    fn add_deps(&mut self, more: impl IntoIterator<Item = u32>) {
+        let mut deps = self.deps.to_vec();
+        deps.extend(more);
+        deps.sort_unstable();
+        deps.dedup();
+        self.deps = deps.into_boxed_slice();
+    }
     /// For a TABLE or FOREIGN TABLE created by its first statement: that CREATE TABLE, parsed.
     pub fn table(&self) -> Option<&TableDef> {
         self.parsed_table
@@ -668,7 +676,7 @@ fn infer_dependencies(cat: &mut Catalog) {
             continue;
         }
         let own = b.toc_id;
-        let mut deps: Vec<u32> = b.deps.to_vec();
+        let mut deps: Vec<u32> = Vec::new();
         if let Some(&s) = schemas.get(&b.key.schema) {
             deps.push(s);
         }
@@ -679,9 +687,7 @@ fn infer_dependencies(cat: &mut Catalog) {
                 }
             }
         }
-        deps.sort_unstable();
-        deps.dedup();
-        b.deps = deps.into_boxed_slice();
+        b.add_deps(deps);
     }
     infer_constraint_comment_dependencies(cat);
     infer_index_dependencies(cat);
@@ -712,11 +718,7 @@ fn infer_constraint_comment_dependencies(cat: &mut Catalog) {
             continue;
         };
         if let Some(&id) = constraints.get(&(b.key.schema.clone(), format!("{t} {c}"))) {
-            let mut deps = b.deps.to_vec();
-            deps.push(id);
-            deps.sort_unstable();
-            deps.dedup();
-            b.deps = deps.into_boxed_slice();
+            b.add_deps([id]);
         }
     }
 }
@@ -848,14 +850,9 @@ fn infer_index_dependencies(cat: &mut Catalog) {
             .take_while(|&&(d, _)| d == id)
             .map(|&(_, k)| k)
             .collect();
-        if more.is_empty() {
-            continue;
+        if !more.is_empty() {
+            b.add_deps(more);
         }
-        let mut deps = b.deps.to_vec();
-        deps.extend(more);
-        deps.sort_unstable();
-        deps.dedup();
-        b.deps = deps.into_boxed_slice();
     }
 }
 

@@ -57,9 +57,6 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
     let mut becoming_own: Vec<ColumnDef> = Vec::new();
     let mut checks_becoming_own = Vec::new();
     let mut inherit_move = None;
-    // Names of those columns: an inherited NOT NULL constraint is renamed only once NO INHERIT
-    // made it the table's own.
-    let mut own_now: Vec<String> = Vec::new();
     if old.tail != new.tail {
         let (ow, orest) = split_with(&old.tail);
         let (nw, nrest) = split_with(&new.tail);
@@ -69,7 +66,6 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
             match inheritance_change(ctx, s, old, new, &oparents, &nparents) {
                 Ok(ch) => {
                     steps.push(ch.step);
-                    own_now = ch.becoming_own.iter().map(|c| c.name.clone()).collect();
                     becoming_own = ch.becoming_own;
                     checks_becoming_own = ch.checks_becoming_own;
                     inherit_move = ch.moves;
@@ -136,6 +132,7 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
     };
     // Columns and CHECK constraints inherited only from parents that go become the table's own
     // (NO INHERIT keeps them): from here on they are compared as ones TARGET has.
+    let target_def = old;
     let with_own;
     let old = if becoming_own.is_empty() && checks_becoming_own.is_empty() {
         old
@@ -394,7 +391,9 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                         "column {}: the NOT NULL constraint of a partition is named {} on TARGET and {} on SOURCE; an inherited constraint cannot be renamed",
                         c.name, from, to
                     ));
-                } else if own_now.contains(&c.name) {
+                } else if !target_def.columns.iter().any(|x| x.name == c.name) {
+                    // A column NO INHERIT made the table's own: its inherited NOT NULL is
+                    // renamed only after that step.
                     steps.push(step(
                         format!(
                             "column {}: its NOT NULL constraint, inherited until now, is renamed",
@@ -680,12 +679,6 @@ fn inheritance_change(
     let added: Vec<&(String, String)> = nparents.iter().filter(|p| !oparents.contains(p)).collect();
     let removed: Vec<&(String, String)> =
         oparents.iter().filter(|p| !nparents.contains(p)).collect();
-    let table_in =
-        |cat: &'_ crate::catalog::Catalog, rel: &super::Relations, p: &(String, String)| {
-            rel.tables
-                .get(p)
-                .and_then(|&i| cat.blocks[i].table().cloned())
-        };
     // Parents whose CHECK constraints are entries of their own (NOT VALID, or added later):
     // not followed here.
     let separate_checks = |cat: &crate::catalog::Catalog, ps: &[&(String, String)]| {
@@ -711,13 +704,13 @@ fn inheritance_change(
      -> Result<Parts, String> {
         let mut out = Parts::default();
         for p in ps {
-            let Some(t) = table_in(cat, rel, p) else {
+            let Some(t) = rel.tables.get(*p).and_then(|&i| cat.blocks[i].table()) else {
                 return Err(format!(
                     "inheritance parent {} is not a table pgalign can read",
                     qualified(&p.0, &p.1)
                 ));
             };
-            out.add(cat, rel, &t);
+            out.add(cat, rel, t);
         }
         Ok(out)
     };
