@@ -233,7 +233,7 @@ plan_once() {
     return 1
   fi
   printf '%s\t%s\t%s\t%s\t%s\n' "$n" "$metric" "$rep" "$(secs "$t0" "$t1")" "$(rss_of "$work/plan.time")" >>"$results"
-  sed -n 's/^timing: \(.*\): \([0-9.]*\) ms$/\1\t\2/p' "$work/plan.err" |
+  sed -n 's/^timing: \(.*\): \([0-9.]*\) ms\( (peak RSS.*)\)\{0,1\}$/\1\t\2/p' "$work/plan.err" |
     while IFS=$'\t' read -r stage ms; do printf '%s\t%s\t%s\t%s\t%s\n' "$n" "$metric" "$rep" "$stage" "$ms"; done >>"$stages"
   if grep -q 'one side after the other' "$work/plan.err"; then
     printf '%s\tfallback_%s\t%s\n' "$n" "$metric" "$rep" >>"$info"

@@ -19,20 +19,44 @@ pub struct Outcome {
     pub messages: Vec<String>,
 }
 
-/// Stage timings, printed with --timings.
+/// Stage timings, printed with --timings, each with the process's peak memory so far (where
+/// the system tells it), so that the stage which raises the peak is visible too.
 #[derive(Debug, Default)]
-pub struct Timings(pub Vec<(String, Duration)>);
+pub struct Timings(pub Vec<(String, Duration, Option<u64>)>);
 
 impl Timings {
     pub fn lap(&mut self, stage: &str, since: Instant) {
-        self.0.push((stage.to_string(), since.elapsed()));
+        self.0
+            .push((stage.to_string(), since.elapsed(), peak_rss_kib()));
     }
     pub fn lines(&self) -> Vec<String> {
         self.0
             .iter()
-            .map(|(s, d)| format!("timing: {s}: {:.1} ms", d.as_secs_f64() * 1000.0))
+            .map(|(s, d, peak)| {
+                let ms = d.as_secs_f64() * 1000.0;
+                match peak {
+                    Some(kib) => format!(
+                        "timing: {s}: {ms:.1} ms (peak RSS so far {:.1} MB)",
+                        *kib as f64 / 1024.0
+                    ),
+                    None => format!("timing: {s}: {ms:.1} ms"),
+                }
+            })
             .collect()
     }
+}
+
+/// The process's peak resident set in KiB (`VmHWM` in /proc/self/status; None elsewhere).
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// Both sides, loaded.
