@@ -137,7 +137,7 @@ enum Same {
 
 fn compare(a: &Block, b: &Block, skew: Skew) -> Same {
     // compare_text() without building it: the same settings and the same statements.
-    if a.settings == b.settings && a.stmts == b.stmts {
+    if a.settings() == b.settings() && a.stmts == b.stmts {
         return Same::Equal;
     }
     if skew.views && same_view_across_majors(a, b) {
@@ -147,7 +147,7 @@ fn compare(a: &Block, b: &Block, skew: Skew) -> Same {
         return Same::Equal;
     }
     if let (Some(ta), Some(tb)) = (a.table(), b.table()) {
-        if a.settings == b.settings
+        if a.settings() == b.settings()
             && a.stmts.get(1..) == b.stmts.get(1..)
             && same_ignoring_column_order(ta, tb)
         {
@@ -169,7 +169,7 @@ struct Skew {
 /// Two tables that differ only in the names of NOT NULL constraints, which exist from 18 on.
 fn same_table_but_not_null_names(a: &Block, b: &Block) -> bool {
     matches!(a.key.kind.as_str(), "TABLE" | "FOREIGN TABLE")
-        && a.settings == b.settings
+        && a.settings() == b.settings()
         && a.stmts.len() == b.stmts.len()
         && a.stmts
             .iter()
@@ -180,7 +180,7 @@ fn same_table_but_not_null_names(a: &Block, b: &Block) -> bool {
 /// Two views that differ only in how 15 and 16 print column names (see `catalog::view`).
 fn same_view_across_majors(a: &Block, b: &Block) -> bool {
     if !matches!(a.key.kind.as_str(), "VIEW" | "MATERIALIZED VIEW")
-        || a.settings != b.settings
+        || a.settings() != b.settings()
         || a.stmts.len() != b.stmts.len()
         || a.stmts.get(1..) != b.stmts.get(1..)
     {

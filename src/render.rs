@@ -160,9 +160,9 @@ pub fn diff_json(d: &Diff, src: &Catalog, tgt: &Catalog, w: &mut impl Write) -> 
             .iter()
             .map(|c| JsonChange {
                 change: c.kind,
-                kind: c.key.kind.clone(),
-                schema: c.key.schema.clone(),
-                name: c.key.name.clone(),
+                kind: c.key.kind.to_string(),
+                schema: c.key.schema.to_string(),
+                name: c.key.name.to_string(),
                 object: c.key.display(),
                 target_sql: c.target.map(|i| tgt.blocks[i].compare_text()),
                 source_sql: c.source.map(|i| src.blocks[i].compare_text()),

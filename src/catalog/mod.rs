@@ -13,15 +13,25 @@ use std::sync::OnceLock;
 
 pub use parse::{qualified, quote_ident, quote_literal, TableDef};
 
+/// The short strings of a block (kind, schema, name, owner): held inline up to 24 bytes, so a
+/// large schema's ~100,000 blocks a side do not each pay four heap allocations for them.
+pub type Str = compact_str::CompactString;
+
+/// A block's statements: most blocks have one, held inline.
+pub type Stmts = smallvec::SmallVec<[String; 1]>;
+
+/// A block's TOC dependencies: most blocks have a few, held inline.
+pub type Deps = smallvec::SmallVec<[u32; 4]>;
+
 /// An object's identity as pg_dump names it in its header comment.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Key {
     /// pg_dump's Type: `TABLE`, `FK CONSTRAINT`, `COMMENT`, ... and pgalign's own `OWNER`.
-    pub kind: String,
+    pub kind: Str,
     /// Empty for objects outside any schema.
-    pub schema: String,
+    pub schema: Str,
     /// pg_dump's tag: `orders`, `orders orders_pkey`, `f(integer)`, `COLUMN orders.id`, ...
-    pub name: String,
+    pub name: Str,
 }
 
 impl Key {
@@ -116,39 +126,81 @@ pub fn split_kind_prefix(tag: &str) -> Option<(&str, &str)> {
 }
 
 /// One object of the dump.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Block {
     pub key: Key,
     /// pg_dump's TOC entry id, when the dump came through pg_restore --verbose.
     pub toc_id: Option<u32>,
     /// TOC ids this entry depends on (pg_dump's own dependency graph).
-    pub deps: Box<[u32]>,
+    pub deps: Deps,
     /// The owner named in the header (empty when none).
-    pub owner: String,
+    pub owner: Str,
     /// The statements that define the object, each without its trailing semicolon, in order.
-    pub stmts: Vec<String>,
-    /// Non-default `default_tablespace` / `default_table_access_method` in force for it.
-    pub settings: Box<[String]>,
-    /// The object's name as SQL (`app.f(a integer)`), from pg_dump's `ALTER ... OWNER TO`.
-    pub identity: Option<String>,
-    /// For TABLE blocks: the parsed CREATE TABLE, parsed when first asked for (`table()`):
-    /// most tables of a large schema are equal on both sides and never need it.
-    #[serde(skip)]
-    pub parsed_table: OnceLock<Option<Box<TableDef>>>,
+    pub stmts: Stmts,
+    /// What most blocks lack (settings, an identity, a parsed table), behind one pointer: a
+    /// large schema has ~100,000 blocks a side, and the block itself is most of their memory.
+    rare: Option<Box<Rare>>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Rare {
+    settings: Box<[String]>,
+    identity: Option<Str>,
+    /// The parsed CREATE TABLE, parsed when first asked for (`table()`): most tables of a large
+    /// schema are equal on both sides and never need it.
+    parsed_table: OnceLock<Option<Box<TableDef>>>,
 }
 
 impl Block {
+    /// A block. `settings`: non-default `default_tablespace` / `default_table_access_method` in
+    /// force for it; `identity`: the object's name as SQL (`app.f(a integer)`), from pg_dump's
+    /// `ALTER ... OWNER TO`.
+    pub fn new(
+        key: Key,
+        toc_id: Option<u32>,
+        deps: Deps,
+        owner: Str,
+        stmts: Stmts,
+        settings: Box<[String]>,
+        identity: Option<Str>,
+    ) -> Block {
+        let is_table = matches!(key.kind.as_str(), "TABLE" | "FOREIGN TABLE");
+        let rare = (is_table || !settings.is_empty() || identity.is_some()).then(|| {
+            Box::new(Rare {
+                settings,
+                identity,
+                parsed_table: OnceLock::new(),
+            })
+        });
+        Block {
+            key,
+            toc_id,
+            deps,
+            owner,
+            stmts,
+            rare,
+        }
+    }
+    /// Non-default `default_tablespace` / `default_table_access_method` in force for it.
+    pub fn settings(&self) -> &[String] {
+        self.rare.as_deref().map_or(&[], |r| &r.settings)
+    }
+    /// The object's name as SQL (`app.f(a integer)`), from pg_dump's `ALTER ... OWNER TO`.
+    pub fn identity(&self) -> Option<&str> {
+        self.rare.as_deref()?.identity.as_deref()
+    }
     /// Adds TOC ids to the ones this entry depends on (kept sorted, each once).
     fn add_deps(&mut self, more: impl IntoIterator<Item = u32>) {
-        let mut deps = self.deps.to_vec();
-        deps.extend(more);
-        deps.sort_unstable();
-        deps.dedup();
-        self.deps = deps.into_boxed_slice();
+        self.deps.extend(more);
+        self.deps.sort_unstable();
+        self.deps.dedup();
+        self.deps.shrink_to_fit();
     }
     /// For a TABLE or FOREIGN TABLE created by its first statement: that CREATE TABLE, parsed.
     pub fn table(&self) -> Option<&TableDef> {
-        self.parsed_table
+        self.rare
+            .as_deref()?
+            .parsed_table
             .get_or_init(|| {
                 if !matches!(self.key.kind.as_str(), "TABLE" | "FOREIGN TABLE") {
                     return None;
@@ -188,7 +240,7 @@ impl Block {
             .map(|l| l.trim_end_matches(','))
             .collect();
         lines.sort_unstable();
-        let mut s = self.settings.join(";\n");
+        let mut s = self.settings().join(";\n");
         s.push('\n');
         s.push_str(head);
         s.push('\n');
@@ -214,7 +266,7 @@ impl Block {
     /// What is compared: the statements plus the settings they run under.
     pub fn compare_text(&self) -> String {
         let mut s = String::new();
-        for st in &self.settings {
+        for st in self.settings() {
             s.push_str(st);
             s.push_str(";\n");
         }
@@ -232,6 +284,19 @@ pub struct Filter {
     pub no_privileges: bool,
 }
 
+/// Each block's direct dependents, indexed by block: `deps[i]` is a sorted slice.
+pub struct Dependents {
+    starts: Vec<usize>,
+    of: Vec<usize>,
+}
+
+impl std::ops::Index<usize> for Dependents {
+    type Output = [usize];
+    fn index(&self, i: usize) -> &[usize] {
+        &self.of[self.starts[i]..self.starts[i + 1]]
+    }
+}
+
 /// A dump as objects, in the dump's own (creation) order.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
@@ -239,7 +304,8 @@ pub struct Catalog {
     /// Key -> position in `blocks` (see `position`): by the key's hash, so that the keys are
     /// not stored twice; ordered keys cost a tenth of the run and much memory at 10,000 tables.
     index: KeyIndex,
-    pub by_toc: HashMap<u32, usize>,
+    /// TOC id -> position in `blocks` (see `at_toc`).
+    by_toc: HashMap<u32, u32>,
     /// Major version of the pg_dump that wrote it, from `-- Dumped by pg_dump version N`.
     pub dumped_by: Option<u32>,
     /// Major version of the server, from `-- Dumped from database version N`.
@@ -301,10 +367,10 @@ pub fn split_owner_stmt(stmt: &str) -> Option<(String, String, String)> {
 }
 
 struct RawBlock {
-    name: String,
-    kind: String,
-    schema: String,
-    owner: String,
+    name: Str,
+    kind: Str,
+    schema: Str,
+    owner: Str,
     toc_id: Option<u32>,
     deps: Vec<u32>,
     body: String,
@@ -420,7 +486,7 @@ pub fn from_dump_reader(reader: impl std::io::BufRead, filter: &Filter) -> Resul
         }
         // A header is `--` then `-- TOC entry` / `-- Dependencies` / `-- Name:` lines then `--`.
         if line == "--" && lines.peek()?.is_some_and(is_header_line) {
-            let mut header: Option<(String, String, String, String)> = None;
+            let mut header: Option<(Str, Str, Str, Str)> = None;
             let mut seen: Vec<String> = vec![line.to_string()];
             let mut l = String::new();
             while lines.next_into(&mut l)? {
@@ -437,7 +503,7 @@ pub fn from_dump_reader(reader: impl std::io::BufRead, filter: &Filter) -> Resul
                         .filter_map(|n| n.parse().ok())
                         .collect();
                 } else if let Some((n, k, sc, o)) = parse_header(l) {
-                    header = Some((n.to_string(), k.to_string(), sc.to_string(), o.to_string()));
+                    header = Some((n.into(), k.into(), sc.into(), o.into()));
                 }
             }
             if let Some((name, kind, schema, owner)) = header {
@@ -447,8 +513,12 @@ pub fn from_dump_reader(reader: impl std::io::BufRead, filter: &Filter) -> Resul
                 cur = Some(RawBlock {
                     name,
                     kind,
-                    schema: if schema == "-" { String::new() } else { schema },
-                    owner: if owner == "-" { String::new() } else { owner },
+                    schema: if schema == "-" {
+                        Str::default()
+                    } else {
+                        schema
+                    },
+                    owner: if owner == "-" { Str::default() } else { owner },
                     toc_id: pending_toc.take(),
                     deps: std::mem::take(&mut pending_deps),
                     body: String::new(),
@@ -539,7 +609,7 @@ fn add_raw_block(
             "reading {} {}: {e}",
             raw.kind.to_lowercase(),
             if raw.schema.is_empty() {
-                raw.name.clone()
+                raw.name.to_string()
             } else {
                 format!("{}.{}", raw.schema, raw.name)
             }
@@ -567,51 +637,50 @@ fn add_raw_block(
     if defs.is_empty() && (owner_stmt.is_none() || filter.no_owner) {
         return Ok(());
     }
-    // Tens of thousands of blocks a side: no spare capacity, and the raw block's strings are
-    // moved, not copied.
-    defs.shrink_to_fit();
+    // Tens of thousands of blocks a side: no spare capacity (one statement and a few
+    // dependencies are held inline), and the raw block's strings are moved, not copied.
     let owner_key = (owner_stmt.is_some() && !filter.no_owner).then(|| Key {
         kind: "OWNER".into(),
         schema: raw.schema.clone(),
-        name: format!("{} {}", raw.kind, raw.name),
+        name: compact_str::format_compact!("{} {}", raw.kind, raw.name),
     });
-    let block = Block {
-        key: Key {
+    let identity = owner_stmt
+        .as_deref()
+        .and_then(split_owner_stmt)
+        .map(|(_, id, _)| Str::from(id));
+    let owner = if owner_key.is_some() {
+        raw.owner.clone()
+    } else {
+        std::mem::take(&mut raw.owner)
+    };
+    let block = Block::new(
+        Key {
             kind: std::mem::take(&mut raw.kind),
             schema: std::mem::take(&mut raw.schema),
             name: std::mem::take(&mut raw.name),
         },
-        toc_id: raw.toc_id,
-        deps: std::mem::take(&mut raw.deps).into_boxed_slice(),
-        owner: if owner_key.is_some() {
-            raw.owner.clone()
-        } else {
-            std::mem::take(&mut raw.owner)
-        },
-        stmts: defs,
-        settings: std::mem::take(&mut raw.settings).into_boxed_slice(),
-        identity: owner_stmt
-            .as_deref()
-            .and_then(split_owner_stmt)
-            .map(|(_, id, _)| id),
-        parsed_table: OnceLock::new(),
-    };
+        raw.toc_id,
+        std::mem::take(&mut raw.deps).into_iter().collect(),
+        owner,
+        defs.into_iter().collect(),
+        std::mem::take(&mut raw.settings).into_boxed_slice(),
+        identity,
+    );
     let toc_id = raw.toc_id;
     push_block(cat, block);
     if let (Some(stmt), Some(okey)) = (owner_stmt, owner_key) {
         // Ownership is an object of its own, so a new owner is never a changed table.
         push_block(
             cat,
-            Block {
-                key: okey,
-                toc_id: None,
-                deps: toc_id.into_iter().collect(),
-                owner: std::mem::take(&mut raw.owner),
-                stmts: vec![stmt],
-                settings: Box::default(),
-                identity: None,
-                parsed_table: OnceLock::new(),
-            },
+            Block::new(
+                okey,
+                None,
+                toc_id.into_iter().collect(),
+                std::mem::take(&mut raw.owner),
+                smallvec::smallvec![stmt],
+                Box::default(),
+                None,
+            ),
         );
     }
     Ok(())
@@ -658,7 +727,7 @@ fn infer_dependencies(cat: &mut Catalog) {
         let Some(id) = b.toc_id else { continue };
         match b.key.kind.as_str() {
             "SCHEMA" => {
-                schemas.insert(b.key.name.clone(), id);
+                schemas.insert(b.key.name.to_string(), id);
             }
             "TABLE" | "VIEW" | "MATERIALIZED VIEW" | "SEQUENCE" | "FOREIGN TABLE" | "TYPE"
             | "DOMAIN" | "FUNCTION" | "PROCEDURE" | "AGGREGATE" | "INDEX" => {
@@ -677,7 +746,7 @@ fn infer_dependencies(cat: &mut Catalog) {
         }
         let own = b.toc_id;
         let mut deps: Vec<u32> = Vec::new();
-        if let Some(&s) = schemas.get(&b.key.schema) {
+        if let Some(&s) = schemas.get(b.key.schema.as_str()) {
             deps.push(s);
         }
         for st in &b.stmts {
@@ -700,7 +769,12 @@ fn infer_constraint_comment_dependencies(cat: &mut Catalog) {
         .blocks
         .iter()
         .filter(|b| b.key.kind.ends_with("CONSTRAINT"))
-        .filter_map(|b| Some(((b.key.schema.clone(), b.key.name.clone()), b.toc_id?)))
+        .filter_map(|b| {
+            Some((
+                (b.key.schema.to_string(), b.key.name.to_string()),
+                b.toc_id?,
+            ))
+        })
         .collect();
     if constraints.is_empty() {
         return;
@@ -717,7 +791,7 @@ fn infer_constraint_comment_dependencies(cat: &mut Catalog) {
         else {
             continue;
         };
-        if let Some(&id) = constraints.get(&(b.key.schema.clone(), format!("{t} {c}"))) {
+        if let Some(&id) = constraints.get(&(b.key.schema.to_string(), format!("{t} {c}"))) {
             b.add_deps([id]);
         }
     }
@@ -862,14 +936,14 @@ fn push_block(cat: &mut Catalog, mut block: Block) {
         let base = block.key.name.clone();
         let mut n = 2;
         while cat.contains(&block.key) {
-            block.key.name = format!("{base} #{n}");
+            block.key.name = compact_str::format_compact!("{base} #{n}");
             n += 1;
         }
     }
     let idx = cat.blocks.len();
     cat.insert_position(&block.key, idx);
     if let Some(t) = block.toc_id {
-        cat.by_toc.insert(t, idx);
+        cat.by_toc.insert(t, idx as u32);
     }
     cat.blocks.push(block);
 }
@@ -1092,23 +1166,38 @@ impl Catalog {
         }
     }
 
-    /// Blocks that depend directly on block `i`, by pg_dump's graph.
-    pub fn dependents(&self) -> Vec<Vec<usize>> {
-        let mut out = vec![Vec::new(); self.blocks.len()];
+    /// The position of the block with pg_dump's TOC id `toc`.
+    pub fn at_toc(&self, toc: u32) -> Option<usize> {
+        self.by_toc.get(&toc).map(|&i| i as usize)
+    }
+
+    /// Blocks that depend directly on each block, by pg_dump's graph: `dependents()[i]`.
+    pub fn dependents(&self) -> Dependents {
+        // (dependency, dependent) pairs, sorted: one flat list, not a list per block (memory).
+        let mut pairs: Vec<(usize, usize)> = Vec::new();
         for (i, b) in self.blocks.iter().enumerate() {
             for d in &b.deps {
-                if let Some(&p) = self.by_toc.get(d) {
+                if let Some(p) = self.at_toc(*d) {
                     if p != i {
-                        out[p].push(i);
+                        pairs.push((p, i));
                     }
                 }
             }
         }
-        for v in &mut out {
-            v.sort_unstable();
-            v.dedup();
+        pairs.sort_unstable();
+        pairs.dedup();
+        let mut starts = Vec::with_capacity(self.blocks.len() + 1);
+        let mut k = 0;
+        for i in 0..=self.blocks.len() {
+            while k < pairs.len() && pairs[k].0 < i {
+                k += 1;
+            }
+            starts.push(k);
         }
-        out
+        Dependents {
+            starts,
+            of: pairs.into_iter().map(|(_, d)| d).collect(),
+        }
     }
 
     /// The first dependency that names a block, the object an attached entry belongs to.
@@ -1116,7 +1205,7 @@ impl Catalog {
         self.blocks[i]
             .deps
             .iter()
-            .filter_map(|d| self.by_toc.get(d).copied())
+            .filter_map(|&d| self.at_toc(d))
             .find(|&p| p != i)
     }
 
@@ -1125,17 +1214,25 @@ impl Catalog {
     /// is only applied to the schema it was made for.
     pub fn fingerprint(&self) -> String {
         use sha2::{Digest, Sha256};
-        // Sorted, so that dump order does not count: by the key's (fixed) hash, then the key.
-        let mut order: Vec<(u64, &Key, usize)> = self
+        // Sorted, so that dump order does not count: by the key's (fixed) hash, then the key
+        // (pairs of hash and position: half the memory of holding the keys' references too).
+        let mut order: Vec<(u64, u32)> = self
             .blocks
             .iter()
             .enumerate()
-            .map(|(i, b)| (key_hash(&b.key), &b.key, i))
+            .map(|(i, b)| (key_hash(&b.key), i as u32))
             .collect();
-        order.sort_unstable();
+        order.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0).then_with(|| {
+                self.blocks[a.1 as usize]
+                    .key
+                    .cmp(&self.blocks[b.1 as usize].key)
+            })
+        });
         let mut h = Sha256::new();
-        for (_, k, i) in order {
-            let b = &self.blocks[i];
+        for (_, i) in order {
+            let b = &self.blocks[i as usize];
+            let k = &b.key;
             for (part, sep) in [(&k.kind, "\u{1}"), (&k.schema, "\u{1}"), (&k.name, "\u{2}")] {
                 h.update(part.as_bytes());
                 h.update(sep.as_bytes());
@@ -1144,7 +1241,7 @@ impl Catalog {
                 h.update(b.canonical_text());
             } else {
                 // canonical_text() is compare_text() here: fed piece by piece, not built.
-                for st in b.settings.iter().chain(&b.stmts) {
+                for st in b.settings().iter().chain(&b.stmts) {
                     h.update(st.as_bytes());
                     h.update(b";\n");
                 }
@@ -1159,7 +1256,7 @@ impl Catalog {
         self.blocks
             .iter()
             .filter(|b| !b.owner.is_empty())
-            .map(|b| b.owner.clone())
+            .map(|b| b.owner.to_string())
             .collect()
     }
 }
@@ -1198,11 +1295,14 @@ mod tests {
         let kinds: Vec<_> = c.blocks.iter().map(|b| b.key.kind.as_str()).collect();
         assert_eq!(kinds, ["SCHEMA", "OWNER", "TABLE", "OWNER", "COMMENT"]);
         assert_eq!(
-            c.blocks[2].stmts,
+            c.blocks[2].stmts[..],
             ["CREATE TABLE app.items (\n    id integer NOT NULL\n)"]
         );
         assert_eq!(*c.blocks[2].deps, [7]);
-        assert_eq!(c.blocks[4].stmts, ["COMMENT ON TABLE app.items IS 'a; b'"]);
+        assert_eq!(
+            c.blocks[4].stmts[..],
+            ["COMMENT ON TABLE app.items IS 'a; b'"]
+        );
         assert!(c.blocks[2].table().is_some());
         assert_eq!(c.blocks[3].key.display(), "owner of table app.items");
         assert_eq!(c.blocks[4].key.display(), "comment on table app.items");

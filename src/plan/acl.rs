@@ -408,20 +408,19 @@ mod tests {
     use crate::catalog::Key;
 
     fn block(owner: &str, stmts: &[&str]) -> Block {
-        Block {
-            key: Key {
+        Block::new(
+            Key {
                 kind: "ACL".into(),
                 schema: "app".into(),
                 name: "TABLE t".into(),
             },
-            toc_id: None,
-            deps: Box::default(),
-            owner: owner.into(),
-            stmts: stmts.iter().map(|s| s.to_string()).collect(),
-            settings: Box::default(),
-            identity: None,
-            parsed_table: Default::default(),
-        }
+            None,
+            Default::default(),
+            owner.into(),
+            stmts.iter().map(|s| s.to_string()).collect(),
+            Box::default(),
+            None,
+        )
     }
 
     #[test]

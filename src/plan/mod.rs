@@ -14,7 +14,7 @@ mod table;
 use crate::catalog::{Block, Catalog, Filter, Key};
 use crate::diff::{ChangeKind, Diff};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 pub use objects::identity_of;
 
@@ -267,10 +267,10 @@ pub(crate) struct Ctx<'a> {
 /// that per-object questions stay cheap on schemas of many thousand tables.
 #[derive(Default)]
 pub(crate) struct Relations {
-    pub tables: std::collections::HashMap<(String, String), usize>,
-    pub parent: std::collections::HashMap<(String, String), (String, String)>,
+    pub tables: HashMap<(String, String), usize>,
+    pub parent: HashMap<(String, String), (String, String)>,
     /// Index attached to a partitioned index -> that index (`ALTER INDEX p ATTACH PARTITION c`).
-    pub index_parent: std::collections::HashMap<(String, String), (String, String)>,
+    pub index_parent: HashMap<(String, String), (String, String)>,
     /// The DEFAULT ACL blocks, in catalog order.
     pub default_acls: Vec<usize>,
 }
@@ -284,7 +284,7 @@ impl Relations {
                 && b.stmts.first().is_some_and(|s| s.starts_with("CREATE "));
             if creates_table {
                 r.tables
-                    .insert((b.key.schema.clone(), b.key.name.clone()), i);
+                    .insert((b.key.schema.to_string(), b.key.name.to_string()), i);
             } else if b.key.kind == "TABLE ATTACH" {
                 if let Some((parent, child)) =
                     b.stmts.first().and_then(|s| objects::attach_parts(s))
@@ -312,7 +312,7 @@ impl Ctx<'_> {
         hazards.dedup();
         Step {
             object: b.key.display(),
-            kind: b.key.kind.clone(),
+            kind: b.key.kind.to_string(),
             op,
             reason: reason.to_string(),
             sql,
@@ -552,13 +552,13 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
         .changes
         .iter()
         .filter(|c| c.kind == ChangeKind::Created)
-        .map(|c| (c.key.schema.clone(), base_name(&c.key.name)))
+        .map(|c| (c.key.schema.to_string(), base_name(&c.key.name)))
         .collect();
     let owned_sequences: BTreeSet<String> = tgt
         .blocks
         .iter()
         .filter(|b| b.key.kind == "SEQUENCE OWNED BY")
-        .map(|b| b.key.name.clone())
+        .map(|b| b.key.name.to_string())
         .collect();
     let implicit = dropped_with_owning_column(src, tgt, &ctx.tgt_rel, &tact);
     let mut late: Vec<Step> = Vec::new();
@@ -580,7 +580,7 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
         };
         if tact[ti] == Act::Drop && b.key.kind == "TABLE" {
             // Partitions that go with it are named: their rows go too.
-            let me = (b.key.schema.clone(), b.key.name.clone());
+            let me = (b.key.schema.to_string(), b.key.name.to_string());
             let mut with: Vec<String> = ctx
                 .tgt_rel
                 .parent
@@ -606,11 +606,11 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
                 "VIEW" | "MATERIALIZED VIEW" | "FK CONSTRAINT" | "TABLE ATTACH"
             )
             || (b.key.kind == "SEQUENCE"
-                && (owned_sequences.contains(&b.key.name)
+                && (owned_sequences.contains(b.key.name.as_str())
                     || b.stmts
                         .first()
                         .is_some_and(|s| s.starts_with("ALTER TABLE"))))
-            || created_names.contains(&(b.key.schema.clone(), base_name(&b.key.name)))
+            || created_names.contains(&(b.key.schema.to_string(), base_name(&b.key.name)))
             // Something on it is recreated (an index moving to another table under the same
             // name) and goes with it: the old one must be gone before the new one is created.
             || deps[ti].iter().any(|&d| tact[d] == Act::Recreate);
@@ -658,19 +658,17 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
     let mut after_drops = std::mem::take(&mut ctx.steps_after_drops);
     ctx.steps_drop.append(&mut after_drops);
 
-    // Creates and alters, SOURCE order.
-    let mut alters_by_src: Vec<Option<Vec<Step>>> = vec![None; src.blocks.len()];
-    for (si, steps) in alters {
-        alters_by_src[si] = Some(steps);
-    }
+    // Creates and alters, SOURCE order. Alters by SOURCE block: few blocks are altered, so a
+    // map, not a slot per block.
+    let mut alters_by_src: HashMap<usize, Vec<Step>> = alters.into_iter().collect();
     let mut creates: Vec<Step> = Vec::new();
-    for si in 0..src.blocks.len() {
-        match sact[si] {
+    for (si, &act) in sact.iter().enumerate() {
+        match act {
             Act::Create | Act::Recreate => {
-                let recreated = sact[si] == Act::Recreate;
+                let recreated = act == Act::Recreate;
                 creates.extend(objects::create(&mut ctx, si, recreated));
             }
-            Act::Alter => creates.extend(alters_by_src[si].take().unwrap_or_default()),
+            Act::Alter => creates.extend(alters_by_src.remove(&si).unwrap_or_default()),
             _ => {}
         }
     }
@@ -789,7 +787,7 @@ fn attached_to(cat: &Catalog, rel: &Relations, i: usize) -> Option<usize> {
     // A constraint's tag is `table name`; its index has the constraint's name.
     let own = b.key.name.rsplit(' ').next().unwrap_or(&b.key.name);
     rel.index_parent
-        .get(&(b.key.schema.clone(), own.to_string()))
+        .get(&(b.key.schema.to_string(), own.to_string()))
         .and_then(|p| index_block(cat, &p.0, &p.1))
 }
 
@@ -807,7 +805,7 @@ fn table_of(cat: &Catalog, i: usize) -> Option<usize> {
     cat.blocks[i]
         .deps
         .iter()
-        .filter_map(|d| cat.by_toc.get(d).copied())
+        .filter_map(|&d| cat.at_toc(d))
         .find(|&p| cat.blocks[p].key.kind == "TABLE")
 }
 
@@ -922,7 +920,7 @@ fn goes_with_parent(tgt: &Catalog, rel: &Relations, tact: &[Act], ti: usize) -> 
         // A partition dropped with its partitioned table goes with it (DROP TABLE takes the
         // partitions): detached first, it would outlive the sequences and types the parent's
         // drop removes while it still uses them.
-        let me = (b.key.schema.clone(), b.key.name.clone());
+        let me = (b.key.schema.to_string(), b.key.name.to_string());
         let dropped_for_good =
             |t: &(String, String)| rel.tables.get(t).is_some_and(|&i| tact[i] == Act::Drop);
         if let Some(parent) = rel.parent.get(&me) {
@@ -939,13 +937,9 @@ fn goes_with_parent(tgt: &Catalog, rel: &Relations, tact: &[Act], ti: usize) -> 
     }
     if kind == "INDEX ATTACH" {
         // Gone with the partitioned index (or the constraint that made it) it is attached to.
-        return b
-            .deps
-            .iter()
-            .filter_map(|d| tgt.by_toc.get(d).copied())
-            .any(|p| {
-                dropped(p) && matches!(tgt.blocks[p].key.kind.as_str(), "INDEX" | "CONSTRAINT")
-            });
+        return b.deps.iter().filter_map(|&d| tgt.at_toc(d)).any(|p| {
+            dropped(p) && matches!(tgt.blocks[p].key.kind.as_str(), "INDEX" | "CONSTRAINT")
+        });
     }
     let identity_sequence = kind == "SEQUENCE"
         && b.stmts
@@ -954,14 +948,11 @@ fn goes_with_parent(tgt: &Catalog, rel: &Relations, tact: &[Act], ti: usize) -> 
     if !(is_attached(kind) || identity_sequence) {
         return false;
     }
-    b.deps
-        .iter()
-        .filter_map(|d| tgt.by_toc.get(d).copied())
-        .any(|p| {
-            dropped(p)
-                && (is_relation(&tgt.blocks[p].key.kind)
-                    || matches!(kind, "COMMENT" | "ACL" | "OWNER" | "SECURITY LABEL"))
-        })
+    b.deps.iter().filter_map(|&d| tgt.at_toc(d)).any(|p| {
+        dropped(p)
+            && (is_relation(&tgt.blocks[p].key.kind)
+                || matches!(kind, "COMMENT" | "ACL" | "OWNER" | "SECURITY LABEL"))
+    })
 }
 
 /// Attaching a partition to a table that already has partitioned indexes makes PostgreSQL create
@@ -1083,8 +1074,8 @@ fn adopted_on_attach(ctx: &Ctx, sact: &[Act], tact: &[Act]) -> Vec<(usize, usize
             .filter_map(|(s, n)| {
                 let i = src.position(&Key {
                     kind: "INDEX".into(),
-                    schema: s.clone(),
-                    name: n.clone(),
+                    schema: s.into(),
+                    name: n.into(),
                 })?;
                 index_shape(src.blocks[i].stmts.first()?, &on)
             })
@@ -1099,7 +1090,7 @@ fn adopted_on_attach(ctx: &Ctx, sact: &[Act], tact: &[Act]) -> Vec<(usize, usize
             {
                 continue;
             }
-            let me = (t.key.schema.clone(), t.key.name.clone());
+            let me = (t.key.schema.to_string(), t.key.name.to_string());
             if ctx.src_rel.index_parent.contains_key(&me) {
                 continue;
             }

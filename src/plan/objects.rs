@@ -66,7 +66,7 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
         }
         "VIEW" => {
             // Columns added at the end: CREATE OR REPLACE keeps the view's dependents.
-            let appended = s.settings == t.settings
+            let appended = s.settings() == t.settings()
                 && s.stmts.len() == t.stmts.len()
                 && s.stmts.get(1..) == t.stmts.get(1..)
                 && matches!((s.stmts.first(), t.stmts.first()),
@@ -134,15 +134,15 @@ pub fn create(ctx: &mut Ctx, si: usize, recreated: bool) -> Vec<Step> {
         };
     }
     let mut sql = String::new();
-    for st in &s.settings {
+    for st in s.settings() {
         sql.push_str(st);
         sql.push_str(";\n");
     }
     sql.push_str(&s.sql());
-    if !s.settings.is_empty() {
+    if !s.settings().is_empty() {
         sql.push_str("SET default_tablespace = '';\nSET default_table_access_method = heap;\n");
     }
-    if ctx.opts.online && s.settings.is_empty() && on_existing_table(ctx, s) {
+    if ctx.opts.online && s.settings().is_empty() && on_existing_table(ctx, s) {
         if let Some(steps) = create_online(ctx, s, reason) {
             return steps;
         }
@@ -535,8 +535,8 @@ pub fn drop(ctx: &mut Ctx, ti: usize, recreated: bool) -> DropHow {
 /// The object's identity as SQL (`app.f(a integer)`, `public."Orders"`): from pg_dump's own
 /// `ALTER ... OWNER TO` statement when the dump has one, else read from the CREATE statement.
 pub fn identity_of(b: &Block) -> Option<String> {
-    if let Some(id) = &b.identity {
-        return Some(id.clone());
+    if let Some(id) = b.identity() {
+        return Some(id.to_string());
     }
     let first = b.stmts.first()?;
     let toks = tokens(first).ok()?;
@@ -1077,7 +1077,7 @@ fn rebuild_enum(ctx: &mut Ctx, s: &Block, t: &Block, id: &str) -> Decision {
         let key = crate::catalog::Key {
             kind: kind.into(),
             schema: s.key.schema.clone(),
-            name: tag.clone(),
+            name: tag.as_str().into(),
         };
         if let Some(b) = ctx.src.get(&key) {
             if kind == "ACL" {

@@ -14,7 +14,7 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
     let (Some(new), Some(old)) = (s.table(), t.table()) else {
         return Decision::Unsupported("cannot parse the table definition".into());
     };
-    if s.settings != t.settings {
+    if s.settings() != t.settings() {
         return Decision::Unsupported(
             "the table's tablespace or access method differs; moving a table rewrites it, do it by hand".into(),
         );
@@ -167,8 +167,8 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                     || cat
                         .position(&crate::catalog::Key {
                             kind: "CHECK CONSTRAINT".into(),
-                            schema: p.schema.clone(),
-                            name: format!("{} {cname}", p.name),
+                            schema: p.schema.as_str().into(),
+                            name: compact_str::format_compact!("{} {cname}", p.name),
                         })
                         .is_some()
             })
@@ -817,8 +817,8 @@ fn inheritance_change(
     if !removed.is_empty() {
         let me = crate::catalog::Key {
             kind: "TABLE".into(),
-            schema: new.schema.clone(),
-            name: new.name.clone(),
+            schema: new.schema.as_str().into(),
+            name: new.name.as_str().into(),
         }
         .display();
         let parents = removed
@@ -826,8 +826,8 @@ fn inheritance_change(
             .map(|p| {
                 crate::catalog::Key {
                     kind: "TABLE".into(),
-                    schema: p.0.clone(),
-                    name: p.1.clone(),
+                    schema: p.0.as_str().into(),
+                    name: p.1.as_str().into(),
                 }
                 .display()
             })
