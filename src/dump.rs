@@ -1,6 +1,6 @@
 //! Finds a `pg_dump` new enough for the server, runs it, and reads the dump into a catalog with
-//! pg_dump's dependency graph (custom format through `pg_restore --verbose`), line by line as
-//! pg_restore prints it. Passwords reach the child through its environment only.
+//! pg_dump's dependency graph (custom format through `pg_restore --verbose`), line by line from
+//! the text pg_restore writes. Passwords reach the child through its environment only.
 
 use crate::catalog::{self, Catalog, Filter};
 use crate::endpoint::ConnParams;
@@ -125,7 +125,7 @@ impl std::fmt::Display for DumpError {
 }
 
 /// Runs pg_dump (custom format) on a live database, then pg_restore --verbose over the archive,
-/// building the catalog from pg_restore's output as it comes (the text is never held whole).
+/// building the catalog from pg_restore's output line by line (the text is never held whole).
 pub async fn dump_database(
     conn: &ConnParams,
     tools: &Tools,
@@ -144,7 +144,7 @@ pub struct Archive {
 }
 
 impl Archive {
-    /// The archive read into a catalog (pg_restore, streamed); the archive is removed after.
+    /// The archive read into a catalog (through pg_restore); the archive is removed after.
     pub async fn catalog(self, tools: &Tools, filter: &Filter) -> Result<Catalog, DumpError> {
         let cat = restore_to_catalog(self.path, tools, filter)
             .await
@@ -208,49 +208,45 @@ pub async fn dump_archive(conn: &ConnParams, tools: &Tools) -> Result<Archive, D
     Ok(Archive { dir, path: archive })
 }
 
-/// Turns a custom-format archive into a catalog: pg_restore --verbose prints plain SQL with TOC
-/// ids and dependencies, read line by line on a blocking thread while pg_restore writes it.
+/// Turns a custom-format archive into a catalog: pg_restore --verbose writes plain SQL with TOC
+/// ids and dependencies into a temporary file, which is then read line by line (never whole).
+/// A file, not a pipe: read as pg_restore wrote it, each 8 KiB write woke the reader, and the
+/// switching cost as much CPU as pg_restore's own work (10,000 tables: 0.85-0.93 s for a plan
+/// between custom files through a pipe, 0.73 s through a file).
 pub async fn restore_to_catalog(
     archive: PathBuf,
     tools: &Tools,
     filter: &Filter,
 ) -> Result<Catalog> {
-    let (tools, filter) = (tools.clone(), filter.clone());
+    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+    let text = dir.path().join("schema.sql");
+    // --verbose also reports every entry on stderr: into a file too, read only on failure.
+    let log = dir.path().join("pg_restore.log");
+    let log_file = std::fs::File::create(&log).context("creating a temporary file")?;
+    let status = Command::new(&tools.pg_restore)
+        .arg("--verbose")
+        .arg(format!("--file={}", text.display()))
+        .arg(&archive)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log_file)
+        .kill_on_drop(true)
+        .status()
+        .await
+        .with_context(|| format!("running {}", tools.pg_restore.display()))?;
+    if !status.success() {
+        let errors = std::fs::read(&log).unwrap_or_default();
+        bail!(
+            "pg_restore failed ({status}): {}",
+            one_line(&String::from_utf8_lossy(&errors))
+        );
+    }
+    let filter = filter.clone();
     tokio::task::spawn_blocking(move || {
-        use std::io::Read;
-        let mut child = std::process::Command::new(&tools.pg_restore)
-            .arg("--verbose")
-            .arg("--file=-")
-            .arg(&archive)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("running {}", tools.pg_restore.display()))?;
-        let (Some(stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
-            let _ = child.kill();
-            bail!("running {}: no output pipes", tools.pg_restore.display());
-        };
-        // stderr is drained beside stdout, or a chatty pg_restore would block on a full pipe.
-        let errors = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = stderr.read_to_string(&mut s);
-            s
-        });
-        let built =
-            catalog::from_dump_reader(std::io::BufReader::with_capacity(1 << 16, stdout), &filter);
-        if built.is_err() {
-            let _ = child.kill();
-        }
-        let status = child
-            .wait()
-            .with_context(|| format!("waiting for {}", tools.pg_restore.display()))?;
-        let errors = errors.join().unwrap_or_default();
-        match built {
-            Err(e) if status.success() => Err(e),
-            _ if !status.success() => bail!("pg_restore failed ({status}): {}", one_line(&errors)),
-            built => built,
-        }
+        let f = std::fs::File::open(&text).context("reading pg_restore's output")?;
+        let cat = catalog::from_dump_reader(std::io::BufReader::with_capacity(1 << 16, f), &filter);
+        drop(dir);
+        cat
     })
     .await
     .context("reading pg_restore's output stopped unexpectedly")?

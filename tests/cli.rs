@@ -301,6 +301,17 @@ fn bad_input_gets_one_line_errors() {
     assert_one_line_error(&o, "not the output of pg_dump");
     let o = pgalign(&["diff", "--source", binary.to_str().unwrap(), "--target", &g]);
     assert_one_line_error(&o, "not a pg_dump file");
+    // A custom-format magic string over nonsense: pg_restore refuses it, and says why.
+    let archive = dir.path().join("broken.dump");
+    std::fs::write(&archive, b"PGDMP\x00\x00\x00 not an archive").unwrap();
+    let o = pgalign(&[
+        "diff",
+        "--source",
+        archive.to_str().unwrap(),
+        "--target",
+        &g,
+    ]);
+    assert_one_line_error(&o, "pg_restore failed");
     let o = pgalign(&["diff", "--source", "missing/dir/x.sql", "--target", &g]);
     assert_one_line_error(&o, "no such file");
     let o = pgalign(&[
