@@ -1,5 +1,7 @@
 //! Command-line definitions. No I/O here.
 
+use crate::duration::{self, Millis};
+use crate::plan::Hazard;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -64,15 +66,22 @@ pub struct Common {
     /// Use this pg_dump (pg_restore must sit beside it).
     #[arg(long, value_name = "PATH")]
     pub pg_dump: Option<PathBuf>,
-    /// libpq sslmode for both sides (disable, require, verify-ca, verify-full, ...).
-    #[arg(long, value_name = "MODE")]
-    pub sslmode: Option<String>,
+    /// libpq sslmode for both sides.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub sslmode: Option<SslMode>,
     /// CA bundle for verify-ca / verify-full (e.g. the RDS global bundle).
     #[arg(long, value_name = "FILE")]
     pub sslrootcert: Option<PathBuf>,
     /// Print how long each stage took, on stderr.
     #[arg(long)]
     pub timings: bool,
+    /// How long pg_dump waits for each table's lock (a session holding ACCESS EXCLUSIVE on a
+    /// table blocks it); then it fails, naming the table and the blocking process.
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = duration::parse_nonzero)]
+    pub dump_lock_timeout: Millis,
+    /// How long one pg_dump (or pg_restore) may run in all before it is stopped.
+    #[arg(long, default_value = "30min", value_name = "DURATION", value_parser = duration::parse_nonzero)]
+    pub dump_timeout: Millis,
 }
 
 #[derive(Args, Debug)]
@@ -115,8 +124,8 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "FILE")]
     pub plan: Option<std::path::PathBuf>,
     /// Allow these hazards (comma-separated, e.g. data-loss,table-rewrite).
-    #[arg(long, value_delimiter = ',', value_name = "LIST")]
-    pub allow_hazards: Vec<String>,
+    #[arg(long, value_delimiter = ',', value_name = "LIST", value_parser = parse_hazard)]
+    pub allow_hazards: Vec<Hazard>,
     /// Allow every hazard.
     #[arg(long)]
     pub allow_all_hazards: bool,
@@ -129,10 +138,10 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub online: bool,
     /// How long to wait for another pgalign run on TARGET to finish (advisory lock).
-    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = parse_duration)]
-    pub lock_wait: std::time::Duration,
-    /// How many times a step group is retried after a lock timeout, with backoff.
-    #[arg(long, default_value_t = 3, value_name = "N")]
+    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = duration::parse)]
+    pub lock_wait: Millis,
+    /// How many times a step group is retried after a lock timeout, with backoff (0-20).
+    #[arg(long, default_value_t = 3, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=20))]
     pub lock_retries: u32,
     /// Write a JSON report: steps run, time per step, hazards allowed, verification.
     #[arg(long, value_name = "FILE")]
@@ -142,38 +151,24 @@ pub struct ApplyArgs {
     pub report_md: Option<std::path::PathBuf>,
 }
 
-/// `500ms`, `10s`, `2m`, or plain seconds.
-pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let s = s.trim();
-    let (num, mult) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 0.001)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = s.strip_suffix("min") {
-        (n, 60.0)
-    } else if let Some(n) = s.strip_suffix('m') {
-        (n, 60.0)
-    } else {
-        (s, 1.0)
-    };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (use 500ms, 10s or 2m)"))?;
-    if v < 0.0 {
-        return Err(format!("{s:?}: a duration cannot be negative"));
-    }
-    Ok(std::time::Duration::from_secs_f64(v * mult))
+fn parse_hazard(s: &str) -> Result<Hazard, String> {
+    Hazard::parse(s.trim()).ok_or_else(|| {
+        format!(
+            "unknown hazard {:?}; known: {}",
+            s.chars().take(40).collect::<String>(),
+            Hazard::ALL.map(|h| h.name()).join(", ")
+        )
+    })
 }
 
 #[derive(Args, Debug, Clone)]
 pub struct Timeouts {
-    /// lock_timeout for each statement (PostgreSQL interval syntax: 10s, 500ms).
-    #[arg(long, default_value = "10s", value_name = "DURATION")]
-    pub lock_timeout: String,
-    /// statement_timeout for each statement; 0 means none.
-    #[arg(long, default_value = "0", value_name = "DURATION")]
-    pub statement_timeout: String,
+    /// lock_timeout for each statement (500ms, 10s, 2min; not 0: a lock wait must end).
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = duration::parse_nonzero)]
+    pub lock_timeout: Millis,
+    /// statement_timeout for each statement (15min, 1h); 0 means none.
+    #[arg(long, default_value = "0", value_name = "DURATION", value_parser = duration::parse)]
+    pub statement_timeout: Millis,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -193,4 +188,28 @@ pub enum ColorChoice {
     Auto,
     Always,
     Never,
+}
+
+/// libpq's sslmode values.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SslMode {
+    Disable,
+    Allow,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+impl SslMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Allow => "allow",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
 }

@@ -3,6 +3,7 @@
 //! the text pg_restore writes. Passwords reach the child through its environment only.
 
 use crate::catalog::{self, Catalog, Filter};
+use crate::duration::Millis;
 use crate::endpoint::ConnParams;
 use anyhow::{anyhow, bail, Context, Result};
 use regex::Regex;
@@ -10,13 +11,65 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use tokio::process::Command;
 
-/// A pg_dump and the pg_restore beside it.
+/// A pg_dump and the pg_restore beside it, and how long they may wait.
 #[derive(Debug, Clone)]
 pub struct Tools {
     pub pg_dump: PathBuf,
     pub pg_restore: PathBuf,
     pub major: u32,
     pub version: String,
+    /// pg_dump's `--lock-wait-timeout`: how long it waits for each table's lock.
+    pub lock_timeout: Millis,
+    /// How long one pg_dump or pg_restore may run in all.
+    pub timeout: Millis,
+}
+
+impl Tools {
+    /// Sets both limits on every tool found (from --dump-lock-timeout and --dump-timeout).
+    pub fn with_limits(mut tools: Vec<Tools>, lock_timeout: Millis, timeout: Millis) -> Vec<Tools> {
+        for t in &mut tools {
+            t.lock_timeout = lock_timeout;
+            t.timeout = timeout;
+        }
+        tools
+    }
+}
+
+/// A private temporary directory (0700; its files 0600): dumps can hold what a schema says
+/// about a business, and they are removed when it is dropped, on every path that unwinds.
+fn private_tempdir() -> Result<tempfile::TempDir> {
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new()
+        .prefix("pgalign-")
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+        .context("creating a temporary directory")
+}
+
+/// Creates `path` empty and readable by its owner only; a child that writes it keeps the mode.
+fn private_file(path: &Path) -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))
+}
+
+/// Waits for a child at most `limit`; on timeout it is killed (kill_on_drop) and the error
+/// names the flag that sets the limit.
+async fn bounded<T>(
+    what: &str,
+    limit: Millis,
+    f: impl std::future::Future<Output = std::io::Result<T>>,
+) -> Result<T> {
+    match tokio::time::timeout(limit.as_duration(), f).await {
+        Ok(r) => r.with_context(|| format!("running {what}")),
+        Err(_) => {
+            bail!("{what} did not finish within {limit} and was stopped (raise --dump-timeout)")
+        }
+    }
 }
 
 /// Every pg_dump we can find, newest first: `override_path` alone when given, else `$PG_DUMP`,
@@ -76,6 +129,8 @@ pub fn find_tools(override_path: Option<&Path>) -> Result<Vec<Tools>> {
             pg_restore,
             major,
             version: text.trim().to_string(),
+            lock_timeout: Millis::from_secs(30),
+            timeout: Millis::from_secs(30 * 60),
         });
     }
     out.sort_by_key(|t| std::cmp::Reverse(t.major));
@@ -158,14 +213,19 @@ impl Archive {
 /// holds locks on the server: two sides dumped one after the other can overlap one side's
 /// reading with the other's dump.
 pub async fn dump_archive(conn: &ConnParams, tools: &Tools) -> Result<Archive, DumpError> {
-    let dir = tempfile::tempdir()
-        .context("creating a temporary directory")
-        .map_err(DumpError::Other)?;
+    let dir = private_tempdir().map_err(DumpError::Other)?;
     let archive = dir.path().join("schema.dump");
+    private_file(&archive).map_err(DumpError::Other)?;
     let mut cmd = Command::new(&tools.pg_dump);
     cmd.arg("--schema-only")
         .arg("--format=custom")
         .arg("--no-sync")
+        // A session holding ACCESS EXCLUSIVE on a table would otherwise keep pg_dump waiting
+        // for as long as it holds it.
+        .arg(format!(
+            "--lock-wait-timeout={}",
+            tools.lock_timeout.as_ms()
+        ))
         .arg(format!("--file={}", archive.display()))
         .arg(format!("--dbname={}", conn.conninfo()))
         .stdin(Stdio::null())
@@ -179,10 +239,11 @@ pub async fn dump_archive(conn: &ConnParams, tools: &Tools) -> Result<Archive, D
     if conn.get("application_name").is_none() {
         cmd.env("PGAPPNAME", "pgalign");
     }
-    let out = cmd
-        .output()
+    if conn.resolved("connect_timeout").is_none() {
+        cmd.env("PGCONNECT_TIMEOUT", "30");
+    }
+    let out = bounded("pg_dump", tools.timeout, cmd.output())
         .await
-        .with_context(|| format!("running {}", tools.pg_dump.display()))
         .map_err(DumpError::Other)?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
@@ -199,6 +260,16 @@ pub async fn dump_archive(conn: &ConnParams, tools: &Tools) -> Result<Archive, D
         if stderr.contains("out of shared memory") || stderr.contains("max_locks_per_transaction") {
             return Err(DumpError::OutOfLocks(one_line(&stderr)));
         }
+        // --lock-wait-timeout ends pg_dump's LOCK TABLE through a statement timeout.
+        if stderr.contains("LOCK TABLE")
+            && (stderr.contains("statement timeout") || stderr.contains("lock timeout"))
+        {
+            let blocker = lock_holder(conn, &stderr).await;
+            return Err(DumpError::Other(anyhow!(
+                "pg_dump could not lock a table within {} (--dump-lock-timeout){blocker}: wait until that session ends, end it, or raise --dump-lock-timeout",
+                tools.lock_timeout
+            )));
+        }
         return Err(DumpError::Other(anyhow!(
             "pg_dump failed ({}): {}",
             out.status,
@@ -206,6 +277,60 @@ pub async fn dump_archive(conn: &ConnParams, tools: &Tools) -> Result<Archive, D
         )));
     }
     Ok(Archive { dir, path: archive })
+}
+
+/// After pg_dump's lock timeout: which table it waited for, and the session holding it, as
+/// ` (table public.t is locked ACCESS EXCLUSIVE by pid 123, app "psql", user u, in a
+/// transaction open for 00:00:05)`. Empty when the holder cannot be found (it may be gone).
+async fn lock_holder(conn: &ConnParams, stderr: &str) -> String {
+    // pg_dump's failed query: `LOCK TABLE public.t IN ACCESS SHARE MODE` (newer majors lock
+    // several tables in one statement).
+    let tables: Vec<String> = Regex::new(r"LOCK TABLE (.+?) IN ACCESS SHARE MODE")
+        .ok()
+        .and_then(|re| re.captures(stderr).map(|c| c[1].to_string()))
+        .map(|list| list.split(", ").map(|t| t.trim().to_string()).collect())
+        .unwrap_or_default();
+    let query = async {
+        let target = crate::apply::connect::connect(conn).await.ok()?;
+        target
+            .client
+            .batch_execute("SET statement_timeout = '5s'")
+            .await
+            .ok()?;
+        let row = target
+            .client
+            .query_opt(
+                "SELECT format('%I.%I', n.nspname, c.relname), a.pid, coalesce(a.application_name, ''),
+                        coalesce(a.usename::text, ''), coalesce(a.state, ''),
+                        coalesce(date_trunc('second', now() - a.xact_start)::text, '?')
+                   FROM pg_catalog.pg_locks l
+                   JOIN pg_catalog.pg_class c ON c.oid = l.relation
+                   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                   JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+                  WHERE l.locktype = 'relation' AND l.granted AND l.mode = 'AccessExclusiveLock'
+                    AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
+                    AND l.pid <> pg_catalog.pg_backend_pid()
+                  ORDER BY format('%I.%I', n.nspname, c.relname) = ANY($1) DESC, a.xact_start
+                  LIMIT 1",
+                &[&tables],
+            )
+            .await
+            .ok()??;
+        Some(format!(
+            " (table {} is locked ACCESS EXCLUSIVE by pid {}, application {:?}, user {}, {}, in a transaction open for {})",
+            row.get::<_, String>(0),
+            row.get::<_, i32>(1),
+            row.get::<_, String>(2),
+            row.get::<_, String>(3),
+            row.get::<_, String>(4),
+            row.get::<_, String>(5)
+        ))
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(15), query).await {
+        Ok(Some(s)) => s,
+        _ if !tables.is_empty() => format!(" (waiting for {})", tables.join(", ")),
+        _ => String::new(),
+    }
 }
 
 /// Turns a custom-format archive into a catalog: pg_restore --verbose writes plain SQL with TOC
@@ -218,22 +343,21 @@ pub async fn restore_to_catalog(
     tools: &Tools,
     filter: &Filter,
 ) -> Result<Catalog> {
-    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+    let dir = private_tempdir()?;
     let text = dir.path().join("schema.sql");
+    private_file(&text)?;
     // --verbose also reports every entry on stderr: into a file too, read only on failure.
     let log = dir.path().join("pg_restore.log");
-    let log_file = std::fs::File::create(&log).context("creating a temporary file")?;
-    let status = Command::new(&tools.pg_restore)
-        .arg("--verbose")
+    let log_file = private_file(&log)?;
+    let mut cmd = Command::new(&tools.pg_restore);
+    cmd.arg("--verbose")
         .arg(format!("--file={}", text.display()))
         .arg(&archive)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log_file)
-        .kill_on_drop(true)
-        .status()
-        .await
-        .with_context(|| format!("running {}", tools.pg_restore.display()))?;
+        .kill_on_drop(true);
+    let status = bounded("pg_restore", tools.timeout, cmd.status()).await?;
     if !status.success() {
         let errors = std::fs::read(&log).unwrap_or_default();
         bail!(

@@ -7,7 +7,9 @@ pub mod cli;
 pub mod commands;
 pub mod diff;
 pub mod dump;
+pub mod duration;
 pub mod endpoint;
+pub mod interrupt;
 pub mod plan;
 pub mod render;
 pub mod secrets;
@@ -19,8 +21,13 @@ use std::io::Write;
 /// Runs one command; `out` is where its main output goes.
 pub async fn run(cli: Cli, stdout_is_tty: bool, out: &mut impl Write) -> anyhow::Result<Outcome> {
     match &cli.command {
-        Command::Diff(a) => commands::diff::run(a, stdout_is_tty, out).await,
-        Command::Plan(a) => commands::plan::run(a, out).await,
+        // Nothing changes before apply: a signal stops diff and plan at once.
+        Command::Diff(a) => {
+            interrupt::or_interrupted("diffing", commands::diff::run(a, stdout_is_tty, out)).await
+        }
+        Command::Plan(a) => {
+            interrupt::or_interrupted("planning", commands::plan::run(a, out)).await
+        }
         Command::Apply(a) => commands::apply::run(a, out).await,
     }
 }

@@ -1,10 +1,14 @@
 //! The only place that touches stdout, stderr and exit codes.
 
+use clap::error::ErrorKind;
 use clap::Parser;
 use std::io::{IsTerminal, Write};
 
 fn main() {
-    let cli = pgalign::cli::Cli::parse();
+    let cli = match pgalign::cli::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => usage_error(e),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -19,7 +23,10 @@ fn main() {
     let stdout = std::io::stdout();
     let tty = stdout.is_terminal();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let result = runtime.block_on(pgalign::run(cli, tty, &mut out));
+    let result = runtime.block_on(async {
+        pgalign::interrupt::install().map_err(|e| anyhow::anyhow!("listening for signals: {e}"))?;
+        pgalign::run(cli, tty, &mut out).await
+    });
     let flushed = out.flush();
     let code = match result {
         Ok(outcome) => {
@@ -42,4 +49,38 @@ fn main() {
         }
     }
     std::process::exit(code);
+}
+
+/// `--help` and `--version` print as clap prints them (exit 0); every other command-line error
+/// is an error like any other: one line on stderr, exit 1 (2 means "differences found").
+fn usage_error(e: clap::Error) -> ! {
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        std::process::exit(0);
+    }
+    if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        let _ = e.print();
+        std::process::exit(1);
+    }
+    let text = e.render().to_string();
+    let mut parts: Vec<&str> = Vec::new();
+    let mut in_usage = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with("Usage:") {
+            in_usage = true;
+            continue;
+        }
+        if line.is_empty() {
+            in_usage = false;
+            continue;
+        }
+        if in_usage || line.starts_with("For more information") {
+            continue;
+        }
+        parts.push(line);
+    }
+    let msg = parts.join(" ");
+    let msg = msg.strip_prefix("error: ").unwrap_or(&msg);
+    eprintln!("pgalign: error: {msg} (see pgalign --help)");
+    std::process::exit(1);
 }

@@ -2,6 +2,7 @@
 
 use crate::catalog::Catalog;
 use crate::diff::{ChangeKind, Diff};
+use crate::duration::Millis;
 use crate::plan::{GroupKind, Plan, Step};
 use serde::Serialize;
 use std::io::{self, Write};
@@ -96,10 +97,10 @@ pub fn plan_sql(plan: &Plan, header: &Header, w: &mut impl Write) -> io::Result<
             }
         }
         write!(w, "{}", preamble(tx))?;
-        let mut current: Option<(String, String)> = None;
+        let mut current: Option<(Millis, Millis)> = None;
         for i in g.steps.clone() {
             let s = &plan.steps[i];
-            let timeouts = (s.lock_timeout.clone(), s.statement_timeout.clone());
+            let timeouts = (s.lock_timeout, s.statement_timeout);
             if current.as_ref() != Some(&timeouts) {
                 write!(w, "{}", session_settings(s, tx))?;
                 current = Some(timeouts);

@@ -11,8 +11,29 @@ use std::time::Duration;
 use tokio_postgres::config::SslMode;
 use tokio_postgres::{Client, Config};
 
+/// One open connection, and what it takes to cancel its running statement from outside.
+pub struct Target {
+    pub client: Client,
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
+}
+
+impl Target {
+    /// Asks the server to cancel the statement running on this connection (a new connection
+    /// carrying the cancel key, as psql's Ctrl-C does); bounded by the connect timeout.
+    pub async fn cancel(&self) -> Result<()> {
+        let token = self.client.cancel_token();
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            token.cancel_query(self.tls.clone()),
+        )
+        .await
+        .map_err(|_| anyhow!("the cancel request got no answer within 10 s"))?
+        .map_err(|e| anyhow!("{}", crate::apply::pg_error_text(&e)))
+    }
+}
+
 /// Opens the connection; the connection task is spawned on the runtime.
-pub async fn connect(p: &ConnParams) -> Result<Client> {
+pub async fn connect(p: &ConnParams) -> Result<Target> {
     let mut cfg = Config::new();
     let host = p.resolved("host").unwrap_or_else(|| {
         if std::path::Path::new("/var/run/postgresql").is_dir() {
@@ -59,14 +80,15 @@ pub async fn connect(p: &ConnParams) -> Result<Client> {
     };
     cfg.ssl_mode(ssl_mode);
     let tls = tls_config(verify, root.as_deref())?;
+    let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls);
     let (client, conn) = cfg
-        .connect(tokio_postgres_rustls::MakeRustlsConnect::new(tls))
+        .connect(tls.clone())
         .await
         .map_err(|e| anyhow!("{}", crate::apply::pg_error_text(&e)))?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    Ok(client)
+    Ok(Target { client, tls })
 }
 
 #[derive(Clone, Copy)]

@@ -6,6 +6,7 @@ pub mod connect;
 
 use crate::plan::{GroupKind, Plan};
 use crate::render::{preamble, session_settings};
+use connect::Target;
 use serde::Serialize;
 use std::time::{Duration, Instant};
 use tokio_postgres::error::SqlState;
@@ -128,13 +129,61 @@ pub async fn unlock(client: &Client) {
         .await;
 }
 
+/// What apply reports as it goes, so that a line is out as soon as its step is.
+pub enum Progress<'a> {
+    /// A step ran (inside its group's transaction until the group commits), failed, or is
+    /// retried.
+    Step(&'a StepRun),
+    /// A group ended: committed, or rolled back.
+    Group(String),
+}
+
+/// Why a group stopped: the server's error, or a signal.
+enum Stop {
+    Pg(tokio_postgres::Error),
+    Interrupted,
+}
+
+impl Stop {
+    fn text(&self) -> String {
+        match self {
+            Stop::Pg(e) => pg_error_text(e),
+            Stop::Interrupted => format!(
+                "interrupted by {}: the running statement was cancelled",
+                crate::interrupt::name()
+            ),
+        }
+    }
+    fn is_lock_timeout(&self) -> bool {
+        matches!(self, Stop::Pg(e) if is_lock_timeout(e))
+    }
+}
+
+/// One statement, cancelled on the server if a signal arrives while it runs.
+async fn execute(target: &Target, sql: &str) -> Result<(), Stop> {
+    if crate::interrupt::interrupted() {
+        return Err(Stop::Interrupted);
+    }
+    let run = target.client.batch_execute(sql);
+    tokio::pin!(run);
+    tokio::select! {
+        r = &mut run => return r.map_err(Stop::Pg),
+        _ = crate::interrupt::wait() => {}
+    }
+    // The server ends the statement with an error (or it had just finished); either way the
+    // caller rolls back.
+    let _ = target.cancel().await;
+    let _ = run.await;
+    Err(Stop::Interrupted)
+}
+
 /// Runs the plan. In a dry run every transactional step runs in one transaction that is rolled
 /// back, and steps that cannot run in a transaction are skipped.
 pub async fn run(
-    client: &Client,
+    target: &Target,
     plan: &Plan,
     opts: &Options,
-    progress: &mut dyn FnMut(&StepRun),
+    progress: &mut dyn FnMut(Progress),
 ) -> Result<Outcome, Failure> {
     let mut out = Outcome::default();
     let groups = if opts.dry_run {
@@ -162,7 +211,7 @@ pub async fn run(
                 ms: 0.0,
                 attempts: 0,
             };
-            progress(&r);
+            progress(Progress::Step(&r));
             out.runs.push(r);
         }
         vec![(GroupKind::Transaction, tx)]
@@ -180,37 +229,82 @@ pub async fn run(
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match run_group(client, plan, kind, &steps, opts.dry_run, attempt).await {
-                Ok(runs) => {
-                    // Reported once committed: a step is only done when its group is.
-                    for r in &runs {
-                        progress(r);
+            let result =
+                run_group(target, plan, kind, &steps, opts.dry_run, attempt, progress).await;
+            let range = format!(
+                "step{} {}",
+                if steps.len() > 1 { "s" } else { "" },
+                if steps.len() > 1 {
+                    format!("{}-{}", steps[0] + 1, steps[steps.len() - 1] + 1)
+                } else {
+                    (steps[0] + 1).to_string()
+                }
+            );
+            match result {
+                Ok(mut runs) => {
+                    if opts.dry_run {
+                        progress(Progress::Group(format!("rolled back {range} (dry run)")));
+                    } else {
+                        for r in &mut runs {
+                            r.status = "ok".into();
+                        }
+                        out.groups_committed += 1;
+                        progress(Progress::Group(match kind {
+                            GroupKind::Transaction => format!("committed {range}"),
+                            GroupKind::Autocommit => {
+                                format!("done {range} (outside a transaction)")
+                            }
+                        }));
                     }
                     out.runs.extend(runs);
-                    if !opts.dry_run {
-                        out.groups_committed += 1;
-                    }
                     break;
                 }
-                Err((i, e, runs)) => {
+                Err((i, stop, runs)) => {
                     let step = &plan.steps[i];
-                    if is_lock_timeout(&e) && attempt <= opts.lock_retries {
-                        let pause = opts.backoff * 2u32.pow(attempt - 1);
-                        progress(&StepRun {
+                    if stop.is_lock_timeout() && attempt <= opts.lock_retries {
+                        // Doubling, at most 30 s a pause: --lock-retries is bounded, so is the whole wait.
+                        let pause = opts
+                            .backoff
+                            .saturating_mul(1 << (attempt - 1).min(16))
+                            .min(Duration::from_secs(30));
+                        progress(Progress::Step(&StepRun {
                             step: i + 1,
                             object: step.object.clone(),
                             op: step.op.name().into(),
                             status: format!(
-                                "lock timeout ({}), retrying the group in {:.1?}",
+                                "lock timeout ({}), rolled back; retrying the group in {:.1?}",
                                 step.lock_timeout, pause
                             ),
                             ms: 0.0,
                             attempts: attempt,
-                        });
-                        tokio::time::sleep(pause).await;
-                        continue;
+                        }));
+                        tokio::select! {
+                            _ = tokio::time::sleep(pause) => continue,
+                            _ = crate::interrupt::wait() => {}
+                        }
                     }
-                    out.runs.extend(runs);
+                    // What ran in this group was rolled back with it (or, outside a
+                    // transaction, stopped): the report says so, not "ok".
+                    let undone = if kind == GroupKind::Transaction {
+                        "rolled back"
+                    } else {
+                        "stopped"
+                    };
+                    out.runs.extend(runs.into_iter().map(|mut r| {
+                        r.status = undone.into();
+                        r
+                    }));
+                    out.runs.push(StepRun {
+                        step: i + 1,
+                        object: step.object.clone(),
+                        op: step.op.name().into(),
+                        status: format!("failed: {}", stop.text()),
+                        ms: 0.0,
+                        attempts: attempt,
+                    });
+                    if kind == GroupKind::Transaction {
+                        progress(Progress::Group(format!("rolled back {range}")));
+                    }
                     let what = format!("step {} ({} {})", i + 1, step.op.name(), step.object);
                     let committed = if out.groups_committed == 0 {
                         "nothing was changed".to_string()
@@ -220,15 +314,17 @@ pub async fn run(
                             out.groups_committed, out.groups
                         )
                     };
-                    let message = if is_connection_lost(&e) {
-                        format!("the connection to the target was lost during {what}: {}; the server rolled the open transaction back, so that group was not applied: {committed}", pg_error_text(&e))
-                    } else if is_lock_timeout(&e) {
-                        format!("{what} could not get its lock within lock_timeout {} after {attempt} tries: {}; the transaction was rolled back: {committed}", step.lock_timeout, pg_error_text(&e))
-                    } else {
-                        format!(
+                    let message = match &stop {
+                        Stop::Pg(e) if is_connection_lost(e) => format!("the connection to the target was lost during {what}: {}; the server rolled the open transaction back, so that group was not applied: {committed}", stop.text()),
+                        Stop::Pg(e) if is_lock_timeout(e) => format!("{what} could not get its lock within lock_timeout {} after {attempt} tries: {}; the transaction was rolled back: {committed}", step.lock_timeout, stop.text()),
+                        Stop::Pg(_) => format!(
                             "{what} failed: {}; the transaction was rolled back: {committed}",
-                            pg_error_text(&e)
-                        )
+                            stop.text()
+                        ),
+                        Stop::Interrupted => format!(
+                            "{} during {what}; the open transaction was rolled back: {committed}",
+                            stop.text()
+                        ),
                     };
                     return Err(Failure {
                         message,
@@ -241,38 +337,37 @@ pub async fn run(
     Ok(out)
 }
 
-type GroupError = (usize, tokio_postgres::Error, Vec<StepRun>);
+type GroupError = (usize, Stop, Vec<StepRun>);
 
 async fn run_group(
-    client: &Client,
+    target: &Target,
     plan: &Plan,
     kind: GroupKind,
     steps: &[usize],
     rollback: bool,
     attempt: u32,
+    progress: &mut dyn FnMut(Progress),
 ) -> Result<Vec<StepRun>, GroupError> {
+    let client = &target.client;
     let tx = kind == GroupKind::Transaction;
     let first = steps[0];
-    let fail = |i: usize, e: tokio_postgres::Error, runs: Vec<StepRun>| (i, e, runs);
+    let last = steps[steps.len() - 1];
     if tx {
-        client
-            .batch_execute("BEGIN")
+        execute(target, "BEGIN")
             .await
-            .map_err(|e| fail(first, e, vec![]))?;
+            .map_err(|e| (first, e, vec![]))?;
     }
     let mut runs = Vec::new();
-    let mut current: Option<(String, String)> = None;
-    let result: Result<(), (usize, tokio_postgres::Error)> = async {
-        client
-            .batch_execute(&preamble(tx))
+    let mut current: Option<(crate::duration::Millis, crate::duration::Millis)> = None;
+    let result: Result<(), (usize, Stop)> = async {
+        execute(target, &preamble(tx))
             .await
             .map_err(|e| (first, e))?;
         for &i in steps {
             let s = &plan.steps[i];
-            let t = (s.lock_timeout.clone(), s.statement_timeout.clone());
+            let t = (s.lock_timeout, s.statement_timeout);
             if current.as_ref() != Some(&t) {
-                client
-                    .batch_execute(&session_settings(s, tx))
+                execute(target, &session_settings(s, tx))
                     .await
                     .map_err(|e| (i, e))?;
                 current = Some(t);
@@ -286,24 +381,30 @@ async fn run_group(
                         &[ix],
                     )
                     .await
-                    .map_err(|e| (i, e))?
+                    .map_err(|e| (i, Stop::Pg(e)))?
                     .is_some_and(|r| r.get::<_, bool>(0));
                 if invalid {
-                    client
-                        .batch_execute(&format!("DROP INDEX CONCURRENTLY {ix}"))
+                    execute(target, &format!("DROP INDEX CONCURRENTLY {ix}"))
                         .await
                         .map_err(|e| (i, e))?;
                 }
             }
-            client.batch_execute(&s.sql).await.map_err(|e| (i, e))?;
+            execute(target, &s.sql).await.map_err(|e| (i, e))?;
             let r = StepRun {
                 step: i + 1,
                 object: s.object.clone(),
                 op: s.op.name().into(),
-                status: if rollback { "ran (rolled back)".into() } else { "ok".into() },
+                status: if !tx {
+                    "done".into()
+                } else if rollback {
+                    "ran (dry run: to be rolled back)".into()
+                } else {
+                    "ran (commits with its group)".into()
+                },
                 ms: start.elapsed().as_secs_f64() * 1000.0,
                 attempts: attempt,
             };
+            progress(Progress::Step(&r));
             runs.push(r);
         }
         Ok(())
@@ -312,11 +413,18 @@ async fn run_group(
     match result {
         Ok(()) => {
             if tx {
-                let end = if rollback { "ROLLBACK" } else { "COMMIT" };
-                client
-                    .batch_execute(end)
-                    .await
-                    .map_err(|e| fail(*steps.last().unwrap(), e, vec![]))?;
+                // A signal that arrived after the last statement still stops the commit.
+                let end = if rollback || crate::interrupt::interrupted() {
+                    "ROLLBACK"
+                } else {
+                    "COMMIT"
+                };
+                if let Err(e) = client.batch_execute(end).await {
+                    return Err((last, Stop::Pg(e), runs));
+                }
+                if end == "ROLLBACK" && !rollback {
+                    return Err((last, Stop::Interrupted, runs));
+                }
             }
             Ok(runs)
         }
@@ -324,7 +432,7 @@ async fn run_group(
             if tx {
                 let _ = client.batch_execute("ROLLBACK").await;
             }
-            Err(fail(i, e, runs))
+            Err((i, e, runs))
         }
     }
 }

@@ -8,7 +8,7 @@ use crate::catalog::{self, Catalog, Filter};
 use crate::cli::Common;
 use crate::dump::{self, DumpError, Tools};
 use crate::endpoint::{ConnParams, Endpoint, Side};
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -81,12 +81,22 @@ pub fn filter_of(c: &Common) -> Filter {
 fn extra_params(c: &Common) -> BTreeMap<String, String> {
     let mut m = BTreeMap::new();
     if let Some(s) = &c.sslmode {
-        m.insert("sslmode".into(), s.clone());
+        m.insert("sslmode".into(), s.name().to_string());
     }
     if let Some(p) = &c.sslrootcert {
         m.insert("sslrootcert".into(), p.display().to_string());
     }
     m
+}
+
+/// The pg_dump tools found, with the waits the flags allow them.
+pub fn find_tools(c: &Common) -> Result<Vec<Tools>> {
+    let tools = dump::find_tools(c.pg_dump.as_deref())?;
+    Ok(Tools::with_limits(
+        tools,
+        c.dump_lock_timeout,
+        c.dump_timeout,
+    ))
 }
 
 /// Turns an endpoint into connection parameters (fetching the secret if it is one).
@@ -147,7 +157,7 @@ pub async fn load(c: &Common, timings: &mut Timings) -> Result<Loaded> {
         .map(|p| p.to_string())
         .unwrap_or(tgt_ep.to_string());
     let needs_tools = sp.is_some() || tp.is_some();
-    let tools = match dump::find_tools(c.pg_dump.as_deref()) {
+    let tools = match find_tools(c) {
         Ok(t) => t,
         Err(e) if needs_tools => return Err(e),
         Err(_) => Vec::new(),
@@ -205,6 +215,21 @@ pub async fn load(c: &Common, timings: &mut Timings) -> Result<Loaded> {
     let source = s.map_err(|e| anyhow!("dumping source {source_name}: {e}"))?;
     let target = t.map_err(|e| anyhow!("dumping target {target_name}: {e}"))?;
     timings.lap("dump and catalog both sides", t1);
+    // A --schema that names nothing on either side (a typo) would compare two empty sets and
+    // call them equal.
+    for name in &c.schemas {
+        let present = |cat: &Catalog| {
+            cat.blocks.iter().any(|b| {
+                b.key.schema == name.as_str()
+                    || (b.key.kind == "SCHEMA" && b.key.name == name.as_str())
+            })
+        };
+        if name != "public" && !present(&source) && !present(&target) {
+            bail!(
+                "--schema {name:?}: no such schema in source {source_name} or target {target_name}: check the name (it is case-sensitive, as in the dump)"
+            );
+        }
+    }
     Ok(Loaded {
         source,
         target,

@@ -15,8 +15,8 @@ pub async fn run(args: &PlanArgs, out: &mut impl Write) -> Result<Outcome> {
     timings.lap("diff", t);
     let t = Instant::now();
     let opts = plan::Options {
-        lock_timeout: args.timeouts.lock_timeout.clone(),
-        statement_timeout: args.timeouts.statement_timeout.clone(),
+        lock_timeout: args.timeouts.lock_timeout,
+        statement_timeout: args.timeouts.statement_timeout,
         online: args.online,
         filter: super::filter_of(&args.common),
     };

@@ -13,6 +13,7 @@ mod table;
 
 use crate::catalog::{Block, Catalog, Filter, Key};
 use crate::diff::{ChangeKind, Diff};
+use crate::duration::Millis;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 
@@ -102,9 +103,9 @@ pub struct Step {
     pub sql: String,
     pub hazards: Vec<Hazard>,
     /// `lock_timeout` for this step, e.g. `10s`.
-    pub lock_timeout: String,
+    pub lock_timeout: Millis,
     /// `statement_timeout` for this step, `0` for none.
-    pub statement_timeout: String,
+    pub statement_timeout: Millis,
     /// False for statements PostgreSQL refuses inside a transaction block
     /// (`CREATE INDEX CONCURRENTLY`): they run on their own, in autocommit.
     pub transactional: bool,
@@ -138,6 +139,13 @@ pub struct Unsupported {
 pub struct Plan {
     /// Version of this file's layout.
     pub format: u32,
+    /// The pgalign that made the plan: apply runs only plans made by its own version.
+    #[serde(default)]
+    pub pgalign_version: String,
+    /// SHA-256 over everything else in the plan (steps, SQL, hazards, timeouts, groups, both
+    /// fingerprints, the version): `apply --plan` refuses a plan edited after it was written.
+    #[serde(default)]
+    pub digest: String,
     /// Fingerprint of TARGET's schema when the plan was made: apply refuses any other.
     pub target_fingerprint: String,
     /// Fingerprint of SOURCE's schema: what TARGET's must be after apply.
@@ -197,6 +205,40 @@ impl Plan {
     pub fn is_empty(&self) -> bool {
         self.steps.is_empty() && self.unsupported.is_empty()
     }
+
+    /// The digest of everything but the digest itself: the plan's JSON with `digest` empty.
+    pub fn compute_digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut unsealed = self.clone();
+        unsealed.digest.clear();
+        let json = serde_json::to_vec(&unsealed).unwrap_or_default();
+        let hash = Sha256::digest(&json);
+        hash.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Records this pgalign's version and the digest; done once the plan is complete.
+    pub fn seal(&mut self) {
+        self.pgalign_version = env!("CARGO_PKG_VERSION").to_string();
+        self.digest = self.compute_digest();
+    }
+
+    /// Why a plan read from a file must not run: edited after it was written, or written by
+    /// another pgalign. None when it is as pgalign wrote it.
+    pub fn tampered(&self) -> Option<String> {
+        if self.digest != self.compute_digest() {
+            return Some(
+                "was changed after pgalign wrote it (its digest does not match its content)".into(),
+            );
+        }
+        let ours = env!("CARGO_PKG_VERSION");
+        if self.pgalign_version != ours {
+            return Some(format!(
+                "was made by pgalign {:?}, this is pgalign {ours}",
+                self.pgalign_version.chars().take(40).collect::<String>()
+            ));
+        }
+        None
+    }
     pub fn hazards(&self) -> BTreeSet<Hazard> {
         self.steps
             .iter()
@@ -208,8 +250,8 @@ impl Plan {
 /// Settings that shape every step.
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub lock_timeout: String,
-    pub statement_timeout: String,
+    pub lock_timeout: Millis,
+    pub statement_timeout: Millis,
     /// Rewrite steps on existing tables into their low-lock forms.
     pub online: bool,
     pub filter: Filter,
@@ -218,8 +260,8 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            lock_timeout: "10s".into(),
-            statement_timeout: "0".into(),
+            lock_timeout: Millis::from_secs(10),
+            statement_timeout: Millis::ZERO,
             online: false,
             filter: Filter::default(),
         }
@@ -227,7 +269,7 @@ impl Default for Options {
 }
 
 /// The layout version written into plan files.
-pub const PLAN_FORMAT: u32 = 1;
+pub const PLAN_FORMAT: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Act {
@@ -317,8 +359,8 @@ impl Ctx<'_> {
             reason: reason.to_string(),
             sql,
             hazards,
-            lock_timeout: self.opts.lock_timeout.clone(),
-            statement_timeout: self.opts.statement_timeout.clone(),
+            lock_timeout: self.opts.lock_timeout,
+            statement_timeout: self.opts.statement_timeout,
             transactional: true,
             own_transaction: false,
             replaces_invalid_index: None,
@@ -421,6 +463,7 @@ pub fn plan(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan {
         };
         p.target_fingerprint = join(tf);
         p.source_fingerprint = join(sf);
+        p.seal();
         p
     })
 }
@@ -685,6 +728,8 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
     }
     Plan {
         format: PLAN_FORMAT,
+        pgalign_version: String::new(),
+        digest: String::new(),
         target_fingerprint: String::new(),
         source_fingerprint: String::new(),
         filter: opts.filter.clone(),
