@@ -64,6 +64,12 @@ pub async fn connect(p: &ConnParams) -> Result<Target> {
         .and_then(|t| t.parse().ok())
         .unwrap_or(30);
     cfg.connect_timeout(Duration::from_secs(timeout));
+    // A server or network that goes silent mid-apply is noticed within about a minute and a
+    // half, not after the kernel's two hours: every wait is bounded.
+    cfg.keepalives(true)
+        .keepalives_idle(Duration::from_secs(30))
+        .keepalives_interval(Duration::from_secs(10))
+        .keepalives_retries(5);
     let mode = p.resolved("sslmode").unwrap_or_else(|| "prefer".into());
     let root = p.resolved("sslrootcert");
     let (ssl_mode, verify) = match mode.as_str() {
