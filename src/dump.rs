@@ -75,15 +75,16 @@ async fn bounded<T>(
 /// Every pg_dump we can find, newest first: `override_path` alone when given, else `$PG_DUMP`,
 /// PATH and `/usr/lib/postgresql/*/bin`.
 pub fn find_tools(override_path: Option<&Path>) -> Result<Vec<Tools>> {
+    // $PG_DUMP names one pg_dump as --pg-dump does: one that does not work is an error, not a
+    // reason to quietly take another.
+    let from_env = std::env::var_os("PG_DUMP")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from);
+    let override_path = override_path.or(from_env.as_deref());
     let mut candidates: Vec<PathBuf> = Vec::new();
     if let Some(p) = override_path {
         candidates.push(p.to_path_buf());
     } else {
-        if let Ok(p) = std::env::var("PG_DUMP") {
-            if !p.is_empty() {
-                candidates.push(PathBuf::from(p));
-            }
-        }
         if let Ok(p) = which::which("pg_dump") {
             candidates.push(p);
         }

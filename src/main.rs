@@ -59,7 +59,9 @@ fn usage_error(e: clap::Error) -> ! {
         std::process::exit(0);
     }
     if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-        let _ = e.print();
+        eprintln!(
+            "pgalign: error: a subcommand is needed: diff, plan or apply (see pgalign --help)"
+        );
         std::process::exit(1);
     }
     let text = e.render().to_string();
