@@ -243,6 +243,9 @@ pub async fn run(
             match result {
                 Ok(mut runs) => {
                     if opts.dry_run {
+                        for r in &mut runs {
+                            r.status = "ran (rolled back)".into();
+                        }
                         progress(Progress::Group(format!("rolled back {range} (dry run)")));
                     } else {
                         for r in &mut runs {
@@ -283,6 +286,12 @@ pub async fn run(
                             _ = crate::interrupt::wait() => {}
                         }
                     }
+                    // A signal during the pause between tries ends the run as one during a step.
+                    let stop = if crate::interrupt::interrupted() {
+                        Stop::Interrupted
+                    } else {
+                        stop
+                    };
                     // What ran in this group was rolled back with it (or, outside a
                     // transaction, stopped): the report says so, not "ok".
                     let undone = if kind == GroupKind::Transaction {
