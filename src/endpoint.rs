@@ -95,7 +95,7 @@ fn quote_conninfo_value(v: &str) -> String {
 }
 
 /// Where a schema comes from.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Endpoint {
     /// A live database.
     Database(ConnParams),
@@ -109,8 +109,22 @@ impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Endpoint::Database(c) => write!(f, "{c}"),
-            Endpoint::DumpFile(p) => write!(f, "dump file {}", p.display()),
-            Endpoint::Secret(s) => write!(f, "secret {s}"),
+            Endpoint::DumpFile(p) => write!(f, "dump file {}", redact(&p.display().to_string())),
+            Endpoint::Secret(s) => write!(f, "secret {}", redact(s)),
+        }
+    }
+}
+
+/// By hand, not derived: a path or a secret id given by mistake may hold a password.
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Database(c) => f.debug_tuple("Database").field(c).finish(),
+            Endpoint::DumpFile(p) => f
+                .debug_tuple("DumpFile")
+                .field(&redact(&p.display().to_string()))
+                .finish(),
+            Endpoint::Secret(s) => f.debug_tuple("Secret").field(&redact(s)).finish(),
         }
     }
 }
@@ -172,6 +186,144 @@ impl Endpoint {
         }
         bail!("{t}: not a postgres:// URL, a libpq keyword string (host=... dbname=...), an existing dump file or a secret ARN")
     }
+}
+
+/// Whether `id` can be a secret's name or ARN (the characters AWS allows).
+fn is_secret_id(id: &str) -> bool {
+    let arn = id.starts_with("arn:");
+    !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c) || (arn && c == ':'))
+}
+
+/// Text with the passwords it may hold replaced by `***`: a URL's userinfo after `:`
+/// (`scheme://user:***@host`, also without the scheme: `user:***@host`), a URL's `:password`
+/// where a port belongs when no `@` follows, and the value of every `...password=` key (libpq
+/// keywords, quoted or not, URL query parameters, `PGPASSWORD=`) and JSON `"password": "..."`.
+/// For every error that may show endpoint text, and once more over every error in `main`.
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        let ws = rest
+            .find(|c: char| !c.is_whitespace())
+            .unwrap_or(rest.len());
+        out.push_str(&rest[..ws]);
+        rest = &rest[ws..];
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        out.push_str(&redact_userinfo(&rest[..end]));
+        rest = &rest[end..];
+    }
+    redact_password_values(&out)
+}
+
+/// One whitespace-free token: the userinfo's password, up to the token's last `@`.
+fn redact_userinfo(tok: &str) -> String {
+    // A secret's ARN may hold an @ after its colons (`...:secret:ops@db`); it holds no password.
+    if tok.starts_with("arn:") && is_secret_id(tok.trim_end_matches([',', ';', ')'])) {
+        return tok.to_string();
+    }
+    // After `scheme:/` or `scheme://` when there is one, else the whole token.
+    let start = tok
+        .find(":/")
+        .filter(|&c| {
+            let before = &tok[..c];
+            let scheme_start = before
+                .rfind(|ch: char| !(ch.is_ascii_alphanumeric() || "+.-".contains(ch)))
+                .map_or(0, |i| i + 1);
+            c - scheme_start > 1
+        })
+        .map(|c| c + 1 + tok[c + 1..].len() - tok[c + 1..].trim_start_matches('/').len());
+    let body_start = start.unwrap_or(0);
+    let body = &tok[body_start..];
+    if let Some(at) = body.rfind('@') {
+        if let Some(colon) = body[..at].find(':') {
+            return format!(
+                "{}{}:***{}",
+                &tok[..body_start],
+                &body[..colon],
+                &body[at..]
+            );
+        }
+        return tok.to_string();
+    }
+    // No `@`: `scheme://user:password/db` puts the password where the port belongs.
+    if start.is_some() && !body.starts_with('[') {
+        let auth_end = body.find(['/', '?', '#']).unwrap_or(body.len());
+        if let Some(colon) = body[..auth_end].find(':') {
+            let port = &body[colon + 1..auth_end];
+            if !port.is_empty() && !port.chars().all(|c| c.is_ascii_digit()) {
+                return format!(
+                    "{}{}:***{}",
+                    &tok[..body_start],
+                    &body[..colon],
+                    &body[auth_end..]
+                );
+            }
+        }
+    }
+    tok.to_string()
+}
+
+/// `...password=VALUE` (VALUE quoted with ' or ", or up to whitespace, and in a URL query also
+/// up to `&`) and `"...password": "VALUE"`, the key in any case.
+fn redact_password_values(text: &str) -> String {
+    const KEY: &str = "password";
+    let lower = text.to_ascii_lowercase();
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut from = 0;
+    while let Some(found) = lower[from..].find(KEY) {
+        let key_start = from + found;
+        let mut i = key_start + KEY.len();
+        from = i;
+        let json = i < b.len() && b[i] == b'"';
+        if json {
+            i += 1;
+        }
+        while i < b.len() && (b[i] == b' ' || b[i] == b'\t') {
+            i += 1;
+        }
+        let sep = if json { b':' } else { b'=' };
+        if i >= b.len() || b[i] != sep {
+            continue;
+        }
+        i += 1;
+        while i < b.len() && (b[i] == b' ' || b[i] == b'\t') {
+            i += 1;
+        }
+        let (vs, ve) = if i < b.len() && (b[i] == b'\'' || b[i] == b'"') {
+            let q = b[i];
+            let mut j = i + 1;
+            while j < b.len() && b[j] != q {
+                j += if b[j] == b'\\' { 2 } else { 1 };
+            }
+            (i + 1, j.min(b.len()))
+        } else if json {
+            continue;
+        } else {
+            // In a URL query (`?password=` / `&password=`) the value ends at the next `&`.
+            let key_word_start = lower[..key_start]
+                .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .map_or(0, |p| p + 1);
+            let in_query = key_word_start > 0 && matches!(b[key_word_start - 1], b'?' | b'&');
+            let mut j = i;
+            while j < b.len() && !b[j].is_ascii_whitespace() && !(in_query && b[j] == b'&') {
+                j += 1;
+            }
+            (i, j)
+        };
+        if ve > vs {
+            out.push_str(&text[copied..vs]);
+            out.push_str("***");
+            copied = ve;
+            from = ve;
+        }
+    }
+    out.push_str(&text[copied..]);
+    out
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -403,5 +555,88 @@ mod tests {
         let e = Endpoint::parse("nothing/here.sql").unwrap_err();
         assert!(e.to_string().contains("no such file"));
         assert!(parse_url("postgres://h:notaport/db").is_err());
+    }
+
+    #[test]
+    fn redact_hides_userinfo_and_password_values() {
+        for (text, want) in [
+            ("postgres://u:pw@h/db", "postgres://u:***@h/db"),
+            ("postgress://u:pw@h:5/db", "postgress://u:***@h:5/db"),
+            ("postgres:/u:pw@h/db", "postgres:/u:***@h/db"),
+            (
+                "jdbc:postgresql://u:pw@h/db",
+                "jdbc:postgresql://u:***@h/db",
+            ),
+            // Unencoded / ? # @ in the password: the userinfo runs to the last @.
+            ("postgres://u:pa/s?s#w@rd@h/db", "postgres://u:***@h/db"),
+            // No @ at all: the password sits where the port belongs.
+            ("postgres://u:pw/db", "postgres://u:***/db"),
+            ("postgres://h:5432/db", "postgres://h:5432/db"),
+            ("postgres://u@h/db", "postgres://u@h/db"),
+            ("postgres://u@[::1]:5432/db", "postgres://u@[::1]:5432/db"),
+            (
+                "reading u:pw@h/db: no such file",
+                "reading u:***@h/db: no such file",
+            ),
+            (
+                "dumping source u@h:5432/db: failed",
+                "dumping source u@h:5432/db: failed",
+            ),
+            ("C:/dumps/x.sql", "C:/dumps/x.sql"),
+            (
+                "secret arn:aws:secretsmanager:r:1:secret:ops@db-AbC: not found",
+                "secret arn:aws:secretsmanager:r:1:secret:ops@db-AbC: not found",
+            ),
+            (
+                "host=h password=pw dbname=d",
+                "host=h password=*** dbname=d",
+            ),
+            (
+                "host=h password = 'p w\\'x' dbname=d",
+                "host=h password = '***' dbname=d",
+            ),
+            (
+                "sslpassword=k PGPASSWORD=pw",
+                "sslpassword=*** PGPASSWORD=***",
+            ),
+            (
+                "postgres://h/db?user=u&password=pw&sslmode=require",
+                "postgres://h/db?user=u&password=***&sslmode=require",
+            ),
+            (
+                "jdbc:postgresql://h/db?password=pw",
+                "jdbc:postgresql://h/db?password=***",
+            ),
+            (
+                r#"{"username":"u","password": "p\"w"}"#,
+                r#"{"username":"u","password": "***"}"#,
+            ),
+            (
+                "password authentication failed for user \"u\"",
+                "password authentication failed for user \"u\"",
+            ),
+            ("no password: set PGPASSWORD", "no password: set PGPASSWORD"),
+            ("", ""),
+        ] {
+            assert_eq!(redact(text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn debug_output_holds_no_password() {
+        let eps = [
+            Endpoint::parse("postgres://u:S3cretPW42@h/db").unwrap(),
+            Endpoint::parse("host=h password='S3cret PW42'").unwrap(),
+            Endpoint::Secret(r#"{"username":"u","password":"S3cretPW42"}"#.into()),
+            Endpoint::DumpFile(PathBuf::from("dumps/u:S3cretPW42@h.sql")),
+        ];
+        for ep in eps {
+            for shown in [format!("{ep:?}"), format!("{ep:#?}"), ep.to_string()] {
+                assert!(
+                    !shown.contains("S3cret") && !shown.contains("PW42"),
+                    "{shown}"
+                );
+            }
+        }
     }
 }
