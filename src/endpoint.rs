@@ -133,7 +133,7 @@ impl Endpoint {
     /// Reads `--source` / `--target`, else the environment variables named for that side.
     pub fn resolve(arg: Option<&str>, side: Side) -> Result<Endpoint> {
         if let Some(a) = arg {
-            return Endpoint::parse(a);
+            return Endpoint::parse(a).with_context(|| format!("reading --{}", side.name()));
         }
         let (url_var, secret_var) = match side {
             Side::Source => ("SOURCE_DATABASE_URL", "SOURCE_DB_SECRETS"),
@@ -146,7 +146,7 @@ impl Endpoint {
         }
         if let Ok(v) = std::env::var(secret_var) {
             if !v.is_empty() {
-                return Ok(Endpoint::Secret(v));
+                return secret_endpoint(&v).with_context(|| format!("reading {secret_var}"));
             }
         }
         bail!(
@@ -156,10 +156,15 @@ impl Endpoint {
         )
     }
 
+    /// Errors never repeat the text itself when it could hold a password: a URL with a typo,
+    /// a JDBC URL, a keyword string with a stray word. A missing file's path is repeated, redacted.
     pub fn parse(s: &str) -> Result<Endpoint> {
         let t = s.trim();
         if t.starts_with("postgres://") || t.starts_with("postgresql://") {
             return Ok(Endpoint::Database(parse_url(t)?));
+        }
+        if t.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("jdbc:")) {
+            bail!("a JDBC URL (jdbc:postgresql://...) is not a libpq connection string: write postgres://user@host:port/db, with the password in PGPASSWORD or URL-encoded in the URL");
         }
         // Every AWS partition: aws, aws-cn, aws-us-gov, ...
         let mut arn = t.splitn(4, ':');
@@ -167,25 +172,48 @@ impl Endpoint {
             && arn.next().is_some_and(|p| p.starts_with("aws"))
             && arn.next() == Some("secretsmanager")
         {
-            return Ok(Endpoint::Secret(t.to_string()));
+            return secret_endpoint(t);
         }
         if let Some(name) = t.strip_prefix("secret:") {
             if name.is_empty() {
                 bail!("`secret:` needs a secret name after it, e.g. secret:prod/app-db");
             }
-            return Ok(Endpoint::Secret(name.to_string()));
+            return secret_endpoint(name);
         }
         if Path::new(t).is_file() {
             return Ok(Endpoint::DumpFile(PathBuf::from(t)));
         }
+        if let Some(scheme) = url_scheme(t) {
+            if scheme == "postgres" || scheme == "postgresql" {
+                bail!("not a postgres:// URL: write two slashes after {scheme}: (postgres://user@host:port/db)");
+            }
+            if scheme.eq_ignore_ascii_case("postgres") || scheme.eq_ignore_ascii_case("postgresql")
+            {
+                bail!("not a postgres:// URL: write the scheme {scheme} in lowercase: postgres://user@host:port/db");
+            }
+            bail!("not a postgres:// URL: the scheme {scheme} is not postgres or postgresql: write postgres://user@host:port/db (or give an existing dump file)");
+        }
         if t.contains('=') {
             return Ok(Endpoint::Database(parse_keywords(t)?));
         }
-        if t.ends_with(".sql") || t.ends_with(".dump") || t.contains('/') {
-            bail!("{t}: no such file (an endpoint is a postgres:// URL, a libpq keyword string, a dump file or a secret ARN)");
+        if t.rfind('@').is_some_and(|at| t[..at].contains(':')) {
+            bail!("not a postgres:// URL: this looks like a URL's user, password and host without postgres:// before them: write postgres://user@host:port/db, with the password in PGPASSWORD or URL-encoded");
         }
-        bail!("{t}: not a postgres:// URL, a libpq keyword string (host=... dbname=...), an existing dump file or a secret ARN")
+        let shown = redact(t);
+        if t.ends_with(".sql") || t.ends_with(".dump") || t.contains('/') {
+            bail!("{shown}: no such file (an endpoint is a postgres:// URL, a libpq keyword string, a dump file or a secret ARN)");
+        }
+        bail!("{shown}: not a postgres:// URL, a libpq keyword string (host=... dbname=...), an existing dump file or a secret ARN")
     }
+}
+
+/// A secret's ARN or name. AWS allows only letters, digits and `/_+=.@-` in names (and `:` in
+/// ARNs): anything else is likely the secret's value pasted by mistake, and is not repeated.
+fn secret_endpoint(id: &str) -> Result<Endpoint> {
+    if !is_secret_id(id) {
+        bail!("not a secret ARN or name (those hold only letters, digits and / _ + = . @ -, and : in an ARN): give the secret's ARN or name, not its value");
+    }
+    Ok(Endpoint::Secret(id.to_string()))
 }
 
 /// Whether `id` can be a secret's name or ARN (the characters AWS allows).
@@ -195,6 +223,19 @@ fn is_secret_id(id: &str) -> bool {
         && id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c) || (arn && c == ':'))
+}
+
+/// `scheme` of text shaped like `scheme:/...` or `scheme://...` (a URL, maybe with a typo).
+/// One letter before `:/` is a Windows drive, not a scheme.
+fn url_scheme(t: &str) -> Option<&str> {
+    let colon = t.find(":/")?;
+    let scheme = &t[..colon];
+    let mut chars = scheme.chars();
+    let first = chars.next()?;
+    (scheme.len() > 1
+        && first.is_ascii_alphabetic()
+        && chars.all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c)))
+    .then_some(scheme)
 }
 
 /// Text with the passwords it may hold replaced by `***`: a URL's userinfo after `:`
@@ -356,7 +397,7 @@ fn percent_decode(s: &str) -> Result<String> {
                     i += 3;
                     continue;
                 }
-                None => bail!("bad percent-encoding in the URL"),
+                None => bail!("bad percent-encoding in the URL: a % in a user name or password is written %25"),
             }
         }
         out.push(b[i]);
@@ -365,7 +406,100 @@ fn percent_decode(s: &str) -> Result<String> {
     String::from_utf8(out).context("the URL decodes to invalid UTF-8")
 }
 
-/// Parses `postgres://user:password@host:port/db?key=value`.
+/// What to do when a URL's parts do not fit: most often a password with a character that has a
+/// meaning in URLs.
+const URL_PASSWORD_HINT: &str = "a / ? # @ or % in a password must be URL-encoded (%2F %3F %23 %40 %25), or the password put in PGPASSWORD";
+
+/// libpq's connection keywords (PostgreSQL 18): the keys a URL query or a keyword string may
+/// use. Anything else would reach pg_dump's command line, and its error would repeat it.
+const LIBPQ_KEYWORDS: &[&str] = &[
+    "application_name",
+    "channel_binding",
+    "client_encoding",
+    "connect_timeout",
+    "dbname",
+    "fallback_application_name",
+    "gssdelegation",
+    "gssencmode",
+    "gsslib",
+    "host",
+    "hostaddr",
+    "keepalives",
+    "keepalives_count",
+    "keepalives_idle",
+    "keepalives_interval",
+    "krbsrvname",
+    "load_balance_hosts",
+    "max_protocol_version",
+    "min_protocol_version",
+    "oauth_client_id",
+    "oauth_client_secret",
+    "oauth_issuer",
+    "oauth_scope",
+    "options",
+    "passfile",
+    "password",
+    "port",
+    "replication",
+    "require_auth",
+    "requirepeer",
+    "scram_client_key",
+    "scram_server_key",
+    "service",
+    "ssl_max_protocol_version",
+    "ssl_min_protocol_version",
+    "sslcert",
+    "sslcertmode",
+    "sslcompression",
+    "sslcrl",
+    "sslcrldir",
+    "sslkey",
+    "sslkeylogfile",
+    "sslmode",
+    "sslnegotiation",
+    "sslpassword",
+    "sslrootcert",
+    "sslsni",
+    "target_session_attrs",
+    "tcp_user_timeout",
+    "user",
+];
+
+/// Why a key is refused. The key itself is never repeated: it may be part of a password (an
+/// unquoted `password=a b=c`); `did_you_mean` names the keyword it is close to, if any.
+fn unknown_keyword(what: &str) -> String {
+    format!("{what} is not a libpq keyword (host, port, dbname, user, sslmode, ...: https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-PARAMKEYWORDS)")
+}
+
+fn did_you_mean(key: &str) -> String {
+    LIBPQ_KEYWORDS
+        .iter()
+        .map(|k| (edit_distance(key, k), *k))
+        .filter(|(d, _)| *d <= 2 && key.len() > 2)
+        .min()
+        .map(|(_, k)| format!(" (did you mean {k}?)"))
+        .unwrap_or_default()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push(
+                (prev[j] + usize::from(ca != *cb))
+                    .min(prev[j + 1] + 1)
+                    .min(cur[j] + 1),
+            );
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Parses `postgres://user:password@host:port/db?key=value`. Errors never repeat a part of the
+/// URL: when the parts do not fit, one of them is likely a piece of a password.
 pub fn parse_url(url: &str) -> Result<ConnParams> {
     let rest = url.split_once("://").map(|x| x.1).context("not a URL")?;
     let (main, query) = match rest.split_once('?') {
@@ -378,8 +512,10 @@ pub fn parse_url(url: &str) -> Result<ConnParams> {
     };
     let mut params = BTreeMap::new();
     let mut password = None;
+    let mut has_userinfo = false;
     let hostport = match authority.rsplit_once('@') {
         Some((userinfo, hp)) => {
+            has_userinfo = true;
             match userinfo.split_once(':') {
                 Some((u, p)) => {
                     if !u.is_empty() {
@@ -416,18 +552,40 @@ pub fn parse_url(url: &str) -> Result<ConnParams> {
         }
         if let Some(p) = port.filter(|p| !p.is_empty()) {
             if p.parse::<u16>().is_err() {
-                bail!("the URL's port {p:?} is not a number");
+                if has_userinfo {
+                    bail!("the URL's port (after host:) is not a number");
+                }
+                bail!("the URL's port (after the first : behind //) is not a number: if that is user:password, the URL lacks @host after it, or {URL_PASSWORD_HINT}");
             }
             params.insert("port".into(), p);
         }
     }
     if let Some(db) = path.filter(|p| !p.is_empty()) {
+        // `postgres://u:pa/ss@host/db` splits the password at its `/`.
+        if db.contains('@') {
+            bail!("the URL's database name (after the /) holds an @: {URL_PASSWORD_HINT} (and an @ in a database name written %40)");
+        }
         params.insert("dbname".into(), percent_decode(db)?);
     }
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+    for (n, pair) in query
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .enumerate()
+    {
+        let nth = n + 1;
+        let Some((k, v)) = pair.split_once('=') else {
+            bail!("the URL's query parameter {nth} (after the ?) has no \"=\": write key=value, e.g. ?sslmode=require; {URL_PASSWORD_HINT}");
+        };
         let k = percent_decode(k)?;
         let v = percent_decode(v)?;
+        if !LIBPQ_KEYWORDS.contains(&k.as_str()) {
+            let what = unknown_keyword(&format!("the URL's query parameter {nth} (after the ?)"));
+            match did_you_mean(&k) {
+                hint if hint.is_empty() => bail!("{what}; {URL_PASSWORD_HINT}"),
+                hint => bail!("{what}{hint}"),
+            }
+        }
         if k == "password" {
             password = Some(v);
         } else {
@@ -443,6 +601,7 @@ pub fn parse_keywords(s: &str) -> Result<ConnParams> {
     let mut password = None;
     let chars: Vec<char> = s.chars().collect();
     let mut i = 0;
+    let mut nth = 0;
     while i < chars.len() {
         while i < chars.len() && chars[i].is_whitespace() {
             i += 1;
@@ -451,6 +610,7 @@ pub fn parse_keywords(s: &str) -> Result<ConnParams> {
             break;
         }
         let ks = i;
+        nth += 1;
         while i < chars.len() && chars[i] != '=' && !chars[i].is_whitespace() {
             i += 1;
         }
@@ -458,8 +618,16 @@ pub fn parse_keywords(s: &str) -> Result<ConnParams> {
         while i < chars.len() && chars[i].is_whitespace() {
             i += 1;
         }
+        // Never repeat a word that is not a keyword: it may be (part of) a password.
         if i >= chars.len() || chars[i] != '=' {
-            bail!("connection string: missing \"=\" after {key:?}");
+            bail!("connection string: word {nth} has no \"=\": write keyword=value pairs, with a value that holds spaces in single quotes (or the password in PGPASSWORD)");
+        }
+        if !LIBPQ_KEYWORDS.contains(&key.as_str()) {
+            bail!(
+                "connection string: {}{}; a value that holds spaces goes in single quotes",
+                unknown_keyword(&format!("word {nth} (before its =)")),
+                did_you_mean(&key)
+            );
         }
         i += 1;
         while i < chars.len() && chars[i].is_whitespace() {
@@ -470,7 +638,7 @@ pub fn parse_keywords(s: &str) -> Result<ConnParams> {
             i += 1;
             loop {
                 if i >= chars.len() {
-                    bail!("connection string: unterminated quoted value for {key:?}");
+                    bail!("connection string: the quoted value of {key} has no closing ': write \\' for a quote inside it");
                 }
                 match chars[i] {
                     '\\' if i + 1 < chars.len() => {
@@ -620,6 +788,61 @@ mod tests {
         ] {
             assert_eq!(redact(text), want, "{text}");
         }
+    }
+
+    #[test]
+    fn errors_never_repeat_a_password() {
+        for bad in [
+            "postgress://u:S3cretPW42@h/db",
+            "postgres:/u:S3cretPW42@h/db",
+            "postgresql:/u:S3cretPW42@h/db",
+            "postgre://u:S3cretPW42@h/db",
+            "POSTGRES://u:S3cretPW42@h/db",
+            "postgres://u:S3cretPW42/db",
+            "postgres://u:S3cret/PW42@h/db",
+            "postgres://u:S3cret?PW42@h/db",
+            "postgres://u:12/S3cretPW42@h/db",
+            "postgres://u:12?S3cretPW42@h/db",
+            "postgres://u:12?S3cret=PW42@h/db",
+            "postgres://u:S3cret%zzPW42@h/db",
+            "postgres://u:S3cretPW42@h/db?password=S3cretPW42&x",
+            "host=h password=S3cretPW42 junk",
+            "host=h S3cretPW42",
+            "host=h password='S3cret PW42' junk",
+            "host=h password=S3cret PW42=x",
+            "host=h password='S3cretPW42",
+            "jdbc:postgresql://h:5432/db?user=u&password=S3cretPW42",
+            "u:S3cretPW42@h/db",
+            "postgres:u:S3cretPW42@h/db",
+            "missing/u:S3cretPW42@h.sql",
+            r#"secret:{"password":"S3cretPW42"}"#,
+            r#"arn:aws:secretsmanager:{"password":"S3cretPW42"}"#,
+        ] {
+            let e = format!("{:#}", Endpoint::parse(bad).unwrap_err());
+            assert!(!e.contains("S3cret") && !e.contains("PW42"), "{bad}: {e}");
+        }
+        let e = Endpoint::parse("jdbc:postgresql://h/db")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("postgres://user@host:port/db") && e.contains("PGPASSWORD"),
+            "{e}"
+        );
+        let e = Endpoint::parse("postgress://h/db").unwrap_err().to_string();
+        assert!(
+            e.contains("the scheme postgress is not postgres or postgresql"),
+            "{e}"
+        );
+        let e = Endpoint::parse("host=h dbnmae=x").unwrap_err().to_string();
+        assert!(e.contains("did you mean dbname?"), "{e}");
+        // What still parses: a # or @ in the password (the userinfo ends at the last @), and
+        // every libpq keyword.
+        let c = parse_url("postgres://u:pa#ss@w@h:5/db?sslmode=require&connect_timeout=3").unwrap();
+        assert_eq!(c.password(), Some("pa#ss@w"));
+        assert_eq!(
+            c.conninfo(),
+            "connect_timeout=3 dbname=db host=h port=5 sslmode=require user=u"
+        );
     }
 
     #[test]
