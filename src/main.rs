@@ -24,13 +24,14 @@ fn main() {
     let code = match result {
         Ok(outcome) => {
             for m in &outcome.messages {
-                eprintln!("{m}");
+                eprintln!("{}", pgalign::endpoint::redact(m));
             }
             outcome.code
         }
         Err(e) => {
-            // One line: what was being done, then why.
-            let msg = format!("{e:#}").replace('\n', " ");
+            // One line: what was being done, then why. Redacted once more here, whatever
+            // produced it (a child's stderr, a library's message): no password reaches stderr.
+            let msg = pgalign::endpoint::redact(&format!("{e:#}").replace('\n', " "));
             eprintln!("pgalign: error: {msg}");
             1
         }

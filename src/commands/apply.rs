@@ -100,7 +100,7 @@ pub async fn run(args: &ApplyArgs, out: &mut impl Write) -> Result<Outcome> {
     if let Endpoint::DumpFile(p) = &target_ep {
         bail!(
             "the target {} is a dump file: apply needs a database to change",
-            p.display()
+            crate::endpoint::redact(&p.display().to_string())
         );
     }
     let conn = connect_params(&target_ep, &args.common)
