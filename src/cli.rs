@@ -43,7 +43,7 @@ pub enum Command {
     Apply(ApplyArgs),
 }
 
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Clone)]
 pub struct Common {
     /// The desired schema (e.g. staging).
     #[arg(long, short = 's', value_name = "ENDPOINT")]
@@ -82,6 +82,25 @@ pub struct Common {
     /// How long one pg_dump (or pg_restore) may run in all before it is stopped.
     #[arg(long, default_value = "30min", value_name = "DURATION", value_parser = duration::parse_nonzero)]
     pub dump_timeout: Millis,
+}
+
+/// By hand, not derived: `--source` / `--target` may be URLs with passwords.
+impl std::fmt::Debug for Common {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |e: &Option<String>| e.as_deref().map(crate::endpoint::redact);
+        f.debug_struct("Common")
+            .field("source", &redacted(&self.source))
+            .field("target", &redacted(&self.target))
+            .field("schemas", &self.schemas)
+            .field("exclude_schemas", &self.exclude_schemas)
+            .field("no_owner", &self.no_owner)
+            .field("no_privileges", &self.no_privileges)
+            .field("pg_dump", &self.pg_dump)
+            .field("sslmode", &self.sslmode)
+            .field("sslrootcert", &self.sslrootcert)
+            .field("timings", &self.timings)
+            .finish()
+    }
 }
 
 #[derive(Args, Debug)]

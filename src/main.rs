@@ -31,13 +31,14 @@ fn main() {
     let code = match result {
         Ok(outcome) => {
             for m in &outcome.messages {
-                eprintln!("{m}");
+                eprintln!("{}", pgalign::endpoint::redact(m));
             }
             outcome.code
         }
         Err(e) => {
-            // One line: what was being done, then why.
-            let msg = format!("{e:#}").replace('\n', " ");
+            // One line: what was being done, then why. Redacted once more here, whatever
+            // produced it (a child's stderr, a library's message): no password reaches stderr.
+            let msg = pgalign::endpoint::redact(&format!("{e:#}").replace('\n', " "));
             eprintln!("pgalign: error: {msg}");
             1
         }
@@ -83,6 +84,8 @@ fn usage_error(e: clap::Error) -> ! {
     }
     let msg = parts.join(" ");
     let msg = msg.strip_prefix("error: ").unwrap_or(&msg);
+    // clap repeats the value it refused: redacted like every other error.
+    let msg = pgalign::endpoint::redact(msg);
     eprintln!("pgalign: error: {msg} (see pgalign --help)");
     std::process::exit(1);
 }

@@ -28,7 +28,10 @@ const OPERATION_TIMEOUT: Duration = Duration::from_secs(45);
 
 /// Fetches the secret and turns it into connection parameters. `extra` holds what the user gave
 /// besides (sslmode, sslrootcert, and host/port/dbname for secrets that RDS manages itself).
-pub async fn resolve(secret: &str, extra: &BTreeMap<String, String>) -> Result<ConnParams> {
+pub async fn resolve(secret_id: &str, extra: &BTreeMap<String, String>) -> Result<ConnParams> {
+    // Errors name the secret; an id that holds a password by mistake is shown redacted.
+    let shown = crate::endpoint::redact(secret_id);
+    let secret = shown.as_str();
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(
         aws_config::timeout::TimeoutConfig::builder()
             .connect_timeout(CONNECT_TIMEOUT)
@@ -36,7 +39,7 @@ pub async fn resolve(secret: &str, extra: &BTreeMap<String, String>) -> Result<C
             .operation_timeout(OPERATION_TIMEOUT)
             .build(),
     );
-    if let Some(r) = region_of(secret) {
+    if let Some(r) = region_of(secret_id) {
         loader = loader.region(aws_config::Region::new(r));
     }
     let conf = loader.load().await;
@@ -46,7 +49,7 @@ pub async fn resolve(secret: &str, extra: &BTreeMap<String, String>) -> Result<C
     let client = aws_sdk_secretsmanager::Client::new(&conf);
     let out = client
         .get_secret_value()
-        .secret_id(secret)
+        .secret_id(secret_id)
         .send()
         .await
         .map_err(|e| describe_error(secret, e))?;

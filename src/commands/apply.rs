@@ -173,7 +173,7 @@ pub async fn run(args: &ApplyArgs, out: &mut impl Write) -> Result<Outcome> {
     if let Endpoint::DumpFile(p) = &target_ep {
         bail!(
             "the target {} is a dump file: apply needs a database to change",
-            p.display()
+            crate::endpoint::redact(&p.display().to_string())
         );
     }
     // Every output file is opened before anything changes: a report that cannot be written
