@@ -374,7 +374,7 @@ fn every_bad_input_is_one_line_exit_1_and_changes_nothing() {
                 "--target",
                 &tgt,
             ],
-            "postgres",
+            "port",
         ),
         case(
             "slash in the password",
@@ -385,7 +385,7 @@ fn every_bad_input_is_one_line_exit_1_and_changes_nothing() {
                 "--target",
                 &tgt,
             ],
-            "postgres",
+            "url-encoded",
         ),
         case(
             "question mark in the password",
@@ -396,7 +396,7 @@ fn every_bad_input_is_one_line_exit_1_and_changes_nothing() {
                 "--target",
                 &tgt,
             ],
-            "postgres",
+            "url-encoded",
         ),
         case(
             "JDBC URL",
@@ -440,7 +440,7 @@ fn every_bad_input_is_one_line_exit_1_and_changes_nothing() {
                 "--target",
                 &tgt,
             ],
-            "postgres",
+            "percent-encoding",
         ),
         case(
             "database does not exist",
@@ -485,7 +485,7 @@ fn every_bad_input_is_one_line_exit_1_and_changes_nothing() {
                 "--target",
                 &tgt,
             ],
-            "junk",
+            "word 3",
         ),
         case(
             "bare token that is a password",
@@ -518,7 +518,7 @@ fn every_bad_input_is_one_line_exit_1_and_changes_nothing() {
                 "--target",
                 &tgt,
             ],
-            "colour",
+            "libpq keyword",
         ),
         case(
             "port keyword not a number",
