@@ -273,6 +273,8 @@ pub(crate) struct Relations {
     pub index_parent: HashMap<(String, String), (String, String)>,
     /// The DEFAULT ACL blocks, in catalog order.
     pub default_acls: Vec<usize>,
+    /// The FUNCTION blocks, in catalog order.
+    pub functions: Vec<usize>,
 }
 
 impl Relations {
@@ -293,6 +295,8 @@ impl Relations {
                 }
             } else if b.key.kind == "DEFAULT ACL" {
                 r.default_acls.push(i);
+            } else if b.key.kind == "FUNCTION" {
+                r.functions.push(i);
             } else if b.key.kind == "INDEX ATTACH" {
                 if let Some((parent, child)) =
                     b.stmts.first().and_then(|s| objects::attach_parts(s))

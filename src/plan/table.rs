@@ -428,7 +428,11 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
             continue;
         }
         let mut hazards = vec![];
-        if c.generated.is_some() || c.default.as_deref().is_some_and(is_volatile_default) {
+        if c.generated.is_some()
+            || c.default
+                .as_deref()
+                .is_some_and(|d| volatile_default(ctx, d))
+        {
             hazards.push(Hazard::TableRewrite);
             hazards.push(Hazard::AccessExclusiveLock);
         }
@@ -916,16 +920,75 @@ fn undo_table_extra(stmt: &str) -> Option<String> {
     None
 }
 
-/// Defaults that force a rewrite when a column is added (anything but a constant).
-fn is_volatile_default(d: &str) -> bool {
-    let d = d.to_ascii_lowercase();
-    d.contains("nextval(")
-        || d.contains("random(")
-        || d.contains("gen_random_uuid(")
-        || d.contains("uuid_generate")
-        || d.contains("clock_timestamp(")
-        || d.contains("timeofday(")
+/// Whether adding a column with this default rewrites the table: PostgreSQL evaluates a
+/// volatile default once per existing row (a rewrite), any other default once, stored as the
+/// value those rows read.
+///
+/// A function the dumps define is judged by its definition (pg_dump prints `IMMUTABLE` or
+/// `STABLE`; nothing means `VOLATILE`): SOURCE's when this plan creates it, TARGET's when it is
+/// there already. When both sides define it, either one declaring it VOLATILE makes the default
+/// volatile: the plan may replace the function before the column is added, and a missed
+/// rewrite is worse than a warned one. Overloads of the name count alike (which one a call
+/// picks is the server's choice). Functions the dumps do not define (builtins, and extension
+/// members, which pg_dump leaves out) are judged by name.
+fn volatile_default(ctx: &Ctx, expr: &str) -> bool {
+    let Some(calls) = crate::catalog::parse::called_functions(expr) else {
+        // Unreadable: judged by the names it mentions.
+        let e = expr.to_ascii_lowercase();
+        return VOLATILE_BUILTINS
+            .iter()
+            .any(|f| e.contains(&format!("{f}(")));
+    };
+    calls.iter().any(|(schema, name)| {
+        let mut defined = [(ctx.src, &ctx.src_rel), (ctx.tgt, &ctx.tgt_rel)]
+            .into_iter()
+            .flat_map(|(cat, rel)| {
+                rel.functions
+                    .iter()
+                    .map(move |&i| &cat.blocks[i])
+                    .filter(|b| {
+                        !schema.is_empty()
+                            && b.key.schema == schema.as_str()
+                            && b.key
+                                .name
+                                .strip_prefix(name.as_str())
+                                .is_some_and(|args| args.starts_with('('))
+                    })
+            })
+            .peekable();
+        if defined.peek().is_none() {
+            return VOLATILE_BUILTINS.contains(&name.as_str());
+        }
+        defined.any(|b| {
+            b.stmts
+                .first()
+                .and_then(|s| crate::catalog::parse::function_volatility(s))
+                // A definition pgalign cannot read: assume the worst.
+                .is_none_or(|v| v == crate::catalog::parse::Volatility::Volatile)
+        })
+    })
 }
+
+/// Volatile functions seen in column defaults that the dumps do not define: builtins
+/// (`now()`, `current_timestamp` and the like are STABLE: no rewrite) and extension members
+/// (uuid-ossp, pgcrypto).
+const VOLATILE_BUILTINS: &[&str] = &[
+    "nextval",
+    "random",
+    "random_normal",
+    "gen_random_uuid",
+    "uuidv4",
+    "uuidv7",
+    "clock_timestamp",
+    "timeofday",
+    "txid_current",
+    "pg_current_xact_id",
+    "uuid_generate_v1",
+    "uuid_generate_v1mc",
+    "uuid_generate_v4",
+    "gen_random_bytes",
+    "gen_salt",
+];
 
 enum Cost {
     /// Binary-coercible: no rewrite, no scan.
