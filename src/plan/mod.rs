@@ -258,6 +258,13 @@ pub(crate) struct Ctx<'a> {
     /// A table leaving inheritance parents (its step's object) and those parents: their column
     /// changes run after its NO INHERIT, or they would reach the table too.
     pub inherit_moves: Vec<(String, Vec<String>)>,
+    /// SOURCE blocks whose creation a step of another object makes (a serial column's DEFAULT
+    /// entry, an identity column's sequence, taken into the column's ADD COLUMN): not created
+    /// on their own.
+    pub created_within: Vec<usize>,
+    /// (SOURCE table block, SOURCE block): the second is created before the first's alter
+    /// steps when the plan creates it (a serial column's sequence, which its ADD COLUMN uses).
+    pub created_before: Vec<(usize, usize)>,
     /// Lookups built once: tables by (schema, name), and each partition's parent.
     pub src_rel: Relations,
     pub tgt_rel: Relations,
@@ -275,6 +282,9 @@ pub(crate) struct Relations {
     pub default_acls: Vec<usize>,
     /// The FUNCTION blocks, in catalog order.
     pub functions: Vec<usize>,
+    /// Identity columns (schema, table, column) -> their sequence's block (`ALTER TABLE ...
+    /// ADD GENERATED ... AS IDENTITY`).
+    pub identities: HashMap<(String, String, String), usize>,
 }
 
 impl Relations {
@@ -297,6 +307,16 @@ impl Relations {
                 r.default_acls.push(i);
             } else if b.key.kind == "FUNCTION" {
                 r.functions.push(i);
+            } else if b.key.kind == "SEQUENCE"
+                && b.stmts
+                    .first()
+                    .is_some_and(|s| s.starts_with("ALTER TABLE"))
+            {
+                if let Some(((sch, tab), col, _)) =
+                    b.stmts.first().and_then(|s| objects::identity_parts(s))
+                {
+                    r.identities.insert((sch, tab, col), i);
+                }
             } else if b.key.kind == "INDEX ATTACH" {
                 if let Some((parent, child)) =
                     b.stmts.first().and_then(|s| objects::attach_parts(s))
@@ -442,6 +462,8 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
         touched_elsewhere: Vec::new(),
         unsupported: Vec::new(),
         inherit_moves: Vec::new(),
+        created_within: Vec::new(),
+        created_before: Vec::new(),
         src_rel: Relations::of(src),
         tgt_rel: Relations::of(tgt),
     };
@@ -666,13 +688,27 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
     // map, not a slot per block.
     let mut alters_by_src: HashMap<usize, Vec<Step>> = alters.into_iter().collect();
     let mut creates: Vec<Step> = Vec::new();
+    let mut done: BTreeSet<usize> = std::mem::take(&mut ctx.created_within)
+        .into_iter()
+        .collect();
+    let before = std::mem::take(&mut ctx.created_before);
     for (si, &act) in sact.iter().enumerate() {
         match act {
-            Act::Create | Act::Recreate => {
+            // Made already: within another object's step, or before the table that needs it.
+            Act::Create | Act::Recreate if !done.contains(&si) => {
                 let recreated = act == Act::Recreate;
                 creates.extend(objects::create(&mut ctx, si, recreated));
             }
-            Act::Alter => creates.extend(alters_by_src.remove(&si).unwrap_or_default()),
+            Act::Alter => {
+                // Those before it in SOURCE's order are made already.
+                for &(_, first) in before.iter().filter(|&&(t, f)| t == si && f > si) {
+                    if matches!(sact[first], Act::Create | Act::Recreate) && done.insert(first) {
+                        let recreated = sact[first] == Act::Recreate;
+                        creates.extend(objects::create(&mut ctx, first, recreated));
+                    }
+                }
+                creates.extend(alters_by_src.remove(&si).unwrap_or_default())
+            }
             _ => {}
         }
     }

@@ -31,6 +31,9 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
     // Steps that run with the drops, before anything is dropped.
     let mut early: Vec<Step> = Vec::new();
     let mut renames: Vec<Step> = Vec::new();
+    // SOURCE entries taken into an ADD COLUMN, and sequences to create before it.
+    let mut created_within: Vec<usize> = Vec::new();
+    let mut created_before: Vec<usize> = Vec::new();
     let step = |reason: String, sql: String, hazards: Vec<Hazard>| {
         ctx.step(s, Op::Alter, &reason, sql, hazards)
     };
@@ -428,15 +431,24 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
             continue;
         }
         let mut hazards = vec![];
-        if c.generated.is_some()
-            || c.default
+        // A serial's default or an identity, entries of their own in the dump, go into the
+        // ADD COLUMN: added NOT NULL without them, the column fails on a table with rows.
+        let folded = folded_default(ctx, new, c);
+        let volatile = match &folded {
+            Some(f) => f.volatile,
+            None => c
+                .default
                 .as_deref()
-                .is_some_and(|d| volatile_default(ctx, d))
-        {
+                .is_some_and(|d| volatile_default(ctx, d)),
+        };
+        if c.generated.is_some() || volatile {
             hazards.push(Hazard::TableRewrite);
             hazards.push(Hazard::AccessExclusiveLock);
         }
         let mut reason = format!("column {} not in target", c.name);
+        if let Some(f) = &folded {
+            reason.push_str(f.why);
+        }
         // A column of the same type dropped from this table: maybe a rename, which pgalign
         // cannot tell from a drop and an add (and the drop loses the data).
         let twin = old.columns.iter().find(|o| {
@@ -459,14 +471,22 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                 }
             }
         }
-        if c.not_null && c.default.is_none() && c.generated.is_none() {
+        if c.not_null && c.default.is_none() && c.generated.is_none() && folded.is_none() {
             reason.push_str(" (NOT NULL without a default: fails if the table has rows)");
         }
+        let text = match &folded {
+            Some(f) => with_clause(c, &f.clause),
+            None => c.text.clone(),
+        };
         steps.push(step(
             reason,
-            format!("ALTER TABLE {name} ADD COLUMN {};\n", c.text),
+            format!("ALTER TABLE {name} ADD COLUMN {text};\n"),
             hazards,
         ));
+        if let Some(f) = folded {
+            created_within.push(f.entry);
+            created_before.extend(f.sequence);
+        }
     }
     // 5. Inline CHECK constraints that are new or changed.
     for c in &new.constraints {
@@ -535,6 +555,9 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
     }
     ctx.steps_drop.append(&mut early);
     ctx.steps_after_drops.append(&mut renames);
+    ctx.created_within.append(&mut created_within);
+    ctx.created_before
+        .extend(created_before.into_iter().map(|q| (si, q)));
     ctx.inherit_moves.extend(inherit_move);
     Decision::Alter(steps, touched)
 }
@@ -918,6 +941,103 @@ fn undo_table_extra(stmt: &str) -> Option<String> {
         return Some(format!("{} SET WITHOUT CLUSTER;\n", &stmt[..i]));
     }
     None
+}
+
+/// A new column's default or identity that pg_dump writes as an entry of its own, taken into
+/// the column's ADD COLUMN so that existing rows get values from its sequence.
+struct Folded {
+    /// `DEFAULT nextval(...)` or `GENERATED ... AS IDENTITY (...)`.
+    clause: String,
+    /// The SOURCE entry this replaces (the DEFAULT, or the identity's SEQUENCE).
+    entry: usize,
+    /// A serial's sequence (SOURCE block), created before the ADD COLUMN when the plan
+    /// creates it.
+    sequence: Option<usize>,
+    volatile: bool,
+    why: &'static str,
+}
+
+/// For column `c`, new on table `t`: its serial default (`SET DEFAULT nextval(...)`) or identity
+/// (`ADD GENERATED ... AS IDENTITY`) when SOURCE has it as an entry of its own that TARGET lacks.
+/// Not on tables with partitions or inheritance children: ADD COLUMN gives them the column too,
+/// with the default, which their own entries may not have.
+fn folded_default(ctx: &Ctx, t: &crate::catalog::TableDef, c: &ColumnDef) -> Option<Folded> {
+    if c.default.is_some() || c.generated.is_some() || has_children(ctx, t) {
+        return None;
+    }
+    let new_entry = |i: usize| {
+        let key = &ctx.src.blocks[i].key;
+        (ctx.tgt.position(key).is_none()).then_some(i)
+    };
+    let me = (t.schema.clone(), t.name.clone(), c.name.clone());
+    if let Some(q) = ctx.src_rel.identities.get(&me).and_then(|&q| new_entry(q)) {
+        let (_, _, clause) = ctx.src.blocks[q]
+            .stmts
+            .first()
+            .and_then(|s| super::objects::identity_parts(s))?;
+        return Some(Folded {
+            clause,
+            entry: q,
+            sequence: None,
+            // Each existing row takes the sequence's next value.
+            volatile: true,
+            why: "; an identity column, added with its sequence so that existing rows get values",
+        });
+    }
+    let key = crate::catalog::Key {
+        kind: "DEFAULT".into(),
+        schema: t.schema.as_str().into(),
+        name: compact_str::format_compact!("{} {}", t.name, c.name),
+    };
+    let d = ctx.src.position(&key).and_then(new_entry)?;
+    let expr = ctx.src.blocks[d]
+        .stmts
+        .first()
+        .and_then(|s| super::objects::set_default_expr(s))?;
+    let (sch, seq) = super::objects::nextval_sequence(&expr)?;
+    let sequence = ctx.src.position(&crate::catalog::Key {
+        kind: "SEQUENCE".into(),
+        schema: sch.as_str().into(),
+        name: seq.as_str().into(),
+    });
+    Some(Folded {
+        volatile: volatile_default(ctx, &expr),
+        clause: format!("DEFAULT {expr}"),
+        entry: d,
+        sequence,
+        why: "; added with its sequence's default (serial) so that existing rows get values",
+    })
+}
+
+/// Whether table `t` is partitioned or has inheritance children, in SOURCE or TARGET.
+fn has_children(ctx: &Ctx, t: &crate::catalog::TableDef) -> bool {
+    if partition_by(&t.tail).is_some() {
+        return true;
+    }
+    let me = (t.schema.clone(), t.name.clone());
+    [(ctx.src, &ctx.src_rel), (ctx.tgt, &ctx.tgt_rel)]
+        .into_iter()
+        .any(|(cat, rel)| {
+            rel.parent.values().any(|p| *p == me)
+                || rel.tables.values().any(|&i| {
+                    let b = &cat.blocks[i];
+                    b.stmts.first().is_some_and(|s| s.contains("INHERITS ("))
+                        && b.table()
+                            .is_some_and(|x| split_inherits(&split_with(&x.tail).1).0.contains(&me))
+                })
+        })
+}
+
+/// Column `c`'s definition with `clause` after its type (and collation).
+fn with_clause(c: &ColumnDef, clause: &str) -> String {
+    let mut head = format!("{} {}", quote_ident(&c.name), c.type_sql);
+    if let Some(x) = &c.collate {
+        head.push_str(&format!(" COLLATE {x}"));
+    }
+    match c.text.strip_prefix(&head) {
+        Some(rest) => format!("{head} {clause}{rest}"),
+        None => format!("{} {clause}", c.text),
+    }
 }
 
 /// Whether adding a column with this default rewrites the table: PostgreSQL evaluates a
