@@ -116,6 +116,11 @@ pub struct Step {
     /// have left INVALID; apply drops such a leftover before building.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaces_invalid_index: Option<String>,
+    /// SQL that removes what a committed earlier step left for this one (the NOT VALID helper
+    /// CHECK of an online SET NOT NULL, which otherwise stays, enforcing): apply runs it, in
+    /// autocommit, when this step's group fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_failure_sql: Option<String>,
 }
 
 impl Step {
@@ -346,6 +351,7 @@ impl Ctx<'_> {
             transactional: true,
             own_transaction: false,
             replaces_invalid_index: None,
+            on_failure_sql: None,
         }
     }
     pub fn unsupported(&mut self, key: &Key, reason: String, t: Option<&Block>, s: Option<&Block>) {

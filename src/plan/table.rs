@@ -355,6 +355,11 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                     vec![],
                 );
                 v.own_transaction = true;
+                // The helper commits before it is validated: should validation (NULLs) or the
+                // SET NOT NULL below fail, it would stay, refusing new NULLs. Apply removes it.
+                let remove_helper =
+                    format!("ALTER TABLE {name} DROP CONSTRAINT IF EXISTS {tmp};\n");
+                v.on_failure_sql = Some(remove_helper.clone());
                 steps.push(v);
                 let mut n = step(
                     format!("column {} becomes NOT NULL, proven by the validated check (--online)", c.name),
@@ -362,6 +367,7 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                     vec![Hazard::AccessExclusiveLock],
                 );
                 n.own_transaction = true;
+                n.on_failure_sql = Some(remove_helper);
                 steps.push(n);
             } else if c.not_null {
                 steps.push(step(
