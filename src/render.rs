@@ -121,6 +121,13 @@ pub fn plan_sql(plan: &Plan, header: &Header, w: &mut impl Write) -> io::Result<
             if let Some(ix) = &s.replaces_invalid_index {
                 writeln!(w, "-- if an earlier interrupted build left {ix} INVALID, drop it first (pgalign apply does)")?;
             }
+            if let Some(undo) = &s.on_failure_sql {
+                writeln!(
+                    w,
+                    "-- if this step fails, run: {} (pgalign apply does)",
+                    undo.trim_end()
+                )?;
+            }
             write!(w, "{}", s.sql)?;
         }
         if !single && tx {

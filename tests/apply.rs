@@ -576,3 +576,124 @@ fn a_column_dropped_and_one_alike_added_is_a_possible_rename() {
         "{plan}"
     );
 }
+
+/// The helper CHECK constraints an online SET NOT NULL left on `t` (`pgalign_nn_*`).
+async fn helper_checks(db: &TempDb) -> Vec<String> {
+    session(db)
+        .await
+        .query(
+            "SELECT conname::text FROM pg_constraint WHERE conrelid = 'public.t'::regclass AND conname LIKE 'pgalign_nn_%' ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// `--online` SET NOT NULL commits a NOT VALID helper CHECK, then validates it in a transaction
+/// of its own. When validation fails on a NULL, apply removes the helper: it must not stay on
+/// TARGET refusing NULLs, and TARGET's schema is what it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_online_not_null_leaves_no_helper_check() {
+    let (t, s) = pair(
+        "CREATE TABLE t (id int, v int); INSERT INTO t VALUES (1, 1), (2, NULL);",
+        "CREATE TABLE t (id int, v int NOT NULL);",
+    );
+    let before = schema_of(&t);
+    let (o, t) = tokio::task::spawn_blocking(move || {
+        let o = run(apply_cmd(&s, &t, &["--online", "--allow-all-hazards"]));
+        (o, t)
+    })
+    .await
+    .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert_eq!(helper_checks(&t).await, Vec::<String>::new(), "{}", err(&o));
+    assert_eq!(schema_of(&t), before);
+    let e = err(&o);
+    assert!(e.contains("is violated by some row"), "{e}");
+    assert!(
+        e.contains("was removed (ALTER TABLE public.t DROP CONSTRAINT IF EXISTS pgalign_nn_v;)"),
+        "{e}"
+    );
+    assert_eq!(e.trim_end().lines().count(), 1, "{e}");
+}
+
+/// When the helper cannot be removed, the error says so and gives the statement to run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_helper_check_that_cannot_be_removed_is_named_with_its_fix() {
+    let (t, s) = pair(
+        "CREATE TABLE t (id int, v int); INSERT INTO t VALUES (1, 1), (2, NULL);",
+        "CREATE TABLE t (id int, v int NOT NULL);",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.json");
+    let p = plan.to_str().unwrap().to_string();
+    let o = pgalign(&[
+        "plan",
+        "--source",
+        &s.url(),
+        "--target",
+        &t.url(),
+        "--online",
+        "--lock-timeout",
+        "300ms",
+        "--format",
+        "json",
+        "-o",
+        &p,
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    // The step that adds the helper holds its lock a while, so that another session can queue
+    // for a lock the removal needs and VALIDATE does not (ACCESS SHARE): granted when that
+    // step commits, it is held until apply has given up.
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
+    let first = &mut json["steps"][0];
+    assert!(first["sql"].as_str().unwrap().contains("pgalign_nn_v"));
+    first["sql"] = format!("{}SELECT pg_sleep(1);\n", first["sql"].as_str().unwrap()).into();
+    std::fs::write(&plan, serde_json::to_string(&json).unwrap()).unwrap();
+    let url = t.url();
+    let apply = tokio::task::spawn_blocking(move || {
+        pgalign(&[
+            "apply",
+            "--plan",
+            &p,
+            "--target",
+            &url,
+            "--allow-all-hazards",
+        ])
+    });
+    let watch = session(&t).await;
+    let start = Instant::now();
+    while watch
+        .query_opt(
+            "SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND application_name = 'pgalign' AND query LIKE '%pg_sleep%' AND state = 'active'",
+            &[&t.name],
+        )
+        .await
+        .unwrap()
+        .is_none()
+    {
+        assert!(start.elapsed() < Duration::from_secs(30), "apply never slept");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let holder = session(&t).await;
+    holder
+        .batch_execute("BEGIN; LOCK TABLE t IN ACCESS SHARE MODE")
+        .await
+        .unwrap();
+    let o = apply.await.unwrap();
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    let e = err(&o);
+    assert!(e.contains("is violated by some row"), "{e}");
+    assert!(
+        e.contains("is still there (removing it failed: ")
+            && e.contains("run ALTER TABLE public.t DROP CONSTRAINT IF EXISTS pgalign_nn_v;"),
+        "{e}"
+    );
+    assert_eq!(e.trim_end().lines().count(), 1, "{e}");
+    assert_eq!(helper_checks(&t).await, vec!["pgalign_nn_v".to_string()]);
+}

@@ -314,6 +314,11 @@ pub async fn run(
                     if kind == GroupKind::Transaction {
                         progress(Progress::Group(format!("rolled back {range}")));
                     }
+                    let cleanup = if opts.dry_run {
+                        String::new()
+                    } else {
+                        clean_up_failed_group(&target.client, plan, &steps).await
+                    };
                     let what = format!("step {} ({} {})", i + 1, step.op.name(), step.object);
                     let committed = if out.groups_committed == 0 {
                         "nothing was changed".to_string()
@@ -336,7 +341,7 @@ pub async fn run(
                         ),
                     };
                     return Err(Failure {
-                        message,
+                        message: message + &cleanup,
                         outcome: out,
                     });
                 }
@@ -344,6 +349,32 @@ pub async fn run(
         }
     }
     Ok(out)
+}
+
+/// After a group failed and rolled back: runs, in autocommit, each of its steps'
+/// `on_failure_sql` (what earlier, committed groups left for them: an online SET NOT NULL's
+/// helper CHECK). Returns what to add to the error: that it was removed, or the SQL to run.
+async fn clean_up_failed_group(client: &Client, plan: &Plan, steps: &[usize]) -> String {
+    let mut said = String::new();
+    for s in steps.iter().map(|&i| &plan.steps[i]) {
+        let Some(sql) = &s.on_failure_sql else {
+            continue;
+        };
+        let undo = sql.trim_end();
+        let ran = async {
+            client.batch_execute(&session_settings(s, false)).await?;
+            client.batch_execute(sql).await
+        }
+        .await;
+        said.push_str(&match ran {
+            Ok(()) => format!("; the helper an earlier group added for it was removed ({undo})"),
+            Err(e) => format!(
+                "; the helper an earlier group added for it is still there (removing it failed: {}): run {undo}",
+                pg_error_text(&e)
+            ),
+        });
+    }
+    said
 }
 
 type GroupError = (usize, Stop, Vec<StepRun>);

@@ -327,6 +327,74 @@ pub fn parse_create_table(sql: &str) -> Result<TableDef> {
     })
 }
 
+/// How a function's result may change between calls with the same arguments
+/// (`pg_proc.provolatile`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Volatility {
+    Immutable,
+    Stable,
+    Volatile,
+}
+
+/// The volatility a `CREATE FUNCTION` declares. pg_dump prints `IMMUTABLE` or `STABLE` and
+/// nothing for `VOLATILE`, the default. `None` when the statement is not a CREATE FUNCTION.
+pub fn function_volatility(sql: &str) -> Option<Volatility> {
+    let parsed = pg_query::parse(sql, 0).ok()?;
+    let stmt = parsed
+        .protobuf
+        .stmts
+        .first()?
+        .stmt
+        .as_ref()?
+        .node
+        .as_ref()?;
+    let NodeEnum::CreateFunctionStmt(f) = stmt else {
+        return None;
+    };
+    for o in &f.options {
+        let Some(NodeEnum::DefElem(d)) = o.node.as_ref() else {
+            continue;
+        };
+        if d.defname != "volatility" {
+            continue;
+        }
+        if let Some(NodeEnum::String(v)) = d.arg.as_ref().and_then(|a| a.node.as_ref()) {
+            return Some(match v.sval.as_str() {
+                "immutable" => Volatility::Immutable,
+                "stable" => Volatility::Stable,
+                _ => Volatility::Volatile,
+            });
+        }
+    }
+    Some(Volatility::Volatile)
+}
+
+/// The functions an expression calls, as (schema, name), unquoted, the schema empty when the
+/// call is unqualified (pg_dump qualifies every function outside pg_catalog). Read from the
+/// tokens (a name followed by `(`), so it sees calls inside any kind of expression; a type
+/// modifier (`numeric(10,2)`) reads as a call too, which callers looking up functions by name
+/// can ignore. `None` when the expression does not scan.
+pub fn called_functions(expr: &str) -> Option<Vec<(String, String)>> {
+    let toks = tokens(expr).ok()?;
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (i, t) in toks.iter().enumerate() {
+        if !toks.get(i + 1).is_some_and(|n| n.is_punct('(')) {
+            continue;
+        }
+        let Some(name) = ident_of(expr, t) else {
+            continue;
+        };
+        let schema = match i.checked_sub(2) {
+            Some(j) if toks[i - 1].is_punct('.') => ident_of(expr, &toks[j]).unwrap_or_default(),
+            _ => String::new(),
+        };
+        if !out.iter().any(|(s, n)| *s == schema && *n == name) {
+            out.push((schema, name));
+        }
+    }
+    Some(out)
+}
+
 /// The index of the token `)` that closes the `(` at `open`.
 pub fn matching_paren(toks: &[Tok], open: usize) -> Option<usize> {
     let mut depth = 0i32;
@@ -492,6 +560,45 @@ mod tests {
         assert_eq!(t.constraints[0].name, "c");
         assert_eq!(t.constraints[0].text, "CONSTRAINT c CHECK ((id > 0))");
         assert_eq!(t.tail, "WITH (fillfactor='70')");
+    }
+
+    #[test]
+    fn reads_function_volatility() {
+        let f = |sql: &str| function_volatility(sql);
+        assert_eq!(
+            f("CREATE FUNCTION public.f() RETURNS text\n    LANGUAGE sql\n    AS $$ SELECT 'stable' $$"),
+            Some(Volatility::Volatile)
+        );
+        assert_eq!(
+            f("CREATE FUNCTION public.f(a integer) RETURNS integer\n    LANGUAGE sql IMMUTABLE\n    AS $$ SELECT a $$"),
+            Some(Volatility::Immutable)
+        );
+        assert_eq!(
+            f("CREATE FUNCTION public.\"Volatile\"() RETURNS TABLE(immutable integer)\n    LANGUAGE sql STABLE PARALLEL SAFE\n    AS $$ SELECT 1 $$"),
+            Some(Volatility::Stable)
+        );
+        assert_eq!(
+            f("CREATE FUNCTION public.f() RETURNS integer\n    LANGUAGE sql IMMUTABLE\n    RETURN 1"),
+            Some(Volatility::Immutable)
+        );
+        assert_eq!(f("CREATE TABLE public.t (a integer)"), None);
+    }
+
+    #[test]
+    fn reads_called_functions() {
+        let calls = called_functions(
+            "(public.next_code() || \"My Schema\".\"Gen\"(1, now()))::character varying(20)",
+        )
+        .unwrap();
+        let want = |s: &str, n: &str| (s.to_string(), n.to_string());
+        assert!(calls.contains(&want("public", "next_code")));
+        assert!(calls.contains(&want("My Schema", "Gen")));
+        assert!(calls.contains(&want("", "now")));
+        assert!(called_functions("'x'::text").unwrap().is_empty());
+        assert_eq!(
+            called_functions("nextval('public.t_id_seq'::regclass)").unwrap(),
+            vec![want("", "nextval")]
+        );
     }
 
     #[test]

@@ -117,6 +117,11 @@ pub struct Step {
     /// have left INVALID; apply drops such a leftover before building.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaces_invalid_index: Option<String>,
+    /// SQL that removes what a committed earlier step left for this one (the NOT VALID helper
+    /// CHECK of an online SET NOT NULL, which otherwise stays, enforcing): apply runs it, in
+    /// autocommit, when this step's group fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_failure_sql: Option<String>,
 }
 
 impl Step {
@@ -300,6 +305,13 @@ pub(crate) struct Ctx<'a> {
     /// A table leaving inheritance parents (its step's object) and those parents: their column
     /// changes run after its NO INHERIT, or they would reach the table too.
     pub inherit_moves: Vec<(String, Vec<String>)>,
+    /// SOURCE blocks whose creation a step of another object makes (a serial column's DEFAULT
+    /// entry, an identity column's sequence, taken into the column's ADD COLUMN): not created
+    /// on their own.
+    pub created_within: Vec<usize>,
+    /// (SOURCE table block, SOURCE block): the second is created before the first's alter
+    /// steps when the plan creates it (a serial column's sequence, which its ADD COLUMN uses).
+    pub created_before: Vec<(usize, usize)>,
     /// Lookups built once: tables by (schema, name), and each partition's parent.
     pub src_rel: Relations,
     pub tgt_rel: Relations,
@@ -315,6 +327,11 @@ pub(crate) struct Relations {
     pub index_parent: HashMap<(String, String), (String, String)>,
     /// The DEFAULT ACL blocks, in catalog order.
     pub default_acls: Vec<usize>,
+    /// The FUNCTION blocks, in catalog order.
+    pub functions: Vec<usize>,
+    /// Identity columns (schema, table, column) -> their sequence's block (`ALTER TABLE ...
+    /// ADD GENERATED ... AS IDENTITY`).
+    pub identities: HashMap<(String, String, String), usize>,
 }
 
 impl Relations {
@@ -335,6 +352,18 @@ impl Relations {
                 }
             } else if b.key.kind == "DEFAULT ACL" {
                 r.default_acls.push(i);
+            } else if b.key.kind == "FUNCTION" {
+                r.functions.push(i);
+            } else if b.key.kind == "SEQUENCE"
+                && b.stmts
+                    .first()
+                    .is_some_and(|s| s.starts_with("ALTER TABLE"))
+            {
+                if let Some(((sch, tab), col, _)) =
+                    b.stmts.first().and_then(|s| objects::identity_parts(s))
+                {
+                    r.identities.insert((sch, tab, col), i);
+                }
             } else if b.key.kind == "INDEX ATTACH" {
                 if let Some((parent, child)) =
                     b.stmts.first().and_then(|s| objects::attach_parts(s))
@@ -364,6 +393,7 @@ impl Ctx<'_> {
             transactional: true,
             own_transaction: false,
             replaces_invalid_index: None,
+            on_failure_sql: None,
         }
     }
     pub fn unsupported(&mut self, key: &Key, reason: String, t: Option<&Block>, s: Option<&Block>) {
@@ -481,6 +511,8 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
         touched_elsewhere: Vec::new(),
         unsupported: Vec::new(),
         inherit_moves: Vec::new(),
+        created_within: Vec::new(),
+        created_before: Vec::new(),
         src_rel: Relations::of(src),
         tgt_rel: Relations::of(tgt),
     };
@@ -705,13 +737,27 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
     // map, not a slot per block.
     let mut alters_by_src: HashMap<usize, Vec<Step>> = alters.into_iter().collect();
     let mut creates: Vec<Step> = Vec::new();
+    let mut done: BTreeSet<usize> = std::mem::take(&mut ctx.created_within)
+        .into_iter()
+        .collect();
+    let before = std::mem::take(&mut ctx.created_before);
     for (si, &act) in sact.iter().enumerate() {
         match act {
-            Act::Create | Act::Recreate => {
+            // Made already: within another object's step, or before the table that needs it.
+            Act::Create | Act::Recreate if !done.contains(&si) => {
                 let recreated = act == Act::Recreate;
                 creates.extend(objects::create(&mut ctx, si, recreated));
             }
-            Act::Alter => creates.extend(alters_by_src.remove(&si).unwrap_or_default()),
+            Act::Alter => {
+                // Those before it in SOURCE's order are made already.
+                for &(_, first) in before.iter().filter(|&&(t, f)| t == si && f > si) {
+                    if matches!(sact[first], Act::Create | Act::Recreate) && done.insert(first) {
+                        let recreated = sact[first] == Act::Recreate;
+                        creates.extend(objects::create(&mut ctx, first, recreated));
+                    }
+                }
+                creates.extend(alters_by_src.remove(&si).unwrap_or_default())
+            }
             _ => {}
         }
     }

@@ -596,6 +596,58 @@ pub fn owned_by_target(sql: &str) -> Option<(String, String, String)> {
     }
 }
 
+/// `ALTER TABLE [ONLY] sch.tab ALTER COLUMN col ADD GENERATED ... AS IDENTITY (...)` (an
+/// identity sequence's entry) -> ((sch, tab), col, the clause from GENERATED to the end).
+pub fn identity_parts(sql: &str) -> Option<((String, String), String, String)> {
+    let toks = tokens(sql).ok()?;
+    if !(toks.first()?.is_word(sql, "ALTER") && toks.get(1)?.is_word(sql, "TABLE")) {
+        return None;
+    }
+    let mut j = 2;
+    if toks.get(j).is_some_and(|t| t.is_word(sql, "ONLY")) {
+        j += 1;
+    }
+    let table = read_qualified(sql, &toks, j)?;
+    let a = find_words(sql, &toks, &["ALTER", "COLUMN"])?;
+    let column = ident_of(sql, toks.get(a + 2)?)?;
+    let g = find_words(sql, &toks, &["ADD", "GENERATED"])?;
+    (g == a + 3).then(|| (table, column, sql[toks[g + 1].start..].to_string()))
+}
+
+/// `ALTER TABLE ONLY t ALTER COLUMN c SET DEFAULT expr` -> `expr`.
+pub fn set_default_expr(sql: &str) -> Option<String> {
+    let toks = tokens(sql).ok()?;
+    let i = find_words(sql, &toks, &["SET", "DEFAULT"])?;
+    Some(sql[toks.get(i + 2)?.start..].trim().to_string())
+}
+
+/// The sequence a default takes its values from, when it is exactly
+/// `nextval('sch.seq'::regclass)` (a serial column's): (sch, seq), unquoted.
+pub fn nextval_sequence(expr: &str) -> Option<(String, String)> {
+    let toks = tokens(expr).ok()?;
+    let [f, open, lit, cast, ty, close] = toks.as_slice() else {
+        return None;
+    };
+    let literal = expr[lit.start..lit.end]
+        .strip_prefix('\'')?
+        .strip_suffix('\'')?
+        .replace("''", "'");
+    if !(f.is_word(expr, "nextval")
+        && open.is_punct('(')
+        && lit.kind == TokKind::Other
+        && &expr[cast.start..cast.end] == "::"
+        && ty.is_word(expr, "regclass")
+        && close.is_punct(')'))
+    {
+        return None;
+    }
+    let inner = tokens(&literal).ok()?;
+    match read_qualified(&literal, &inner, 0)? {
+        (s, n) if !s.is_empty() && inner.len() == 3 => Some((s, n)),
+        _ => None,
+    }
+}
+
 /// Reads `ident[.ident[.ident]]` starting at token `j`; returns the index after it.
 fn qualified_name_end(sql: &str, toks: &[Tok], j: usize) -> Option<(usize, String)> {
     let mut k = j;
@@ -1277,6 +1329,39 @@ mod tests {
             )
             .unwrap(),
             (("app".into(), "p x".into()), ("app".into(), "p1".into()))
+        );
+    }
+
+    #[test]
+    fn serial_and_identity_entries_read() {
+        assert_eq!(
+            identity_parts("ALTER TABLE public.\"Log\" ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (\n    SEQUENCE NAME public.log_id_seq\n    START WITH 1\n)"),
+            Some((
+                ("public".to_string(), "Log".to_string()),
+                "id".to_string(),
+                "GENERATED ALWAYS AS IDENTITY (\n    SEQUENCE NAME public.log_id_seq\n    START WITH 1\n)".to_string()
+            ))
+        );
+        assert_eq!(
+            identity_parts("ALTER TABLE public.t ALTER COLUMN id SET DEFAULT 1"),
+            None
+        );
+        let d = set_default_expr(
+            "ALTER TABLE ONLY public.t ALTER COLUMN id SET DEFAULT nextval('public.\"T id''s seq\"'::regclass)",
+        )
+        .unwrap();
+        assert_eq!(d, "nextval('public.\"T id''s seq\"'::regclass)");
+        assert_eq!(
+            nextval_sequence(&d),
+            Some(("public".to_string(), "T id's seq".to_string()))
+        );
+        assert_eq!(
+            nextval_sequence("nextval('public.t_id_seq'::regclass)"),
+            Some(("public".to_string(), "t_id_seq".to_string()))
+        );
+        assert_eq!(
+            nextval_sequence("(nextval('public.t_id_seq'::regclass) * 2)"),
+            None
         );
     }
 

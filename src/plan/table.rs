@@ -31,6 +31,9 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
     // Steps that run with the drops, before anything is dropped.
     let mut early: Vec<Step> = Vec::new();
     let mut renames: Vec<Step> = Vec::new();
+    // SOURCE entries taken into an ADD COLUMN, and sequences to create before it.
+    let mut created_within: Vec<usize> = Vec::new();
+    let mut created_before: Vec<usize> = Vec::new();
     let step = |reason: String, sql: String, hazards: Vec<Hazard>| {
         ctx.step(s, Op::Alter, &reason, sql, hazards)
     };
@@ -352,6 +355,11 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                     vec![],
                 );
                 v.own_transaction = true;
+                // The helper commits before it is validated: should validation (NULLs) or the
+                // SET NOT NULL below fail, it would stay, refusing new NULLs. Apply removes it.
+                let remove_helper =
+                    format!("ALTER TABLE {name} DROP CONSTRAINT IF EXISTS {tmp};\n");
+                v.on_failure_sql = Some(remove_helper.clone());
                 steps.push(v);
                 let mut n = step(
                     format!("column {} becomes NOT NULL, proven by the validated check (--online)", c.name),
@@ -359,6 +367,7 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                     vec![Hazard::AccessExclusiveLock],
                 );
                 n.own_transaction = true;
+                n.on_failure_sql = Some(remove_helper);
                 steps.push(n);
             } else if c.not_null {
                 steps.push(step(
@@ -428,11 +437,24 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
             continue;
         }
         let mut hazards = vec![];
-        if c.generated.is_some() || c.default.as_deref().is_some_and(is_volatile_default) {
+        // A serial's default or an identity, entries of their own in the dump, go into the
+        // ADD COLUMN: added NOT NULL without them, the column fails on a table with rows.
+        let folded = folded_default(ctx, new, c);
+        let volatile = match &folded {
+            Some(f) => f.volatile,
+            None => c
+                .default
+                .as_deref()
+                .is_some_and(|d| volatile_default(ctx, d)),
+        };
+        if c.generated.is_some() || volatile {
             hazards.push(Hazard::TableRewrite);
             hazards.push(Hazard::AccessExclusiveLock);
         }
         let mut reason = format!("column {} not in target", c.name);
+        if let Some(f) = &folded {
+            reason.push_str(f.why);
+        }
         // A column of the same type dropped from this table: maybe a rename, which pgalign
         // cannot tell from a drop and an add (and the drop loses the data).
         let twin = old.columns.iter().find(|o| {
@@ -455,14 +477,22 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                 }
             }
         }
-        if c.not_null && c.default.is_none() && c.generated.is_none() {
+        if c.not_null && c.default.is_none() && c.generated.is_none() && folded.is_none() {
             reason.push_str(" (NOT NULL without a default: fails if the table has rows)");
         }
+        let text = match &folded {
+            Some(f) => with_clause(c, &f.clause),
+            None => c.text.clone(),
+        };
         steps.push(step(
             reason,
-            format!("ALTER TABLE {name} ADD COLUMN {};\n", c.text),
+            format!("ALTER TABLE {name} ADD COLUMN {text};\n"),
             hazards,
         ));
+        if let Some(f) = folded {
+            created_within.push(f.entry);
+            created_before.extend(f.sequence);
+        }
     }
     // 5. Inline CHECK constraints that are new or changed.
     for c in &new.constraints {
@@ -531,6 +561,9 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
     }
     ctx.steps_drop.append(&mut early);
     ctx.steps_after_drops.append(&mut renames);
+    ctx.created_within.append(&mut created_within);
+    ctx.created_before
+        .extend(created_before.into_iter().map(|q| (si, q)));
     ctx.inherit_moves.extend(inherit_move);
     Decision::Alter(steps, touched)
 }
@@ -916,16 +949,172 @@ fn undo_table_extra(stmt: &str) -> Option<String> {
     None
 }
 
-/// Defaults that force a rewrite when a column is added (anything but a constant).
-fn is_volatile_default(d: &str) -> bool {
-    let d = d.to_ascii_lowercase();
-    d.contains("nextval(")
-        || d.contains("random(")
-        || d.contains("gen_random_uuid(")
-        || d.contains("uuid_generate")
-        || d.contains("clock_timestamp(")
-        || d.contains("timeofday(")
+/// A new column's default or identity that pg_dump writes as an entry of its own, taken into
+/// the column's ADD COLUMN so that existing rows get values from its sequence.
+struct Folded {
+    /// `DEFAULT nextval(...)` or `GENERATED ... AS IDENTITY (...)`.
+    clause: String,
+    /// The SOURCE entry this replaces (the DEFAULT, or the identity's SEQUENCE).
+    entry: usize,
+    /// A serial's sequence (SOURCE block), created before the ADD COLUMN when the plan
+    /// creates it.
+    sequence: Option<usize>,
+    volatile: bool,
+    why: &'static str,
 }
+
+/// For column `c`, new on table `t`: its serial default (`SET DEFAULT nextval(...)`) or identity
+/// (`ADD GENERATED ... AS IDENTITY`) when SOURCE has it as an entry of its own that TARGET lacks.
+/// Not on tables with partitions or inheritance children: ADD COLUMN gives them the column too,
+/// with the default, which their own entries may not have.
+fn folded_default(ctx: &Ctx, t: &crate::catalog::TableDef, c: &ColumnDef) -> Option<Folded> {
+    if c.default.is_some() || c.generated.is_some() || has_children(ctx, t) {
+        return None;
+    }
+    let new_entry = |i: usize| {
+        let key = &ctx.src.blocks[i].key;
+        (ctx.tgt.position(key).is_none()).then_some(i)
+    };
+    let me = (t.schema.clone(), t.name.clone(), c.name.clone());
+    if let Some(q) = ctx.src_rel.identities.get(&me).and_then(|&q| new_entry(q)) {
+        let (_, _, clause) = ctx.src.blocks[q]
+            .stmts
+            .first()
+            .and_then(|s| super::objects::identity_parts(s))?;
+        return Some(Folded {
+            clause,
+            entry: q,
+            sequence: None,
+            // Each existing row takes the sequence's next value.
+            volatile: true,
+            why: "; an identity column, added with its sequence so that existing rows get values",
+        });
+    }
+    let key = crate::catalog::Key {
+        kind: "DEFAULT".into(),
+        schema: t.schema.as_str().into(),
+        name: compact_str::format_compact!("{} {}", t.name, c.name),
+    };
+    let d = ctx.src.position(&key).and_then(new_entry)?;
+    let expr = ctx.src.blocks[d]
+        .stmts
+        .first()
+        .and_then(|s| super::objects::set_default_expr(s))?;
+    let (sch, seq) = super::objects::nextval_sequence(&expr)?;
+    let sequence = ctx.src.position(&crate::catalog::Key {
+        kind: "SEQUENCE".into(),
+        schema: sch.as_str().into(),
+        name: seq.as_str().into(),
+    });
+    Some(Folded {
+        volatile: volatile_default(ctx, &expr),
+        clause: format!("DEFAULT {expr}"),
+        entry: d,
+        sequence,
+        why: "; added with its sequence's default (serial) so that existing rows get values",
+    })
+}
+
+/// Whether table `t` is partitioned or has inheritance children, in SOURCE or TARGET.
+fn has_children(ctx: &Ctx, t: &crate::catalog::TableDef) -> bool {
+    if partition_by(&t.tail).is_some() {
+        return true;
+    }
+    let me = (t.schema.clone(), t.name.clone());
+    [(ctx.src, &ctx.src_rel), (ctx.tgt, &ctx.tgt_rel)]
+        .into_iter()
+        .any(|(cat, rel)| {
+            rel.parent.values().any(|p| *p == me)
+                || rel.tables.values().any(|&i| {
+                    let b = &cat.blocks[i];
+                    b.stmts.first().is_some_and(|s| s.contains("INHERITS ("))
+                        && b.table()
+                            .is_some_and(|x| split_inherits(&split_with(&x.tail).1).0.contains(&me))
+                })
+        })
+}
+
+/// Column `c`'s definition with `clause` after its type (and collation).
+fn with_clause(c: &ColumnDef, clause: &str) -> String {
+    let mut head = format!("{} {}", quote_ident(&c.name), c.type_sql);
+    if let Some(x) = &c.collate {
+        head.push_str(&format!(" COLLATE {x}"));
+    }
+    match c.text.strip_prefix(&head) {
+        Some(rest) => format!("{head} {clause}{rest}"),
+        None => format!("{} {clause}", c.text),
+    }
+}
+
+/// Whether adding a column with this default rewrites the table: PostgreSQL evaluates a
+/// volatile default once per existing row (a rewrite), any other default once, stored as the
+/// value those rows read.
+///
+/// A function the dumps define is judged by its definition (pg_dump prints `IMMUTABLE` or
+/// `STABLE`; nothing means `VOLATILE`): SOURCE's when this plan creates it, TARGET's when it is
+/// there already. When both sides define it, either one declaring it VOLATILE makes the default
+/// volatile: the plan may replace the function before the column is added, and a missed
+/// rewrite is worse than a warned one. Overloads of the name count alike (which one a call
+/// picks is the server's choice). Functions the dumps do not define (builtins, and extension
+/// members, which pg_dump leaves out) are judged by name.
+fn volatile_default(ctx: &Ctx, expr: &str) -> bool {
+    let Some(calls) = crate::catalog::parse::called_functions(expr) else {
+        // Unreadable: judged by the names it mentions.
+        let e = expr.to_ascii_lowercase();
+        return VOLATILE_BUILTINS
+            .iter()
+            .any(|f| e.contains(&format!("{f}(")));
+    };
+    calls.iter().any(|(schema, name)| {
+        let mut defined = [(ctx.src, &ctx.src_rel), (ctx.tgt, &ctx.tgt_rel)]
+            .into_iter()
+            .flat_map(|(cat, rel)| {
+                rel.functions
+                    .iter()
+                    .map(move |&i| &cat.blocks[i])
+                    .filter(|b| {
+                        !schema.is_empty()
+                            && b.key.schema == schema.as_str()
+                            && b.key
+                                .name
+                                .strip_prefix(name.as_str())
+                                .is_some_and(|args| args.starts_with('('))
+                    })
+            })
+            .peekable();
+        if defined.peek().is_none() {
+            return VOLATILE_BUILTINS.contains(&name.as_str());
+        }
+        defined.any(|b| {
+            b.stmts
+                .first()
+                .and_then(|s| crate::catalog::parse::function_volatility(s))
+                // A definition pgalign cannot read: assume the worst.
+                .is_none_or(|v| v == crate::catalog::parse::Volatility::Volatile)
+        })
+    })
+}
+
+/// Volatile functions seen in column defaults that the dumps do not define: builtins
+/// (`now()`, `current_timestamp` and the like are STABLE: no rewrite) and extension members
+/// (uuid-ossp, pgcrypto).
+const VOLATILE_BUILTINS: &[&str] = &[
+    "nextval",
+    "random",
+    "random_normal",
+    "gen_random_uuid",
+    "uuidv4",
+    "uuidv7",
+    "clock_timestamp",
+    "timeofday",
+    "txid_current",
+    "pg_current_xact_id",
+    "uuid_generate_v1",
+    "uuid_generate_v1mc",
+    "uuid_generate_v4",
+    "gen_random_bytes",
+    "gen_salt",
+];
 
 enum Cost {
     /// Binary-coercible: no rewrite, no scan.
