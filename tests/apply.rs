@@ -648,12 +648,14 @@ async fn a_helper_check_that_cannot_be_removed_is_named_with_its_fix() {
     // The step that adds the helper holds its lock a while, so that another session can queue
     // for a lock the removal needs and VALIDATE does not (ACCESS SHARE): granted when that
     // step commits, it is held until apply has given up.
-    let mut json: serde_json::Value =
+    // The edit is sealed again as pgalign would (apply refuses an edited plan otherwise).
+    let mut sealed: pgalign::plan::Plan =
         serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
-    let first = &mut json["steps"][0];
-    assert!(first["sql"].as_str().unwrap().contains("pgalign_nn_v"));
-    first["sql"] = format!("{}SELECT pg_sleep(1);\n", first["sql"].as_str().unwrap()).into();
-    std::fs::write(&plan, serde_json::to_string(&json).unwrap()).unwrap();
+    let first = &mut sealed.steps[0];
+    assert!(first.sql.contains("pgalign_nn_v"));
+    first.sql.push_str("SELECT pg_sleep(1);\n");
+    sealed.seal();
+    std::fs::write(&plan, serde_json::to_string(&sealed).unwrap()).unwrap();
     let url = t.url();
     let apply = tokio::task::spawn_blocking(move || {
         pgalign(&[
