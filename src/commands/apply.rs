@@ -152,6 +152,7 @@ pub async fn run(args: &ApplyArgs, out: &mut impl Write) -> Result<Outcome> {
         None => {
             let loaded = load(&args.common, &mut timings).await?;
             let d = diff::diff(&loaded.source, &loaded.target);
+            super::validate(&loaded, &d)?;
             let opts = plan::Options {
                 lock_timeout: args.timeouts.lock_timeout.clone(),
                 statement_timeout: args.timeouts.statement_timeout.clone(),
