@@ -3,6 +3,7 @@
 
 pub mod majors;
 pub mod parse;
+pub mod validate;
 pub mod view;
 
 use anyhow::{bail, Result};
@@ -12,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::OnceLock;
 
 pub use parse::{qualified, quote_ident, quote_literal, TableDef};
+pub use validate::validate;
 
 /// The short strings of a block (kind, schema, name, owner): held inline up to 24 bytes, so a
 /// large schema's ~100,000 blocks a side do not each pay four heap allocations for them.
@@ -316,7 +318,11 @@ pub struct Catalog {
 /// `^-- Name: (.*); Type: ([A-Z ]+); Schema: (.*); Owner: ?(.*)$` would (greedy: a name holding
 /// `; Type: ` keeps it), without a regex: it runs on every object of the dump.
 fn parse_header(l: &str) -> Option<(&str, &str, &str, &str)> {
-    let rest = l.strip_prefix("-- Name: ")?;
+    header_fields(l.strip_prefix("-- Name: ")?)
+}
+
+/// `parse_header` after its `-- Name: `.
+fn header_fields(rest: &str) -> Option<(&str, &str, &str, &str)> {
     let oi = rest.rfind("; Owner:")?;
     let after = &rest[oi + "; Owner:".len()..];
     let owner = after.strip_prefix(' ').unwrap_or(after);
@@ -464,6 +470,9 @@ pub fn from_dump_reader(reader: impl std::io::BufRead, filter: &Filter) -> Resul
     let mut settings: BTreeMap<&str, String> = BTreeMap::new();
     let mut pending_toc: Option<u32> = None;
     let mut pending_deps: Vec<u32> = Vec::new();
+    // An entry that holds no schema (table data, the database itself): refused with the first
+    // statement it holds, or without one at the next header or the end.
+    let mut refused: Option<Refused> = None;
     // One pass over the lines, one line of lookahead (no list of all lines: memory).
     let mut lines = Lines::new(reader);
     let mut line_buf = String::new();
@@ -471,6 +480,47 @@ pub fn from_dump_reader(reader: impl std::io::BufRead, filter: &Filter) -> Resul
         let line = line_buf.as_str();
         if !is_dump && line.starts_with("-- PostgreSQL database dump") {
             is_dump = true;
+        }
+        if line == "-- PostgreSQL database cluster dump" {
+            bail!("this is pg_dumpall output (a cluster dump: roles, tablespaces and every database, joined by \\connect), not one database's schema: dump one database with pg_dump --schema-only");
+        }
+        if let Some(r) = &refused {
+            if is_statement_line(line) {
+                bail!(
+                    "{}: {} ({}): {}",
+                    r.entry,
+                    r.why,
+                    validate::summary(line),
+                    r.advice
+                );
+            }
+            if line == "--" && lines.peek()?.is_some_and(is_header_line) {
+                bail!("{}: {}: {}", r.entry, r.why, r.advice);
+            }
+        }
+        if is_dump
+            && cur.is_none()
+            && refused.is_none()
+            && is_statement_line(line)
+            && !is_preamble_line(line)
+        {
+            // Before the first entry pg_dump writes settings only (pg_dumpall: roles, databases).
+            // pg_dump --clean writes its DROPs there, before any entry.
+            let clean = line.starts_with("DROP ")
+                || (line.starts_with("ALTER ") && line.contains(" DROP "));
+            let refusal = if clean {
+                Some(validate::drops(line))
+            } else {
+                validate::refuse_statement("", line)
+            };
+            let why = refusal.unwrap_or_else(|| {
+                format!(
+                    "it has {}, where pg_dump writes settings only: {}",
+                    validate::summary(line),
+                    "make it again with pg_dump --schema-only"
+                )
+            });
+            bail!("the dump's preamble (before its first entry): {why}");
         }
         if let Some(c) = line
             .starts_with("-- Dumped ")
@@ -502,13 +552,17 @@ pub fn from_dump_reader(reader: impl std::io::BufRead, filter: &Filter) -> Resul
                         .split_whitespace()
                         .filter_map(|n| n.parse().ok())
                         .collect();
-                } else if let Some((n, k, sc, o)) = parse_header(l) {
+                } else if let Some((n, k, sc, o)) = parse_header(l).or_else(|| data_header(l)) {
                     header = Some((n.into(), k.into(), sc.into(), o.into()));
                 }
             }
             if let Some((name, kind, schema, owner)) = header {
                 if let Some(b) = cur.take() {
                     add_raw_block(&mut cat, b, filter, &mut raw_count, &mut plain)?;
+                }
+                if validate::refuse_entry(&kind).is_some() {
+                    refused = Some(Refused::new(&kind, &schema, &name, pending_toc.take()));
+                    continue;
                 }
                 cur = Some(RawBlock {
                     name,
@@ -541,8 +595,12 @@ pub fn from_dump_reader(reader: impl std::io::BufRead, filter: &Filter) -> Resul
         }
         // `SET default_tablespace` and friends between blocks set the scene for the next ones.
         if let Some(rest) = line.strip_prefix("SET ") {
-            if let Some((k, v)) = rest.trim_end_matches(';').split_once(" = ") {
-                if k == "default_tablespace" || k == "default_table_access_method" {
+            if let Some((k, v)) = rest.strip_suffix(';').and_then(|r| r.split_once(" = ")) {
+                // The value goes into the plan with the objects made under it: one word or one
+                // quoted name, as pg_dump writes it, or the line is read as a statement.
+                if (k == "default_tablespace" || k == "default_table_access_method")
+                    && is_setting_value(v)
+                {
                     let k: &'static str = if k == "default_tablespace" {
                         "default_tablespace"
                     } else {
@@ -562,6 +620,9 @@ pub fn from_dump_reader(reader: impl std::io::BufRead, filter: &Filter) -> Resul
     }
     if !is_dump {
         bail!("this is not the output of pg_dump (no \"PostgreSQL database dump\" header); give a file made by `pg_dump --schema-only`, plain or --format=custom");
+    }
+    if let Some(r) = refused {
+        bail!("{}: {}: {}", r.entry, r.why, r.advice);
     }
     if let Some(b) = cur.take() {
         add_raw_block(&mut cat, b, filter, &mut raw_count, &mut plain)?;
@@ -604,20 +665,31 @@ fn add_raw_block(
     if !keep_block(&raw, filter) {
         return Ok(());
     }
-    let stmts = parse::split_statements(&raw.body).map_err(|e| {
+    let entry = || validate::entry_name(&raw.kind, &raw.schema, &raw.name, raw.toc_id);
+    let split = parse::split_script(&raw.body).map_err(|e| {
         anyhow::anyhow!(
-            "reading {} {}: {e}",
-            raw.kind.to_lowercase(),
-            if raw.schema.is_empty() {
-                raw.name.to_string()
-            } else {
-                format!("{}.{}", raw.schema, raw.name)
-            }
+            "{}: {e}: the dump is damaged; make it again with pg_dump --schema-only",
+            entry()
         )
     })?;
+    // What is not SQL at all (a psql command ends at its line, not at a semicolon) first.
+    if let Some(why) = split
+        .stmts
+        .iter()
+        .find_map(|s| validate::refuse_statement(&raw.kind, s))
+    {
+        bail!("{}: {why}", entry());
+    }
+    if split.unterminated {
+        bail!(
+            "{}: its last statement ({}) has no semicolon after it: the dump was cut; make it again with pg_dump --schema-only",
+            entry(),
+            validate::summary(split.stmts.last().map_or("", String::as_str))
+        );
+    }
     let mut defs = Vec::new();
     let mut owner_stmt = None;
-    for s in stmts {
+    for s in split.stmts {
         let is_set = s.starts_with("SET ") || s.starts_with("SELECT pg_catalog.set_config");
         if is_set {
             continue;
@@ -948,10 +1020,64 @@ fn push_block(cat: &mut Catalog, mut block: Block) {
     cat.blocks.push(block);
 }
 
+/// An entry refused at its header (see `validate::refuse_entry`).
+struct Refused {
+    entry: String,
+    why: &'static str,
+    advice: &'static str,
+}
+
+impl Refused {
+    fn new(kind: &str, schema: &str, name: &str, toc: Option<u32>) -> Refused {
+        let schema = if schema == "-" { "" } else { schema };
+        Refused {
+            entry: validate::entry_name(kind, schema, name, toc),
+            why: validate::refuse_entry(kind).unwrap_or("not a schema-only dump"),
+            advice: validate::refuse_entry_advice(kind),
+        }
+    }
+}
+
+/// A line that holds SQL or a psql command (not blank, not a comment).
+fn is_statement_line(l: &str) -> bool {
+    let t = l.trim();
+    !t.is_empty() && !t.starts_with("--") && !is_noise_line(l)
+}
+
+/// What pg_dump writes before its first entry: settings.
+fn is_preamble_line(l: &str) -> bool {
+    (l.starts_with("SET ") || l.starts_with("SELECT pg_catalog.set_config("))
+        && l.ends_with(';')
+        && l.matches(';').count() == 1
+}
+
+/// A `SET default_tablespace` / `default_table_access_method` value as pg_dump writes it: one
+/// word, `''`, or one double-quoted name.
+fn is_setting_value(v: &str) -> bool {
+    let quoted = |q: char| {
+        v.len() >= 2
+            && v.starts_with(q)
+            && v.ends_with(q)
+            && !v[1..v.len() - 1]
+                .replace(&format!("{q}{q}"), "")
+                .contains(q)
+    };
+    (!v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        || quoted('\'')
+        || quoted('"')
+}
+
 fn is_header_line(l: &str) -> bool {
     l.starts_with("-- TOC entry ")
         || l.starts_with("-- Dependencies: ")
         || parse_header(l).is_some()
+        || data_header(l).is_some()
+}
+
+/// A data entry's header, `-- Data for Name: t; Type: TABLE DATA; Schema: s; Owner: o`, read
+/// as `parse_header` reads the others.
+fn data_header(l: &str) -> Option<(&str, &str, &str, &str)> {
+    header_fields(l.strip_prefix("-- Data for Name: ")?)
 }
 
 fn is_default_setting(k: &str, v: &str) -> bool {

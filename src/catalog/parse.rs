@@ -43,9 +43,23 @@ impl Tok {
     }
 }
 
+/// The server's scanner over `sql`. Text without a token is not handed to it: libpg_query
+/// returns no token list at all then, which `pg_query::scan_tokens` turns into a slice from a
+/// null pointer (an abort in debug builds).
+fn scan(sql: &str) -> Result<Vec<pg_query::protobuf::ScanToken>> {
+    if sql.bytes().all(|b| b" \t\n\r\x0b\x0c".contains(&b)) {
+        return Ok(Vec::new());
+    }
+    pg_query::scan_tokens(sql).map_err(|e| match e {
+        pg_query::Error::Conversion(_) => anyhow!("it holds a NUL byte"),
+        pg_query::Error::Scan(m) => anyhow!("cannot scan SQL: {m}"),
+        e => anyhow!("cannot scan SQL: {e}"),
+    })
+}
+
 /// Splits SQL text into tokens with the server's own scanner.
 pub fn tokens(sql: &str) -> Result<Vec<Tok>> {
-    let raw = pg_query::scan_tokens(sql).map_err(|e| anyhow!("cannot scan SQL: {e}"))?;
+    let raw = scan(sql)?;
     let mut out = Vec::with_capacity(raw.len());
     for t in raw {
         let (start, end) = (t.start as usize, t.end as usize);
@@ -83,21 +97,131 @@ pub fn ident_of(sql: &str, t: &Tok) -> Option<String> {
 /// Splits a script into statements (without the trailing semicolon), respecting quotes,
 /// dollar quoting and comments.
 pub fn split_statements(text: &str) -> Result<Vec<String>> {
+    Ok(split_script(text)?.stmts)
+}
+
+/// A script cut into statements.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Split {
+    /// Each statement without its semicolon, trimmed, leading `--` comments removed.
+    pub stmts: Vec<String>,
+    /// The last statement has no semicolon after it: pg_dump closes every statement, so the
+    /// text was cut.
+    pub unterminated: bool,
+}
+
+/// Splits a script into statements as psql does: at semicolons outside quotes, dollar quotes,
+/// comments and parentheses, and outside a SQL-standard function body (`BEGIN ATOMIC ... END`,
+/// whose statements end in semicolons of their own). Nothing is skipped: text between two
+/// semicolons is a statement even when it is not SQL (libpg_query's own splitter drops what
+/// holds no keyword, which would hide it from every check).
+pub fn split_script(text: &str) -> Result<Split> {
     // Most blocks of a dump (indexes, constraints, owners, grants) hold no literal, quoted name,
-    // dollar quote or comment: every `;` ends a statement there, and the scanner is not needed.
+    // dollar quote, comment or function body: only parentheses can hide a `;` there, and the
+    // scanner is not needed.
     let plain = !text
         .bytes()
-        .any(|c| matches!(c, b'\'' | b'"' | b'$' | b'\\' | b'/' | b'-'));
-    let parts: Vec<&str> = if plain {
-        text.split(';').collect()
+        .any(|c| matches!(c, b'\'' | b'"' | b'$' | b'\\' | b'/' | b'-'))
+        && !contains_ignore_case(text.as_bytes(), b"begin");
+    let (pieces, rest) = if plain {
+        split_plain(text)
     } else {
-        pg_query::split_with_scanner(text).map_err(|e| anyhow!("cannot split SQL: {e}"))?
+        split_scanned(text)?
     };
-    Ok(parts
-        .into_iter()
-        .map(|s| strip_leading_comments(s).trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect())
+    let unterminated = !strip_leading_comments(rest).trim().is_empty();
+    Ok(Split {
+        stmts: pieces
+            .into_iter()
+            .chain([rest])
+            .map(|s| strip_leading_comments(s).trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        unterminated,
+    })
+}
+
+/// Statements closed by a semicolon, and the text after the last one: text without quotes,
+/// comments or function bodies.
+fn split_plain(text: &str) -> (Vec<&str>, &str) {
+    let mut pieces = Vec::new();
+    let (mut start, mut depth) = (0, 0i64);
+    for (i, c) in text.bytes().enumerate() {
+        match c {
+            b'(' => depth += 1,
+            b')' => depth -= 1,
+            b';' if depth == 0 => {
+                pieces.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    (pieces, &text[start..])
+}
+
+/// `split_plain` for any text, with the server's scanner.
+fn split_scanned(text: &str) -> Result<(Vec<&str>, &str)> {
+    let toks = scan(text)?;
+    let mut pieces = Vec::new();
+    let (mut start, mut depth) = (0, 0i64);
+    // psql's reading of `CREATE [OR REPLACE] FUNCTION|PROCEDURE ... BEGIN ... END`: the first
+    // letters of the statement's leading words (0 for other words), and how many BEGIN (or
+    // CASE inside one) are open.
+    let mut lead: Vec<u8> = Vec::new();
+    let mut words = 0usize;
+    let mut begin_depth = 0u32;
+    for t in toks {
+        let (s, e) = (t.start as usize, t.end as usize);
+        let kw = KeywordKind::try_from(t.keyword_kind).unwrap_or(KeywordKind::NoKeyword);
+        let token = Token::try_from(t.token).unwrap_or(Token::Nul);
+        match token {
+            Token::Ascii40 => depth += 1,
+            Token::Ascii41 => depth -= 1,
+            Token::Ascii59 if depth == 0 && begin_depth == 0 => {
+                pieces.push(text.get(start..s).unwrap_or(""));
+                start = e;
+                lead.clear();
+                words = 0;
+            }
+            _ => {
+                let word = text.get(s..e).unwrap_or("");
+                let unquoted_word = kw != KeywordKind::NoKeyword
+                    || (token == Token::Ident && !word.starts_with('"'));
+                if !unquoted_word {
+                    continue;
+                }
+                if words < 4
+                    && ["create", "function", "procedure", "or", "replace"]
+                        .iter()
+                        .any(|w| word.eq_ignore_ascii_case(w))
+                {
+                    lead.resize(words, 0);
+                    lead.push(word.as_bytes()[0].to_ascii_lowercase());
+                }
+                words += 1;
+                let routine = matches!(
+                    lead.as_slice(),
+                    [b'c', b'f' | b'p', ..] | [b'c', b'o', b'r', b'f' | b'p', ..]
+                );
+                if routine && depth == 0 {
+                    if word.eq_ignore_ascii_case("begin")
+                        || (word.eq_ignore_ascii_case("case") && begin_depth >= 1)
+                    {
+                        begin_depth += 1;
+                    } else if word.eq_ignore_ascii_case("end") && begin_depth > 0 {
+                        begin_depth -= 1;
+                    }
+                }
+            }
+        }
+    }
+    Ok((pieces, text.get(start..).unwrap_or("")))
+}
+
+/// Whether `hay` holds `needle` (lower-case ASCII), ignoring ASCII case.
+fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 fn strip_leading_comments(mut s: &str) -> &str {
@@ -113,7 +237,7 @@ fn strip_leading_comments(mut s: &str) -> &str {
 
 #[cfg(test)]
 mod split_tests {
-    use super::split_statements;
+    use super::*;
 
     /// The fast path (no quotes, comments or dollars) splits exactly as the server's scanner.
     #[test]
@@ -123,17 +247,11 @@ mod split_tests {
             "ALTER TABLE ONLY public.t\n    ADD CONSTRAINT t_pkey PRIMARY KEY (id);\n",
             "GRANT SELECT ON TABLE public.t TO r;\nGRANT ALL ON TABLE public.t TO w;",
             "CREATE TABLE public.t (\n    a integer,\n    b numeric(10,2)\n);\n",
+            "CREATE TABLE public.t (a integer; DELETE FROM x; b integer);\n",
             "",
             ";;",
         ] {
-            let fast = split_statements(text).unwrap();
-            let scanner: Vec<String> = pg_query::split_with_scanner(text)
-                .unwrap()
-                .into_iter()
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect();
-            assert_eq!(fast, scanner, "{text:?}");
+            assert_eq!(split_plain(text), split_scanned(text).unwrap(), "{text:?}");
         }
         // Quotes, comments and dollars take the scanner.
         assert_eq!(
@@ -141,6 +259,101 @@ mod split_tests {
             vec!["COMMENT ON TABLE t IS 'a;b'", "SELECT $$;$$"]
         );
     }
+
+    /// A SQL-standard function body is one statement, as psql reads it; other statements
+    /// after it are not.
+    #[test]
+    fn begin_atomic_bodies_stay_whole() {
+        let f = "CREATE FUNCTION public.f(a integer) RETURNS integer\n    LANGUAGE sql\n    BEGIN ATOMIC\n SELECT CASE WHEN a > 0 THEN 1 ELSE 2 END;\n SELECT (a + 2);\nEND";
+        let s = split_script(&format!(
+            "{f};\n\nALTER FUNCTION public.f(a integer) OWNER TO x;\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            s.stmts,
+            [f, "ALTER FUNCTION public.f(a integer) OWNER TO x"]
+        );
+        assert!(!s.unterminated);
+        let s = split_script("CREATE TABLE public.begin_at (a integer);\nDELETE FROM t;").unwrap();
+        assert_eq!(s.stmts.len(), 2);
+    }
+
+    /// Text after the last semicolon is a statement of its own, and says the script was cut;
+    /// what libpg_query's splitter would skip (no keyword) is kept.
+    #[test]
+    fn keeps_everything_and_sees_cuts() {
+        let s = split_script("CREATE INDEX i ON t USING btree (a);\n-- done\n").unwrap();
+        assert!(!s.unterminated);
+        let s = split_script("ALTER TABLE ONLY t\n    ADD CONSTRAINT").unwrap();
+        assert!(s.unterminated);
+        assert_eq!(s.stmts, ["ALTER TABLE ONLY t\n    ADD CONSTRAINT"]);
+        let s = split_script("asdf; \"x\";\n\\connect db\nSET a = 1;").unwrap();
+        assert_eq!(s.stmts, ["asdf", "\"x\"", "\\connect db\nSET a = 1"]);
+    }
+}
+
+/// The kind of the one statement `sql` holds, as libpg_query names its node (`CreateStmt`,
+/// `AlterTableStmt`, `DeleteStmt`, ...). An error when it does not parse, or holds more than one
+/// statement. (The parser is run twice, without building a tree: its statement split counts and
+/// checks the syntax, its summary gives the kind; a third of the cost of a parse tree.)
+pub fn statement_kind(sql: &str) -> Result<String> {
+    let why = |e: pg_query::Error| match e {
+        pg_query::Error::Split(m) | pg_query::Error::Parse(m) => anyhow!("{m}"),
+        pg_query::Error::Conversion(_) => anyhow!("it holds a NUL byte"),
+        e => anyhow!("{e}"),
+    };
+    let n = pg_query::split_with_parser(sql).map_err(why)?.len();
+    if n != 1 {
+        bail!("it holds {n} statements, not one");
+    }
+    let summary = pg_query::summary(sql, 0, -1).map_err(why)?;
+    summary
+        .statement_types
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow!("it holds no statement"))
+}
+
+/// The first identifier in `sql` longer than `max` bytes (as written), if any.
+pub fn long_identifier(sql: &str, max: usize) -> Option<String> {
+    let toks = tokens(sql).ok()?;
+    toks.iter().find_map(|t| match &t.kind {
+        TokKind::Ident(name) if name.len() > max => sql.get(t.start..t.end).map(str::to_string),
+        _ => None,
+    })
+}
+
+/// Whether `text` is an object's name as `ALTER ... OWNER TO` writes it: identifiers, dots,
+/// and for routines an argument list in parentheses; no literal, no semicolon.
+pub fn is_plain_name(text: &str) -> bool {
+    let Ok(toks) = tokens(text) else {
+        return false;
+    };
+    let mut depth = 0i32;
+    for t in &toks {
+        match &t.kind {
+            TokKind::Punct('(') => depth += 1,
+            TokKind::Punct(')') => depth -= 1,
+            TokKind::Punct(';') => return false,
+            TokKind::Other => {
+                let s = &text[t.start..t.end];
+                // Literals, dollar quotes and comments; operators and `[]` of argument types
+                // pass.
+                if s.starts_with(['\'', '$'])
+                    || s.starts_with("--")
+                    || s.starts_with("/*")
+                    || s.contains('\'')
+                {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+        if depth < 0 {
+            return false;
+        }
+    }
+    depth == 0 && !toks.is_empty()
 }
 
 /// Reads a possibly double-quoted identifier as PostgreSQL does.
@@ -171,7 +384,7 @@ pub fn quote_ident(name: &str) -> String {
 }
 
 fn is_keyword_needing_quotes(word: &str) -> bool {
-    match pg_query::scan_tokens(word) {
+    match scan(word) {
         Ok(toks) if toks.len() == 1 => {
             let kw = KeywordKind::try_from(toks[0].keyword_kind).unwrap_or(KeywordKind::NoKeyword);
             !matches!(kw, KeywordKind::NoKeyword | KeywordKind::UnreservedKeyword)

@@ -145,6 +145,7 @@ async fn prepare(
         None => {
             let loaded = load(&args.common, timings).await?;
             let d = diff::diff(&loaded.source, &loaded.target);
+            super::validate(&loaded, &d)?;
             let opts = plan::Options {
                 lock_timeout: args.timeouts.lock_timeout,
                 statement_timeout: args.timeouts.statement_timeout,

@@ -12,6 +12,7 @@ pub async fn run(args: &DiffArgs, stdout_is_tty: bool, out: &mut impl Write) -> 
     let loaded = load(&args.common, &mut timings).await?;
     let t = Instant::now();
     let d = diff::diff(&loaded.source, &loaded.target);
+    super::validate(&loaded, &d)?;
     timings.lap("diff", t);
     let t = Instant::now();
     match args.format {

@@ -135,6 +135,16 @@ async fn dump_side(
     }
 }
 
+/// The blocks of both sides that reach the plan (created, dropped or changed), checked with the
+/// server's grammar (`catalog::validate`): a statement that is not pg_dump's never becomes a step.
+/// Only those: parsing every statement of 10,000 tables would cost more than reading them.
+pub fn validate(loaded: &Loaded, d: &crate::diff::Diff) -> Result<()> {
+    catalog::validate(&loaded.source, d.changes.iter().filter_map(|c| c.source))
+        .with_context(|| format!("reading source {}", loaded.source_name))?;
+    catalog::validate(&loaded.target, d.changes.iter().filter_map(|c| c.target))
+        .with_context(|| format!("reading target {}", loaded.target_name))
+}
+
 /// Resolves, dumps (in parallel) and catalogs both sides.
 pub async fn load(c: &Common, timings: &mut Timings) -> Result<Loaded> {
     let t0 = Instant::now();

@@ -12,6 +12,7 @@ pub async fn run(args: &PlanArgs, out: &mut impl Write) -> Result<Outcome> {
     let loaded = load(&args.common, &mut timings).await?;
     let t = Instant::now();
     let d = diff::diff(&loaded.source, &loaded.target);
+    super::validate(&loaded, &d)?;
     timings.lap("diff", t);
     let t = Instant::now();
     let opts = plan::Options {

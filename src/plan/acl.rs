@@ -147,6 +147,10 @@ fn parse_stmt(full: &str) -> Result<Stmt, String> {
     };
     let on = top(i, "ON").ok_or_else(err)?;
     let to = top(on + 1, if grant { "TO" } else { "FROM" }).ok_or_else(err)?;
+    // Privileges between the verb and ON, the object between ON and TO/FROM: neither empty.
+    if on <= i || to <= on + 1 {
+        return Err(err());
+    }
     let privs_text = &sql[toks[i].start..toks[on - 1].end];
     let object = sql[toks[on + 1].start..toks[to - 1].end].trim().to_string();
     // Grantee runs to WITH / GRANTED / CASCADE / end.
@@ -509,6 +513,23 @@ mod tests {
         );
         let grant = change(None, Some(&old), Some(17)).unwrap();
         assert!(grant.contains("MAINTAIN"), "{grant}");
+    }
+
+    /// Regression (issue 13): an empty privilege list or object indexed past the tokens.
+    #[test]
+    fn statements_missing_a_part_are_errors() {
+        for stmt in [
+            "GRANT ON TABLE app.t TO r",
+            "REVOKE ON TABLE app.t FROM r",
+            "GRANT SELECT ON TO r",
+            "REVOKE GRANT OPTION FOR ON TABLE app.t FROM r",
+            "REVOKE GRANT OPTION",
+            "GRANT SELECT ON TABLE app.t TO",
+            "ALTER DEFAULT PRIVILEGES FOR ROLE x GRANT ON TABLES TO r",
+        ] {
+            let err = change(None, Some(&block("root", &[stmt])), Some(15)).expect_err(stmt);
+            assert!(err.contains("cannot read"), "{stmt}: {err}");
+        }
     }
 
     #[test]

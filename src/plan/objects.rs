@@ -1194,6 +1194,10 @@ fn parse_domain(sql: &str) -> Option<Domain> {
         }
     }
     let first_mark = marks.first().map(|m| m.0).unwrap_or(toks.len());
+    // The base type: at least one token between AS and the first clause.
+    if first_mark <= as_i + 1 {
+        return None;
+    }
     let base = sql[toks[as_i + 1].start..toks[first_mark - 1].end].to_string();
     let mut d = Domain {
         base,
@@ -1211,7 +1215,8 @@ fn parse_domain(sql: &str) -> Option<Domain> {
             "default" => d.default = Some(text["DEFAULT".len()..].trim().to_string()),
             "notnull" => d.not_null = true,
             "constraint" => {
-                let name = sql[toks[i + 1].start..toks[i + 1].end].to_string();
+                let t = toks.get(i + 1)?;
+                let name = sql[t.start..t.end].to_string();
                 d.checks.push((name, text));
             }
             _ => d.base.push_str(&format!(" {text}")),
@@ -1376,6 +1381,19 @@ mod tests {
             d.checks[1].1,
             "CONSTRAINT c2 CHECK ((length((VALUE)::text) > 3))"
         );
+    }
+
+    /// Regression (issue 13): a domain cut after AS (or with nothing between AS and a clause,
+    /// or a CONSTRAINT without a name) indexed past its tokens.
+    #[test]
+    fn domains_missing_a_part_are_not_read() {
+        for sql in [
+            "CREATE DOMAIN public.d AS",
+            "CREATE DOMAIN public.d AS DEFAULT 1",
+            "CREATE DOMAIN public.d AS integer CONSTRAINT",
+        ] {
+            assert!(parse_domain(sql).is_none(), "{sql}");
+        }
     }
 
     #[test]
