@@ -263,17 +263,17 @@ fn every_bad_input_is_one_line_exit_1_and_changes_nothing() {
         case(
             "statement hidden in an entry",
             &["plan", "--source", &hidden, "--target", &production],
-            "public y",
+            "Name: y; Type: TABLE",
         ),
         case(
             "DO block in a function entry",
             &["plan", "--source", &do_block, "--target", &production],
-            "public f",
+            "Name: f; Type: FUNCTION",
         ),
         case(
             "truncated CREATE DOMAIN",
             &["plan", "--source", &broken_domain, "--target", &production],
-            "public d",
+            "Name: d; Type: DOMAIN",
         ),
         case(
             "ADD CONSTRAINT cut at the end",
@@ -313,7 +313,7 @@ fn every_bad_input_is_one_line_exit_1_and_changes_nothing() {
         case(
             "bad dump as target",
             &["diff", "--source", &staging, "--target", &hidden],
-            "public y",
+            "Name: y; Type: TABLE",
         ),
         case(
             "apply onto a dump file",
