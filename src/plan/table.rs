@@ -968,15 +968,24 @@ struct Folded {
 /// Not on tables with partitions or inheritance children: ADD COLUMN gives them the column too,
 /// with the default, which their own entries may not have.
 fn folded_default(ctx: &Ctx, t: &crate::catalog::TableDef, c: &ColumnDef) -> Option<Folded> {
-    if c.default.is_some() || c.generated.is_some() || has_children(ctx, t) {
+    if c.default.is_some() || c.generated.is_some() {
         return None;
     }
+    // Scans every table of both sides: asked last, only for the rare column that has a
+    // serial default or identity to fold (once per new column, it cost a second at 10,000).
+    let no_children = || !has_children(ctx, t);
     let new_entry = |i: usize| {
         let key = &ctx.src.blocks[i].key;
         (ctx.tgt.position(key).is_none()).then_some(i)
     };
     let me = (t.schema.clone(), t.name.clone(), c.name.clone());
-    if let Some(q) = ctx.src_rel.identities.get(&me).and_then(|&q| new_entry(q)) {
+    if let Some(q) = ctx
+        .src_rel
+        .identities
+        .get(&me)
+        .and_then(|&q| new_entry(q))
+        .filter(|_| no_children())
+    {
         let (_, _, clause) = ctx.src.blocks[q]
             .stmts
             .first()
@@ -1001,6 +1010,9 @@ fn folded_default(ctx: &Ctx, t: &crate::catalog::TableDef, c: &ColumnDef) -> Opt
         .first()
         .and_then(|s| super::objects::set_default_expr(s))?;
     let (sch, seq) = super::objects::nextval_sequence(&expr)?;
+    if !no_children() {
+        return None;
+    }
     let sequence = ctx.src.position(&crate::catalog::Key {
         kind: "SEQUENCE".into(),
         schema: sch.as_str().into(),
