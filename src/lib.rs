@@ -2,6 +2,7 @@
 //! safely, and verify it. The pipeline: endpoint -> dump -> catalog -> diff -> plan -> render.
 
 pub mod apply;
+pub mod archive;
 pub mod catalog;
 pub mod cli;
 pub mod commands;

@@ -383,7 +383,9 @@ pub fn quote_ident(name: &str) -> String {
     }
 }
 
-fn is_keyword_needing_quotes(word: &str) -> bool {
+/// Whether a plain lower-case word is a keyword that pg_dump's fmtId quotes (any but an
+/// unreserved one), by the grammar's own keyword list.
+pub fn is_keyword_needing_quotes(word: &str) -> bool {
     match scan(word) {
         Ok(toks) if toks.len() == 1 => {
             let kw = KeywordKind::try_from(toks[0].keyword_kind).unwrap_or(KeywordKind::NoKeyword);
