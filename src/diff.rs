@@ -136,6 +136,12 @@ enum Same {
 }
 
 fn compare(a: &Block, b: &Block, skew: Skew) -> Same {
+    // The name the plan would use for the object (from its ALTER ... OWNER TO, which is not
+    // compared when owners are ignored) must be the same too: a block that differs only there
+    // is changed, and so checked before its name reaches a step (catalog::validate).
+    if a.identity() != b.identity() {
+        return Same::Different;
+    }
     // compare_text() without building it: the same settings and the same statements.
     if a.settings() == b.settings() && a.stmts == b.stmts {
         return Same::Equal;
@@ -251,6 +257,26 @@ mod tests {
         assert!(d.is_empty());
         assert_eq!(d.notes.len(), 1);
         assert!(d.notes[0].contains("different order"));
+    }
+
+    /// Regression (mutation test): under --no-owner a view whose `ALTER VIEW ,public.v OWNER TO`
+    /// was damaged compared equal, was then rebuilt with a changed table, and its drop used the
+    /// damaged name unchecked.
+    #[test]
+    fn the_name_from_the_owner_statement_counts() {
+        let view = |owner: &str| {
+            format!("--\n-- Name: v; Type: VIEW; Schema: public; Owner: x\n--\n\nCREATE VIEW public.v AS\n SELECT 1 AS a;\n\n\n{owner}\n\n")
+        };
+        let f = Filter {
+            no_owner: true,
+            ..Default::default()
+        };
+        let text = |owner: &str| format!("--\n-- PostgreSQL database dump\n--\n\n{}", view(owner));
+        let a = from_dump_text(&text("ALTER VIEW public.v OWNER TO x;"), &f).unwrap();
+        let b = from_dump_text(&text("ALTER VIEW ,public.v OWNER TO x;"), &f).unwrap();
+        let c = from_dump_text(&text("ALTER VIEW public.v OWNER TO y;"), &f).unwrap();
+        assert_eq!(diff(&a, &b).changes.len(), 1);
+        assert!(diff(&a, &c).is_empty());
     }
 
     #[test]

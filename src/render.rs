@@ -32,8 +32,8 @@ pub struct Header<'a> {
 
 pub fn plan_sql(plan: &Plan, header: &Header, w: &mut impl Write) -> io::Result<()> {
     writeln!(w, "-- pgalign migration")?;
-    writeln!(w, "-- source (desired): {}", header.source)?;
-    writeln!(w, "-- target (changed): {}", header.target)?;
+    writeln!(w, "-- source (desired): {}", one_line(header.source))?;
+    writeln!(w, "-- target (changed): {}", one_line(header.target))?;
     writeln!(
         w,
         "-- {} step(s), {} not supported yet",
@@ -62,20 +62,25 @@ pub fn plan_sql(plan: &Plan, header: &Header, w: &mut impl Write) -> io::Result<
         )?;
     }
     for n in &plan.notes {
-        writeln!(w, "-- note: {n}")?;
+        writeln!(w, "-- note: {}", one_line(n))?;
     }
     for u in &plan.unsupported {
         writeln!(w, "--")?;
-        writeln!(w, "-- NOT SUPPORTED YET: {}: {}", u.object, u.reason)?;
+        writeln!(
+            w,
+            "-- NOT SUPPORTED YET: {}: {}",
+            one_line(&u.object),
+            one_line(&u.reason)
+        )?;
         if let Some(t) = &u.target_sql {
             writeln!(w, "--   target has:")?;
-            for l in t.lines() {
+            for l in comment_lines(t) {
                 writeln!(w, "--     {l}")?;
             }
         }
         if let Some(s) = &u.source_sql {
             writeln!(w, "--   source has:")?;
-            for l in s.lines() {
+            for l in comment_lines(s) {
                 writeln!(w, "--     {l}")?;
             }
         }
@@ -111,15 +116,19 @@ pub fn plan_sql(plan: &Plan, header: &Header, w: &mut impl Write) -> io::Result<
                 "-- step {}: {} {}: {}",
                 i + 1,
                 s.op.name(),
-                s.object,
-                s.reason
+                one_line(&s.object),
+                one_line(&s.reason)
             )?;
             if !s.hazards.is_empty() {
                 let names: Vec<&str> = s.hazards.iter().map(|h| h.name()).collect();
                 writeln!(w, "-- hazards: {}", names.join(", "))?;
             }
             if let Some(ix) = &s.replaces_invalid_index {
-                writeln!(w, "-- if an earlier interrupted build left {ix} INVALID, drop it first (pgalign apply does)")?;
+                writeln!(
+                    w,
+                    "-- if an earlier interrupted build left {} INVALID, drop it first (pgalign apply does)",
+                    one_line(ix)
+                )?;
             }
             if let Some(undo) = &s.on_failure_sql {
                 writeln!(
@@ -135,6 +144,21 @@ pub fn plan_sql(plan: &Plan, header: &Header, w: &mut impl Write) -> io::Result<
         }
     }
     Ok(())
+}
+
+/// Text for a `--` comment: names (which may hold line breaks, quoted) on one line. The server
+/// ends a comment at `\n` or `\r`; what follows would be SQL.
+fn one_line(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains(['\n', '\r']) {
+        s.replace(['\n', '\r'], " ").into()
+    } else {
+        s.into()
+    }
+}
+
+/// Lines of SQL to show in `--` comments, broken where the server would break them.
+fn comment_lines(s: &str) -> impl Iterator<Item = &str> {
+    s.split(['\n', '\r'])
 }
 
 pub fn plan_json(plan: &Plan, w: &mut impl Write) -> io::Result<()> {
@@ -241,4 +265,54 @@ pub fn diff_text(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Op, Unsupported};
+
+    /// Regression (mutation test): an index named `";\nDELETE FROM x;\n"` went into a `--`
+    /// comment as it was, and its second line became a statement of the script.
+    #[test]
+    fn comments_stay_comments() {
+        let name = "public.\";\nDELETE FROM x;\r\n\"";
+        let step = Step {
+            object: format!("index {name}"),
+            kind: "INDEX".into(),
+            op: Op::Create,
+            reason: "not in target\rDELETE FROM y;".into(),
+            sql: "SELECT 1;\n".into(),
+            hazards: vec![],
+            lock_timeout: "10s".into(),
+            statement_timeout: "0".into(),
+            transactional: true,
+            own_transaction: false,
+            replaces_invalid_index: Some(name.into()),
+        };
+        let plan = Plan {
+            format: 1,
+            target_fingerprint: String::new(),
+            source_fingerprint: String::new(),
+            filter: Default::default(),
+            steps: vec![step],
+            unsupported: vec![Unsupported {
+                object: name.into(),
+                reason: "x\ny".into(),
+                target_sql: Some("CREATE INDEX a;\rDELETE FROM z;".into()),
+                source_sql: None,
+            }],
+            notes: vec!["a\nDELETE FROM n;".into()],
+        };
+        let mut out = Vec::new();
+        let header = Header {
+            source: "s\nDELETE FROM h;",
+            target: "t",
+        };
+        plan_sql(&plan, &header, &mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        for line in out.split(['\n', '\r']) {
+            assert!(!line.starts_with("DELETE"), "{line:?} in:\n{out}");
+        }
+    }
 }

@@ -332,7 +332,12 @@ fn header_fields(rest: &str) -> Option<(&str, &str, &str, &str)> {
         let tail = &before[ti + "; Type: ".len()..];
         if let Some(si) = tail.find("; Schema: ") {
             let kind = &tail[..si];
-            if !kind.is_empty() && kind.bytes().all(|c| c.is_ascii_uppercase() || c == b' ') {
+            // Words of capitals, one space apart (`FK CONSTRAINT`): the type is matched against
+            // known ones, and ` CONSTRAINT` must not pass for another.
+            let words_ok = kind
+                .split(' ')
+                .all(|w| !w.is_empty() && w.bytes().all(|c| c.is_ascii_uppercase()));
+            if words_ok {
                 return Some((&before[..ti], kind, &tail[si + "; Schema: ".len()..], owner));
             }
         }
@@ -545,6 +550,19 @@ pub fn from_dump_reader(reader: impl std::io::BufRead, filter: &Filter) -> Resul
                 if l == "--" {
                     break;
                 }
+                if !l.starts_with("--") {
+                    // pg_dump's header is comment lines only, closed by `--`: without the
+                    // closing line it would swallow the entry's statements.
+                    if let Some((n, k, sc, _)) = &header {
+                        let sc = if sc == "-" { "" } else { sc.as_str() };
+                        bail!(
+                            "{}: its header has no closing `--` line before `{}`: the dump is damaged; make it again with pg_dump --schema-only",
+                            validate::entry_name(k, sc, n, pending_toc),
+                            validate::summary(l)
+                        );
+                    }
+                    break;
+                }
                 if let Some(rest) = l.strip_prefix("-- TOC entry ") {
                     pending_toc = rest.split(' ').next().and_then(|n| n.parse().ok());
                 } else if let Some(rest) = l.strip_prefix("-- Dependencies: ") {
@@ -553,6 +571,14 @@ pub fn from_dump_reader(reader: impl std::io::BufRead, filter: &Filter) -> Resul
                         .filter_map(|n| n.parse().ok())
                         .collect();
                 } else if let Some((n, k, sc, o)) = parse_header(l).or_else(|| data_header(l)) {
+                    // pg_dump writes names in headers with line breaks made spaces; other
+                    // control characters cannot be in a name at all.
+                    if l.chars().any(|c| c.is_control() && c != '\t') {
+                        bail!(
+                            "the header of {} holds a control character, which pg_dump never writes: the dump is damaged; make it again with pg_dump --schema-only",
+                            validate::entry_name(k, if sc == "-" { "" } else { sc }, n, pending_toc)
+                        );
+                    }
                     header = Some((n.into(), k.into(), sc.into(), o.into()));
                 }
             }
@@ -1413,6 +1439,12 @@ mod tests {
             None
         );
         assert_eq!(parse_header("-- Name: t"), None);
+        // Regression (mutation test): a type with a stray space was read as an unknown kind,
+        // which the planner then wrote into `DROP  CONSTRAINT`.
+        for kind in [" CONSTRAINT", "FK  CONSTRAINT", "TABLE "] {
+            let l = format!("-- Name: t; Type: {kind}; Schema: s; Owner: o");
+            assert_eq!(parse_header(&l), None, "{l}");
+        }
     }
 
     #[test]
@@ -1459,6 +1491,39 @@ mod tests {
         assert_eq!(*c.blocks[1].deps, [t]);
         assert_eq!(*c.blocks[2].deps, [t]);
         assert_eq!(c.dependents()[0], [1, 2]);
+    }
+
+    /// Regression (mutation test): a NUL in a header's schema went into `DROP INDEX "\0public".i`.
+    #[test]
+    fn headers_hold_no_control_characters() {
+        let broken = DUMP.replacen(
+            "Schema: app; Owner: postgres\n-- Data Pos",
+            "Schema: \0app; Owner: postgres\n-- Data Pos",
+            1,
+        );
+        assert_ne!(broken, DUMP);
+        let e = from_dump_text(&broken, &Filter::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("control character"), "{e}");
+    }
+
+    /// Regression (mutation test): a header without its closing `--` swallowed the entry's
+    /// statements, leaving an ALTER TABLE where the CREATE TABLE was.
+    #[test]
+    fn a_header_must_be_closed() {
+        let broken = DUMP.replacen(
+            "-- Name: items; Type: TABLE; Schema: app; Owner: postgres\n-- Data Pos: 0\n--\n",
+            "-- Name: items; Type: TABLE; Schema: app; Owner: postgres\n-- Data Pos: 0\n",
+            1,
+        );
+        assert_ne!(broken, DUMP);
+        let e = from_dump_text(&broken, &Filter::default()).unwrap_err();
+        let e = e.to_string();
+        assert!(
+            e.contains("Name: items; Type: TABLE; Schema: app") && e.contains("no closing `--`"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -21,7 +21,9 @@ pub enum TokKind {
     Keyword(String),
     /// A one-character token: `(`, `)`, `,`, `.`, `;`.
     Punct(char),
-    /// Anything else: literals, operators, comments.
+    /// `-- ...` or `/* ... */`.
+    Comment,
+    /// Anything else: literals, operators.
     Other,
 }
 
@@ -73,6 +75,7 @@ pub fn tokens(sql: &str) -> Result<Vec<Tok>> {
             Token::Ascii44 => TokKind::Punct(','),
             Token::Ascii46 => TokKind::Punct('.'),
             Token::Ascii59 => TokKind::Punct(';'),
+            Token::SqlComment | Token::CComment => TokKind::Comment,
             _ if kw == KeywordKind::UnreservedKeyword => {
                 // Unreserved keywords are also valid identifiers; keep both readings.
                 TokKind::Keyword(text.to_ascii_uppercase())
@@ -297,16 +300,8 @@ mod split_tests {
 /// statement. (The parser is run twice, without building a tree: its statement split counts and
 /// checks the syntax, its summary gives the kind; a third of the cost of a parse tree.)
 pub fn statement_kind(sql: &str) -> Result<String> {
-    let why = |e: pg_query::Error| match e {
-        pg_query::Error::Split(m) | pg_query::Error::Parse(m) => anyhow!("{m}"),
-        pg_query::Error::Conversion(_) => anyhow!("it holds a NUL byte"),
-        e => anyhow!("{e}"),
-    };
-    let n = pg_query::split_with_parser(sql).map_err(why)?.len();
-    if n != 1 {
-        bail!("it holds {n} statements, not one");
-    }
-    let summary = pg_query::summary(sql, 0, -1).map_err(why)?;
+    one_statement(sql)?;
+    let summary = pg_query::summary(sql, 0, -1).map_err(parser_error)?;
     summary
         .statement_types
         .into_iter()
@@ -314,12 +309,44 @@ pub fn statement_kind(sql: &str) -> Result<String> {
         .ok_or_else(|| anyhow!("it holds no statement"))
 }
 
-/// The first identifier in `sql` longer than `max` bytes (as written), if any.
-pub fn long_identifier(sql: &str, max: usize) -> Option<String> {
-    let toks = tokens(sql).ok()?;
-    toks.iter().find_map(|t| match &t.kind {
-        TokKind::Ident(name) if name.len() > max => sql.get(t.start..t.end).map(str::to_string),
-        _ => None,
+/// Whether `sql` is one statement the server's grammar accepts (no parse tree is built).
+pub fn one_statement(sql: &str) -> Result<()> {
+    let n = pg_query::split_with_parser(sql)
+        .map_err(parser_error)?
+        .len();
+    if n != 1 {
+        bail!("it holds {n} statements, not one");
+    }
+    Ok(())
+}
+
+fn parser_error(e: pg_query::Error) -> anyhow::Error {
+    match e {
+        pg_query::Error::Split(m) | pg_query::Error::Parse(m) => anyhow!("{m}"),
+        pg_query::Error::Conversion(_) => anyhow!("it holds a NUL byte"),
+        e => anyhow!("{e}"),
+    }
+}
+
+/// What pg_dump never writes inside a statement, found by the scanner: an identifier longer
+/// than `max` bytes (PostgreSQL would truncate it), or a comment (pgalign cuts statements into
+/// pieces and puts them together on one line, where a `--` comment would swallow the rest).
+pub fn lexical_problem(sql: &str, max: usize) -> Option<String> {
+    let toks = match tokens(sql) {
+        Ok(t) => t,
+        Err(e) => return Some(e.to_string()),
+    };
+    toks.iter().find_map(|t| {
+        let text = sql.get(t.start..t.end).unwrap_or("");
+        // Short and on one line, for an error message.
+        let text: String = text.chars().filter(|c| !c.is_control()).take(80).collect();
+        match &t.kind {
+            TokKind::Ident(name) if name.len() > max => Some(format!(
+                "an identifier of more than {max} bytes ({text}), which PostgreSQL would truncate"
+            )),
+            TokKind::Comment => Some(format!("a comment inside it ({text})")),
+            _ => None,
+        }
     })
 }
 
@@ -335,15 +362,11 @@ pub fn is_plain_name(text: &str) -> bool {
             TokKind::Punct('(') => depth += 1,
             TokKind::Punct(')') => depth -= 1,
             TokKind::Punct(';') => return false,
+            TokKind::Comment => return false,
             TokKind::Other => {
                 let s = &text[t.start..t.end];
-                // Literals, dollar quotes and comments; operators and `[]` of argument types
-                // pass.
-                if s.starts_with(['\'', '$'])
-                    || s.starts_with("--")
-                    || s.starts_with("/*")
-                    || s.contains('\'')
-                {
+                // Literals and dollar quotes; operators and `[]` of argument types pass.
+                if s.starts_with(['\'', '$']) || s.contains('\'') {
                     return false;
                 }
             }

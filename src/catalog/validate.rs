@@ -125,6 +125,29 @@ const STATEMENTS: &[(&str, &[&str])] = &[
     ("VIEW", &["ViewStmt", "AlterTableStmt"]),
 ];
 
+/// Entries that create an object start with the statement that creates it: the planner reads
+/// the object's name and definition there (a TABLE entry holding only an ALTER TABLE would have
+/// it read `ONLY` as the table's name).
+const FIRST: &[(&str, &[&str])] = &[
+    ("TABLE", &["CreateStmt", "CreateForeignTableStmt"]),
+    ("FOREIGN TABLE", &["CreateForeignTableStmt"]),
+    ("INDEX", &["IndexStmt"]),
+    ("VIEW", &["ViewStmt"]),
+    ("MATERIALIZED VIEW", &["CreateTableAsStmt"]),
+    ("SEQUENCE", &["CreateSeqStmt", "AlterTableStmt"]),
+    ("DOMAIN", &["CreateDomainStmt"]),
+    ("TRIGGER", &["CreateTrigStmt"]),
+    ("RULE", &["RuleStmt", "ViewStmt"]),
+    ("STATISTICS", &["CreateStatsStmt"]),
+    ("EVENT TRIGGER", &["CreateEventTrigStmt"]),
+    ("OPERATOR FAMILY", &["CreateOpFamilyStmt"]),
+    ("SUBSCRIPTION", &["CreateSubscriptionStmt"]),
+    ("TEXT SEARCH CONFIGURATION", &["DefineStmt"]),
+    ("BLOB", &["SelectStmt"]),
+    ("BLOB METADATA", &["SelectStmt"]),
+    ("LARGE OBJECT", &["SelectStmt"]),
+];
+
 /// For entry types pgalign does not know (a newer pg_dump's): definitions only. Never data,
 /// transaction control, code blocks, or objects of the whole cluster (databases, roles,
 /// tablespaces, server settings), whose statements start like definitions too.
@@ -320,6 +343,15 @@ pub(crate) fn refuse_statement(kind: &str, stmt: &str) -> Option<String> {
     }
 }
 
+/// The word of `ALTER <word> <name> OWNER TO` for an entry type, where pgalign knows it.
+fn alter_word(kind: &str) -> Option<&str> {
+    match kind {
+        "FOREIGN SERVER" => Some("SERVER"),
+        "BLOB" | "BLOB METADATA" => Some("LARGE OBJECT"),
+        k => super::OBJECT_KINDS.iter().copied().find(|o| *o == k),
+    }
+}
+
 /// Why a statement that drops something cannot be in a schema dump.
 pub(crate) fn drops(stmt: &str) -> String {
     format!(
@@ -380,6 +412,16 @@ fn check_block(cat: &Catalog, i: usize) -> Result<()> {
                 summary(stmt)
             )
         })?;
+        let first = FIRST.iter().find(|(e, _)| *e == b.key.kind && k == 0);
+        if let Some((_, kinds)) = first.filter(|(_, kinds)| !kinds.contains(&node.as_str())) {
+            bail!(
+                "{}: it starts with {} ({node}), not with the statement that creates a {} ({}): the dump was edited or is not pg_dump's; {REMAKE}",
+                label(),
+                summary(stmt),
+                b.key.kind.to_lowercase(),
+                kinds.join(" or ")
+            );
+        }
         if !allowed(&b.key.kind, &node, stmt) {
             if let Some(why) = refuse_statement(&b.key.kind, stmt) {
                 bail!("{}: {why}", label());
@@ -391,11 +433,12 @@ fn check_block(cat: &Catalog, i: usize) -> Result<()> {
                 b.key.kind
             );
         }
-        if let Some(id) = parse::long_identifier(stmt, MAX_IDENTIFIER_BYTES) {
+        if let Some(what) = parse::lexical_problem(stmt, MAX_IDENTIFIER_BYTES) {
             bail!(
-                "{}: {which} names an identifier of more than {MAX_IDENTIFIER_BYTES} bytes ({}), which PostgreSQL would truncate: pg_dump never writes one; {REMAKE}",
+                "{}: {which} ({}) holds {}: pg_dump never writes one; {REMAKE}",
                 label(),
-                summary(&id)
+                summary(stmt),
+                what
             );
         }
     }
@@ -409,8 +452,14 @@ fn check_block(cat: &Catalog, i: usize) -> Result<()> {
             );
         }
     }
+    // The name pgalign uses for the object in DROP, COMMENT, GRANT ... comes from its
+    // `ALTER <kind> <name> OWNER TO` (which is not a block of its own under --no-owner).
     if let Some(id) = b.identity() {
-        if !parse::is_plain_name(id) {
+        let ok = match alter_word(&b.key.kind) {
+            Some(word) => parse::one_statement(&format!("ALTER {word} {id} OWNER TO x")).is_ok(),
+            None => parse::is_plain_name(id),
+        };
+        if !ok {
             bail!(
                 "{}: its ALTER ... OWNER TO names the object as `{}`, which is not a name: {REMAKE}",
                 label(),
@@ -534,10 +583,15 @@ mod tests {
             "CreateRangeStmt",
             "CreateUserMappingStmt",
         ];
-        for (entry, kinds) in STATEMENTS {
+        for (entry, kinds) in STATEMENTS.iter().chain(FIRST) {
             for k in *kinds {
                 assert!(names.contains(k), "{entry}: {k}");
             }
+        }
+        // What an entry must start with, it may hold.
+        for (entry, kinds) in FIRST {
+            let (_, all) = STATEMENTS.iter().find(|(e, _)| e == entry).unwrap();
+            assert!(kinds.iter().all(|k| all.contains(k)), "{entry}");
         }
     }
 
@@ -576,6 +630,52 @@ mod tests {
         assert!(!allowed("NEW THING", "CreatedbStmt", "CREATE DATABASE d"));
         assert!(!allowed("NEW THING", "TransactionStmt", "COMMIT"));
         assert!(!allowed("NEW THING", "DoStmt", "DO $$ $$"));
+    }
+
+    fn all_blocks(body: &str, no_owner: bool) -> Result<()> {
+        let text = format!("--\n-- PostgreSQL database dump\n--\n\n{body}");
+        let f = super::super::Filter {
+            no_owner,
+            ..Default::default()
+        };
+        let cat = super::super::from_dump_text(&text, &f)?;
+        validate(&cat, 0..cat.blocks.len())
+    }
+
+    const TABLE: &str = "--\n-- Name: t; Type: TABLE; Schema: public; Owner: x\n--\n\nCREATE TABLE public.t (\n    a integer\n);\n\n\nALTER TABLE public.t OWNER TO x;\n\n";
+
+    /// Regressions (mutation test): what passed for a definition and made the planner write
+    /// something else.
+    #[test]
+    fn what_pg_dump_never_writes_in_an_entry() {
+        all_blocks(TABLE, false).unwrap();
+        all_blocks(TABLE, true).unwrap();
+        for (body, no_owner, says) in [
+            // `ALTER TABLE O--NLY t ...`: valid, but the planner joins pieces on one line.
+            (
+                TABLE.replace("public.t (", "public.t -- x\n("),
+                false,
+                "a comment inside it",
+            ),
+            // A TABLE entry that does not create the table: its name would be read as `ONLY`.
+            (
+                TABLE.replace(
+                    "CREATE TABLE public.t (\n    a integer\n)",
+                    "ALTER TABLE ONLY public.t ADD COLUMN a integer",
+                ),
+                false,
+                "not with the statement that creates a table",
+            ),
+            // The object's name comes from its owner statement, even without owners.
+            (
+                TABLE.replace("ALTER TABLE public.t OWNER", "ALTER TABLE ,public.t OWNER"),
+                true,
+                "which is not a name",
+            ),
+        ] {
+            let e = all_blocks(&body, no_owner).unwrap_err().to_string();
+            assert!(e.contains(says), "{says}: {e}");
+        }
     }
 
     #[test]

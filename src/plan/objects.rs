@@ -498,7 +498,13 @@ pub fn drop(ctx: &mut Ctx, ti: usize, recreated: bool) -> DropHow {
             None => DropHow::Unknown("cannot read the user mapping statement".into()),
         },
         _ => {
-            let Some(id) = identity_of(b) else {
+            // The type becomes SQL (`DROP <type> <name>`): only the kinds `DROP` takes, never
+            // whatever a header says.
+            let droppable = crate::catalog::OBJECT_KINDS.contains(&kind)
+                && !matches!(kind, "DATABASE" | "TABLESPACE" | "LARGE OBJECT" | "COLUMN")
+                || kind == "FOREIGN SERVER";
+            let id = identity_of(b).filter(|_| droppable);
+            let Some(id) = id else {
                 return DropHow::Unknown(format!(
                     "pgalign does not know how to drop a {} yet",
                     kind.to_lowercase()
@@ -550,13 +556,50 @@ pub fn identity_of(b: &Block) -> Option<String> {
         j += 3;
     }
     let (end, _) = qualified_name_end(first, &toks, j)?;
-    let mut stop = end;
+    let name = &first[toks[j].start..toks[end - 1].end];
     if matches!(b.key.kind.as_str(), "FUNCTION" | "PROCEDURE" | "AGGREGATE")
-        && toks.get(stop).is_some_and(|t| t.is_punct('('))
+        && toks.get(end).is_some_and(|t| t.is_punct('('))
     {
-        stop = matching_paren(&toks, stop)? + 1;
+        let close = matching_paren(&toks, end)?;
+        return Some(format!(
+            "{name}({})",
+            arguments(first, &toks[end + 1..close])
+        ));
     }
-    Some(first[toks[j].start..toks[stop - 1].end].to_string())
+    Some(name.to_string())
+}
+
+/// A routine's arguments as DROP and ALTER take them: each without its `DEFAULT` / `= value`
+/// (which a dump made without owners leaves only the CREATE statement to read them from).
+fn arguments(sql: &str, toks: &[Tok]) -> String {
+    let mut args: Vec<&str> = Vec::new();
+    let (mut start, mut end, mut depth, mut in_default) = (None::<usize>, 0, 0, false);
+    for (k, t) in toks.iter().enumerate() {
+        let text = &sql[t.start..t.end];
+        if t.is_punct('(') || text == "[" {
+            depth += 1;
+        } else if t.is_punct(')') || text == "]" {
+            depth -= 1;
+        }
+        if depth == 0 && t.is_punct(',') {
+            if let Some(s) = start.take() {
+                args.push(&sql[s..end]);
+            }
+            in_default = false;
+            continue;
+        }
+        let default =
+            depth == 0 && (t.is_word(sql, "DEFAULT") || (t.kind == TokKind::Other && text == "="));
+        in_default |= default;
+        if !in_default {
+            start.get_or_insert(t.start);
+            end = toks[k].end;
+        }
+    }
+    if let Some(s) = start {
+        args.push(&sql[s..end]);
+    }
+    args.join(", ")
 }
 
 /// `ALTER TABLE ONLY p ATTACH PARTITION c FOR VALUES ...` (or `ALTER INDEX p ATTACH PARTITION c`)
@@ -825,14 +868,23 @@ fn sequence(ctx: &Ctx, s: &Block, t: &Block) -> Decision {
         );
     }
     // ALTER TABLE t ALTER COLUMN c ADD GENERATED {ALWAYS|BY DEFAULT} AS IDENTITY ( opts )
+    // Read by tokens, not by pg_dump's spacing: `AS\n IDENTITY` is the same statement.
     let parse = |txt: &str| -> Option<(String, String, Vec<String>)> {
-        let gen = txt.find(" ADD GENERATED ")?;
-        let head = txt[..gen].to_string();
-        let after = &txt[gen + " ADD GENERATED ".len()..];
-        let kind = after.split(" AS IDENTITY").next()?.to_string();
-        let open = after.find('(')?;
-        let close = after.rfind(')')?;
-        let opts = after[open + 1..close]
+        let toks = tokens(txt).ok()?;
+        let gen = find_words(txt, &toks, &["ADD", "GENERATED"])?;
+        let head = txt[..toks[gen].start].trim_end().to_string();
+        let as_i = gen + 2 + find_words(txt, &toks[gen + 2..], &["AS", "IDENTITY"])?;
+        let kind = toks[gen + 2..as_i]
+            .iter()
+            .map(|t| &txt[t.start..t.end])
+            .collect::<Vec<_>>()
+            .join(" ");
+        let open = as_i + 2;
+        if kind.is_empty() || !toks.get(open)?.is_punct('(') {
+            return None;
+        }
+        let close = matching_paren(&toks, open)?;
+        let opts = txt[toks[open].end..toks[close].start]
             .lines()
             .map(|l| l.trim().to_string())
             .filter(|l| !l.is_empty())
@@ -1394,6 +1446,30 @@ mod tests {
         ] {
             assert!(parse_domain(sql).is_none(), "{sql}");
         }
+    }
+
+    /// Regression (mutation test): without its `ALTER FUNCTION ... OWNER TO` (a dump made with
+    /// --no-owner), a routine's name was read from its CREATE with the defaults, and
+    /// `DROP FUNCTION f(p numeric, pct integer DEFAULT 10)` does not parse.
+    #[test]
+    fn routine_names_leave_out_defaults() {
+        let b = Block::new(
+            crate::catalog::Key {
+                kind: "FUNCTION".into(),
+                schema: "public".into(),
+                name: "f(numeric, integer)".into(),
+            },
+            None,
+            Default::default(),
+            Default::default(),
+            smallvec::smallvec!["CREATE FUNCTION public.f(p numeric, pct integer DEFAULT 10, q text = 'a,b'::text, VARIADIC r integer[] DEFAULT ARRAY[1, 2]) RETURNS numeric\n    LANGUAGE sql\n    AS $$ select p $$".to_string()],
+            Box::default(),
+            None,
+        );
+        assert_eq!(
+            identity_of(&b).unwrap(),
+            "public.f(p numeric, pct integer, q text, VARIADIC r integer[])"
+        );
     }
 
     #[test]
