@@ -1426,11 +1426,12 @@ mod tests {
             reason: String::new(),
             sql: "-- why\nALTER TABLE public.t ADD COLUMN a integer;\nCOMMENT ON TABLE public.t IS 'a;b';\n".into(),
             hazards: vec![],
-            lock_timeout: "10s".into(),
-            statement_timeout: "0".into(),
+            lock_timeout: Millis::from_secs(10),
+            statement_timeout: Millis::ZERO,
             transactional: true,
             own_transaction: false,
             replaces_invalid_index: None,
+            on_failure_sql: None,
         };
         let mut unsupported = Vec::new();
         let mut bad = ok.clone();
