@@ -122,10 +122,7 @@ pub fn split_script(text: &str) -> Result<Split> {
     // Most blocks of a dump (indexes, constraints, owners, grants) hold no literal, quoted name,
     // dollar quote, comment or function body: only parentheses can hide a `;` there, and the
     // scanner is not needed.
-    let plain = !text
-        .bytes()
-        .any(|c| matches!(c, b'\'' | b'"' | b'$' | b'\\' | b'/' | b'-'))
-        && !contains_ignore_case(text.as_bytes(), b"begin");
+    let plain = is_plain(text.as_bytes());
     let (pieces, rest) = if plain {
         split_plain(text)
     } else {
@@ -221,10 +218,23 @@ fn split_scanned(text: &str) -> Result<(Vec<&str>, &str)> {
     Ok((pieces, text.get(start..).unwrap_or("")))
 }
 
-/// Whether `hay` holds `needle` (lower-case ASCII), ignoring ASCII case.
-fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle))
+/// Whether `text` holds no quote, dollar, backslash, comment start and no `begin` (any case):
+/// one pass, as every block of the dump comes here.
+fn is_plain(text: &[u8]) -> bool {
+    for (i, c) in text.iter().enumerate() {
+        match c {
+            b'\'' | b'"' | b'$' | b'\\' | b'/' | b'-' => return false,
+            b'b' | b'B'
+                if text
+                    .get(i + 1..i + 5)
+                    .is_some_and(|w| w.eq_ignore_ascii_case(b"egin")) =>
+            {
+                return false
+            }
+            _ => {}
+        }
+    }
+    true
 }
 
 fn strip_leading_comments(mut s: &str) -> &str {
