@@ -47,8 +47,14 @@ fn fixture(rel: &str) -> String {
         .to_string()
 }
 
+/// One TOC entry as pg_dump writes it in a plain dump: its header, then `body`.
+fn entry(header: &str, body: &str) -> String {
+    format!("--\n-- {header}; Schema: public; Owner: -\n--\n\n{body}")
+}
+
 /// The staging dump with `entry` appended as one more TOC entry.
-fn dump_with(entry: &str) -> Vec<u8> {
+fn dump_with(entry: impl AsRef<str>) -> Vec<u8> {
+    let entry = entry.as_ref();
     let base = std::fs::read_to_string(fixture("fixtures/dumps/staging.sql")).unwrap();
     format!("{base}\n{entry}\n").into_bytes()
 }
@@ -107,7 +113,7 @@ fn every_bad_input_is_one_line_exit_1_and_changes_nothing() {
     let with_data = write(
         d,
         "data.sql",
-        &dump_with("--\n-- Data for Name: customers; Type: TABLE DATA; Schema: public; Owner: -\n--\n\nCOPY public.customers (id, email, name, created_at) FROM stdin;\n1\ta@b.c\tA\t2024-01-01 00:00:00+00\n\\.\n"),
+        &dump_with(entry("Data for Name: customers; Type: TABLE DATA", "COPY public.customers (id, email, name, created_at) FROM stdin;\n1\ta@b.c\tA\t2024-01-01 00:00:00+00\n\\.\n")),
     );
     let dumpall = write(
         d,
@@ -117,57 +123,87 @@ fn every_bad_input_is_one_line_exit_1_and_changes_nothing() {
     let hidden = write(
         d,
         "hidden.sql",
-        &dump_with("--\n-- Name: y; Type: TABLE; Schema: public; Owner: -\n--\n\nCREATE TABLE public.y (\n    id integer\n); DELETE FROM public.canary;\n"),
+        &dump_with(entry(
+            "Name: y; Type: TABLE",
+            "CREATE TABLE public.y (\n    id integer\n); DELETE FROM public.canary;\n",
+        )),
     );
     let broken_domain = write(
         d,
         "broken-domain.sql",
-        &dump_with("--\n-- Name: d; Type: DOMAIN; Schema: public; Owner: -\n--\n\nCREATE DOMAIN public.d AS\n"),
+        &dump_with(entry(
+            "Name: d; Type: DOMAIN",
+            "CREATE DOMAIN public.d AS\n",
+        )),
     );
     let cut_constraint = write(
         d,
         "cut.sql",
-        &dump_with("--\n-- Name: customers customers_x; Type: CONSTRAINT; Schema: public; Owner: -\n--\n\nALTER TABLE ONLY public.customers\n    ADD CONSTRAINT\n"),
+        &dump_with(entry(
+            "Name: customers customers_x; Type: CONSTRAINT",
+            "ALTER TABLE ONLY public.customers\n    ADD CONSTRAINT\n",
+        )),
     );
     let long = "n".repeat(70);
     let long_name = write(
         d,
         "long-name.sql",
-        &dump_with(&format!("--\n-- Name: {long}; Type: TABLE; Schema: public; Owner: -\n--\n\nCREATE TABLE public.{long} (\n    id integer\n);\n")),
+        &dump_with(entry(
+            &format!("Name: {long}; Type: TABLE"),
+            &format!("CREATE TABLE public.{long} (\n    id integer\n);\n"),
+        )),
     );
     let empty_grant = write(
         d,
         "empty-grant.sql",
-        &dump_with("--\n-- Name: TABLE customers; Type: ACL; Schema: public; Owner: -\n--\n\nGRANT ON TABLE public.customers TO PUBLIC;\n"),
+        &dump_with(entry(
+            "Name: TABLE customers; Type: ACL",
+            "GRANT ON TABLE public.customers TO PUBLIC;\n",
+        )),
     );
     let empty_revoke = write(
         d,
         "empty-revoke.sql",
-        &dump_with("--\n-- Name: TABLE customers; Type: ACL; Schema: public; Owner: -\n--\n\nREVOKE ON TABLE public.customers FROM PUBLIC;\n"),
+        &dump_with(entry(
+            "Name: TABLE customers; Type: ACL",
+            "REVOKE ON TABLE public.customers FROM PUBLIC;\n",
+        )),
     );
     let invalid_utf8 = write(
         d,
         "latin1.sql",
-        &dump_with("--\n-- Name: TABLE customers; Type: COMMENT; Schema: public; Owner: -\n--\n\nCOMMENT ON TABLE public.customers IS 'caf\u{e9}';\n")
-            .into_iter()
-            .map(|b| if b == 0xc3 { 0xe9 } else { b })
-            .filter(|b| *b != 0xa9)
-            .collect::<Vec<u8>>(),
+        &dump_with(entry(
+            "Name: TABLE customers; Type: COMMENT",
+            "COMMENT ON TABLE public.customers IS 'caf\u{e9}';\n",
+        ))
+        .into_iter()
+        .map(|b| if b == 0xc3 { 0xe9 } else { b })
+        .filter(|b| *b != 0xa9)
+        .collect::<Vec<u8>>(),
     );
     let nul_in_dump = write(
         d,
         "nul.sql",
-        &dump_with("--\n-- Name: z; Type: TABLE; Schema: public; Owner: -\n--\n\nCREATE TABLE public.z (\n    id integer\0\n);\n"),
+        &dump_with(entry(
+            "Name: z; Type: TABLE",
+            "CREATE TABLE public.z (\n    id integer\0\n);\n",
+        )),
     );
     let insert_data = write(
         d,
         "inserts.sql",
-        &dump_with("--\n-- Data for Name: customers; Type: TABLE DATA; Schema: public; Owner: -\n--\n\nINSERT INTO public.customers VALUES (1, 'a@b.c', 'A', now());\n"),
+        &dump_with(entry(
+            "Data for Name: customers; Type: TABLE DATA",
+            "INSERT INTO public.customers VALUES (1, 'a@b.c', 'A', now());\n",
+        )),
     );
     let do_block = write(
         d,
         "do.sql",
-        &dump_with("--\n-- Name: f; Type: FUNCTION; Schema: public; Owner: -\n--\n\nDO $$BEGIN DELETE FROM public.canary; END$$;\n"),
+        &dump_with(entry(
+            "Name: f; Type: FUNCTION",
+            "DO $$BEGIN DELETE FROM public.canary; END$$;\n",
+        )),
     );
     let json_as_dump = write(d, "plan-as-dump.sql", b"{\"format\": 2, \"steps\": []}\n");
     std::fs::create_dir(d.join("a-directory.sql")).unwrap();
