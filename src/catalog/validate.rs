@@ -285,33 +285,49 @@ pub(crate) fn refuse_entry_advice(kind: &str) -> &'static str {
 /// Why a statement cannot be in a schema dump, judged by its first words (cheap: every
 /// statement of the dump passes here). `kind` is the type of its entry ("" before the first).
 pub(crate) fn refuse_statement(kind: &str, stmt: &str) -> Option<String> {
-    let s = summary(stmt);
+    // Every statement of the dump comes here: nothing is allocated unless it is refused (words
+    // are borrowed when already upper case, as pg_dump writes them).
+    let s = || summary(stmt);
     if stmt.starts_with('\\') {
         return Some(format!(
-            "it has a psql meta-command ({s}), which pg_dump --schema-only does not write (pg_dumpall and pg_dump --create do): dump one database with pg_dump --schema-only"
+            "it has a psql meta-command ({}), which pg_dump --schema-only does not write (pg_dumpall and pg_dump --create do): dump one database with pg_dump --schema-only",
+            s()
         ));
     }
     let mut words = stmt
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .filter(|w| !w.is_empty());
-    let first = words.next().unwrap_or("").to_ascii_uppercase();
-    let second = words.next().unwrap_or("").to_ascii_uppercase();
-    let third = words.next().unwrap_or("").to_ascii_uppercase();
-    let data = |what: &str| Some(format!("not a schema-only dump: {what} ({s}): {REMAKE}"));
+        .filter(|w| !w.is_empty())
+        .map(|w| -> std::borrow::Cow<'_, str> {
+            if w.bytes().any(|b| b.is_ascii_lowercase()) {
+                w.to_ascii_uppercase().into()
+            } else {
+                w.into()
+            }
+        });
+    let first = words.next().unwrap_or_default();
+    let second = words.next().unwrap_or_default();
+    let data = |what: &str| {
+        Some(format!(
+            "not a schema-only dump: {what} ({}): {REMAKE}",
+            s()
+        ))
+    };
     let foreign = |what: &str| {
         Some(format!(
-            "{what} ({s}), which pg_dump does not write in a schema dump: {REMAKE}"
+            "{what} ({}), which pg_dump does not write in a schema dump: {REMAKE}",
+            s()
         ))
     };
     let cluster = || {
         Some(format!(
-            "it has {s}, a statement of pg_dumpall (roles, databases, tablespaces), not of one database's schema: dump one database with pg_dump --schema-only"
+            "it has {}, a statement of pg_dumpall (roles, databases, tablespaces), not of one database's schema: dump one database with pg_dump --schema-only",
+            s()
         ))
     };
     if !stmt.starts_with(|c: char| c.is_ascii_alphabetic()) {
         return foreign("it has a statement that is not SQL");
     }
-    match (first.as_str(), second.as_str()) {
+    match (first.as_ref(), second.as_ref()) {
         ("COPY" | "INSERT", _) => data("it has table data"),
         ("SELECT", _) if stmt.starts_with("SELECT pg_catalog.set_config(") => None,
         ("SELECT", _) if stmt.starts_with("SELECT pg_catalog.setval(") => {
@@ -331,10 +347,11 @@ pub(crate) fn refuse_statement(kind: &str, stmt: &str) -> Option<String> {
         ("DO", _) => foreign("it runs a DO block"),
         ("DROP", _) => Some(drops(stmt)),
         ("CREATE" | "ALTER", "DATABASE") => Some(format!(
-            "it creates or alters the database itself ({s}), as pg_dump --create and pg_dumpall do; pgalign compares the schema inside one database: make it with pg_dump --schema-only, without --create"
+            "it creates or alters the database itself ({}), as pg_dump --create and pg_dumpall do; pgalign compares the schema inside one database: make it with pg_dump --schema-only, without --create",
+            s()
         )),
         ("CREATE" | "ALTER", "ROLE" | "GROUP" | "TABLESPACE") => cluster(),
-        ("CREATE" | "ALTER", "USER") if third != "MAPPING" => cluster(),
+        ("CREATE" | "ALTER", "USER") if words.next().as_deref() != Some("MAPPING") => cluster(),
         ("ALTER", "SYSTEM") => cluster(),
         ("CREATE" | "ALTER" | "COMMENT" | "GRANT" | "REVOKE" | "SECURITY" | "SET" | "RESET", _) => {
             None
@@ -405,7 +422,7 @@ fn check_block(cat: &Catalog, i: usize) -> Result<()> {
         } else {
             format!("its statement {} of {n}", k + 1)
         };
-        let node = parse::statement_kind(stmt).map_err(|e| {
+        let (node, lexical) = parse::check_statement(stmt, MAX_IDENTIFIER_BYTES).map_err(|e| {
             anyhow!(
                 "{}: {which} ({}) does not parse: {e}: the dump is damaged or was cut; {REMAKE}",
                 label(),
@@ -433,7 +450,7 @@ fn check_block(cat: &Catalog, i: usize) -> Result<()> {
                 b.key.kind
             );
         }
-        if let Some(what) = parse::lexical_problem(stmt, MAX_IDENTIFIER_BYTES) {
+        if let Some(what) = lexical {
             bail!(
                 "{}: {which} ({}) holds {}: pg_dump never writes one; {REMAKE}",
                 label(),
@@ -455,10 +472,18 @@ fn check_block(cat: &Catalog, i: usize) -> Result<()> {
     // The name pgalign uses for the object in DROP, COMMENT, GRANT ... comes from its
     // `ALTER <kind> <name> OWNER TO` (which is not a block of its own under --no-owner).
     if let Some(id) = b.identity() {
-        let ok = match alter_word(&b.key.kind) {
-            Some(word) => parse::one_statement(&format!("ALTER {word} {id} OWNER TO x")).is_ok(),
-            None => parse::is_plain_name(id),
-        };
+        // Most names are plain words and dots, which need no parse (a keyword where a name
+        // goes would make a step that does not parse, which the planner reports).
+        let plain = id
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'.');
+        let ok = plain
+            || match alter_word(&b.key.kind) {
+                Some(word) => {
+                    parse::one_statement(&format!("ALTER {word} {id} OWNER TO x")).is_ok()
+                }
+                None => parse::is_plain_name(id),
+            };
         if !ok {
             bail!(
                 "{}: its ALTER ... OWNER TO names the object as `{}`, which is not a name: {REMAKE}",
