@@ -8,7 +8,9 @@
 //!   entry's type (`refuse_entry`): data, pg_dumpall and `--create` / `--clean` output;
 //! - for the entries that reach the plan (created, dropped or changed), `validate`: each
 //!   statement parses with the server's grammar, alone, is of a kind pg_dump writes in that type
-//!   of entry (`STATEMENTS`), and names nothing longer than PostgreSQL keeps.
+//!   of entry (`STATEMENTS`; an entry that creates an object starts with its CREATE, `FIRST`),
+//!   holds no comment and names nothing longer than PostgreSQL keeps; the object's name as its
+//!   `ALTER ... OWNER TO` writes it (which the planner uses in DROP, GRANT ...) parses there.
 
 use super::{parse, Catalog, SYNTHETIC_TOC_BASE};
 use anyhow::{anyhow, bail, Result};
@@ -266,6 +268,8 @@ pub(crate) fn refuse_entry(kind: &str) -> Option<&'static str> {
         }
         "SEQUENCE SET" => "not a schema-only dump: it sets a sequence's current value",
         "MATERIALIZED VIEW DATA" => "not a schema-only dump: it fills a materialized view",
+        // pg_dump 18's optimizer statistics, never in a --schema-only dump.
+        "STATISTICS DATA" => "not a schema-only dump: it has optimizer statistics",
         "DATABASE" | "DATABASE PROPERTIES" => {
             "it creates or sets up the database itself, as pg_dump --create and pg_dumpall do; pgalign compares the schema inside one database: make it with pg_dump --schema-only, without --create"
         }
