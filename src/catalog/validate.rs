@@ -478,9 +478,12 @@ fn check_block(cat: &Catalog, i: usize) -> Result<()> {
     if let Some(id) = b.identity() {
         // Most names are plain words and dots, which need no parse (a keyword where a name
         // goes would make a step that does not parse, which the planner reports).
-        let plain = id
-            .bytes()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'.');
+        let plain = id.split('.').all(|part| {
+            part.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+                && part
+                    .bytes()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
+        });
         let ok = plain
             || match alter_word(&b.key.kind) {
                 Some(word) => {
@@ -698,6 +701,12 @@ mod tests {
             // The object's name comes from its owner statement, even without owners.
             (
                 TABLE.replace("ALTER TABLE public.t OWNER", "ALTER TABLE ,public.t OWNER"),
+                true,
+                "which is not a name",
+            ),
+            // Regression (mutation test, strict): words and dots, but not a name.
+            (
+                TABLE.replace("ALTER TABLE public.t OWNER", "ALTER TABLE public.t. OWNER"),
                 true,
                 "which is not a name",
             ),
