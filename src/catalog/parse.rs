@@ -291,6 +291,34 @@ mod split_tests {
         assert_eq!(s.stmts.len(), 2);
     }
 
+    /// A routine named `begin` keeps psql's splitter from ending the statement: the next one
+    /// rides along, and the check finds two where there must be one.
+    #[test]
+    fn a_statement_hidden_behind_begin_is_found() {
+        let text = "CREATE FUNCTION public.begin() RETURNS integer LANGUAGE sql AS $$select 1$$; DELETE FROM canary;\n";
+        let s = split_script(text).unwrap();
+        assert_eq!(s.stmts.len(), 1);
+        let e = check_statement(&s.stmts[0], 63).unwrap_err().to_string();
+        assert!(e.contains("2 statements"), "{e}");
+        // What the scanner could find is never skipped by the quick look before it.
+        for sql in [
+            "CREATE TABLE \"t\" (a integer)",
+            "CREATE TABLE t (a integer) -- c",
+            "CREATE TABLE t (a /* c */ integer)",
+        ] {
+            assert!(
+                check_statement(sql, 63).unwrap().1.is_some() || sql.contains('"'),
+                "{sql}"
+            );
+        }
+        let long = format!("CREATE TABLE t ({} integer)", "a".repeat(64));
+        assert!(check_statement(&long, 63).unwrap().1.is_some());
+        assert!(check_statement("CREATE TABLE t (a integer)", 63)
+            .unwrap()
+            .1
+            .is_none());
+    }
+
     /// Text after the last semicolon is a statement of its own, and says the script was cut;
     /// what libpg_query's splitter would skip (no keyword) is kept.
     #[test]
@@ -305,18 +333,91 @@ mod split_tests {
     }
 }
 
-/// The kind of the one statement `sql` holds, as libpg_query names its node (`CreateStmt`,
-/// `AlterTableStmt`, `DeleteStmt`, ...). An error when it does not parse, or holds more than one
-/// statement. (The parser is run twice, without building a tree: its statement split counts and
-/// checks the syntax, its summary gives the kind; a third of the cost of a parse tree.)
-pub fn statement_kind(sql: &str) -> Result<String> {
-    one_statement(sql)?;
+/// A statement of a dump checked with the server's grammar: its kind, as libpg_query names
+/// its node (`CreateStmt`, `AlterTableStmt`, `DeleteStmt`, ...), and what pg_dump never writes
+/// inside a statement, found by the scanner: an identifier longer than `max_identifier` bytes
+/// (PostgreSQL would truncate it), or a comment (pgalign cuts statements into pieces and joins
+/// them on one line, where a `--` comment would swallow the rest). An error when it does not
+/// parse, or holds more than one statement.
+pub fn check_statement(sql: &str, max_identifier: usize) -> Result<(String, Option<String>)> {
+    // The summary parses without building a tree on this side (a sixth of the cost of a parse
+    // tree); the scanner finds the rest.
     let summary = pg_query::summary(sql, 0, -1).map_err(parser_error)?;
-    summary
+    let kind = summary
         .statement_types
         .into_iter()
         .next()
-        .ok_or_else(|| anyhow!("it holds no statement"))
+        .ok_or_else(|| anyhow!("it holds no statement"))?;
+    let mut problem = None;
+    let mut semicolon = false;
+    // The scanner only where it can find something: a quoted name, a comment, a semicolon, or a
+    // word longer than an identifier may be (most statements have none of them).
+    let tokens = if may_need_scanner(sql.as_bytes(), max_identifier) {
+        scan(sql)?
+    } else {
+        Vec::new()
+    };
+    for t in tokens {
+        let (start, end) = (t.start as usize, t.end as usize);
+        let text = sql.get(start..end).unwrap_or("");
+        // Short and on one line, for an error message.
+        let shown = || -> String { text.chars().filter(|c| !c.is_control()).take(80).collect() };
+        match Token::try_from(t.token).unwrap_or(Token::Nul) {
+            Token::Ident if ident_len(text) > max_identifier && problem.is_none() => {
+                problem = Some(format!(
+                    "an identifier of more than {max_identifier} bytes ({}), which PostgreSQL would truncate",
+                    shown()
+                ));
+            }
+            Token::SqlComment | Token::CComment if problem.is_none() => {
+                problem = Some(format!("a comment inside it ({})", shown()));
+            }
+            Token::Ascii59 => semicolon = true,
+            _ => {}
+        }
+    }
+    // The statements were split at every semicolon but those in a SQL-standard function body
+    // (psql's rule): only there can a second statement hide.
+    if semicolon {
+        one_statement(sql)?;
+    }
+    Ok((kind, problem))
+}
+
+/// Whether `check_statement` needs the scanner for `sql`: it holds a `"`, `--`, `/*` or `;`,
+/// or a run of identifier bytes longer than `max_identifier` (what the scanner could read as a
+/// quoted name, a comment, a statement's end or a long identifier; literals may give a false
+/// yes, never a false no).
+fn may_need_scanner(sql: &[u8], max_identifier: usize) -> bool {
+    let mut run = 0;
+    for (i, &c) in sql.iter().enumerate() {
+        match c {
+            b'"' | b';' => return true,
+            b'-' | b'/' if matches!(sql.get(i + 1), Some(b'-' | b'*')) => return true,
+            c if c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80 => {
+                run += 1;
+                if run > max_identifier {
+                    return true;
+                }
+            }
+            _ => run = 0,
+        }
+    }
+    false
+}
+
+/// The kind of the one statement `sql` holds (see `check_statement`).
+pub fn statement_kind(sql: &str) -> Result<String> {
+    one_statement(sql)?;
+    Ok(check_statement(sql, usize::MAX)?.0)
+}
+
+/// The length in bytes of the identifier a token spells (quotes off, `""` one quote).
+fn ident_len(text: &str) -> usize {
+    match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+        Some(inner) => inner.len() - inner.matches("\"\"").count(),
+        None => text.len(),
+    }
 }
 
 /// Whether `sql` is one statement the server's grammar accepts (no parse tree is built).
@@ -336,28 +437,6 @@ fn parser_error(e: pg_query::Error) -> anyhow::Error {
         pg_query::Error::Conversion(_) => anyhow!("it holds a NUL byte"),
         e => anyhow!("{e}"),
     }
-}
-
-/// What pg_dump never writes inside a statement, found by the scanner: an identifier longer
-/// than `max` bytes (PostgreSQL would truncate it), or a comment (pgalign cuts statements into
-/// pieces and puts them together on one line, where a `--` comment would swallow the rest).
-pub fn lexical_problem(sql: &str, max: usize) -> Option<String> {
-    let toks = match tokens(sql) {
-        Ok(t) => t,
-        Err(e) => return Some(e.to_string()),
-    };
-    toks.iter().find_map(|t| {
-        let text = sql.get(t.start..t.end).unwrap_or("");
-        // Short and on one line, for an error message.
-        let text: String = text.chars().filter(|c| !c.is_control()).take(80).collect();
-        match &t.kind {
-            TokKind::Ident(name) if name.len() > max => Some(format!(
-                "an identifier of more than {max} bytes ({text}), which PostgreSQL would truncate"
-            )),
-            TokKind::Comment => Some(format!("a comment inside it ({text})")),
-            _ => None,
-        }
-    })
 }
 
 /// Whether `text` is an object's name as `ALTER ... OWNER TO` writes it: identifiers, dots,

@@ -8,7 +8,9 @@
 //!   entry's type (`refuse_entry`): data, pg_dumpall and `--create` / `--clean` output;
 //! - for the entries that reach the plan (created, dropped or changed), `validate`: each
 //!   statement parses with the server's grammar, alone, is of a kind pg_dump writes in that type
-//!   of entry (`STATEMENTS`), and names nothing longer than PostgreSQL keeps.
+//!   of entry (`STATEMENTS`; an entry that creates an object starts with its CREATE, `FIRST`),
+//!   holds no comment and names nothing longer than PostgreSQL keeps; the object's name as its
+//!   `ALTER ... OWNER TO` writes it (which the planner uses in DROP, GRANT ...) parses there.
 
 use super::{parse, Catalog, SYNTHETIC_TOC_BASE};
 use anyhow::{anyhow, bail, Result};
@@ -266,6 +268,8 @@ pub(crate) fn refuse_entry(kind: &str) -> Option<&'static str> {
         }
         "SEQUENCE SET" => "not a schema-only dump: it sets a sequence's current value",
         "MATERIALIZED VIEW DATA" => "not a schema-only dump: it fills a materialized view",
+        // pg_dump 18's optimizer statistics, never in a --schema-only dump.
+        "STATISTICS DATA" => "not a schema-only dump: it has optimizer statistics",
         "DATABASE" | "DATABASE PROPERTIES" => {
             "it creates or sets up the database itself, as pg_dump --create and pg_dumpall do; pgalign compares the schema inside one database: make it with pg_dump --schema-only, without --create"
         }
@@ -422,7 +426,7 @@ fn check_block(cat: &Catalog, i: usize) -> Result<()> {
         } else {
             format!("its statement {} of {n}", k + 1)
         };
-        let node = parse::statement_kind(stmt).map_err(|e| {
+        let (node, lexical) = parse::check_statement(stmt, MAX_IDENTIFIER_BYTES).map_err(|e| {
             anyhow!(
                 "{}: {which} ({}) does not parse: {e}: the dump is damaged or was cut; {REMAKE}",
                 label(),
@@ -450,7 +454,7 @@ fn check_block(cat: &Catalog, i: usize) -> Result<()> {
                 b.key.kind
             );
         }
-        if let Some(what) = parse::lexical_problem(stmt, MAX_IDENTIFIER_BYTES) {
+        if let Some(what) = lexical {
             bail!(
                 "{}: {which} ({}) holds {}: pg_dump never writes one; {REMAKE}",
                 label(),
@@ -472,10 +476,21 @@ fn check_block(cat: &Catalog, i: usize) -> Result<()> {
     // The name pgalign uses for the object in DROP, COMMENT, GRANT ... comes from its
     // `ALTER <kind> <name> OWNER TO` (which is not a block of its own under --no-owner).
     if let Some(id) = b.identity() {
-        let ok = match alter_word(&b.key.kind) {
-            Some(word) => parse::one_statement(&format!("ALTER {word} {id} OWNER TO x")).is_ok(),
-            None => parse::is_plain_name(id),
-        };
+        // Most names are plain words and dots, which need no parse (a keyword where a name
+        // goes would make a step that does not parse, which the planner reports).
+        let plain = id.split('.').all(|part| {
+            part.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+                && part
+                    .bytes()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
+        });
+        let ok = plain
+            || match alter_word(&b.key.kind) {
+                Some(word) => {
+                    parse::one_statement(&format!("ALTER {word} {id} OWNER TO x")).is_ok()
+                }
+                None => parse::is_plain_name(id),
+            };
         if !ok {
             bail!(
                 "{}: its ALTER ... OWNER TO names the object as `{}`, which is not a name: {REMAKE}",
@@ -686,6 +701,12 @@ mod tests {
             // The object's name comes from its owner statement, even without owners.
             (
                 TABLE.replace("ALTER TABLE public.t OWNER", "ALTER TABLE ,public.t OWNER"),
+                true,
+                "which is not a name",
+            ),
+            // Regression (mutation test, strict): words and dots, but not a name.
+            (
+                TABLE.replace("ALTER TABLE public.t OWNER", "ALTER TABLE public.t. OWNER"),
                 true,
                 "which is not a name",
             ),

@@ -139,10 +139,15 @@ async fn dump_side(
 /// server's grammar (`catalog::validate`): a statement that is not pg_dump's never becomes a step.
 /// Only those: parsing every statement of 10,000 tables would cost more than reading them.
 pub fn validate(loaded: &Loaded, d: &crate::diff::Diff) -> Result<()> {
-    catalog::validate(&loaded.source, d.changes.iter().filter_map(|c| c.source))
-        .with_context(|| format!("reading source {}", loaded.source_name))?;
-    catalog::validate(&loaded.target, d.changes.iter().filter_map(|c| c.target))
-        .with_context(|| format!("reading target {}", loaded.target_name))
+    // One side on a thread of its own (2 cores): each is a parse per changed statement.
+    let (s, t) = std::thread::scope(|scope| {
+        let t = scope
+            .spawn(|| catalog::validate(&loaded.target, d.changes.iter().filter_map(|c| c.target)));
+        let s = catalog::validate(&loaded.source, d.changes.iter().filter_map(|c| c.source));
+        (s, t.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+    });
+    s.with_context(|| format!("reading source {}", loaded.source_name))?;
+    t.with_context(|| format!("reading target {}", loaded.target_name))
 }
 
 /// Resolves, dumps (in parallel) and catalogs both sides.

@@ -1255,8 +1255,10 @@ fn commit_new_enum_labels(steps: &mut [Step]) {
             .lines()
             .filter_map(|l| l.split(" ADD VALUE ").nth(1))
             .filter_map(|rest| {
-                // The label is the first string literal after ADD VALUE.
-                let end = rest[1..].find("' ").or_else(|| rest[1..].rfind('\''))?;
+                // The label is the first string literal after ADD VALUE (a name holding
+                // ` ADD VALUE ` may be followed by anything: no slicing inside a character).
+                let body = rest.get(1..)?;
+                let end = body.find("' ").or_else(|| body.rfind('\''))?;
                 Some(rest[..end + 2].to_string())
             })
             .collect();
@@ -1291,7 +1293,8 @@ fn mentions(sql: &str, ident: &str) -> bool {
         if before && after {
             return true;
         }
-        from = s + 1;
+        // Past the first character of the match, whatever its length in bytes.
+        from = s + lower[s..].chars().next().map_or(1, char::len_utf8);
     }
     false
 }
@@ -1383,6 +1386,38 @@ mod tests {
         assert!(mentions("SELECT t.amount FROM t", "amount"));
         assert!(!mentions("SELECT t.amounts FROM t", "amount"));
         assert!(mentions("SELECT \"Amount\" FROM t", "Amount"));
+        // Regression: a name starting with a character of two bytes, first found inside a longer
+        // word, made the search resume inside that character (a panic).
+        assert!(mentions("SELECT t.\"xéa\", t.\"éa\" FROM t", "éa"));
+        assert!(!mentions("SELECT t.\"xéa\" FROM t", "éa"));
+    }
+
+    /// Regression: a composite type's step holding ` ADD VALUE ` in a quoted attribute name
+    /// followed by a character of two bytes made the enum-label reader slice inside it.
+    #[test]
+    fn enum_labels_are_read_without_slicing_characters() {
+        let step = |sql: &str| Step {
+            object: "type public.t".into(),
+            kind: "TYPE".into(),
+            op: Op::Alter,
+            reason: String::new(),
+            sql: sql.into(),
+            hazards: vec![],
+            lock_timeout: Millis::from_secs(10),
+            statement_timeout: Millis::ZERO,
+            transactional: true,
+            own_transaction: false,
+            replaces_invalid_index: None,
+            on_failure_sql: None,
+        };
+        let mut steps = vec![
+            step("ALTER TYPE public.t ADD ATTRIBUTE \"a ADD VALUE é\" integer;\n"),
+            step("ALTER TYPE public.e ADD VALUE 'x' AFTER 'w';\n"),
+            step("SELECT 'x'::public.e;\n"),
+        ];
+        commit_new_enum_labels(&mut steps);
+        assert!(!steps[0].own_transaction);
+        assert!(steps[1].own_transaction);
     }
 
     fn catalog(body: &str) -> Catalog {
