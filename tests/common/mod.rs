@@ -2,6 +2,9 @@
 //! real pgalign binary. Every database a test creates has a unique name and is dropped after.
 #![allow(dead_code)]
 
+mod normalize;
+pub use normalize::normalize_dump;
+
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -178,71 +181,6 @@ pub fn pgalign(args: &[&str]) -> Output {
         .env("NO_COLOR", "1")
         .output()
         .expect("run pgalign")
-}
-
-/// A dump as a sorted multiset of statements, without comments, SET lines and psql
-/// meta-commands; inside CREATE TABLE the element lines are sorted (column order is a note).
-pub fn normalize_dump(text: &str) -> Vec<String> {
-    let mut stmts = Vec::new();
-    let mut cur = String::new();
-    let mut in_dollar: Option<String> = None;
-    for line in text.lines() {
-        if in_dollar.is_none()
-            && (line.starts_with("--") || line.starts_with('\\') || line.trim().is_empty())
-        {
-            continue;
-        }
-        cur.push_str(line);
-        cur.push('\n');
-        // Track dollar quotes so a body's semicolons do not end the statement.
-        let mut rest = line;
-        while let Some(i) = rest.find('$') {
-            let after = &rest[i + 1..];
-            if let Some(j) = after.find('$') {
-                let tag = &after[..j];
-                if tag.chars().all(|c| c.is_alphanumeric() || c == '_') {
-                    let full = format!("${tag}$");
-                    match &in_dollar {
-                        Some(t) if *t == full => in_dollar = None,
-                        None => in_dollar = Some(full),
-                        _ => {}
-                    }
-                    rest = &after[j + 1..];
-                    continue;
-                }
-            }
-            rest = after;
-        }
-        if in_dollar.is_none() && line.trim_end().ends_with(';') {
-            let s = std::mem::take(&mut cur);
-            if !(s.starts_with("SET ") || s.starts_with("SELECT pg_catalog.set_config")) {
-                stmts.push(sort_table_elements(&s));
-            }
-        }
-    }
-    stmts.sort();
-    stmts
-}
-
-fn sort_table_elements(s: &str) -> String {
-    if !s.starts_with("CREATE TABLE") && !s.starts_with("CREATE UNLOGGED TABLE") {
-        return s.to_string();
-    }
-    let lines: Vec<&str> = s.lines().collect();
-    if lines.len() < 3 {
-        return s.to_string();
-    }
-    let mut mid: Vec<String> = lines[1..lines.len() - 1]
-        .iter()
-        .map(|l| l.trim_end_matches(',').to_string())
-        .collect();
-    mid.sort();
-    format!(
-        "{}\n{}\n{}\n",
-        lines[0],
-        mid.join("\n"),
-        lines[lines.len() - 1]
-    )
 }
 
 /// Every fixture case: `fixtures/<kind>/<case>/` holding old.sql and new.sql, sorted.
