@@ -25,6 +25,14 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
         );
     }
     let name = qualified(&new.schema, &new.name);
+    // A foreign table is altered with ALTER FOREIGN TABLE (ALTER TABLE refuses it), and holds
+    // no rows here: its columns change without a rewrite and without losing data.
+    let foreign = s.key.kind == "FOREIGN TABLE";
+    let alter = if foreign {
+        "ALTER FOREIGN TABLE"
+    } else {
+        "ALTER TABLE"
+    };
     let mut steps: Vec<Step> = Vec::new();
     let mut touched: Vec<String> = Vec::new();
     let mut problems: Vec<String> = Vec::new();
@@ -46,7 +54,7 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
             let to = if new.unlogged { "UNLOGGED" } else { "LOGGED" };
             steps.push(step(
                 format!("table becomes {}", to.to_lowercase()),
-                format!("ALTER TABLE {name} SET {to};\n"),
+                format!("{alter} {name} SET {to};\n"),
                 vec![Hazard::TableRewrite, Hazard::AccessExclusiveLock],
             ));
         } else {
@@ -85,13 +93,13 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
             if !ow.is_empty() {
                 let list: Vec<&str> = ow.iter().map(|(k, _)| k.as_str()).collect();
                 sql.push_str(&format!(
-                    "ALTER TABLE {name} RESET ({});\n",
+                    "{alter} {name} RESET ({});\n",
                     list.join(", ")
                 ));
             }
             let set: Vec<String> = nw.iter().map(|(k, v)| format!("{k}={v}")).collect();
             if !set.is_empty() {
-                sql.push_str(&format!("ALTER TABLE {name} SET ({});\n", set.join(", ")));
+                sql.push_str(&format!("{alter} {name} SET ({});\n", set.join(", ")));
             }
             steps.push(step(
                 "storage parameters differ".into(),
@@ -195,7 +203,7 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                     }
                 ),
                 format!(
-                    "ALTER TABLE {name} DROP CONSTRAINT {};\n",
+                    "{alter} {name} DROP CONSTRAINT {};\n",
                     quote_ident(&c.name)
                 ),
                 vec![Hazard::AccessExclusiveLock],
@@ -211,8 +219,12 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
             }
             steps.push(step(
                 format!("column {} not in source", c.name),
-                format!("ALTER TABLE {name} DROP COLUMN {};\n", quote_ident(&c.name)),
-                vec![Hazard::DataLoss, Hazard::AccessExclusiveLock],
+                format!("{alter} {name} DROP COLUMN {};\n", quote_ident(&c.name)),
+                if foreign {
+                    vec![Hazard::AccessExclusiveLock]
+                } else {
+                    vec![Hazard::DataLoss, Hazard::AccessExclusiveLock]
+                },
             ));
         }
     }
@@ -252,7 +264,7 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
             if c.generated.is_none() {
                 steps.push(step(
                     format!("column {} is no longer generated", c.name),
-                    format!("ALTER TABLE {name} ALTER COLUMN {col} DROP EXPRESSION;\n"),
+                    format!("{alter} {name} ALTER COLUMN {col} DROP EXPRESSION;\n"),
                     vec![Hazard::AccessExclusiveLock],
                 ));
                 // Fall through for the remaining differences (type, default, NOT NULL).
@@ -261,7 +273,7 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                 // the column is dropped and added again (it holds derived data only).
                 steps.push(step(
                     format!("column {} generation expression differs; dropped and added again (it moves to the end of the table)", c.name),
-                    format!("ALTER TABLE {name} DROP COLUMN {col};\nALTER TABLE {name} ADD COLUMN {};\n", c.text),
+                    format!("{alter} {name} DROP COLUMN {col};\n{alter} {name} ADD COLUMN {};\n", c.text),
                     vec![Hazard::TableRewrite, Hazard::AccessExclusiveLock],
                 ));
                 continue;
@@ -274,7 +286,7 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
             if o.default.is_some() {
                 // The old default may not cast to the new type; it is set again below.
                 sql.push_str(&format!(
-                    "ALTER TABLE {name} ALTER COLUMN {col} DROP DEFAULT;\n"
+                    "{alter} {name} ALTER COLUMN {col} DROP DEFAULT;\n"
                 ));
             }
             let collate = c
@@ -282,22 +294,24 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                 .as_ref()
                 .map(|x| format!(" COLLATE {x}"))
                 .unwrap_or_default();
-            let using = if o.type_sql != c.type_sql {
+            // ALTER FOREIGN TABLE takes no USING: there are no local rows to convert.
+            let using = if o.type_sql != c.type_sql && !foreign {
                 format!(" USING {col}::{}", c.type_sql)
             } else {
                 String::new()
             };
             sql.push_str(&format!(
-                "ALTER TABLE {name} ALTER COLUMN {col} TYPE {}{collate}{using};\n",
+                "{alter} {name} ALTER COLUMN {col} TYPE {}{collate}{using};\n",
                 c.type_sql
             ));
             if let Some(d) = &c.default {
                 sql.push_str(&format!(
-                    "ALTER TABLE {name} ALTER COLUMN {col} SET DEFAULT {d};\n"
+                    "{alter} {name} ALTER COLUMN {col} SET DEFAULT {d};\n"
                 ));
             }
             let mut hazards = vec![Hazard::AccessExclusiveLock];
             match type_change_cost(&o.type_sql, &c.type_sql) {
+                _ if foreign => {}
                 Cost::Free if o.collate == c.collate => {}
                 Cost::Narrowing => {
                     hazards.push(Hazard::DataLoss);
@@ -325,8 +339,8 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
             ));
         } else if o.default != c.default {
             let sql = match &c.default {
-                Some(d) => format!("ALTER TABLE {name} ALTER COLUMN {col} SET DEFAULT {d};\n"),
-                None => format!("ALTER TABLE {name} ALTER COLUMN {col} DROP DEFAULT;\n"),
+                Some(d) => format!("{alter} {name} ALTER COLUMN {col} SET DEFAULT {d};\n"),
+                None => format!("{alter} {name} ALTER COLUMN {col} DROP DEFAULT;\n"),
             };
             let s = step(format!("column {} default differs", c.name), sql, vec![]);
             if via_parent && c.default.is_none() {
@@ -343,7 +357,7 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                 let tmp = quote_ident(&truncate63(&format!("pgalign_nn_{}", c.name)));
                 steps.push(step(
                     format!("column {} becomes NOT NULL: a NOT VALID check first (--online)", c.name),
-                    format!("ALTER TABLE {name} ADD CONSTRAINT {tmp} CHECK ({col} IS NOT NULL) NOT VALID;\n"),
+                    format!("{alter} {name} ADD CONSTRAINT {tmp} CHECK ({col} IS NOT NULL) NOT VALID;\n"),
                     vec![],
                 ));
                 let mut v = step(
@@ -351,19 +365,19 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                         "column {}: validate the check without blocking writes (--online)",
                         c.name
                     ),
-                    format!("ALTER TABLE {name} VALIDATE CONSTRAINT {tmp};\n"),
+                    format!("{alter} {name} VALIDATE CONSTRAINT {tmp};\n"),
                     vec![],
                 );
                 v.own_transaction = true;
                 // The helper commits before it is validated: should validation (NULLs) or the
                 // SET NOT NULL below fail, it would stay, refusing new NULLs. Apply removes it.
                 let remove_helper =
-                    format!("ALTER TABLE {name} DROP CONSTRAINT IF EXISTS {tmp};\n");
+                    format!("{alter} {name} DROP CONSTRAINT IF EXISTS {tmp};\n");
                 v.on_failure_sql = Some(remove_helper.clone());
                 steps.push(v);
                 let mut n = step(
                     format!("column {} becomes NOT NULL, proven by the validated check (--online)", c.name),
-                    format!("ALTER TABLE {name} ALTER COLUMN {col} SET NOT NULL;\nALTER TABLE {name} DROP CONSTRAINT {tmp};\n"),
+                    format!("{alter} {name} ALTER COLUMN {col} SET NOT NULL;\n{alter} {name} DROP CONSTRAINT {tmp};\n"),
                     vec![Hazard::AccessExclusiveLock],
                 );
                 n.own_transaction = true;
@@ -372,13 +386,13 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
             } else if c.not_null {
                 steps.push(step(
                     format!("column {} becomes NOT NULL", c.name),
-                    format!("ALTER TABLE {name} ALTER COLUMN {col} SET NOT NULL;\n"),
+                    format!("{alter} {name} ALTER COLUMN {col} SET NOT NULL;\n"),
                     vec![Hazard::ValidationScan, Hazard::AccessExclusiveLock],
                 ));
             } else {
                 steps.push(step(
                     format!("column {} becomes nullable", c.name),
-                    format!("ALTER TABLE {name} ALTER COLUMN {col} DROP NOT NULL;\n"),
+                    format!("{alter} {name} ALTER COLUMN {col} DROP NOT NULL;\n"),
                     vec![],
                 ));
             }
@@ -409,7 +423,7 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                             c.name
                         ),
                         format!(
-                            "ALTER TABLE {name} RENAME CONSTRAINT {} TO {};\n",
+                            "{alter} {name} RENAME CONSTRAINT {} TO {};\n",
                             quote_ident(&from),
                             quote_ident(&to)
                         ),
@@ -421,7 +435,7 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                     renames.push(step(
                         format!("column {}: its NOT NULL constraint is renamed", c.name),
                         format!(
-                            "ALTER TABLE {name} RENAME CONSTRAINT {} TO {};\n",
+                            "{alter} {name} RENAME CONSTRAINT {} TO {};\n",
                             quote_ident(&from),
                             quote_ident(&to)
                         ),
@@ -486,7 +500,7 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
         };
         steps.push(step(
             reason,
-            format!("ALTER TABLE {name} ADD COLUMN {text};\n"),
+            format!("{alter} {name} ADD COLUMN {text};\n"),
             hazards,
         ));
         if let Some(f) = folded {
@@ -505,7 +519,7 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                     "check constraint {} added NOT VALID, validated below (--online)",
                     c.name
                 ),
-                format!("ALTER TABLE {name} ADD {} NOT VALID;\n", c.text),
+                format!("{alter} {name} ADD {} NOT VALID;\n", c.text),
                 vec![],
             ));
             let mut v = step(
@@ -514,7 +528,7 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                     c.name
                 ),
                 format!(
-                    "ALTER TABLE {name} VALIDATE CONSTRAINT {};\n",
+                    "{alter} {name} VALIDATE CONSTRAINT {};\n",
                     quote_ident(&c.name)
                 ),
                 vec![],
@@ -532,7 +546,7 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                         "not in target"
                     }
                 ),
-                format!("ALTER TABLE {name} ADD {};\n", c.text),
+                format!("{alter} {name} ADD {};\n", c.text),
                 vec![Hazard::ValidationScan, Hazard::AccessExclusiveLock],
             ));
         }
@@ -709,6 +723,11 @@ fn inheritance_change(
     nparents: &[(String, String)],
 ) -> Result<InheritanceChange, String> {
     let name = qualified(&new.schema, &new.name);
+    let alter = if s.key.kind == "FOREIGN TABLE" {
+        "ALTER FOREIGN TABLE"
+    } else {
+        "ALTER TABLE"
+    };
     let added: Vec<&(String, String)> = nparents.iter().filter(|p| !oparents.contains(p)).collect();
     let removed: Vec<&(String, String)> =
         oparents.iter().filter(|p| !nparents.contains(p)).collect();
@@ -816,14 +835,14 @@ fn inheritance_change(
     let mut sql = String::new();
     for p in &added {
         sql.push_str(&format!(
-            "ALTER TABLE {name} INHERIT {};
+            "{alter} {name} INHERIT {};
 ",
             qualified(&p.0, &p.1)
         ));
     }
     for p in &removed {
         sql.push_str(&format!(
-            "ALTER TABLE {name} NO INHERIT {};
+            "{alter} {name} NO INHERIT {};
 ",
             qualified(&p.0, &p.1)
         ));
