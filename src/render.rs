@@ -279,7 +279,7 @@ mod tests {
         let name = "public.\";\nDELETE FROM x;\r\n\"";
         let step = Step {
             object: format!("index {name}"),
-            kind: "INDEX".into(),
+            kind: crate::catalog::ObjectKind::Index,
             op: Op::Create,
             reason: "not in target\rDELETE FROM y;".into(),
             sql: "SELECT 1;\n".into(),

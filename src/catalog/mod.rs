@@ -1,6 +1,7 @@
 //! A dump, split into blocks keyed by pg_dump's own identity (Type, Schema, Name), normalized so
 //! that two dumps of equal schemas are equal block by block. Pure: text in, values out.
 
+pub mod kind;
 pub mod majors;
 pub mod parse;
 pub mod validate;
@@ -12,6 +13,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::OnceLock;
 
+pub use kind::ObjectKind;
 pub use parse::{qualified, quote_ident, quote_literal, TableDef};
 pub use validate::validate;
 
@@ -29,7 +31,7 @@ pub type Deps = smallvec::SmallVec<[u32; 4]>;
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Key {
     /// pg_dump's Type: `TABLE`, `FK CONSTRAINT`, `COMMENT`, ... and pgalign's own `OWNER`.
-    pub kind: Str,
+    pub kind: ObjectKind,
     /// Empty for objects outside any schema.
     pub schema: Str,
     /// pg_dump's tag: `orders`, `orders orders_pkey`, `f(integer)`, `COLUMN orders.id`, ...
@@ -39,7 +41,7 @@ pub struct Key {
 impl Key {
     /// How people read the identity: `table public.orders`, `comment on column public.orders.id`.
     pub fn display(&self) -> String {
-        let kind = self.kind.to_lowercase();
+        let kind = self.kind.as_str().to_lowercase();
         let qual = |n: &str| {
             if self.schema.is_empty() {
                 n.to_string()
@@ -47,14 +49,17 @@ impl Key {
                 format!("{}.{}", self.schema, n)
             }
         };
-        match self.kind.as_str() {
-            "COMMENT" | "ACL" | "SECURITY LABEL" | "OWNER" => {
+        match &self.kind {
+            ObjectKind::Comment
+            | ObjectKind::Acl
+            | ObjectKind::SecurityLabel
+            | ObjectKind::Owner => {
                 // The tag starts with the object's kind in capitals: `TABLE orders`.
                 let split = split_kind_prefix(&self.name);
-                let what = match self.kind.as_str() {
-                    "COMMENT" => "comment on",
-                    "ACL" => "privileges on",
-                    "OWNER" => "owner of",
+                let what = match &self.kind {
+                    ObjectKind::Comment => "comment on",
+                    ObjectKind::Acl => "privileges on",
+                    ObjectKind::Owner => "owner of",
                     _ => "security label on",
                 };
                 match split {
@@ -166,7 +171,7 @@ impl Block {
         settings: Box<[String]>,
         identity: Option<Str>,
     ) -> Block {
-        let is_table = matches!(key.kind.as_str(), "TABLE" | "FOREIGN TABLE");
+        let is_table = matches!(key.kind, ObjectKind::Table | ObjectKind::ForeignTable);
         let rare = (is_table || !settings.is_empty() || identity.is_some()).then(|| {
             Box::new(Rare {
                 settings,
@@ -204,7 +209,7 @@ impl Block {
             .as_deref()?
             .parsed_table
             .get_or_init(|| {
-                if !matches!(self.key.kind.as_str(), "TABLE" | "FOREIGN TABLE") {
+                if !matches!(self.key.kind, ObjectKind::Table | ObjectKind::ForeignTable) {
                     return None;
                 }
                 self.stmts
@@ -258,7 +263,7 @@ impl Block {
 
     /// Whether `canonical_text` sorts an element list here (a CREATE TABLE with one).
     fn has_table_text(&self) -> bool {
-        matches!(self.key.kind.as_str(), "TABLE" | "FOREIGN TABLE")
+        matches!(self.key.kind, ObjectKind::Table | ObjectKind::ForeignTable)
             && self
                 .stmts
                 .first()
@@ -379,7 +384,7 @@ pub fn split_owner_stmt(stmt: &str) -> Option<(String, String, String)> {
 
 struct RawBlock {
     name: Str,
-    kind: Str,
+    kind: ObjectKind,
     schema: Str,
     owner: Str,
     toc_id: Option<u32>,
@@ -592,7 +597,7 @@ pub fn from_dump_reader(reader: impl std::io::BufRead, filter: &Filter) -> Resul
                 }
                 cur = Some(RawBlock {
                     name,
-                    kind,
+                    kind: ObjectKind::from_text(&kind),
                     schema: if schema == "-" {
                         Str::default()
                     } else {
@@ -691,7 +696,7 @@ fn add_raw_block(
     if !keep_block(&raw, filter) {
         return Ok(());
     }
-    let entry = || validate::entry_name(&raw.kind, &raw.schema, &raw.name, raw.toc_id);
+    let entry = || validate::entry_name(raw.kind.as_str(), &raw.schema, &raw.name, raw.toc_id);
     let split = parse::split_script(&raw.body).map_err(|e| {
         anyhow::anyhow!(
             "{}: {e}: the dump is damaged; make it again with pg_dump --schema-only",
@@ -702,7 +707,7 @@ fn add_raw_block(
     if let Some(why) = split
         .stmts
         .iter()
-        .find_map(|s| validate::refuse_statement(&raw.kind, s))
+        .find_map(|s| validate::refuse_statement(raw.kind.as_str(), s))
     {
         bail!("{}: {why}", entry());
     }
@@ -725,7 +730,7 @@ fn add_raw_block(
         };
         let s = same_for_every_pg_dump(s, &raw.kind, cat.server_version);
         let s = same_on_every_server(s, &raw);
-        if split_owner_stmt(&s).is_some() && owner_stmt.is_none() && raw.kind != "ACL" {
+        if split_owner_stmt(&s).is_some() && owner_stmt.is_none() && raw.kind != ObjectKind::Acl {
             owner_stmt = Some(s);
         } else {
             defs.push(s);
@@ -738,7 +743,7 @@ fn add_raw_block(
     // Tens of thousands of blocks a side: no spare capacity (one statement and a few
     // dependencies are held inline), and the raw block's strings are moved, not copied.
     let owner_key = (owner_stmt.is_some() && !filter.no_owner).then(|| Key {
-        kind: "OWNER".into(),
+        kind: ObjectKind::Owner,
         schema: raw.schema.clone(),
         name: compact_str::format_compact!("{} {}", raw.kind, raw.name),
     });
@@ -753,7 +758,7 @@ fn add_raw_block(
     };
     let block = Block::new(
         Key {
-            kind: std::mem::take(&mut raw.kind),
+            kind: std::mem::replace(&mut raw.kind, ObjectKind::Owner),
             schema: std::mem::take(&mut raw.schema),
             name: std::mem::take(&mut raw.name),
         },
@@ -787,15 +792,17 @@ fn add_raw_block(
 /// One statement as a server of any major prints it, where majors differ only in how they print
 /// the same object (see `majors`).
 fn same_on_every_server(stmt: String, raw: &RawBlock) -> String {
-    let kind = raw.kind.as_str();
-    if matches!(kind, "PROCEDURE" | "COMMENT" | "ACL" | "SECURITY LABEL")
-        && stmt.contains("PROCEDURE ")
+    let kind = &raw.kind;
+    if matches!(
+        kind,
+        ObjectKind::Procedure | ObjectKind::Comment | ObjectKind::Acl | ObjectKind::SecurityLabel
+    ) && stmt.contains("PROCEDURE ")
     {
         if let Some(s) = majors::procedure_without_in(&stmt) {
             return s;
         }
     }
-    if kind == "TYPE" {
+    if *kind == ObjectKind::Type {
         if let Some(s) = majors::range_without_default_multirange(&stmt, &raw.schema, &raw.name) {
             return s;
         }
@@ -823,12 +830,21 @@ fn infer_dependencies(cat: &mut Catalog) {
     let mut schemas: HashMap<String, u32> = HashMap::new();
     for b in &cat.blocks {
         let Some(id) = b.toc_id else { continue };
-        match b.key.kind.as_str() {
-            "SCHEMA" => {
+        match &b.key.kind {
+            ObjectKind::Schema => {
                 schemas.insert(b.key.name.to_string(), id);
             }
-            "TABLE" | "VIEW" | "MATERIALIZED VIEW" | "SEQUENCE" | "FOREIGN TABLE" | "TYPE"
-            | "DOMAIN" | "FUNCTION" | "PROCEDURE" | "AGGREGATE" | "INDEX" => {
+            ObjectKind::Table
+            | ObjectKind::View
+            | ObjectKind::MaterializedView
+            | ObjectKind::Sequence
+            | ObjectKind::ForeignTable
+            | ObjectKind::Type
+            | ObjectKind::Domain
+            | ObjectKind::Function
+            | ObjectKind::Procedure
+            | ObjectKind::Aggregate
+            | ObjectKind::Index => {
                 let base = b.key.name.split('(').next().unwrap_or(&b.key.name);
                 names
                     .entry(qualified(&b.key.schema, base))
@@ -839,7 +855,7 @@ fn infer_dependencies(cat: &mut Catalog) {
         }
     }
     for b in cat.blocks.iter_mut() {
-        if b.key.kind == "OWNER" {
+        if b.key.kind == ObjectKind::Owner {
             continue;
         }
         let own = b.toc_id;
@@ -866,7 +882,7 @@ fn infer_constraint_comment_dependencies(cat: &mut Catalog) {
     let constraints: HashMap<(String, String), u32> = cat
         .blocks
         .iter()
-        .filter(|b| b.key.kind.ends_with("CONSTRAINT"))
+        .filter(|b| b.key.kind.is_constraint())
         .filter_map(|b| {
             Some((
                 (b.key.schema.to_string(), b.key.name.to_string()),
@@ -878,7 +894,7 @@ fn infer_constraint_comment_dependencies(cat: &mut Catalog) {
         return;
     }
     for b in cat.blocks.iter_mut() {
-        if !matches!(b.key.kind.as_str(), "COMMENT" | "SECURITY LABEL") {
+        if !matches!(b.key.kind, ObjectKind::Comment | ObjectKind::SecurityLabel) {
             continue;
         }
         let Some((c, t)) = b
@@ -968,19 +984,19 @@ fn infer_index_dependencies(cat: &mut Catalog) {
         let (Some(id), Some(st)) = (b.toc_id, b.stmts.first()) else {
             continue;
         };
-        match b.key.kind.as_str() {
-            "INDEX" => {
+        match &b.key.kind {
+            ObjectKind::Index => {
                 indexes.insert(hash_of(&[&qualified(&b.key.schema, &b.key.name)]), id);
                 if let Some((t, c)) = unique_index(st) {
                     keys.entry(key_of(&t, &c)).or_default().push(id);
                 }
             }
-            "CONSTRAINT" => {
+            ObjectKind::Constraint => {
                 if let Some((t, c)) = unique(st) {
                     keys.entry(key_of(&t, &c)).or_default().push(id);
                 }
             }
-            "INDEX ATTACH" => {
+            ObjectKind::IndexAttach => {
                 if let Some((p, c)) = attach(st) {
                     attaches.push((hash_of(&[&p]), hash_of(&[&c])));
                 }
@@ -997,7 +1013,7 @@ fn infer_index_dependencies(cat: &mut Catalog) {
     }
     drop(indexes);
     for b in &cat.blocks {
-        if b.key.kind != "FK CONSTRAINT" {
+        if b.key.kind != ObjectKind::FkConstraint {
             continue;
         }
         let (Some(id), Some(st)) = (b.toc_id, b.stmts.first()) else {
@@ -1174,23 +1190,26 @@ fn table_all_privileges_re() -> &'static Regex {
 /// - pg_dump before 17 writes two spaces before TO/FROM in `ALTER DEFAULT PRIVILEGES ... ON TABLES`;
 /// - pg_dump 17 and newer print every privilege on a table of a server before 17 as the list of
 ///   its 7 privileges, since their ALL also has MAINTAIN; older pg_dumps print ALL.
-fn same_for_every_pg_dump(stmt: String, kind: &str, server_major: Option<u32>) -> String {
+fn same_for_every_pg_dump(stmt: String, kind: &ObjectKind, server_major: Option<u32>) -> String {
     if matches!(
         kind,
-        "SEQUENCE" | "VIEW" | "MATERIALIZED VIEW" | "FOREIGN TABLE"
+        ObjectKind::Sequence
+            | ObjectKind::View
+            | ObjectKind::MaterializedView
+            | ObjectKind::ForeignTable
     ) && stmt.starts_with("ALTER TABLE ")
     {
         if let Some(c) = owner_as_table_re().captures(&stmt) {
             return format!("ALTER {kind} {}", &c[1]);
         }
     }
-    if kind == "DEFAULT ACL" {
+    if *kind == ObjectKind::DefaultAcl {
         if let Some(c) = default_acl_space_re().captures(&stmt) {
             let end = c.get(0).unwrap().end();
             return format!("{} {} {}", &c[1], &c[2], &stmt[end..]);
         }
     }
-    if kind == "ACL" && server_major.is_some_and(|v| v < 17) {
+    if *kind == ObjectKind::Acl && server_major.is_some_and(|v| v < 17) {
         if let Some(c) = table_all_privileges_re().captures(&stmt) {
             let mut privs: Vec<&str> = c[2].split(',').collect();
             privs.sort_unstable();
@@ -1212,21 +1231,23 @@ fn same_for_every_pg_dump(stmt: String, kind: &str, server_major: Option<u32>) -
 }
 
 fn keep_block(raw: &RawBlock, f: &Filter) -> bool {
-    if f.no_privileges && matches!(raw.kind.as_str(), "ACL" | "DEFAULT ACL") {
+    if f.no_privileges && matches!(raw.kind, ObjectKind::Acl | ObjectKind::DefaultAcl) {
         return false;
     }
     // Objects outside schemas are kept, except the excluded schemas' own entries.
-    let schema_of_entry = if raw.kind == "SCHEMA" {
+    let schema_of_entry = if raw.kind == ObjectKind::Schema {
         raw.name.as_str()
-    } else if matches!(raw.kind.as_str(), "COMMENT" | "ACL" | "SECURITY LABEL")
-        && raw.schema.is_empty()
+    } else if matches!(
+        raw.kind,
+        ObjectKind::Comment | ObjectKind::Acl | ObjectKind::SecurityLabel
+    ) && raw.schema.is_empty()
     {
         raw.name.strip_prefix("SCHEMA ").unwrap_or("")
     } else {
         raw.schema.as_str()
     };
     if schema_of_entry.is_empty() {
-        return f.schemas.is_empty() || raw.kind != "SCHEMA";
+        return f.schemas.is_empty() || raw.kind != ObjectKind::Schema;
     }
     if f.exclude_schemas.iter().any(|s| s == schema_of_entry) {
         return false;
@@ -1245,7 +1266,7 @@ struct KeyIndex {
 /// build, unlike std's SipHash keys), fast, and only used to find blocks.
 fn key_hash(key: &Key) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in [&key.kind, &key.schema, &key.name] {
+    for part in [key.kind.as_str(), &key.schema, &key.name] {
         let b = part.as_bytes();
         let mut chunks = b.chunks_exact(8);
         for c in &mut chunks {
@@ -1385,7 +1406,11 @@ impl Catalog {
         for (_, i) in order {
             let b = &self.blocks[i as usize];
             let k = &b.key;
-            for (part, sep) in [(&k.kind, "\u{1}"), (&k.schema, "\u{1}"), (&k.name, "\u{2}")] {
+            for (part, sep) in [
+                (k.kind.as_str(), "\u{1}"),
+                (k.schema.as_str(), "\u{1}"),
+                (k.name.as_str(), "\u{2}"),
+            ] {
                 h.update(part.as_bytes());
                 h.update(sep.as_bytes());
             }
@@ -1565,8 +1590,9 @@ mod tests {
     }
     #[test]
     fn statements_read_the_same_from_every_pg_dump() {
-        let n =
-            |s: &str, kind: &str, v: Option<u32>| same_for_every_pg_dump(s.to_string(), kind, v);
+        let n = |s: &str, kind: &str, v: Option<u32>| {
+            same_for_every_pg_dump(s.to_string(), &ObjectKind::from_text(kind), v)
+        };
         assert_eq!(
             n("ALTER TABLE public.s OWNER TO app", "SEQUENCE", Some(15)),
             "ALTER SEQUENCE public.s OWNER TO app"

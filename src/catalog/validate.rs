@@ -13,6 +13,7 @@
 //!   `ALTER ... OWNER TO` writes it (which the planner uses in DROP, GRANT ...) parses there.
 
 use super::{parse, Catalog, SYNTHETIC_TOC_BASE};
+use crate::catalog::ObjectKind;
 use anyhow::{anyhow, bail, Result};
 
 /// The longest identifier PostgreSQL keeps (NAMEDATALEN - 1 bytes); longer ones are truncated
@@ -384,7 +385,7 @@ pub(crate) fn drops(stmt: &str) -> String {
 /// The entry a block came from: pgalign's OWNER entries name the object's own.
 fn origin(cat: &Catalog, i: usize) -> (String, String, String, Option<u32>) {
     let b = &cat.blocks[i];
-    if b.key.kind == "OWNER" {
+    if b.key.kind == ObjectKind::Owner {
         if let Some(p) = cat.parent_of(i) {
             let o = &cat.blocks[p];
             return (
@@ -433,18 +434,20 @@ fn check_block(cat: &Catalog, i: usize) -> Result<()> {
                 summary(stmt)
             )
         })?;
-        let first = FIRST.iter().find(|(e, _)| *e == b.key.kind && k == 0);
+        let first = FIRST
+            .iter()
+            .find(|(e, _)| *e == b.key.kind.as_str() && k == 0);
         if let Some((_, kinds)) = first.filter(|(_, kinds)| !kinds.contains(&node.as_str())) {
             bail!(
                 "{}: it starts with {} ({node}), not with the statement that creates a {} ({}): the dump was edited or is not pg_dump's; {REMAKE}",
                 label(),
                 summary(stmt),
-                b.key.kind.to_lowercase(),
+                b.key.kind.as_str().to_lowercase(),
                 kinds.join(" or ")
             );
         }
-        if !allowed(&b.key.kind, &node, stmt) {
-            if let Some(why) = refuse_statement(&b.key.kind, stmt) {
+        if !allowed(b.key.kind.as_str(), &node, stmt) {
+            if let Some(why) = refuse_statement(b.key.kind.as_str(), stmt) {
                 bail!("{}: {why}", label());
             }
             bail!(
@@ -485,7 +488,7 @@ fn check_block(cat: &Catalog, i: usize) -> Result<()> {
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
         });
         let ok = plain
-            || match alter_word(&b.key.kind) {
+            || match alter_word(b.key.kind.as_str()) {
                 Some(word) => {
                     parse::one_statement(&format!("ALTER {word} {id} OWNER TO x")).is_ok()
                 }

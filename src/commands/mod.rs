@@ -4,6 +4,7 @@ pub mod apply;
 pub mod diff;
 pub mod plan;
 
+use crate::catalog::ObjectKind;
 use crate::catalog::{self, Catalog, Filter};
 use crate::cli::Common;
 use crate::dump::{self, DumpError, Tools};
@@ -236,7 +237,7 @@ pub async fn load(c: &Common, timings: &mut Timings) -> Result<Loaded> {
         let present = |cat: &Catalog| {
             cat.blocks.iter().any(|b| {
                 b.key.schema == name.as_str()
-                    || (b.key.kind == "SCHEMA" && b.key.name == name.as_str())
+                    || (b.key.kind == ObjectKind::Schema && b.key.name == name.as_str())
             })
         };
         if name != "public" && !present(&source) && !present(&target) {

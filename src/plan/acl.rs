@@ -414,7 +414,7 @@ mod tests {
     fn block(owner: &str, stmts: &[&str]) -> Block {
         Block::new(
             Key {
-                kind: "ACL".into(),
+                kind: crate::catalog::ObjectKind::Acl,
                 schema: "app".into(),
                 name: "TABLE t".into(),
             },

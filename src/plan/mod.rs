@@ -11,6 +11,7 @@ mod objects;
 mod online;
 mod table;
 
+use crate::catalog::ObjectKind;
 use crate::catalog::{Block, Catalog, Filter, Key};
 use crate::diff::{ChangeKind, Diff};
 use crate::duration::Millis;
@@ -95,7 +96,7 @@ pub struct Step {
     /// Who is changed, as people read it: `table public.orders`.
     pub object: String,
     /// pg_dump's type of the object (`TABLE`, `INDEX`, ...).
-    pub kind: String,
+    pub kind: ObjectKind,
     pub op: Op,
     /// Why: which difference this step resolves.
     pub reason: String,
@@ -339,22 +340,22 @@ impl Relations {
         let mut r = Relations::default();
         for (i, b) in cat.blocks.iter().enumerate() {
             // A table's key names it as its CREATE TABLE does; no need to parse it here.
-            let creates_table = matches!(b.key.kind.as_str(), "TABLE" | "FOREIGN TABLE")
+            let creates_table = matches!(b.key.kind, ObjectKind::Table | ObjectKind::ForeignTable)
                 && b.stmts.first().is_some_and(|s| s.starts_with("CREATE "));
             if creates_table {
                 r.tables
                     .insert((b.key.schema.to_string(), b.key.name.to_string()), i);
-            } else if b.key.kind == "TABLE ATTACH" {
+            } else if b.key.kind == ObjectKind::TableAttach {
                 if let Some((parent, child)) =
                     b.stmts.first().and_then(|s| objects::attach_parts(s))
                 {
                     r.parent.insert(child, parent);
                 }
-            } else if b.key.kind == "DEFAULT ACL" {
+            } else if b.key.kind == ObjectKind::DefaultAcl {
                 r.default_acls.push(i);
-            } else if b.key.kind == "FUNCTION" {
+            } else if b.key.kind == ObjectKind::Function {
                 r.functions.push(i);
-            } else if b.key.kind == "SEQUENCE"
+            } else if b.key.kind == ObjectKind::Sequence
                 && b.stmts
                     .first()
                     .is_some_and(|s| s.starts_with("ALTER TABLE"))
@@ -364,7 +365,7 @@ impl Relations {
                 {
                     r.identities.insert((sch, tab, col), i);
                 }
-            } else if b.key.kind == "INDEX ATTACH" {
+            } else if b.key.kind == ObjectKind::IndexAttach {
                 if let Some((parent, child)) =
                     b.stmts.first().and_then(|s| objects::attach_parts(s))
                 {
@@ -383,7 +384,7 @@ impl Ctx<'_> {
         hazards.dedup();
         Step {
             object: b.key.display(),
-            kind: b.key.kind.to_string(),
+            kind: b.key.kind.clone(),
             op,
             reason: reason.to_string(),
             sql,
@@ -404,80 +405,6 @@ impl Ctx<'_> {
             source_sql: s.map(|b| b.sql()),
         });
     }
-}
-
-/// Relation kinds: dropping one takes its attached objects with it.
-fn is_relation(kind: &str) -> bool {
-    matches!(
-        kind,
-        "TABLE" | "VIEW" | "MATERIALIZED VIEW" | "FOREIGN TABLE"
-    )
-}
-
-/// Kinds that live on another object and vanish with it.
-fn is_attached(kind: &str) -> bool {
-    matches!(
-        kind,
-        "INDEX"
-            | "CONSTRAINT"
-            | "CHECK CONSTRAINT"
-            | "FK CONSTRAINT"
-            | "TRIGGER"
-            | "RULE"
-            | "POLICY"
-            | "DEFAULT"
-            | "COMMENT"
-            | "ACL"
-            | "OWNER"
-            | "SECURITY LABEL"
-            | "SEQUENCE OWNED BY"
-            | "ROW SECURITY"
-            | "INDEX ATTACH"
-    )
-}
-
-/// Kinds that hold no data and can be dropped and created again when they change.
-fn is_recreatable(kind: &str) -> bool {
-    matches!(
-        kind,
-        "INDEX"
-            | "CONSTRAINT"
-            | "CHECK CONSTRAINT"
-            | "FK CONSTRAINT"
-            | "TRIGGER"
-            | "RULE"
-            | "POLICY"
-            | "VIEW"
-            | "MATERIALIZED VIEW"
-            | "FUNCTION"
-            | "PROCEDURE"
-            | "AGGREGATE"
-            | "DEFAULT"
-            | "CAST"
-            | "EVENT TRIGGER"
-            | "TABLE ATTACH"
-            | "PUBLICATION TABLE"
-            | "STATISTICS"
-            | "COMMENT"
-            | "ACL"
-            | "OWNER"
-            | "SECURITY LABEL"
-            | "SEQUENCE OWNED BY"
-            | "ROW SECURITY"
-            | "OPERATOR"
-            | "TEXT SEARCH CONFIGURATION"
-            | "TEXT SEARCH DICTIONARY"
-            | "CONVERSION"
-            | "INDEX ATTACH"
-    )
-}
-
-/// Kinds whose "create" re-applies on top of an existing object (no drop needed first).
-fn is_reapplied(kind: &str) -> bool {
-    matches!(
-        kind,
-        "COMMENT" | "ACL" | "OWNER" | "SECURITY LABEL" | "DEFAULT" | "SEQUENCE OWNED BY"
-    )
 }
 
 /// Plans the change that makes TARGET equal SOURCE.
@@ -566,8 +493,8 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
     for i in dropped.into_iter().chain(rebuilt) {
         for &d in &deps[i] {
             if tact[d] == Act::Keep
-                && is_recreatable(&tgt.blocks[d].key.kind)
-                && !is_reapplied(&tgt.blocks[d].key.kind)
+                && tgt.blocks[d].key.kind.is_recreatable()
+                && !tgt.blocks[d].key.kind.is_reapplied()
                 && cascade(&mut ctx, &mut sact, &mut tact, d, i)
             {
                 work.push(d);
@@ -579,8 +506,12 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
         for &d in &deps[*ti] {
             let b = &tgt.blocks[d];
             if matches!(
-                b.key.kind.as_str(),
-                "VIEW" | "MATERIALIZED VIEW" | "RULE" | "POLICY" | "TRIGGER"
+                b.key.kind,
+                ObjectKind::View
+                    | ObjectKind::MaterializedView
+                    | ObjectKind::Rule
+                    | ObjectKind::Policy
+                    | ObjectKind::Trigger
             ) && cols.iter().any(|c| mentions(&b.sql(), c))
                 && cascade(&mut ctx, &mut sact, &mut tact, d, *ti)
             {
@@ -632,7 +563,7 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
     let owned_sequences: BTreeSet<String> = tgt
         .blocks
         .iter()
-        .filter(|b| b.key.kind == "SEQUENCE OWNED BY")
+        .filter(|b| b.key.kind == ObjectKind::SequenceOwnedBy)
         .map(|b| b.key.name.to_string())
         .collect();
     let implicit = dropped_with_owning_column(src, tgt, &ctx.tgt_rel, &tact);
@@ -653,7 +584,7 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
         } else {
             "changed; dropped here and created again below".to_string()
         };
-        if tact[ti] == Act::Drop && b.key.kind == "TABLE" {
+        if tact[ti] == Act::Drop && b.key.kind == ObjectKind::Table {
             // Partitions that go with it are named: their rows go too.
             let me = (b.key.schema.to_string(), b.key.name.to_string());
             let mut with: Vec<String> = ctx
@@ -675,12 +606,9 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
                 reason.push_str(&format!("; its partitions go with it: {}", with.join(", ")));
             }
         }
-        let must_go_first = is_attached(&b.key.kind)
-            || matches!(
-                b.key.kind.as_str(),
-                "VIEW" | "MATERIALIZED VIEW" | "FK CONSTRAINT" | "TABLE ATTACH"
-            )
-            || (b.key.kind == "SEQUENCE"
+        let must_go_first = b.key.kind.is_attached()
+            || matches!(b.key.kind, ObjectKind::View | ObjectKind::MaterializedView | ObjectKind::FkConstraint | ObjectKind::TableAttach)
+            || (b.key.kind == ObjectKind::Sequence
                 && (owned_sequences.contains(b.key.name.as_str())
                     || b.stmts
                         .first()
@@ -692,7 +620,7 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
         let is_late = tact[ti] == Act::Drop && !must_go_first;
         // An owned sequence released from a table that is created again: OWNED BY NONE must
         // run before the table's drop, or the drop takes the sequence with it.
-        let releases = b.key.kind == "SEQUENCE OWNED BY"
+        let releases = b.key.kind == ObjectKind::SequenceOwnedBy
             && tact[ti] == Act::Recreate
             && b.stmts
                 .first()
@@ -842,8 +770,8 @@ fn cascade(ctx: &mut Ctx, sact: &mut [Act], tact: &mut [Act], d: usize, because:
         return false;
     }
     let b = &ctx.tgt.blocks[d];
-    if b.key.kind == "SEQUENCE"
-        && ctx.tgt.blocks[because].key.kind == "TABLE"
+    if b.key.kind == ObjectKind::Sequence
+        && ctx.tgt.blocks[because].key.kind == ObjectKind::Table
         && !b
             .stmts
             .first()
@@ -852,7 +780,7 @@ fn cascade(ctx: &mut Ctx, sact: &mut [Act], tact: &mut [Act], d: usize, because:
         // A sequence owned by a column of a table that is created again (serial) outlives it
         // and keeps its value: released before the drop (OWNED BY NONE), owned again after.
         let owned = Key {
-            kind: "SEQUENCE OWNED BY".into(),
+            kind: ObjectKind::SequenceOwnedBy,
             schema: b.key.schema.clone(),
             name: b.key.name.clone(),
         };
@@ -867,8 +795,8 @@ fn cascade(ctx: &mut Ctx, sact: &mut [Act], tact: &mut [Act], d: usize, because:
         }
         return false;
     }
-    if matches!(b.key.kind.as_str(), "TABLE" | "FOREIGN TABLE")
-        && ctx.tgt.blocks[because].key.kind == "TABLE"
+    if matches!(b.key.kind, ObjectKind::Table | ObjectKind::ForeignTable)
+        && ctx.tgt.blocks[because].key.kind == ObjectKind::Table
     {
         // A partition (or inheritance child) of a table created again: it is detached before
         // the drop and attached again after (its TABLE ATTACH entry), not rebuilt.
@@ -881,8 +809,9 @@ fn cascade(ctx: &mut Ctx, sact: &mut [Act], tact: &mut [Act], d: usize, because:
         tact[d] = Act::Drop;
         return true;
     };
-    if is_recreatable(&b.key.kind)
-        || b.key.kind == "SEQUENCE" && ctx.tgt.blocks[because].key.kind == "TABLE"
+    if b.key.kind.is_recreatable()
+        || b.key.kind == ObjectKind::Sequence
+            && ctx.tgt.blocks[because].key.kind == ObjectKind::Table
     {
         tact[d] = Act::Recreate;
         sact[si] = Act::Recreate;
@@ -891,7 +820,7 @@ fn cascade(ctx: &mut Ctx, sact: &mut [Act], tact: &mut [Act], d: usize, because:
         let why = format!(
             "depends on {}, which must be dropped and created again; pgalign cannot rebuild a {} yet",
             ctx.tgt.blocks[because].key.display(),
-            b.key.kind.to_lowercase()
+            b.key.kind.as_str().to_lowercase()
         );
         let key = b.key.clone();
         let (t, s) = (ctx.tgt.blocks[d].clone(), ctx.src.blocks[si].clone());
@@ -904,7 +833,7 @@ fn cascade(ctx: &mut Ctx, sact: &mut [Act], tact: &mut [Act], d: usize, because:
 /// constraint) it is attached to (`ALTER INDEX parent ATTACH PARTITION it`).
 fn attached_to(cat: &Catalog, rel: &Relations, i: usize) -> Option<usize> {
     let b = &cat.blocks[i];
-    if !matches!(b.key.kind.as_str(), "INDEX" | "CONSTRAINT") {
+    if !matches!(b.key.kind, ObjectKind::Index | ObjectKind::Constraint) {
         return None;
     }
     // A constraint's tag is `table name`; its index has the constraint's name.
@@ -929,7 +858,7 @@ fn table_of(cat: &Catalog, i: usize) -> Option<usize> {
         .deps
         .iter()
         .filter_map(|&d| cat.at_toc(d))
-        .find(|&p| cat.blocks[p].key.kind == "TABLE")
+        .find(|&p| cat.blocks[p].key.kind == ObjectKind::Table)
 }
 
 /// True when TARGET block `ti`, an index (or constraint) of a partition attached to an index of
@@ -945,7 +874,7 @@ fn outlives_parent_table(tgt: &Catalog, rel: &Relations, tact: &[Act], ti: usize
     parent_table_dropped
         && table_of(tgt, ti).is_some_and(|t| {
             let attach = Key {
-                kind: "TABLE ATTACH".into(),
+                kind: ObjectKind::TableAttach,
                 schema: tgt.blocks[t].key.schema.clone(),
                 name: tgt.blocks[t].key.name.clone(),
             };
@@ -956,14 +885,16 @@ fn outlives_parent_table(tgt: &Catalog, rel: &Relations, tact: &[Act], ti: usize
 /// The block that creates index `schema.name`: an INDEX, or the CONSTRAINT whose index it is.
 fn index_block(cat: &Catalog, schema: &str, name: &str) -> Option<usize> {
     let key = Key {
-        kind: "INDEX".into(),
+        kind: ObjectKind::Index,
         schema: schema.into(),
         name: name.into(),
     };
     cat.position(&key).or_else(|| {
         let suffix = format!(" {name}");
         cat.blocks.iter().position(|b| {
-            b.key.kind == "CONSTRAINT" && b.key.schema == schema && b.key.name.ends_with(&suffix)
+            b.key.kind == ObjectKind::Constraint
+                && b.key.schema == schema
+                && b.key.name.ends_with(&suffix)
         })
     })
 }
@@ -979,20 +910,20 @@ fn dropped_with_owning_column(
 ) -> BTreeSet<usize> {
     let mut out = BTreeSet::new();
     for (oi, ob) in tgt.blocks.iter().enumerate() {
-        if ob.key.kind != "SEQUENCE OWNED BY" || tact[oi] != Act::Drop {
+        if ob.key.kind != ObjectKind::SequenceOwnedBy || tact[oi] != Act::Drop {
             continue;
         }
         // The sequence has the OWNED BY entry's tag; in a plain dump the inferred first
         // dependency may be the owning table instead.
         let Some(seq) = tgt
             .position(&Key {
-                kind: "SEQUENCE".into(),
+                kind: ObjectKind::Sequence,
                 schema: ob.key.schema.clone(),
                 name: ob.key.name.clone(),
             })
             .or_else(|| {
                 tgt.parent_of(oi)
-                    .filter(|&p| tgt.blocks[p].key.kind == "SEQUENCE")
+                    .filter(|&p| tgt.blocks[p].key.kind == ObjectKind::Sequence)
             })
         else {
             continue;
@@ -1024,22 +955,22 @@ fn dropped_with_owning_column(
 fn goes_with_parent(tgt: &Catalog, rel: &Relations, tact: &[Act], ti: usize) -> bool {
     let b = &tgt.blocks[ti];
     let dropped = |p: usize| matches!(tact[p], Act::Drop | Act::Recreate);
-    let kind = b.key.kind.as_str();
-    if kind == "OWNER" && b.key.schema.is_empty() && b.key.name == "SCHEMA public" {
+    let kind = &b.key.kind;
+    if *kind == ObjectKind::Owner && b.key.schema.is_empty() && b.key.name == "SCHEMA public" {
         // initdb's public schema is never dropped: its owner goes back by itself (objects.rs).
         return false;
     }
-    if kind == "SEQUENCE OWNED BY" && tact[ti] == Act::Recreate {
+    if *kind == ObjectKind::SequenceOwnedBy && tact[ti] == Act::Recreate {
         // Released before its table is created again (OWNED BY NONE), never left to the
         // table's drop, which would take the sequence with it.
         return false;
     }
-    if kind == "FK CONSTRAINT" {
+    if *kind == ObjectKind::FkConstraint {
         // Always dropped on its own: the table it references may be dropped before the
         // table that holds it.
         return false;
     }
-    if matches!(kind, "TABLE" | "TABLE ATTACH") {
+    if matches!(kind, ObjectKind::Table | ObjectKind::TableAttach) {
         // A partition dropped with its partitioned table goes with it (DROP TABLE takes the
         // partitions): detached first, it would outlive the sequences and types the parent's
         // drop removes while it still uses them.
@@ -1058,23 +989,33 @@ fn goes_with_parent(tgt: &Catalog, rel: &Relations, tact: &[Act], ti: usize) -> 
     {
         return true;
     }
-    if kind == "INDEX ATTACH" {
+    if *kind == ObjectKind::IndexAttach {
         // Gone with the partitioned index (or the constraint that made it) it is attached to.
         return b.deps.iter().filter_map(|&d| tgt.at_toc(d)).any(|p| {
-            dropped(p) && matches!(tgt.blocks[p].key.kind.as_str(), "INDEX" | "CONSTRAINT")
+            dropped(p)
+                && matches!(
+                    tgt.blocks[p].key.kind,
+                    ObjectKind::Index | ObjectKind::Constraint
+                )
         });
     }
-    let identity_sequence = kind == "SEQUENCE"
+    let identity_sequence = *kind == ObjectKind::Sequence
         && b.stmts
             .first()
             .is_some_and(|s| s.starts_with("ALTER TABLE"));
-    if !(is_attached(kind) || identity_sequence) {
+    if !(kind.is_attached() || identity_sequence) {
         return false;
     }
     b.deps.iter().filter_map(|&d| tgt.at_toc(d)).any(|p| {
         dropped(p)
-            && (is_relation(&tgt.blocks[p].key.kind)
-                || matches!(kind, "COMMENT" | "ACL" | "OWNER" | "SECURITY LABEL"))
+            && (tgt.blocks[p].key.kind.is_relation()
+                || matches!(
+                    kind,
+                    ObjectKind::Comment
+                        | ObjectKind::Acl
+                        | ObjectKind::Owner
+                        | ObjectKind::SecurityLabel
+                ))
     })
 }
 
@@ -1086,7 +1027,7 @@ fn goes_with_parent(tgt: &Catalog, rel: &Relations, tact: &[Act], ti: usize) -> 
 /// Indexes named in `after_attach` (see `adopted_on_attach`) are created after the attaches.
 fn attach_partitions_after_their_indexes(creates: &mut Vec<Step>, after_attach: &[String]) {
     let attaches: Vec<usize> = (0..creates.len())
-        .filter(|&i| creates[i].kind == "TABLE ATTACH" && creates[i].op == Op::Create)
+        .filter(|&i| creates[i].kind == ObjectKind::TableAttach && creates[i].op == Op::Create)
         .collect();
     if attaches.is_empty() {
         return;
@@ -1102,8 +1043,8 @@ fn attach_partitions_after_their_indexes(creates: &mut Vec<Step>, after_attach: 
         .iter()
         .position(|s| {
             matches!(
-                s.kind.as_str(),
-                "INDEX ATTACH" | "FK CONSTRAINT" | "TRIGGER"
+                s.kind,
+                ObjectKind::IndexAttach | ObjectKind::FkConstraint | ObjectKind::Trigger
             )
         })
         .unwrap_or(creates.len());
@@ -1152,7 +1093,7 @@ fn parent_changes_after_no_inherit(creates: &mut Vec<Step>, moves: &[(String, Ve
             continue;
         };
         let (moved, at) = take_before(creates, at, |s| {
-            parents.contains(&s.object) && s.kind == "TABLE"
+            parents.contains(&s.object) && s.kind == ObjectKind::Table
         });
         let (drops, changes): (Vec<Step>, Vec<Step>) = moved
             .into_iter()
@@ -1175,7 +1116,7 @@ fn adopted_on_attach(ctx: &Ctx, sact: &[Act], tact: &[Act]) -> Vec<(usize, usize
     let (src, tgt) = (ctx.src, ctx.tgt);
     let mut out = Vec::new();
     for (si, b) in src.blocks.iter().enumerate() {
-        if b.key.kind != "TABLE ATTACH" || sact[si] != Act::Create {
+        if b.key.kind != ObjectKind::TableAttach || sact[si] != Act::Create {
             continue;
         }
         let Some((_, (cs, cn))) = b.stmts.first().and_then(|s| objects::attach_parts(s)) else {
@@ -1196,7 +1137,7 @@ fn adopted_on_attach(ctx: &Ctx, sact: &[Act], tact: &[Act]) -> Vec<(usize, usize
             .filter(|(s, _)| *s == cs)
             .filter_map(|(s, n)| {
                 let i = src.position(&Key {
-                    kind: "INDEX".into(),
+                    kind: ObjectKind::Index,
                     schema: s.into(),
                     name: n.into(),
                 })?;
@@ -1207,7 +1148,7 @@ fn adopted_on_attach(ctx: &Ctx, sact: &[Act], tact: &[Act]) -> Vec<(usize, usize
             continue;
         }
         for (ti, t) in tgt.blocks.iter().enumerate() {
-            if t.key.kind != "INDEX"
+            if t.key.kind != ObjectKind::Index
                 || t.key.schema != cs
                 || !matches!(tact[ti], Act::Keep | Act::Recreate)
             {
@@ -1247,7 +1188,7 @@ fn index_shape(stmt: &str, on: &str) -> Option<String> {
 /// its own, which splits the plan in two transactions; the step says why.
 fn commit_new_enum_labels(steps: &mut [Step]) {
     for i in 0..steps.len() {
-        if steps[i].kind != "TYPE" || !steps[i].sql.contains(" ADD VALUE ") {
+        if steps[i].kind != ObjectKind::Type || !steps[i].sql.contains(" ADD VALUE ") {
             continue;
         }
         let labels: Vec<String> = steps[i]
@@ -1320,7 +1261,7 @@ fn possible_renames(
         let Some(tt) = tb.table() else { continue };
         let twin = diff.changes.iter().find(|c| {
             c.kind == ChangeKind::Created
-                && c.key.kind == "TABLE"
+                && c.key.kind == ObjectKind::Table
                 && c.key.schema == d.key.schema
                 && src.blocks[c.source.unwrap()].table().is_some_and(|st| {
                     st.columns.iter().map(|c| &c.type_sql).collect::<Vec<_>>()
@@ -1398,7 +1339,7 @@ mod tests {
     fn enum_labels_are_read_without_slicing_characters() {
         let step = |sql: &str| Step {
             object: "type public.t".into(),
-            kind: "TYPE".into(),
+            kind: ObjectKind::Type,
             op: Op::Alter,
             reason: String::new(),
             sql: sql.into(),
@@ -1456,7 +1397,7 @@ mod tests {
     fn steps_that_do_not_parse_are_unsupported() {
         let ok = Step {
             object: "table public.t".into(),
-            kind: "TABLE".into(),
+            kind: ObjectKind::Table,
             op: Op::Alter,
             reason: String::new(),
             sql: "-- why\nALTER TABLE public.t ADD COLUMN a integer;\nCOMMENT ON TABLE public.t IS 'a;b';\n".into(),

@@ -4,6 +4,7 @@
 use super::{acl, online, table, Ctx, Hazard, Op, Step};
 use crate::catalog::parse::{ident_of, matching_paren, quote_ident, tokens, Tok, TokKind};
 use crate::catalog::Block;
+use crate::catalog::ObjectKind;
 
 pub enum Decision {
     /// Alter in place: the steps, and the columns dropped or retyped (for dependents).
@@ -21,25 +22,25 @@ pub enum DropHow {
 /// How a changed object (SOURCE block `si`, TARGET block `ti`) is brought in line.
 pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
     let (s, t) = (&ctx.src.blocks[si], &ctx.tgt.blocks[ti]);
-    let kind = s.key.kind.as_str();
+    let kind = &s.key.kind;
     let reapply = |ctx: &Ctx, why: &str| {
         Decision::Alter(vec![ctx.step(s, Op::Alter, why, s.sql(), vec![])], vec![])
     };
     match kind {
-        "TABLE" | "FOREIGN TABLE" => table::alter(ctx, si, ti),
-        "OWNER" => reapply(ctx, "owner differs"),
-        "COMMENT" | "SECURITY LABEL" => reapply(ctx, "text differs"),
-        "DEFAULT" => reapply(ctx, "default expression differs"),
-        "SEQUENCE OWNED BY" => reapply(ctx, "owning column differs"),
-        "ACL" | "DEFAULT ACL" => match acl::change(Some(t), Some(s), ctx.tgt.server_version) {
+        ObjectKind::Table | ObjectKind::ForeignTable => table::alter(ctx, si, ti),
+        ObjectKind::Owner => reapply(ctx, "owner differs"),
+        ObjectKind::Comment | ObjectKind::SecurityLabel => reapply(ctx, "text differs"),
+        ObjectKind::Default => reapply(ctx, "default expression differs"),
+        ObjectKind::SequenceOwnedBy => reapply(ctx, "owning column differs"),
+        ObjectKind::Acl | ObjectKind::DefaultAcl => match acl::change(Some(t), Some(s), ctx.tgt.server_version) {
             Ok(sql) => Decision::Alter(
                 vec![ctx.step(s, Op::Alter, "privileges differ", sql, vec![])],
                 vec![],
             ),
             Err(e) => Decision::Unsupported(e),
         },
-        "SEQUENCE" => sequence(ctx, s, t),
-        "FUNCTION" | "PROCEDURE" => {
+        ObjectKind::Sequence => sequence(ctx, s, t),
+        ObjectKind::Function | ObjectKind::Procedure => {
             // CREATE OR REPLACE keeps dependents, but cannot change the signature, the argument
             // names or the return type, which pg_dump prints on the first line.
             let first = |b: &Block| {
@@ -64,7 +65,7 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
             }
             Decision::Recreate
         }
-        "VIEW" => {
+        ObjectKind::View => {
             // Columns added at the end: CREATE OR REPLACE keeps the view's dependents.
             let appended = s.settings() == t.settings()
                 && s.stmts.len() == t.stmts.len()
@@ -85,9 +86,9 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                 _ => Decision::Recreate,
             }
         }
-        "TYPE" => enum_type(ctx, s, t),
-        "DOMAIN" => domain(ctx, s, t),
-        "ROW SECURITY" => {
+        ObjectKind::Type => enum_type(ctx, s, t),
+        ObjectKind::Domain => domain(ctx, s, t),
+        ObjectKind::RowSecurity => {
             let mut sql = String::new();
             for st in &t.stmts {
                 if !s.stmts.contains(st) {
@@ -100,14 +101,14 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                 vec![],
             )
         }
-        "EXTENSION" => Decision::Unsupported(
+        ObjectKind::Extension => Decision::Unsupported(
             "the extension's definition differs (schema or options); change it by hand with ALTER EXTENSION".into(),
         ),
-        "SCHEMA" => Decision::Unsupported("the schema's definition differs".into()),
-        k if super::is_recreatable(k) => Decision::Recreate,
+        ObjectKind::Schema => Decision::Unsupported("the schema's definition differs".into()),
+        k if k.is_recreatable() => Decision::Recreate,
         _ => Decision::Unsupported(format!(
             "pgalign cannot change a {} in place yet",
-            kind.to_lowercase()
+            kind.as_str().to_lowercase()
         )),
     }
 }
@@ -120,12 +121,12 @@ pub fn create(ctx: &mut Ctx, si: usize, recreated: bool) -> Vec<Step> {
     } else {
         "not in target"
     };
-    let kind = s.key.kind.as_str();
+    let kind = &s.key.kind;
     if s.stmts.is_empty() {
         // Nothing to run: initdb's public schema, listed for its owner only.
         return vec![];
     }
-    if kind == "ACL" || kind == "DEFAULT ACL" {
+    if *kind == ObjectKind::Acl || *kind == ObjectKind::DefaultAcl {
         // The object is new (or new again), so its privileges start from the defaults.
         return match acl::change(None, Some(s), ctx.tgt.server_version) {
             Ok(sql) if sql.is_empty() => vec![],
@@ -149,16 +150,21 @@ pub fn create(ctx: &mut Ctx, si: usize, recreated: bool) -> Vec<Step> {
     }
     sql.push_str(&undo_default_privileges(ctx, s));
     let mut hazards = vec![];
-    if kind == "MATERIALIZED VIEW" && sql.contains("WITH NO DATA") {
+    if *kind == ObjectKind::MaterializedView && sql.contains("WITH NO DATA") {
         if let Some(id) = identity_of(s) {
             sql.push_str(&format!("REFRESH MATERIALIZED VIEW {id};\n"));
         }
     }
-    if kind == "INDEX" || matches!(kind, "CONSTRAINT" | "FK CONSTRAINT" | "CHECK CONSTRAINT") {
+    if *kind == ObjectKind::Index
+        || matches!(
+            kind,
+            ObjectKind::Constraint | ObjectKind::FkConstraint | ObjectKind::CheckConstraint
+        )
+    {
         // Building on a table that already exists in TARGET blocks its writes while it runs.
         if on_existing_table(ctx, s) {
             hazards.push(
-                if kind == "INDEX"
+                if *kind == ObjectKind::Index
                     || s.sql().contains(" PRIMARY KEY ")
                     || s.sql().contains(" UNIQUE ")
                 {
@@ -169,7 +175,7 @@ pub fn create(ctx: &mut Ctx, si: usize, recreated: bool) -> Vec<Step> {
             );
         }
     }
-    let op = if super::is_reapplied(kind) && recreated {
+    let op = if kind.is_reapplied() && recreated {
         Op::Alter
     } else {
         Op::Create
@@ -182,9 +188,12 @@ pub fn create(ctx: &mut Ctx, si: usize, recreated: bool) -> Vec<Step> {
 /// created object is first put back to those: what default privileges granted is revoked, and
 /// what they revoked from PUBLIC is granted back.
 fn undo_default_privileges(ctx: &Ctx, s: &Block) -> String {
-    let (objects, keyword, public): (&str, &str, Option<&str>) = match s.key.kind.as_str() {
-        "TABLE" | "VIEW" | "MATERIALIZED VIEW" | "FOREIGN TABLE" => ("TABLES", "TABLE", None),
-        "SEQUENCE"
+    let (objects, keyword, public): (&str, &str, Option<&str>) = match &s.key.kind {
+        ObjectKind::Table
+        | ObjectKind::View
+        | ObjectKind::MaterializedView
+        | ObjectKind::ForeignTable => ("TABLES", "TABLE", None),
+        ObjectKind::Sequence
             if !s
                 .stmts
                 .first()
@@ -192,14 +201,14 @@ fn undo_default_privileges(ctx: &Ctx, s: &Block) -> String {
         {
             ("SEQUENCES", "SEQUENCE", None)
         }
-        "FUNCTION" | "AGGREGATE" => ("FUNCTIONS", "FUNCTION", Some("EXECUTE")),
-        "PROCEDURE" => ("FUNCTIONS", "PROCEDURE", Some("EXECUTE")),
-        "TYPE" => ("TYPES", "TYPE", Some("USAGE")),
-        "DOMAIN" => ("TYPES", "DOMAIN", Some("USAGE")),
-        "SCHEMA" => ("SCHEMAS", "SCHEMA", None),
+        ObjectKind::Function | ObjectKind::Aggregate => ("FUNCTIONS", "FUNCTION", Some("EXECUTE")),
+        ObjectKind::Procedure => ("FUNCTIONS", "PROCEDURE", Some("EXECUTE")),
+        ObjectKind::Type => ("TYPES", "TYPE", Some("USAGE")),
+        ObjectKind::Domain => ("TYPES", "DOMAIN", Some("USAGE")),
+        ObjectKind::Schema => ("SCHEMAS", "SCHEMA", None),
         _ => return String::new(),
     };
-    let schema = if s.key.kind == "SCHEMA" {
+    let schema = if s.key.kind == ObjectKind::Schema {
         ""
     } else {
         s.key.schema.as_str()
@@ -241,8 +250,8 @@ fn create_online(ctx: &Ctx, s: &Block, reason: &str) -> Option<Vec<Step>> {
         return None;
     }
     let schema = quote_ident(&s.key.schema);
-    match s.key.kind.as_str() {
-        "INDEX" => {
+    match &s.key.kind {
+        ObjectKind::Index => {
             let sql = online::concurrent_index(first)?;
             let mut st = ctx.step(
                 s,
@@ -255,7 +264,7 @@ fn create_online(ctx: &Ctx, s: &Block, reason: &str) -> Option<Vec<Step>> {
             st.replaces_invalid_index = online::index_name(first, &schema);
             Some(vec![st])
         }
-        "FK CONSTRAINT" | "CHECK CONSTRAINT" => {
+        ObjectKind::FkConstraint | ObjectKind::CheckConstraint => {
             let (add, validate) = online::not_valid_constraint(first)?;
             let a = ctx.step(
                 s,
@@ -274,7 +283,7 @@ fn create_online(ctx: &Ctx, s: &Block, reason: &str) -> Option<Vec<Step>> {
             v.own_transaction = true;
             Some(vec![a, v])
         }
-        "CONSTRAINT" => {
+        ObjectKind::Constraint => {
             let (build, attach) = online::unique_via_index(first)?;
             let mut b = ctx.step(
                 s,
@@ -307,7 +316,11 @@ fn on_existing_table(ctx: &Ctx, s: &Block) -> bool {
         return false;
     };
     let Ok(toks) = tokens(sql) else { return false };
-    let word = if s.key.kind == "INDEX" { "ON" } else { "TABLE" };
+    let word = if s.key.kind == ObjectKind::Index {
+        "ON"
+    } else {
+        "TABLE"
+    };
     let Some(i) = find_words(sql, &toks, &[word]) else {
         return false;
     };
@@ -343,7 +356,7 @@ fn read_qualified(sql: &str, toks: &[Tok], from: usize) -> Option<(String, Strin
 /// SQL that drops TARGET block `ti`.
 pub fn drop(ctx: &mut Ctx, ti: usize, recreated: bool) -> DropHow {
     let b = &ctx.tgt.blocks[ti];
-    let kind = b.key.kind.as_str();
+    let kind = &b.key.kind;
     let first = b.stmts.first().cloned().unwrap_or_default();
     let step = |sql: String, hazards: Vec<Hazard>| {
         DropHow::Steps(vec![ctx.step(b, Op::Drop, "", sql, hazards)])
@@ -353,51 +366,51 @@ pub fn drop(ctx: &mut Ctx, ti: usize, recreated: bool) -> DropHow {
         // initdb's public schema: pg_dump lists it only when its owner differs from initdb's
         // (pg_database_owner from PostgreSQL 15), so its entry going away means "back to that
         // owner", never DROP SCHEMA.
-        "OWNER" if b.key.schema.is_empty() && b.key.name == "SCHEMA public" => {
+        ObjectKind::Owner if b.key.schema.is_empty() && b.key.name == "SCHEMA public" => {
             if ctx.tgt.server_version.is_some_and(|v| v >= 15) {
                 step("ALTER SCHEMA public OWNER TO pg_database_owner;\n".into(), vec![])
             } else {
                 DropHow::Nothing
             }
         }
-        "SCHEMA" if b.key.name == "public" && b.stmts.is_empty() => DropHow::Nothing,
-        "SCHEMA" if b.key.name == "public" => DropHow::Unknown(
+        ObjectKind::Schema if b.key.name == "public" && b.stmts.is_empty() => DropHow::Nothing,
+        ObjectKind::Schema if b.key.name == "public" => DropHow::Unknown(
             "pgalign never drops the public schema; drop it by hand if you mean to".into(),
         ),
-        "OWNER" => DropHow::Nothing,
+        ObjectKind::Owner => DropHow::Nothing,
         // Re-applied on top when created again: nothing to undo first.
-        "COMMENT" | "SECURITY LABEL" | "DEFAULT" | "SEQUENCE OWNED BY" if recreated => {
+        ObjectKind::Comment | ObjectKind::SecurityLabel | ObjectKind::Default | ObjectKind::SequenceOwnedBy if recreated => {
             DropHow::Nothing
         }
-        "ACL" if recreated => DropHow::Nothing,
-        "COMMENT" | "SECURITY LABEL" => match comment_to_null(&first) {
+        ObjectKind::Acl if recreated => DropHow::Nothing,
+        ObjectKind::Comment | ObjectKind::SecurityLabel => match comment_to_null(&first) {
             Some(sql) => step(sql, vec![]),
             None => DropHow::Unknown("cannot read the comment statement".into()),
         },
-        "ACL" | "DEFAULT ACL" => match acl::change(Some(b), None, ctx.tgt.server_version) {
+        ObjectKind::Acl | ObjectKind::DefaultAcl => match acl::change(Some(b), None, ctx.tgt.server_version) {
             Ok(sql) if sql.is_empty() => DropHow::Nothing,
             Ok(sql) => step(sql, vec![]),
             Err(e) => DropHow::Unknown(e),
         },
-        "DEFAULT" => match replace_from(&first, &["SET", "DEFAULT"], "DROP DEFAULT") {
+        ObjectKind::Default => match replace_from(&first, &["SET", "DEFAULT"], "DROP DEFAULT") {
             Some(sql) => step(sql, vec![]),
             None => DropHow::Unknown("cannot read the default statement".into()),
         },
-        "SEQUENCE OWNED BY" => match replace_from(&first, &["OWNED", "BY"], "OWNED BY NONE") {
+        ObjectKind::SequenceOwnedBy => match replace_from(&first, &["OWNED", "BY"], "OWNED BY NONE") {
             Some(sql) => step(sql, vec![]),
             None => DropHow::Unknown("cannot read the OWNED BY statement".into()),
         },
-        "CONSTRAINT" | "FK CONSTRAINT" | "CHECK CONSTRAINT" => match drop_constraint(&first) {
+        ObjectKind::Constraint | ObjectKind::FkConstraint | ObjectKind::CheckConstraint => match drop_constraint(&first) {
             Some(sql) => step(sql, vec![Hazard::AccessExclusiveLock]),
             None => DropHow::Unknown("cannot read the constraint statement".into()),
         },
-        "SEQUENCE" if first.starts_with("ALTER TABLE") => {
+        ObjectKind::Sequence if first.starts_with("ALTER TABLE") => {
             match replace_from(&first, &["ADD", "GENERATED"], "DROP IDENTITY") {
                 Some(sql) => step(sql, vec![Hazard::AccessExclusiveLock]),
                 None => DropHow::Unknown("cannot read the identity statement".into()),
             }
         }
-        "INDEX" => match name_after(&first, &["INDEX"]) {
+        ObjectKind::Index => match name_after(&first, &["INDEX"]) {
             Some(name) if ctx.opts.online && !first.contains(" ON ONLY ") => {
                 let mut st = ctx.step(
                     b,
@@ -437,10 +450,10 @@ pub fn drop(ctx: &mut Ctx, ti: usize, recreated: bool) -> DropHow {
             }
             None => DropHow::Unknown("cannot read the index statement".into()),
         },
-        "TRIGGER" | "POLICY" => {
+        ObjectKind::Trigger | ObjectKind::Policy => {
             let name = name_after(
                 &first,
-                &[if kind == "TRIGGER" {
+                &[if *kind == ObjectKind::Trigger {
                     "TRIGGER"
                 } else {
                     "POLICY"
@@ -449,18 +462,21 @@ pub fn drop(ctx: &mut Ctx, ti: usize, recreated: bool) -> DropHow {
             let on = relation_after(&first, "ON");
             match (name, on) {
                 (Some(n), Some(t)) => step(format!("DROP {kind} {n} ON {t};\n"), vec![]),
-                _ => DropHow::Unknown(format!("cannot read the {} statement", kind.to_lowercase())),
+                _ => DropHow::Unknown(format!(
+                    "cannot read the {} statement",
+                    kind.as_str().to_lowercase()
+                )),
             }
         }
-        "RULE" => match (name_after(&first, &["RULE"]), relation_after(&first, "TO")) {
+        ObjectKind::Rule => match (name_after(&first, &["RULE"]), relation_after(&first, "TO")) {
             (Some(n), Some(t)) => step(format!("DROP RULE {n} ON {t};\n"), vec![]),
             _ => DropHow::Unknown("cannot read the rule statement".into()),
         },
-        "ROW SECURITY" => {
+        ObjectKind::RowSecurity => {
             let sql: String = b.stmts.iter().map(|s| invert_row_security(s)).collect();
             step(sql, vec![Hazard::AccessExclusiveLock])
         }
-        "TABLE ATTACH" => {
+        ObjectKind::TableAttach => {
             // DETACH takes the partition's name only, not its bound.
             match attach_parts(&first) {
                 Some(((ps, pn), (cs, cn))) => step(
@@ -475,22 +491,22 @@ pub fn drop(ctx: &mut Ctx, ti: usize, recreated: bool) -> DropHow {
             }
         }
         // An index partition cannot be detached; it goes with either index (see plan).
-        "INDEX ATTACH" => DropHow::Unknown(
+        ObjectKind::IndexAttach => DropHow::Unknown(
             "an attached index partition cannot be detached: drop and recreate the partitioned index".into(),
         ),
-        "EXTENSION" => match name_after(&first, &["EXTENSION"]) {
+        ObjectKind::Extension => match name_after(&first, &["EXTENSION"]) {
             Some(n) => step(format!("DROP EXTENSION {n};\n"), vec![Hazard::DataLoss]),
             None => DropHow::Unknown("cannot read the extension statement".into()),
         },
-        "CAST" => match paren_after(&first, "CAST") {
+        ObjectKind::Cast => match paren_after(&first, "CAST") {
             Some(p) => step(format!("DROP CAST {p};\n"), vec![]),
             None => DropHow::Unknown("cannot read the cast statement".into()),
         },
-        "PUBLICATION TABLE" => match replace_word(&first, "ADD", "DROP") {
+        ObjectKind::PublicationTable => match replace_word(&first, "ADD", "DROP") {
             Some(sql) => step(sql, vec![]),
             None => DropHow::Unknown("cannot read the publication statement".into()),
         },
-        "USER MAPPING" => match first.strip_prefix("CREATE USER MAPPING ") {
+        ObjectKind::UserMapping => match first.strip_prefix("CREATE USER MAPPING ") {
             Some(rest) => {
                 let upto = rest.find(" OPTIONS").map(|i| &rest[..i]).unwrap_or(rest);
                 step(format!("DROP USER MAPPING {upto};\n"), vec![])
@@ -500,38 +516,22 @@ pub fn drop(ctx: &mut Ctx, ti: usize, recreated: bool) -> DropHow {
         _ => {
             // The type becomes SQL (`DROP <type> <name>`): only the kinds `DROP` takes, never
             // whatever a header says.
-            let droppable = crate::catalog::OBJECT_KINDS.contains(&kind)
-                && !matches!(kind, "DATABASE" | "TABLESPACE" | "LARGE OBJECT" | "COLUMN")
-                || kind == "FOREIGN SERVER";
-            let id = identity_of(b).filter(|_| droppable);
-            let Some(id) = id else {
+            let word = kind.drop_keyword();
+            let id = identity_of(b).filter(|_| word.is_some());
+            let (Some(id), Some(word)) = (id, word) else {
                 return DropHow::Unknown(format!(
                     "pgalign does not know how to drop a {} yet",
-                    kind.to_lowercase()
+                    kind.as_str().to_lowercase()
                 ));
             };
-            let (word, hazards) = match kind {
-                "TABLE" => ("TABLE", vec![Hazard::DataLoss, Hazard::AccessExclusiveLock]),
-                "SCHEMA" => ("SCHEMA", vec![Hazard::DataLoss]),
-                "SEQUENCE" => ("SEQUENCE", vec![Hazard::DataLoss]),
-                "FOREIGN TABLE" => ("FOREIGN TABLE", vec![]),
-                "MATERIALIZED VIEW" => ("MATERIALIZED VIEW", vec![Hazard::AccessExclusiveLock]),
-                "VIEW" => ("VIEW", vec![Hazard::AccessExclusiveLock]),
-                "TYPE" => (
-                    "TYPE",
-                    if recreated {
-                        vec![Hazard::TypeRebuild]
-                    } else {
-                        vec![]
-                    },
-                ),
-                "DOMAIN" => ("DOMAIN", vec![]),
-                "FUNCTION" => ("FUNCTION", vec![]),
-                "PROCEDURE" => ("PROCEDURE", vec![]),
-                "AGGREGATE" => ("AGGREGATE", vec![]),
-                "PROCEDURAL LANGUAGE" => ("LANGUAGE", vec![]),
-                "FOREIGN SERVER" | "SERVER" => ("SERVER", vec![]),
-                k => (k, vec![]),
+            let hazards = match kind {
+                ObjectKind::Table => vec![Hazard::DataLoss, Hazard::AccessExclusiveLock],
+                ObjectKind::Schema | ObjectKind::Sequence => vec![Hazard::DataLoss],
+                ObjectKind::MaterializedView | ObjectKind::View => {
+                    vec![Hazard::AccessExclusiveLock]
+                }
+                ObjectKind::Type if recreated => vec![Hazard::TypeRebuild],
+                _ => vec![],
             };
             step(format!("DROP {word} {id};\n"), hazards)
         }
@@ -547,7 +547,7 @@ pub fn identity_of(b: &Block) -> Option<String> {
     let first = b.stmts.first()?;
     let toks = tokens(first).ok()?;
     // CREATE [OR REPLACE] [modifiers] KIND name [(args)]
-    let kind_words: Vec<&str> = b.key.kind.split(' ').collect();
+    let kind_words: Vec<&str> = b.key.kind.as_str().split(' ').collect();
     let last_kind = *kind_words.last()?;
     let i = toks.iter().position(|t| t.is_word(first, last_kind))?;
     let mut j = i + 1;
@@ -557,8 +557,10 @@ pub fn identity_of(b: &Block) -> Option<String> {
     }
     let (end, _) = qualified_name_end(first, &toks, j)?;
     let name = &first[toks[j].start..toks[end - 1].end];
-    if matches!(b.key.kind.as_str(), "FUNCTION" | "PROCEDURE" | "AGGREGATE")
-        && toks.get(end).is_some_and(|t| t.is_punct('('))
+    if matches!(
+        b.key.kind,
+        ObjectKind::Function | ObjectKind::Procedure | ObjectKind::Aggregate
+    ) && toks.get(end).is_some_and(|t| t.is_punct('('))
     {
         let close = matching_paren(&toks, end)?;
         return Some(format!(
@@ -931,7 +933,9 @@ fn cascade_to_constraints(ctx: &Ctx, ti: usize) -> Vec<String> {
     let tgt = ctx.tgt;
     let mut out = Vec::new();
     for (c, b) in tgt.blocks.iter().enumerate() {
-        if b.key.kind != "CONSTRAINT" || super::attached_to(tgt, &ctx.tgt_rel, c) != Some(ti) {
+        if b.key.kind != ObjectKind::Constraint
+            || super::attached_to(tgt, &ctx.tgt_rel, c) != Some(ti)
+        {
             continue;
         }
         let Some(toc) = b.toc_id else {
@@ -940,8 +944,12 @@ fn cascade_to_constraints(ctx: &Ctx, ti: usize) -> Vec<String> {
         let others = tgt.blocks.iter().any(|d| {
             d.deps.contains(&toc)
                 && !matches!(
-                    d.key.kind.as_str(),
-                    "COMMENT" | "ACL" | "OWNER" | "SECURITY LABEL" | "INDEX ATTACH"
+                    d.key.kind,
+                    ObjectKind::Comment
+                        | ObjectKind::Acl
+                        | ObjectKind::Owner
+                        | ObjectKind::SecurityLabel
+                        | ObjectKind::IndexAttach
                 )
         });
         if others {
@@ -1100,16 +1108,16 @@ fn rebuild_enum(ctx: &mut Ctx, s: &Block, t: &Block, id: &str) -> Decision {
         .map(|&d| &tgt.blocks[d])
         .filter(|b| {
             !matches!(
-                b.key.kind.as_str(),
-                "TABLE"
-                    | "OWNER"
-                    | "COMMENT"
-                    | "ACL"
-                    | "FUNCTION"
-                    | "PROCEDURE"
-                    | "AGGREGATE"
-                    | "VIEW"
-                    | "MATERIALIZED VIEW"
+                b.key.kind,
+                ObjectKind::Table
+                    | ObjectKind::Owner
+                    | ObjectKind::Comment
+                    | ObjectKind::Acl
+                    | ObjectKind::Function
+                    | ObjectKind::Procedure
+                    | ObjectKind::Aggregate
+                    | ObjectKind::View
+                    | ObjectKind::MaterializedView
             )
         })
         .map(|b| b.key.display())
@@ -1129,7 +1137,11 @@ fn rebuild_enum(ctx: &mut Ctx, s: &Block, t: &Block, id: &str) -> Decision {
         s.stmts[0]
     );
     let array = format!("{id}[]");
-    for b in tgt.blocks.iter().filter(|b| b.key.kind == "TABLE") {
+    for b in tgt
+        .blocks
+        .iter()
+        .filter(|b| b.key.kind == ObjectKind::Table)
+    {
         let Some(tab) = b.table() else { continue };
         let rel = crate::catalog::qualified(&tab.schema, &tab.name);
         for c in tab
@@ -1177,14 +1189,14 @@ fn rebuild_enum(ctx: &mut Ctx, s: &Block, t: &Block, id: &str) -> Decision {
     ));
     // The new type starts with default owner, comment and privileges: set SOURCE's.
     let tag = format!("TYPE {name}");
-    for kind in ["OWNER", "COMMENT", "ACL"] {
+    for kind in [ObjectKind::Owner, ObjectKind::Comment, ObjectKind::Acl] {
         let key = crate::catalog::Key {
-            kind: kind.into(),
+            kind: kind.clone(),
             schema: s.key.schema.clone(),
             name: tag.as_str().into(),
         };
         if let Some(b) = ctx.src.get(&key) {
-            if kind == "ACL" {
+            if kind == ObjectKind::Acl {
                 if let Ok(x) = acl::change(None, Some(b), ctx.tgt.server_version) {
                     sql.push_str(&x);
                 }
@@ -1455,7 +1467,7 @@ mod tests {
     fn routine_names_leave_out_defaults() {
         let b = Block::new(
             crate::catalog::Key {
-                kind: "FUNCTION".into(),
+                kind: ObjectKind::Function,
                 schema: "public".into(),
                 name: "f(numeric, integer)".into(),
             },

@@ -7,6 +7,7 @@ use super::objects::Decision;
 use super::{Ctx, Hazard, Op, Step};
 use crate::catalog::parse::{quote_ident, ColumnDef};
 use crate::catalog::qualified;
+use crate::catalog::ObjectKind;
 use std::collections::BTreeMap;
 
 pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
@@ -27,7 +28,7 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
     let name = qualified(&new.schema, &new.name);
     // A foreign table is altered with ALTER FOREIGN TABLE (ALTER TABLE refuses it), and holds
     // no rows here: its columns change without a rewrite and without losing data.
-    let foreign = s.key.kind == "FOREIGN TABLE";
+    let foreign = s.key.kind == ObjectKind::ForeignTable;
     let alter = if foreign {
         "ALTER FOREIGN TABLE"
     } else {
@@ -92,10 +93,7 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
             // reset them all and set them again in SOURCE's order.
             if !ow.is_empty() {
                 let list: Vec<&str> = ow.iter().map(|(k, _)| k.as_str()).collect();
-                sql.push_str(&format!(
-                    "{alter} {name} RESET ({});\n",
-                    list.join(", ")
-                ));
+                sql.push_str(&format!("{alter} {name} RESET ({});\n", list.join(", ")));
             }
             let set: Vec<String> = nw.iter().map(|(k, v)| format!("{k}={v}")).collect();
             if !set.is_empty() {
@@ -177,7 +175,7 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                 p.constraints.iter().any(|k| k.name == cname)
                     || cat
                         .position(&crate::catalog::Key {
-                            kind: "CHECK CONSTRAINT".into(),
+                            kind: ObjectKind::CheckConstraint,
                             schema: p.schema.as_str().into(),
                             name: compact_str::format_compact!("{} {cname}", p.name),
                         })
@@ -202,10 +200,7 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                         "not in source"
                     }
                 ),
-                format!(
-                    "{alter} {name} DROP CONSTRAINT {};\n",
-                    quote_ident(&c.name)
-                ),
+                format!("{alter} {name} DROP CONSTRAINT {};\n", quote_ident(&c.name)),
                 vec![Hazard::AccessExclusiveLock],
             ));
         }
@@ -371,8 +366,7 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                 v.own_transaction = true;
                 // The helper commits before it is validated: should validation (NULLs) or the
                 // SET NOT NULL below fail, it would stay, refusing new NULLs. Apply removes it.
-                let remove_helper =
-                    format!("{alter} {name} DROP CONSTRAINT IF EXISTS {tmp};\n");
+                let remove_helper = format!("{alter} {name} DROP CONSTRAINT IF EXISTS {tmp};\n");
                 v.on_failure_sql = Some(remove_helper.clone());
                 steps.push(v);
                 let mut n = step(
@@ -723,7 +717,7 @@ fn inheritance_change(
     nparents: &[(String, String)],
 ) -> Result<InheritanceChange, String> {
     let name = qualified(&new.schema, &new.name);
-    let alter = if s.key.kind == "FOREIGN TABLE" {
+    let alter = if s.key.kind == ObjectKind::ForeignTable {
         "ALTER FOREIGN TABLE"
     } else {
         "ALTER TABLE"
@@ -737,7 +731,7 @@ fn inheritance_change(
         ps.iter()
             .find(|p| {
                 cat.blocks.iter().any(|b| {
-                    b.key.kind == "CHECK CONSTRAINT"
+                    b.key.kind == ObjectKind::CheckConstraint
                         && b.key.schema == p.0
                         && b.key.name.starts_with(&format!("{} ", p.1))
                 })
@@ -868,7 +862,7 @@ fn inheritance_change(
     let mut moves = None;
     if !removed.is_empty() {
         let me = crate::catalog::Key {
-            kind: "TABLE".into(),
+            kind: ObjectKind::Table,
             schema: new.schema.as_str().into(),
             name: new.name.as_str().into(),
         }
@@ -877,7 +871,7 @@ fn inheritance_change(
             .iter()
             .map(|p| {
                 crate::catalog::Key {
-                    kind: "TABLE".into(),
+                    kind: ObjectKind::Table,
                     schema: p.0.as_str().into(),
                     name: p.1.as_str().into(),
                 }
@@ -1019,7 +1013,7 @@ fn folded_default(ctx: &Ctx, t: &crate::catalog::TableDef, c: &ColumnDef) -> Opt
         });
     }
     let key = crate::catalog::Key {
-        kind: "DEFAULT".into(),
+        kind: ObjectKind::Default,
         schema: t.schema.as_str().into(),
         name: compact_str::format_compact!("{} {}", t.name, c.name),
     };
@@ -1033,7 +1027,7 @@ fn folded_default(ctx: &Ctx, t: &crate::catalog::TableDef, c: &ColumnDef) -> Opt
         return None;
     }
     let sequence = ctx.src.position(&crate::catalog::Key {
-        kind: "SEQUENCE".into(),
+        kind: ObjectKind::Sequence,
         schema: sch.as_str().into(),
         name: seq.as_str().into(),
     });

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 mod normalize;
+#[allow(unused_imports)] // not every test binary compares dumps
 pub use normalize::normalize_dump;
 
 use std::path::Path;
