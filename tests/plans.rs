@@ -70,7 +70,11 @@ fn shape(p: &plan::Plan) -> String {
     for s in o["steps"].as_array_mut().expect("steps").iter_mut() {
         s.as_object_mut().expect("a step").remove("sql");
     }
-    for u in o["unsupported"].as_array_mut().expect("unsupported").iter_mut() {
+    for u in o["unsupported"]
+        .as_array_mut()
+        .expect("unsupported")
+        .iter_mut()
+    {
         let u = u.as_object_mut().expect("an unsupported change");
         u.remove("target_sql");
         u.remove("source_sql");
@@ -171,7 +175,11 @@ fn normalizers_agree() -> Result<(), Failed> {
             joined(normalize_dump(&rotated)),
         )];
         if k % 2 == 1 {
-            against.push(("the fixture's other dump", texts[k - 1].clone(), norms[k - 1].clone()));
+            against.push((
+                "the fixture's other dump",
+                texts[k - 1].clone(),
+                norms[k - 1].clone(),
+            ));
         }
         for (what, other, other_norm) in against {
             let equal_by_text = norms[k] == other_norm;
@@ -180,7 +188,10 @@ fn normalizers_agree() -> Result<(), Failed> {
                 catalog::from_dump_reader(other.as_bytes(), &Filter::default()),
             );
             let (Ok(a), Ok(b)) = (a, b) else {
-                problems.push(format!("{}: vs {what}: the catalog refused it", inputs[k].display()));
+                problems.push(format!(
+                    "{}: vs {what}: the catalog refused it",
+                    inputs[k].display()
+                ));
                 continue;
             };
             let changes = diff::diff(&a, &b).changes.len();
@@ -218,16 +229,21 @@ fn rotate_table_elements(text: &str) -> String {
             continue;
         };
         let elems = &lines[i..i + len];
-        let one_line_each = elems.iter().enumerate().all(|(j, e)| {
-            e.starts_with("    ") && (e.ends_with(',') == (j + 1 < elems.len()))
-        });
+        let one_line_each = elems
+            .iter()
+            .enumerate()
+            .all(|(j, e)| e.starts_with("    ") && (e.ends_with(',') == (j + 1 < elems.len())));
         if elems.len() < 2 || !one_line_each {
             continue;
         }
         let mut bare: Vec<&str> = elems.iter().map(|e| e.trim_end_matches(',')).collect();
         bare.rotate_left(1);
         for (j, e) in bare.iter().enumerate() {
-            out.push(if j + 1 < bare.len() { format!("{e},") } else { e.to_string() });
+            out.push(if j + 1 < bare.len() {
+                format!("{e},")
+            } else {
+                e.to_string()
+            });
         }
         i += len;
     }

@@ -66,13 +66,12 @@ impl Scanner {
                     b'\'' => {
                         let prev = prev_char(i);
                         let before = prev.and_then(|p| prev_char(i - p.len_utf8()));
-                        self.mode = if matches!(prev, Some('E' | 'e'))
-                            && !before.is_some_and(ident_char)
-                        {
-                            Mode::EStr
-                        } else {
-                            Mode::Str
-                        };
+                        self.mode =
+                            if matches!(prev, Some('E' | 'e')) && !before.is_some_and(ident_char) {
+                                Mode::EStr
+                            } else {
+                                Mode::Str
+                            };
                         i += 1;
                     }
                     b'"' => {
@@ -201,7 +200,9 @@ fn is_create_table(first: &str) -> bool {
     let Some(r) = word("CREATE", first) else {
         return false;
     };
-    let r = word("UNLOGGED", &r).or_else(|| word("FOREIGN", &r)).unwrap_or(r);
+    let r = word("UNLOGGED", &r)
+        .or_else(|| word("FOREIGN", &r))
+        .unwrap_or(r);
     word("TABLE", &r).is_some()
 }
 
