@@ -2,7 +2,7 @@
 //! under an advisory lock, then re-dump TARGET and prove it equals SOURCE.
 
 use super::{connect_params, filter_of, load, Outcome, Timings};
-use crate::apply::{self, StepRun};
+use crate::apply;
 use crate::catalog::{self, Catalog};
 use crate::cli::ApplyArgs;
 use crate::diff;
@@ -10,27 +10,11 @@ use crate::dump;
 use crate::endpoint::{Endpoint, Side};
 use crate::interrupt;
 use crate::plan::{self, Hazard, Plan};
+use crate::render::{self, ApplyReport};
 use anyhow::{anyhow, bail, Context, Result};
-use serde::Serialize;
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::time::{Duration, Instant};
-
-#[derive(Serialize)]
-struct Report<'a> {
-    target: &'a str,
-    dry_run: bool,
-    plan_steps: usize,
-    hazards_present: Vec<&'static str>,
-    hazards_allowed: Vec<&'static str>,
-    steps: &'a [StepRun],
-    groups: usize,
-    groups_committed: usize,
-    error: Option<&'a str>,
-    verification: &'a str,
-    residue: &'a [String],
-    total_ms: f64,
-}
 
 fn allowed_hazards(args: &ApplyArgs) -> BTreeSet<Hazard> {
     if args.allow_all_hazards {
@@ -208,21 +192,21 @@ pub async fn run(args: &ApplyArgs, out: &mut impl Write) -> Result<Outcome> {
     let client = &target.client;
 
     let mut messages = Vec::new();
-    let write_reports = |report: &Report| -> Result<()> {
+    let write_reports = |report: &ApplyReport| -> Result<()> {
         if let (Some(f), Some(path)) = (&report_file, &args.report) {
-            let json = serde_json::to_string_pretty(report)? + "\n";
+            let json = render::apply_report_json(report)?;
             let mut f: &std::fs::File = f;
             f.write_all(json.as_bytes())
                 .with_context(|| format!("writing the report {}", path.display()))?;
         }
         if let (Some(f), Some(path)) = (&report_md_file, &args.report_md) {
             let mut f: &std::fs::File = f;
-            f.write_all(markdown(report).as_bytes())
+            f.write_all(render::apply_report_md(report).as_bytes())
                 .with_context(|| format!("writing the report {}", path.display()))?;
         }
         Ok(())
     };
-    let mut report = Report {
+    let mut report = ApplyReport {
         target: &target_name,
         dry_run: args.dry_run,
         plan_steps: p.steps.len(),
@@ -382,57 +366,4 @@ pub async fn run(args: &ApplyArgs, out: &mut impl Write) -> Result<Outcome> {
         code: if residue.is_empty() { 0 } else { 2 },
         messages,
     })
-}
-
-fn markdown(r: &Report) -> String {
-    let mut s = String::new();
-    let status = if r.error.is_some() {
-        "❌ failed"
-    } else if !r.residue.is_empty() {
-        "⚠️ applied, differences remain"
-    } else if r.dry_run {
-        "🧪 dry run"
-    } else {
-        "✅ applied and verified"
-    };
-    s.push_str(&format!("### pgalign apply: {status}\n\n"));
-    s.push_str(&format!(
-        "Target: `{}` · {} step(s) · {:.1} s\n\n",
-        r.target,
-        r.plan_steps,
-        r.total_ms / 1000.0
-    ));
-    if !r.hazards_present.is_empty() {
-        s.push_str(&format!(
-            "Hazards in the plan: {} (allowed: {})\n\n",
-            r.hazards_present.join(", "),
-            if r.hazards_allowed.is_empty() {
-                "none".to_string()
-            } else {
-                r.hazards_allowed.join(", ")
-            }
-        ));
-    }
-    if let Some(e) = r.error {
-        s.push_str(&format!("**Error:** {}\n\n", e.replace('|', "\\|")));
-    }
-    if !r.steps.is_empty() {
-        s.push_str("| # | step | status | ms |\n|---|---|---|---|\n");
-        for st in r.steps {
-            s.push_str(&format!(
-                "| {} | {} {} | {} | {:.0} |\n",
-                st.step,
-                st.op,
-                st.object.replace('|', "\\|"),
-                st.status,
-                st.ms
-            ));
-        }
-        s.push('\n');
-    }
-    s.push_str(&format!("Verification: {}\n", r.verification));
-    for x in r.residue {
-        s.push_str(&format!("- `{x}`\n"));
-    }
-    s
 }
