@@ -3,7 +3,7 @@
 
 use crate::apply::StepRun;
 use crate::catalog::Catalog;
-use crate::diff::{ChangeKind, Diff};
+use crate::diff::{Change, ChangeKind, Diff};
 use crate::duration::Millis;
 use crate::plan::{GroupKind, Plan, Step};
 use serde::Serialize;
@@ -208,6 +208,17 @@ pub fn diff_json(d: &Diff, src: &Catalog, tgt: &Catalog, w: &mut impl Write) -> 
     writeln!(w)
 }
 
+/// `+ table public.orders`: one change as `diff` lists it, and as `apply` lists what remains
+/// after it (so that the two can be compared).
+pub fn change_line(c: &Change) -> String {
+    let sign = match c.kind {
+        ChangeKind::Created => "+",
+        ChangeKind::Dropped => "-",
+        ChangeKind::Changed => "~",
+    };
+    format!("{sign} {}", c.key.display())
+}
+
 /// `+ table public.orders` lines, then a unified diff per changed object.
 pub fn diff_text(
     d: &Diff,
@@ -224,12 +235,12 @@ pub fn diff_text(
         }
     };
     for c in &d.changes {
-        let (sign, code) = match c.kind {
-            ChangeKind::Created => ("+", "32"),
-            ChangeKind::Dropped => ("-", "31"),
-            ChangeKind::Changed => ("~", "33"),
+        let code = match c.kind {
+            ChangeKind::Created => "32",
+            ChangeKind::Dropped => "31",
+            ChangeKind::Changed => "33",
         };
-        writeln!(w, "{}", paint(code, &format!("{sign} {}", c.key.display())))?;
+        writeln!(w, "{}", paint(code, &change_line(c)))?;
     }
     for n in &d.notes {
         writeln!(w, "note: {n}")?;
