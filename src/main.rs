@@ -16,7 +16,7 @@ fn main() {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("pgalign: cannot start: {e}");
+            say(&format!("pgalign: cannot start: {e}"));
             std::process::exit(1);
         }
     };
@@ -31,7 +31,7 @@ fn main() {
     let code = match result {
         Ok(outcome) => {
             for m in &outcome.messages {
-                eprintln!("{}", pgalign::endpoint::redact(m));
+                say(&pgalign::endpoint::redact(m));
             }
             outcome.code
         }
@@ -39,17 +39,24 @@ fn main() {
             // One line: what was being done, then why. Redacted once more here, whatever
             // produced it (a child's stderr, a library's message): no password reaches stderr.
             let msg = pgalign::endpoint::redact(&format!("{e:#}").replace('\n', " "));
-            eprintln!("pgalign: error: {msg}");
+            say(&format!("pgalign: error: {msg}"));
             1
         }
     };
     if let Err(e) = flushed {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("pgalign: error: writing output: {e}");
+            say(&format!("pgalign: error: writing output: {e}"));
             std::process::exit(1);
         }
     }
     std::process::exit(code);
+}
+
+/// One line on stderr. Not `eprintln!`, which panics when stderr is a closed pipe (Rust ignores
+/// SIGPIPE, so the write fails instead of killing the process): a line nobody can read is lost,
+/// and the exit code still tells.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 /// `--help` and `--version` print as clap prints them (exit 0); every other command-line error
@@ -60,9 +67,7 @@ fn usage_error(e: clap::Error) -> ! {
         std::process::exit(0);
     }
     if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-        eprintln!(
-            "pgalign: error: a subcommand is needed: diff, plan or apply (see pgalign --help)"
-        );
+        say("pgalign: error: a subcommand is needed: diff, plan or apply (see pgalign --help)");
         std::process::exit(1);
     }
     let text = e.render().to_string();
@@ -86,6 +91,6 @@ fn usage_error(e: clap::Error) -> ! {
     let msg = msg.strip_prefix("error: ").unwrap_or(&msg);
     // clap repeats the value it refused: redacted like every other error.
     let msg = pgalign::endpoint::redact(msg);
-    eprintln!("pgalign: error: {msg} (see pgalign --help)");
+    say(&format!("pgalign: error: {msg} (see pgalign --help)"));
     std::process::exit(1);
 }

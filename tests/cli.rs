@@ -407,3 +407,28 @@ fn plain_dumps_rebuild_dependent_views_too() {
     let o = pgalign(&["diff", "--source", &s.url(), "--target", &t.url()]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 }
+
+/// `pgalign ... 2>&1 | head -0`: an error that nobody can read is lost, but the exit code still
+/// says it (Rust ignores SIGPIPE, and `eprintln!` panics on the failed write).
+#[test]
+fn a_closed_stderr_is_no_panic() {
+    use std::os::fd::OwnedFd;
+    use std::os::unix::net::UnixStream;
+    use std::process::Stdio;
+    // A socket whose other end is closed: writing to it fails with EPIPE at once, like a pipe
+    // whose reader has gone.
+    let (gone, stderr) = UnixStream::pair().unwrap();
+    drop(gone);
+    let o = Command::new(env!("CARGO_BIN_EXE_pgalign"))
+        .args([
+            "diff",
+            "--source",
+            "/nonexistent/source.sql",
+            "--target",
+            "/nonexistent/target.sql",
+        ])
+        .stderr(Stdio::from(OwnedFd::from(stderr)))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+}
