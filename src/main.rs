@@ -2,7 +2,7 @@
 
 use clap::error::ErrorKind;
 use clap::Parser;
-use std::io::{IsTerminal, Write};
+use std::io::{self, IsTerminal, Write};
 
 fn main() {
     let cli = match pgalign::cli::Cli::try_parse() {
@@ -20,14 +20,31 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let stdout = std::io::stdout();
+    let stdout = io::stdout();
     let tty = stdout.is_terminal();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut out = io::BufWriter::new(Stdout {
+        inner: stdout.lock(),
+        closed: false,
+    });
     let result = runtime.block_on(async {
         pgalign::interrupt::install().map_err(|e| anyhow::anyhow!("listening for signals: {e}"))?;
         pgalign::run(cli, tty, &mut out).await
     });
     let flushed = out.flush();
+    // The reader went away (`pgalign plan | head -1`) and has what it wanted: exit 0 with
+    // nothing on stderr, as ripgrep does. Only when stdout is the pipe that closed: another's
+    // (pg_restore's) is an error.
+    let reader_gone = out.get_ref().closed
+        && match &result {
+            Err(e) => e.chain().any(|c| {
+                c.downcast_ref::<io::Error>()
+                    .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+            }),
+            Ok(_) => matches!(&flushed, Err(e) if e.kind() == io::ErrorKind::BrokenPipe),
+        };
+    if reader_gone {
+        std::process::exit(0);
+    }
     let code = match result {
         Ok(outcome) => {
             for m in &outcome.messages {
@@ -44,7 +61,7 @@ fn main() {
         }
     };
     if let Err(e) = flushed {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
+        if e.kind() != io::ErrorKind::BrokenPipe {
             say(&format!("pgalign: error: writing output: {e}"));
             std::process::exit(1);
         }
@@ -56,7 +73,39 @@ fn main() {
 /// SIGPIPE, so the write fails instead of killing the process): a line nobody can read is lost,
 /// and the exit code still tells.
 fn say(line: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "{line}");
+    let _ = writeln!(io::stderr().lock(), "{line}");
+}
+
+/// Stdout that notices its reader going away. The write that finds the pipe closed fails
+/// (BrokenPipe), so that diff and plan stop there; later ones are dropped, as nothing could
+/// read them, so that apply, which carries on, ends as it would have.
+struct Stdout<W> {
+    inner: W,
+    closed: bool,
+}
+
+impl<W: Write> Stdout<W> {
+    fn note(&mut self, e: &io::Error) {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            self.closed = true;
+        }
+    }
+}
+
+impl<W: Write> Write for Stdout<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.closed {
+            return Ok(buf.len());
+        }
+        self.inner.write(buf).inspect_err(|e| self.note(e))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        self.inner.flush().inspect_err(|e| self.note(e))
+    }
 }
 
 /// `--help` and `--version` print as clap prints them (exit 0); every other command-line error

@@ -221,8 +221,7 @@ async fn apply_plan(
         backoff: Duration::from_millis(500),
     };
     let total = p.steps.len();
-    // Each line goes out as soon as its step has run (a killed apply still shows how far it
-    // got); a failed write (a closed pipe) must not stop the apply midway.
+    // A failed write must not stop the apply midway.
     apply::run(target, p, &opts, &mut |ev| {
         let line = match ev {
             apply::Progress::Step(r) if r.ms > 0.0 => format!(
@@ -237,9 +236,19 @@ async fn apply_plan(
             }
             apply::Progress::Group(g) => g,
         };
-        let _ = writeln!(out, "{line}").and_then(|_| out.flush());
+        let _ = say(out, &line);
     })
     .await
+}
+
+/// One line of apply's stdout, out at once: a killed apply still shows how far it got. A reader
+/// that went away (a closed pipe) is no error here, unlike in diff and plan (which then end
+/// with exit 0): apply's result is its exit code and its reports, and they must stand.
+fn say(out: &mut impl Write, line: &str) -> std::io::Result<()> {
+    match writeln!(out, "{line}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r,
+    }
 }
 
 fn ms_since(t: Instant) -> f64 {
@@ -335,11 +344,11 @@ pub async fn run(args: &ApplyArgs, out: &mut impl Write) -> Result<Outcome> {
         bail!("target {target_name}: the plan was applied and committed, but verifying it failed: {why}");
     }
     if p.is_empty() {
-        writeln!(out, "nothing to apply: target already equals source")?;
+        say(out, "nothing to apply: target already equals source")?;
     }
-    writeln!(out, "verification: {summary}")?;
+    say(out, &format!("verification: {summary}"))?;
     for r in verification.residue() {
-        writeln!(out, "  {r}")?;
+        say(out, &format!("  {r}"))?;
     }
     let mut messages = Vec::new();
     if args.common.timings {
