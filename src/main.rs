@@ -2,7 +2,7 @@
 
 use clap::error::ErrorKind;
 use clap::Parser;
-use std::io::{IsTerminal, Write};
+use std::io::{self, IsTerminal, Write};
 
 fn main() {
     let cli = match pgalign::cli::Cli::try_parse() {
@@ -16,22 +16,39 @@ fn main() {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("pgalign: cannot start: {e}");
+            say(&format!("pgalign: cannot start: {e}"));
             std::process::exit(1);
         }
     };
-    let stdout = std::io::stdout();
+    let stdout = io::stdout();
     let tty = stdout.is_terminal();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut out = io::BufWriter::new(Stdout {
+        inner: stdout.lock(),
+        closed: false,
+    });
     let result = runtime.block_on(async {
         pgalign::interrupt::install().map_err(|e| anyhow::anyhow!("listening for signals: {e}"))?;
         pgalign::run(cli, tty, &mut out).await
     });
     let flushed = out.flush();
+    // The reader went away (`pgalign plan | head -1`) and has what it wanted: exit 0 with
+    // nothing on stderr, as ripgrep does. Only when stdout is the pipe that closed: another's
+    // (pg_restore's) is an error.
+    let reader_gone = out.get_ref().closed
+        && match &result {
+            Err(e) => e.chain().any(|c| {
+                c.downcast_ref::<io::Error>()
+                    .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+            }),
+            Ok(_) => matches!(&flushed, Err(e) if e.kind() == io::ErrorKind::BrokenPipe),
+        };
+    if reader_gone {
+        std::process::exit(0);
+    }
     let code = match result {
         Ok(outcome) => {
             for m in &outcome.messages {
-                eprintln!("{}", pgalign::endpoint::redact(m));
+                say(&pgalign::endpoint::redact(m));
             }
             outcome.code
         }
@@ -39,17 +56,56 @@ fn main() {
             // One line: what was being done, then why. Redacted once more here, whatever
             // produced it (a child's stderr, a library's message): no password reaches stderr.
             let msg = pgalign::endpoint::redact(&format!("{e:#}").replace('\n', " "));
-            eprintln!("pgalign: error: {msg}");
+            say(&format!("pgalign: error: {msg}"));
             1
         }
     };
     if let Err(e) = flushed {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("pgalign: error: writing output: {e}");
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            say(&format!("pgalign: error: writing output: {e}"));
             std::process::exit(1);
         }
     }
     std::process::exit(code);
+}
+
+/// One line on stderr. Not `eprintln!`, which panics when stderr is a closed pipe (Rust ignores
+/// SIGPIPE, so the write fails instead of killing the process): a line nobody can read is lost,
+/// and the exit code still tells.
+fn say(line: &str) {
+    let _ = writeln!(io::stderr().lock(), "{line}");
+}
+
+/// Stdout that notices its reader going away. The write that finds the pipe closed fails
+/// (BrokenPipe), so that diff and plan stop there; later ones are dropped, as nothing could
+/// read them, so that apply, which carries on, ends as it would have.
+struct Stdout<W> {
+    inner: W,
+    closed: bool,
+}
+
+impl<W: Write> Stdout<W> {
+    fn note(&mut self, e: &io::Error) {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            self.closed = true;
+        }
+    }
+}
+
+impl<W: Write> Write for Stdout<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.closed {
+            return Ok(buf.len());
+        }
+        self.inner.write(buf).inspect_err(|e| self.note(e))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        self.inner.flush().inspect_err(|e| self.note(e))
+    }
 }
 
 /// `--help` and `--version` print as clap prints them (exit 0); every other command-line error
@@ -60,9 +116,7 @@ fn usage_error(e: clap::Error) -> ! {
         std::process::exit(0);
     }
     if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-        eprintln!(
-            "pgalign: error: a subcommand is needed: diff, plan or apply (see pgalign --help)"
-        );
+        say("pgalign: error: a subcommand is needed: diff, plan or apply (see pgalign --help)");
         std::process::exit(1);
     }
     let text = e.render().to_string();
@@ -86,6 +140,6 @@ fn usage_error(e: clap::Error) -> ! {
     let msg = msg.strip_prefix("error: ").unwrap_or(&msg);
     // clap repeats the value it refused: redacted like every other error.
     let msg = pgalign::endpoint::redact(msg);
-    eprintln!("pgalign: error: {msg} (see pgalign --help)");
+    say(&format!("pgalign: error: {msg} (see pgalign --help)"));
     std::process::exit(1);
 }

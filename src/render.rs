@@ -1,7 +1,9 @@
-//! Writers over a plan or a diff: SQL script, human text, JSON. They decide nothing.
+//! Writers over a plan, a diff or an apply's report: SQL script, human text, JSON, Markdown.
+//! They decide nothing.
 
+use crate::apply::StepRun;
 use crate::catalog::Catalog;
-use crate::diff::{ChangeKind, Diff};
+use crate::diff::{Change, ChangeKind, Diff};
 use crate::duration::Millis;
 use crate::plan::{GroupKind, Plan, Step};
 use serde::Serialize;
@@ -206,6 +208,17 @@ pub fn diff_json(d: &Diff, src: &Catalog, tgt: &Catalog, w: &mut impl Write) -> 
     writeln!(w)
 }
 
+/// `+ table public.orders`: one change as `diff` lists it, and as `apply` lists what remains
+/// after it (so that the two can be compared).
+pub fn change_line(c: &Change) -> String {
+    let sign = match c.kind {
+        ChangeKind::Created => "+",
+        ChangeKind::Dropped => "-",
+        ChangeKind::Changed => "~",
+    };
+    format!("{sign} {}", c.key.display())
+}
+
 /// `+ table public.orders` lines, then a unified diff per changed object.
 pub fn diff_text(
     d: &Diff,
@@ -222,12 +235,12 @@ pub fn diff_text(
         }
     };
     for c in &d.changes {
-        let (sign, code) = match c.kind {
-            ChangeKind::Created => ("+", "32"),
-            ChangeKind::Dropped => ("-", "31"),
-            ChangeKind::Changed => ("~", "33"),
+        let code = match c.kind {
+            ChangeKind::Created => "32",
+            ChangeKind::Dropped => "31",
+            ChangeKind::Changed => "33",
         };
-        writeln!(w, "{}", paint(code, &format!("{sign} {}", c.key.display())))?;
+        writeln!(w, "{}", paint(code, &change_line(c)))?;
     }
     for n in &d.notes {
         writeln!(w, "note: {n}")?;
@@ -265,6 +278,81 @@ pub fn diff_text(
         }
     }
     Ok(())
+}
+
+/// What `apply` did, as `--report` writes it (JSON) and `--report-md` renders it.
+#[derive(Serialize)]
+pub struct ApplyReport<'a> {
+    pub target: &'a str,
+    pub dry_run: bool,
+    pub plan_steps: usize,
+    pub hazards_present: Vec<&'static str>,
+    pub hazards_allowed: Vec<&'static str>,
+    pub steps: &'a [StepRun],
+    pub groups: usize,
+    pub groups_committed: usize,
+    pub error: Option<&'a str>,
+    pub verification: &'a str,
+    pub residue: &'a [String],
+    pub total_ms: f64,
+}
+
+pub fn apply_report_json(r: &ApplyReport) -> serde_json::Result<String> {
+    Ok(serde_json::to_string_pretty(r)? + "\n")
+}
+
+/// The report as a pull request comment: status first, then the steps as a table.
+pub fn apply_report_md(r: &ApplyReport) -> String {
+    let mut s = String::new();
+    let status = if r.error.is_some() {
+        "❌ failed"
+    } else if !r.residue.is_empty() {
+        "⚠️ applied, differences remain"
+    } else if r.dry_run {
+        "🧪 dry run"
+    } else {
+        "✅ applied and verified"
+    };
+    s.push_str(&format!("### pgalign apply: {status}\n\n"));
+    s.push_str(&format!(
+        "Target: `{}` · {} step(s) · {:.1} s\n\n",
+        r.target,
+        r.plan_steps,
+        r.total_ms / 1000.0
+    ));
+    if !r.hazards_present.is_empty() {
+        s.push_str(&format!(
+            "Hazards in the plan: {} (allowed: {})\n\n",
+            r.hazards_present.join(", "),
+            if r.hazards_allowed.is_empty() {
+                "none".to_string()
+            } else {
+                r.hazards_allowed.join(", ")
+            }
+        ));
+    }
+    if let Some(e) = r.error {
+        s.push_str(&format!("**Error:** {}\n\n", e.replace('|', "\\|")));
+    }
+    if !r.steps.is_empty() {
+        s.push_str("| # | step | status | ms |\n|---|---|---|---|\n");
+        for st in r.steps {
+            s.push_str(&format!(
+                "| {} | {} {} | {} | {:.0} |\n",
+                st.step,
+                st.op,
+                st.object.replace('|', "\\|"),
+                st.status,
+                st.ms
+            ));
+        }
+        s.push('\n');
+    }
+    s.push_str(&format!("Verification: {}\n", r.verification));
+    for x in r.residue {
+        s.push_str(&format!("- `{x}`\n"));
+    }
+    s
 }
 
 #[cfg(test)]

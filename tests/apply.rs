@@ -317,6 +317,28 @@ fn dry_run_proves_the_plan_and_changes_nothing() {
     assert_eq!(schema_of(&t), before);
 }
 
+/// A reader of stdout that has gone away ends diff and plan with exit 0; apply has changed
+/// TARGET, and its exit code must still say that differences remain.
+#[test]
+fn a_closed_stdout_leaves_the_exit_code_of_apply() {
+    use std::os::fd::OwnedFd;
+    use std::os::unix::net::UnixStream;
+    // Only an unsupported change: no step, so the first line apply writes is the verdict.
+    let (t, s) = pair(
+        "CREATE DOMAIN d AS int; CREATE TABLE t (x d);",
+        "CREATE DOMAIN d AS bigint; CREATE TABLE t (x d);",
+    );
+    // A socket whose other end is closed: a write fails with EPIPE, as to a pipe whose reader
+    // has gone.
+    let (gone, stdout) = UnixStream::pair().unwrap();
+    drop(gone);
+    let mut c = apply_cmd(&s, &t, &["--allow-all-hazards"]);
+    c.stdout(Stdio::from(OwnedFd::from(stdout)));
+    let o = run(c);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert_eq!(err(&o), "");
+}
+
 /// Each hazard: refused (exit 3, named) when everything else is allowed, applied when it is too.
 #[test]
 fn each_hazard_gates() {

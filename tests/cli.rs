@@ -407,3 +407,100 @@ fn plain_dumps_rebuild_dependent_views_too() {
     let o = pgalign(&["diff", "--source", &s.url(), "--target", &t.url()]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 }
+
+/// Two plain dumps of 200 tables of 40 columns, integer on one side and bigint on the other:
+/// diff shows every column of every table, and plan alters each one.
+fn wide_dumps(dir: &std::path::Path) -> (String, String) {
+    let staging = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/dumps/staging.sql"),
+    )
+    .unwrap();
+    // pg_dump's header (its SET lines) from a real dump, then the tables.
+    let header = &staging[..staging.find("--\n-- Name:").unwrap()];
+    let dump = |column_type: &str| {
+        let mut s = header.to_string();
+        for t in 0..200 {
+            let columns: Vec<String> = (0..40).map(|c| format!("    c{c} {column_type}")).collect();
+            s.push_str(&format!(
+                "--\n-- Name: t{t}; Type: TABLE; Schema: public; Owner: -\n--\n\nCREATE TABLE public.t{t} (\n{}\n);\n\n\n",
+                columns.join(",\n")
+            ));
+        }
+        s
+    };
+    let (old, new) = (dir.join("old.sql"), dir.join("new.sql"));
+    std::fs::write(&old, dump("integer")).unwrap();
+    std::fs::write(&new, dump("bigint")).unwrap();
+    (
+        new.to_str().unwrap().to_string(),
+        old.to_str().unwrap().to_string(),
+    )
+}
+
+/// `pgalign diff ... | head -1`: the reader goes away after one line, and pgalign stops
+/// quietly with exit 0, as ripgrep does (no error, no panic).
+#[test]
+fn a_reader_that_stops_early_ends_pgalign_quietly() {
+    use std::io::BufRead;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let (source, target) = wide_dumps(dir.path());
+    let args = |cmd: &'static str, extra: &'static [&'static str]| {
+        let mut a = vec![cmd, "--source", &source, "--target", &target];
+        a.extend(extra);
+        a
+    };
+    for a in [
+        args("diff", &[]),
+        args("diff", &["--format", "json"]),
+        args("plan", &[]),
+    ] {
+        // More than any pipe holds (64 KiB on Linux), or no write would ever fail and this
+        // would prove nothing.
+        let whole = pgalign(&a);
+        assert!(
+            whole.stdout.len() > 256 * 1024,
+            "{a:?}: {} bytes",
+            whole.stdout.len()
+        );
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pgalign"))
+            .args(&a)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+        reader.read_line(&mut line).unwrap();
+        assert!(!line.is_empty(), "{a:?}: no output");
+        drop(reader);
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{a:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o), "", "{a:?}");
+    }
+}
+
+/// `pgalign ... 2>&1 | head -0`: an error that nobody can read is lost, but the exit code still
+/// says it (Rust ignores SIGPIPE, and `eprintln!` panics on the failed write).
+#[test]
+fn a_closed_stderr_is_no_panic() {
+    use std::os::fd::OwnedFd;
+    use std::os::unix::net::UnixStream;
+    use std::process::Stdio;
+    // A socket whose other end is closed: writing to it fails with EPIPE at once, like a pipe
+    // whose reader has gone.
+    let (gone, stderr) = UnixStream::pair().unwrap();
+    drop(gone);
+    let o = Command::new(env!("CARGO_BIN_EXE_pgalign"))
+        .args([
+            "diff",
+            "--source",
+            "/nonexistent/source.sql",
+            "--target",
+            "/nonexistent/target.sql",
+        ])
+        .stderr(Stdio::from(OwnedFd::from(stderr)))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+}

@@ -1,42 +1,57 @@
 //! `pgalign apply`: plan (or read a reviewed plan), gate on hazards, apply on one connection
 //! under an advisory lock, then re-dump TARGET and prove it equals SOURCE.
 
-use super::{connect_params, filter_of, load, Outcome, Timings};
-use crate::apply::{self, StepRun};
-use crate::catalog::{self, Catalog};
+use super::verify::{self, Verification};
+use super::{connect_params, dump_catalog, filter_of, load, Outcome, Timings};
+use crate::apply;
+use crate::catalog::Catalog;
 use crate::cli::ApplyArgs;
 use crate::diff;
 use crate::dump;
 use crate::endpoint::{Endpoint, Side};
 use crate::interrupt;
 use crate::plan::{self, Hazard, Plan};
+use crate::render::{self, ApplyReport};
 use anyhow::{anyhow, bail, Context, Result};
-use serde::Serialize;
 use std::collections::BTreeSet;
+use std::fs::File;
 use std::io::Write;
+use std::path::Path;
 use std::time::{Duration, Instant};
-
-#[derive(Serialize)]
-struct Report<'a> {
-    target: &'a str,
-    dry_run: bool,
-    plan_steps: usize,
-    hazards_present: Vec<&'static str>,
-    hazards_allowed: Vec<&'static str>,
-    steps: &'a [StepRun],
-    groups: usize,
-    groups_committed: usize,
-    error: Option<&'a str>,
-    verification: &'a str,
-    residue: &'a [String],
-    total_ms: f64,
-}
 
 fn allowed_hazards(args: &ApplyArgs) -> BTreeSet<Hazard> {
     if args.allow_all_hazards {
         return Hazard::ALL.into_iter().collect();
     }
     args.allow_hazards.iter().copied().collect()
+}
+
+/// What stderr says when the plan has hazards that were not allowed (None: it has none).
+fn refusal(p: &Plan, allowed: &BTreeSet<Hazard>, target_name: &str) -> Option<Vec<String>> {
+    let refused = refusals(p, allowed);
+    if refused.is_empty() {
+        return None;
+    }
+    let present: BTreeSet<&str> = p
+        .hazards()
+        .into_iter()
+        .chain(if p.unsupported.is_empty() {
+            None
+        } else {
+            Some(Hazard::Unsupported)
+        })
+        .filter(|h| !allowed.contains(h))
+        .map(|h| h.name())
+        .collect();
+    let mut messages = vec![format!(
+        "pgalign: refused: the plan has hazards that were not allowed; nothing was changed on {target_name}"
+    )];
+    messages.extend(refused.iter().map(|r| format!("  {r}")));
+    messages.push(format!(
+        "  to apply anyway: --allow-hazards {} (or --allow-all-hazards)",
+        present.into_iter().collect::<Vec<_>>().join(",")
+    ));
+    Some(messages)
 }
 
 /// Steps (and unsupported entries) whose hazards are not allowed.
@@ -68,18 +83,6 @@ fn refusals(p: &Plan, allowed: &BTreeSet<Hazard>) -> Vec<String> {
         }
     }
     out
-}
-
-async fn dump_catalog(
-    conn: &crate::endpoint::ConnParams,
-    tools: &[dump::Tools],
-    filter: &catalog::Filter,
-    what: &str,
-) -> Result<Catalog> {
-    let t = tools.first().context("no pg_dump found")?;
-    dump::dump_database(conn, t, filter)
-        .await
-        .map_err(|e| anyhow!("dumping {what}: {e}"))
 }
 
 /// Connected, locked, and planned: what apply starts from.
@@ -166,6 +169,92 @@ async fn prepare(
     })
 }
 
+/// The report files (`--report`, `--report-md`), opened before anything changes.
+struct Reports<'a> {
+    json: Option<(File, &'a Path)>,
+    md: Option<(File, &'a Path)>,
+}
+
+impl<'a> Reports<'a> {
+    fn open(args: &'a ApplyArgs) -> Result<Self> {
+        let create = |path: &'a Path| -> Result<(File, &'a Path)> {
+            let f = File::create(path).with_context(|| {
+                format!(
+                    "opening the report file {} (nothing was changed)",
+                    path.display()
+                )
+            })?;
+            Ok((f, path))
+        };
+        Ok(Reports {
+            json: args.report.as_deref().map(create).transpose()?,
+            md: args.report_md.as_deref().map(create).transpose()?,
+        })
+    }
+
+    fn write(&self, report: &ApplyReport) -> Result<()> {
+        if let Some((f, path)) = &self.json {
+            let json = render::apply_report_json(report)?;
+            let mut f: &File = f;
+            f.write_all(json.as_bytes())
+                .with_context(|| format!("writing the report {}", path.display()))?;
+        }
+        if let Some((f, path)) = &self.md {
+            let mut f: &File = f;
+            f.write_all(render::apply_report_md(report).as_bytes())
+                .with_context(|| format!("writing the report {}", path.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs the plan with a line on `out` as each step (and each group) ends.
+async fn apply_plan(
+    target: &apply::connect::Target,
+    p: &Plan,
+    args: &ApplyArgs,
+    out: &mut impl Write,
+) -> Result<apply::Outcome, apply::Failure> {
+    let opts = apply::Options {
+        lock_retries: args.lock_retries,
+        dry_run: args.dry_run,
+        backoff: Duration::from_millis(500),
+    };
+    let total = p.steps.len();
+    // A failed write must not stop the apply midway.
+    apply::run(target, p, &opts, &mut |ev| {
+        let line = match ev {
+            apply::Progress::Step(r) if r.ms > 0.0 => format!(
+                "step {}/{total}: {} {}: {} ({:.0} ms)",
+                r.step, r.op, r.object, r.status, r.ms
+            ),
+            apply::Progress::Step(r) => {
+                format!(
+                    "step {}/{total}: {} {}: {}",
+                    r.step, r.op, r.object, r.status
+                )
+            }
+            apply::Progress::Group(g) => g,
+        };
+        let _ = say(out, &line);
+    })
+    .await
+}
+
+/// One line of apply's stdout, out at once: a killed apply still shows how far it got. A reader
+/// that went away (a closed pipe) is no error here, unlike in diff and plan (which then end
+/// with exit 0): apply's result is its exit code and its reports, and they must stand.
+fn say(out: &mut impl Write, line: &str) -> std::io::Result<()> {
+    match writeln!(out, "{line}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r,
+    }
+}
+
+fn ms_since(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
 pub async fn run(args: &ApplyArgs, out: &mut impl Write) -> Result<Outcome> {
     let started = Instant::now();
     let mut timings = Timings::default();
@@ -179,16 +268,7 @@ pub async fn run(args: &ApplyArgs, out: &mut impl Write) -> Result<Outcome> {
     }
     // Every output file is opened before anything changes: a report that cannot be written
     // must stop the run while TARGET is still untouched.
-    let create = |path: &std::path::Path| {
-        std::fs::File::create(path).with_context(|| {
-            format!(
-                "opening the report file {} (nothing was changed)",
-                path.display()
-            )
-        })
-    };
-    let report_file = args.report.as_deref().map(create).transpose()?;
-    let report_md_file = args.report_md.as_deref().map(create).transpose()?;
+    let reports = Reports::open(args)?;
     let conn = connect_params(&target_ep, &args.common)
         .await
         .with_context(|| format!("reading target {target_ep}"))?
@@ -205,24 +285,8 @@ pub async fn run(args: &ApplyArgs, out: &mut impl Write) -> Result<Outcome> {
         prepare(args, &conn, &target_name, &tools, &mut timings),
     )
     .await?;
-    let client = &target.client;
 
-    let mut messages = Vec::new();
-    let write_reports = |report: &Report| -> Result<()> {
-        if let (Some(f), Some(path)) = (&report_file, &args.report) {
-            let json = serde_json::to_string_pretty(report)? + "\n";
-            let mut f: &std::fs::File = f;
-            f.write_all(json.as_bytes())
-                .with_context(|| format!("writing the report {}", path.display()))?;
-        }
-        if let (Some(f), Some(path)) = (&report_md_file, &args.report_md) {
-            let mut f: &std::fs::File = f;
-            f.write_all(markdown(report).as_bytes())
-                .with_context(|| format!("writing the report {}", path.display()))?;
-        }
-        Ok(())
-    };
-    let mut report = Report {
+    let mut report = ApplyReport {
         target: &target_name,
         dry_run: args.dry_run,
         plan_steps: p.steps.len(),
@@ -236,203 +300,66 @@ pub async fn run(args: &ApplyArgs, out: &mut impl Write) -> Result<Outcome> {
         residue: &[],
         total_ms: 0.0,
     };
-    let refused = refusals(&p, &allowed);
-    if !refused.is_empty() {
-        let present: BTreeSet<&str> = p
-            .hazards()
-            .into_iter()
-            .chain(if p.unsupported.is_empty() {
-                None
-            } else {
-                Some(Hazard::Unsupported)
-            })
-            .filter(|h| !allowed.contains(h))
-            .map(|h| h.name())
-            .collect();
-        messages.push(format!(
-            "pgalign: refused: the plan has hazards that were not allowed; nothing was changed on {target_name}"
-        ));
-        for r in &refused {
-            messages.push(format!("  {r}"));
-        }
-        messages.push(format!(
-            "  to apply anyway: --allow-hazards {} (or --allow-all-hazards)",
-            present.into_iter().collect::<Vec<_>>().join(",")
-        ));
-        apply::unlock(client).await;
+    if let Some(messages) = refusal(&p, &allowed, &target_name) {
+        apply::unlock(&target.client).await;
         report.error = Some("refused: the plan has hazards that were not allowed");
-        report.total_ms = started.elapsed().as_secs_f64() * 1000.0;
-        write_reports(&report)?;
+        report.total_ms = ms_since(started);
+        reports.write(&report)?;
         return Ok(Outcome { code: 3, messages });
     }
 
     let t = Instant::now();
-    let opts = apply::Options {
-        lock_retries: args.lock_retries,
-        dry_run: args.dry_run,
-        backoff: Duration::from_millis(500),
-    };
-    let total = p.steps.len();
-    // Each line goes out as soon as its step has run (a killed apply still shows how far it
-    // got); a failed write (a closed pipe) must not stop the apply midway.
-    let result = apply::run(&target, &p, &opts, &mut |ev| {
-        let line = match ev {
-            apply::Progress::Step(r) if r.ms > 0.0 => format!(
-                "step {}/{total}: {} {}: {} ({:.0} ms)",
-                r.step, r.op, r.object, r.status, r.ms
-            ),
-            apply::Progress::Step(r) => {
-                format!(
-                    "step {}/{total}: {} {}: {}",
-                    r.step, r.op, r.object, r.status
-                )
-            }
-            apply::Progress::Group(g) => g,
-        };
-        let _ = writeln!(out, "{line}").and_then(|_| out.flush());
-    })
-    .await;
+    let result = apply_plan(&target, &p, args, out).await;
     timings.lap("apply", t);
-    apply::unlock(client).await;
+    apply::unlock(&target.client).await;
     drop(target);
-
     let (outcome, error) = match result {
         Ok(o) => (o, None),
         Err(f) => (f.outcome, Some(f.message)),
     };
 
-    // Verify: TARGET dumped again must equal SOURCE.
     let t = Instant::now();
-    let mut residue: Vec<String> = Vec::new();
     let verification = if error.is_some() {
-        "not run (apply failed)".to_string()
+        Verification::NotRun("apply failed")
     } else if args.dry_run {
-        "not run (dry run: nothing was changed)".to_string()
+        Verification::NotRun("dry run: nothing was changed")
     } else {
-        let after = interrupt::or_interrupted(
-            "verifying (the plan was applied and committed; run `pgalign diff` to check the target)",
-            dump_catalog(
-                &conn,
-                &tools,
-                &p.filter,
-                &format!("target {target_name} after apply"),
-            ),
-        )
-        .await;
-        match after {
-            Err(e) => format!("failed: {e:#}"),
-            Ok(after) => {
-                match &source {
-                    Some(src) => {
-                        let d = diff::diff(src, &after);
-                        residue = d
-                            .changes
-                            .iter()
-                            .map(|c| {
-                                let sign = match c.kind {
-                                    diff::ChangeKind::Created => "+",
-                                    diff::ChangeKind::Dropped => "-",
-                                    diff::ChangeKind::Changed => "~",
-                                };
-                                format!("{sign} {}", c.key.display())
-                            })
-                            .collect();
-                    }
-                    None => {
-                        if after.fingerprint() != p.source_fingerprint {
-                            residue.push("target's schema fingerprint differs from the plan's source fingerprint (run `pgalign diff` against the source to see what)".into());
-                        }
-                    }
-                }
-                if residue.is_empty() {
-                    "target equals source".into()
-                } else {
-                    format!("{} difference(s) remain", residue.len())
-                }
-            }
-        }
+        verify::verify(&conn, &tools, &p, source.as_ref(), &target_name).await
     };
     timings.lap("verify", t);
 
+    let summary = verification.summary();
     report.steps = &outcome.runs;
     report.groups = outcome.groups;
     report.groups_committed = outcome.groups_committed;
     report.error = error.as_deref();
-    report.verification = &verification;
-    report.residue = &residue;
-    report.total_ms = started.elapsed().as_secs_f64() * 1000.0;
-    write_reports(&report)?;
+    report.verification = &summary;
+    report.residue = verification.residue();
+    report.total_ms = ms_since(started);
+    reports.write(&report)?;
     if let Some(e) = error {
         bail!("applying to target {target_name}: {e}");
     }
-    if let Some(why) = verification.strip_prefix("failed: ") {
+    if let Verification::Failed(why) = &verification {
         bail!("target {target_name}: the plan was applied and committed, but verifying it failed: {why}");
     }
     if p.is_empty() {
-        writeln!(out, "nothing to apply: target already equals source")?;
+        say(out, "nothing to apply: target already equals source")?;
     }
-    writeln!(out, "verification: {verification}")?;
-    for r in &residue {
-        writeln!(out, "  {r}")?;
+    say(out, &format!("verification: {summary}"))?;
+    for r in verification.residue() {
+        say(out, &format!("  {r}"))?;
     }
+    let mut messages = Vec::new();
     if args.common.timings {
         messages.extend(timings.lines());
     }
     Ok(Outcome {
-        code: if residue.is_empty() { 0 } else { 2 },
+        code: if verification.residue().is_empty() {
+            0
+        } else {
+            2
+        },
         messages,
     })
-}
-
-fn markdown(r: &Report) -> String {
-    let mut s = String::new();
-    let status = if r.error.is_some() {
-        "❌ failed"
-    } else if !r.residue.is_empty() {
-        "⚠️ applied, differences remain"
-    } else if r.dry_run {
-        "🧪 dry run"
-    } else {
-        "✅ applied and verified"
-    };
-    s.push_str(&format!("### pgalign apply: {status}\n\n"));
-    s.push_str(&format!(
-        "Target: `{}` · {} step(s) · {:.1} s\n\n",
-        r.target,
-        r.plan_steps,
-        r.total_ms / 1000.0
-    ));
-    if !r.hazards_present.is_empty() {
-        s.push_str(&format!(
-            "Hazards in the plan: {} (allowed: {})\n\n",
-            r.hazards_present.join(", "),
-            if r.hazards_allowed.is_empty() {
-                "none".to_string()
-            } else {
-                r.hazards_allowed.join(", ")
-            }
-        ));
-    }
-    if let Some(e) = r.error {
-        s.push_str(&format!("**Error:** {}\n\n", e.replace('|', "\\|")));
-    }
-    if !r.steps.is_empty() {
-        s.push_str("| # | step | status | ms |\n|---|---|---|---|\n");
-        for st in r.steps {
-            s.push_str(&format!(
-                "| {} | {} {} | {} | {:.0} |\n",
-                st.step,
-                st.op,
-                st.object.replace('|', "\\|"),
-                st.status,
-                st.ms
-            ));
-        }
-        s.push('\n');
-    }
-    s.push_str(&format!("Verification: {}\n", r.verification));
-    for x in r.residue {
-        s.push_str(&format!("- `{x}`\n"));
-    }
-    s
 }

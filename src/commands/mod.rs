@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod diff;
 pub mod plan;
+mod verify;
 
 use crate::catalog::ObjectKind;
 use crate::catalog::{self, Catalog, Filter};
@@ -134,6 +135,19 @@ async fn dump_side(
         }
         _ => Err(DumpError::Other(anyhow!("no connection parameters"))),
     }
+}
+
+/// One database dumped into its catalog; `what` names it in the error.
+pub async fn dump_catalog(
+    conn: &ConnParams,
+    tools: &[Tools],
+    filter: &catalog::Filter,
+    what: &str,
+) -> Result<Catalog> {
+    let t = tools.first().context("no pg_dump found")?;
+    dump::dump_database(conn, t, filter)
+        .await
+        .map_err(|e| anyhow!("dumping {what}: {e}"))
 }
 
 /// The blocks of both sides that reach the plan (created, dropped or changed), checked with the
