@@ -4,6 +4,7 @@
 pub mod kind;
 pub mod majors;
 pub mod parse;
+pub mod read;
 pub mod validate;
 pub mod view;
 

@@ -12,13 +12,13 @@ mod online;
 mod table;
 
 use crate::catalog::ObjectKind;
-use crate::catalog::{Block, Catalog, Filter, Key};
+use crate::catalog::{read, Block, Catalog, Filter, Key};
 use crate::diff::{ChangeKind, Diff};
 use crate::duration::Millis;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 
-pub use objects::identity_of;
+pub use crate::catalog::read::identity_of;
 
 /// What can go wrong when a step runs on a production database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -346,9 +346,7 @@ impl Relations {
                 r.tables
                     .insert((b.key.schema.to_string(), b.key.name.to_string()), i);
             } else if b.key.kind == ObjectKind::TableAttach {
-                if let Some((parent, child)) =
-                    b.stmts.first().and_then(|s| objects::attach_parts(s))
-                {
+                if let Some((parent, child)) = b.stmts.first().and_then(|s| read::attach_parts(s)) {
                     r.parent.insert(child, parent);
                 }
             } else if b.key.kind == ObjectKind::DefaultAcl {
@@ -361,14 +359,12 @@ impl Relations {
                     .is_some_and(|s| s.starts_with("ALTER TABLE"))
             {
                 if let Some(((sch, tab), col, _)) =
-                    b.stmts.first().and_then(|s| objects::identity_parts(s))
+                    b.stmts.first().and_then(|s| read::identity_parts(s))
                 {
                     r.identities.insert((sch, tab, col), i);
                 }
             } else if b.key.kind == ObjectKind::IndexAttach {
-                if let Some((parent, child)) =
-                    b.stmts.first().and_then(|s| objects::attach_parts(s))
-                {
+                if let Some((parent, child)) = b.stmts.first().and_then(|s| read::attach_parts(s)) {
                     r.index_parent.insert(child, parent);
                 }
             }
@@ -624,7 +620,7 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
             && tact[ti] == Act::Recreate
             && b.stmts
                 .first()
-                .and_then(|s| objects::owned_by_target(s))
+                .and_then(|s| read::owned_by_target(s))
                 .and_then(|(sch, tab, _)| ctx.tgt_rel.tables.get(&(sch, tab)))
                 .is_some_and(|&t| tact[t] == Act::Recreate);
         let is_late = is_late && !releases;
@@ -931,8 +927,7 @@ fn dropped_with_owning_column(
         if tact[seq] != Act::Drop {
             continue;
         }
-        let Some((schema, table, column)) =
-            ob.stmts.first().and_then(|s| objects::owned_by_target(s))
+        let Some((schema, table, column)) = ob.stmts.first().and_then(|s| read::owned_by_target(s))
         else {
             continue;
         };
@@ -1119,7 +1114,7 @@ fn adopted_on_attach(ctx: &Ctx, sact: &[Act], tact: &[Act]) -> Vec<(usize, usize
         if b.key.kind != ObjectKind::TableAttach || sact[si] != Act::Create {
             continue;
         }
-        let Some((_, (cs, cn))) = b.stmts.first().and_then(|s| objects::attach_parts(s)) else {
+        let Some((_, (cs, cn))) = b.stmts.first().and_then(|s| read::attach_parts(s)) else {
             continue;
         };
         // A partition new on TARGET has no indexes yet to adopt.
