@@ -463,10 +463,94 @@ pub fn identity_definition(txt: &str) -> Option<IdentityDef> {
     })
 }
 
+/// A `CREATE [UNIQUE] INDEX [CONCURRENTLY] name ON ...` statement, split where the planner
+/// rewrites it.
+pub struct CreateIndex {
+    /// Up to and including the INDEX keyword.
+    pub head: String,
+    /// Everything after the INDEX keyword.
+    pub rest: String,
+    /// Which token INDEX is (0-based: 1 in `CREATE INDEX`, 2 in `CREATE UNIQUE INDEX`).
+    pub keyword_at: usize,
+    /// The index's name as written, when there is one.
+    pub name: Option<String>,
+    /// Whether the statement says ONLY (`ON ONLY`: a partitioned table's parent index).
+    pub has_only: bool,
+}
+
+pub fn create_index(sql: &str) -> Option<CreateIndex> {
+    let toks = tokens(sql).ok()?;
+    let idx = toks.iter().position(|t| t.is_word(sql, "INDEX"))?;
+    let mut j = idx + 1;
+    if toks.get(j).is_some_and(|t| t.is_word(sql, "CONCURRENTLY")) {
+        j += 1;
+    }
+    let name = toks
+        .get(j)
+        .filter(|t| ident_of(sql, t).is_some())
+        .map(|t| sql[t.start..t.end].to_string());
+    Some(CreateIndex {
+        head: sql[..toks[idx].end].to_string(),
+        rest: sql[toks[idx].end..].to_string(),
+        keyword_at: idx,
+        name,
+        has_only: toks.iter().any(|t| t.is_word(sql, "ONLY")),
+    })
+}
+
+/// `ALTER TABLE [ONLY] rel ADD CONSTRAINT name <rest>`, as written.
+pub struct AddConstraint {
+    pub rel: String,
+    pub name: String,
+    pub rest: String,
+}
+
+pub fn add_constraint(sql: &str) -> Option<AddConstraint> {
+    let toks = tokens(sql).ok()?;
+    let w = |t: &Tok, s: &str| t.is_word(sql, s);
+    if !(toks.first().is_some_and(|t| w(t, "ALTER")) && toks.get(1).is_some_and(|t| w(t, "TABLE")))
+    {
+        return None;
+    }
+    let mut j = 2;
+    if toks.get(j).is_some_and(|t| w(t, "ONLY")) {
+        j += 1;
+    }
+    let add = toks
+        .iter()
+        .enumerate()
+        .skip(j)
+        .find(|(i, t)| w(t, "ADD") && toks.get(i + 1).is_some_and(|n| w(n, "CONSTRAINT")))?
+        .0;
+    // `ALTER TABLE ADD CONSTRAINT ...` names no table.
+    if add == j {
+        return None;
+    }
+    let rel = sql[toks[j].start..toks[add - 1].end].to_string();
+    let name_tok = toks.get(add + 2)?;
+    ident_of(sql, name_tok)?;
+    Some(AddConstraint {
+        rel,
+        name: sql[name_tok.start..name_tok.end].to_string(),
+        rest: sql[name_tok.end..].trim().to_string(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
 
     use super::*;
+
+    #[test]
+    fn an_add_constraint_without_a_table_is_not_read() {
+        assert!(add_constraint("ALTER TABLE ADD CONSTRAINT c CHECK (x > 0)").is_none());
+        assert!(add_constraint("ALTER TABLE ONLY ADD CONSTRAINT c CHECK (x > 0)").is_none());
+        let a = add_constraint("ALTER TABLE ONLY public.t ADD CONSTRAINT c CHECK (x > 0)").unwrap();
+        assert_eq!(
+            (a.rel.as_str(), a.name.as_str(), a.rest.as_str()),
+            ("public.t", "c", "CHECK (x > 0)")
+        );
+    }
 
     #[test]
     fn drop_forms() {

@@ -3,65 +3,27 @@
 //! validated CHECK. Each rewrite returns `None` when the statement is not in a shape it knows,
 //! and the caller keeps the plain (locking) form.
 
-use crate::catalog::parse::{ident_of, tokens, Tok};
+use crate::catalog::read;
 
 /// `CREATE [UNIQUE] INDEX name ON ...` -> `CREATE [UNIQUE] INDEX CONCURRENTLY name ON ...`.
 /// Not for `ON ONLY` (a partitioned table's parent index, which cannot be built concurrently).
 pub fn concurrent_index(sql: &str) -> Option<String> {
-    let toks = tokens(sql).ok()?;
-    let idx = toks.iter().position(|t| t.is_word(sql, "INDEX"))?;
-    if toks.iter().any(|t| t.is_word(sql, "ONLY")) || idx > 2 {
+    let c = read::create_index(sql)?;
+    if c.has_only || c.keyword_at > 2 {
         return None;
     }
-    Some(format!(
-        "{} CONCURRENTLY{}",
-        &sql[..toks[idx].end],
-        &sql[toks[idx].end..]
-    ))
+    Some(format!("{} CONCURRENTLY{}", c.head, c.rest))
 }
 
 /// The index a `CREATE INDEX` statement names, schema-qualified as SQL.
 pub fn index_name(sql: &str, schema_sql: &str) -> Option<String> {
-    let toks = tokens(sql).ok()?;
-    let idx = toks.iter().position(|t| t.is_word(sql, "INDEX"))?;
-    let mut j = idx + 1;
-    if toks.get(j).is_some_and(|t| t.is_word(sql, "CONCURRENTLY")) {
-        j += 1;
-    }
-    let t = toks.get(j)?;
-    ident_of(sql, t)?;
-    Some(format!("{schema_sql}.{}", &sql[t.start..t.end]))
-}
-
-/// Splits `ALTER TABLE [ONLY] rel ADD CONSTRAINT name <rest>` into (rel, name, rest), as written.
-fn split_add_constraint(sql: &str) -> Option<(String, String, String)> {
-    let toks = tokens(sql).ok()?;
-    let w = |t: &Tok, s: &str| t.is_word(sql, s);
-    if !(toks.first().is_some_and(|t| w(t, "ALTER")) && toks.get(1).is_some_and(|t| w(t, "TABLE")))
-    {
-        return None;
-    }
-    let mut j = 2;
-    if toks.get(j).is_some_and(|t| w(t, "ONLY")) {
-        j += 1;
-    }
-    let add = toks
-        .iter()
-        .enumerate()
-        .skip(j)
-        .find(|(i, t)| w(t, "ADD") && toks.get(i + 1).is_some_and(|n| w(n, "CONSTRAINT")))?
-        .0;
-    let rel = sql[toks[j].start..toks[add - 1].end].to_string();
-    let name_tok = toks.get(add + 2)?;
-    ident_of(sql, name_tok)?;
-    let name = sql[name_tok.start..name_tok.end].to_string();
-    let rest = sql[name_tok.end..].trim().to_string();
-    Some((rel, name, rest))
+    let name = read::create_index(sql)?.name?;
+    Some(format!("{schema_sql}.{name}"))
 }
 
 /// A FOREIGN KEY or CHECK constraint added NOT VALID, and the statement that validates it.
 pub fn not_valid_constraint(sql: &str) -> Option<(String, String)> {
-    let (rel, name, rest) = split_add_constraint(sql)?;
+    let read::AddConstraint { rel, name, rest } = read::add_constraint(sql)?;
     let upper = rest.to_ascii_uppercase();
     if !(upper.starts_with("FOREIGN KEY") || upper.starts_with("CHECK"))
         || upper.ends_with("NOT VALID")
@@ -77,7 +39,7 @@ pub fn not_valid_constraint(sql: &str) -> Option<(String, String)> {
 /// `ADD CONSTRAINT n UNIQUE (a) [INCLUDE (b)]` (or PRIMARY KEY) built as a concurrent unique
 /// index first, then attached: returns (index build, attach).
 pub fn unique_via_index(sql: &str) -> Option<(String, String)> {
-    let (rel, name, rest) = split_add_constraint(sql)?;
+    let read::AddConstraint { rel, name, rest } = read::add_constraint(sql)?;
     let upper = rest.to_ascii_uppercase();
     let (kind, cols) = if let Some(c) = rest.strip_prefix("UNIQUE ") {
         ("UNIQUE", c)
