@@ -1,9 +1,11 @@
 //! A dump, split into blocks keyed by pg_dump's own identity (Type, Schema, Name), normalized so
 //! that two dumps of equal schemas are equal block by block. Pure: text in, values out.
 
+pub mod compat;
 pub mod kind;
 pub mod majors;
 pub mod parse;
+pub mod privileges;
 pub mod read;
 pub mod validate;
 pub mod view;

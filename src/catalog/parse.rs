@@ -248,6 +248,20 @@ fn strip_leading_comments(mut s: &str) -> &str {
     }
 }
 
+/// Why a script of statements would not parse as the server's grammar: a statement without
+/// its semicolon, or the first statement that does not parse; None when all of it parses.
+pub fn script_error(sql: &str) -> Option<String> {
+    match split_script(sql) {
+        Ok(split) if split.unterminated => Some("a statement without its semicolon".into()),
+        Ok(split) => split
+            .stmts
+            .iter()
+            .find_map(|st| one_statement(st).err())
+            .map(|e| e.to_string()),
+        Err(e) => Some(e.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod split_tests {
     use super::*;

@@ -6,7 +6,6 @@
 //! dependency graph) along with them.
 
 mod acl;
-mod compat;
 mod objects;
 mod online;
 mod table;
@@ -717,16 +716,7 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
 fn steps_that_parse(steps: Vec<Step>, out: &mut Vec<Unsupported>) -> Vec<Step> {
     let mut kept = Vec::with_capacity(steps.len());
     for s in steps {
-        let bad = match crate::catalog::parse::split_script(&s.sql) {
-            Ok(split) if split.unterminated => Some("a statement without its semicolon".into()),
-            Ok(split) => split
-                .stmts
-                .iter()
-                .find_map(|st| crate::catalog::parse::one_statement(st).err())
-                .map(|e| e.to_string()),
-            Err(e) => Some(e.to_string()),
-        };
-        match bad {
+        match crate::catalog::parse::script_error(&s.sql) {
             Some(why) => out.push(Unsupported {
                 object: s.object.clone(),
                 reason: format!(
@@ -746,7 +736,7 @@ fn steps_that_parse(steps: Vec<Step>, out: &mut Vec<Unsupported>) -> Vec<Step> {
 fn without_newer_syntax(steps: Vec<Step>, major: u32, out: &mut Vec<Unsupported>) -> Vec<Step> {
     let mut kept = Vec::with_capacity(steps.len());
     for s in steps {
-        match compat::needs(&s.sql) {
+        match crate::catalog::compat::needs(&s.sql) {
             Some((need, what)) if need > major => out.push(Unsupported {
                 object: s.object.clone(),
                 reason: format!("{what} needs PostgreSQL {need} or newer; TARGET runs {major}"),
