@@ -11,8 +11,9 @@ Figures, for src/:
   * object-kind string literals outside src/catalog/ (where kinds are spelled, in kind.rs, and
     where SQL is read, whose keywords share those spellings) and src/archive.rs (which renders
     pg_restore's text from the archive's entry descriptions before any catalog exists): a
-    literal spelled exactly like a kind kind.rs lists ("TABLE", "FK CONSTRAINT", ...), where a
-    kind should be an `ObjectKind`, not text;
+    literal spelled exactly like a kind kind.rs lists ("TABLE", "FK CONSTRAINT", ...) and used
+    as a kind: compared, matched in a match arm, or given as a `kind:` (where a kind should be an
+    `ObjectKind`); the same word as a keyword of SQL being read or written is not counted;
   * tokenizer and parser calls outside src/catalog/: `tokens(`, `split_script(`, `pg_query::`
     (only the catalog reads SQL text).
 Python 3 standard library only.
@@ -27,6 +28,14 @@ SRC = ROOT / "src"
 FILE_LIMIT = 800
 FN_LIMIT = 150
 FN_LINE = re.compile(r"^\s*(?:pub(?:\([a-z]+\))?\s+)?(?:const\s+)?(?:async\s+)?(?:unsafe\s+)?fn\s+(\w+)")
+# A literal used as a kind: compared (`kind == "TABLE"`), matched (`"TABLE" =>`, `"TABLE" |`,
+# `| "TABLE"`), or given as a kind (`kind: "TABLE"`). The same word inside SQL being written or
+# read (`&["TRIGGER"]`, `format!("DROP INDEX ...")`) is a keyword, not a kind.
+KIND_USE = re.compile(
+    r'(?:(?:==|!=|kind:)\s*"(?P<lit>[A-Z][A-Z ]*[A-Z])")'
+    r'|(?:\|\s*"(?P<lit2>[A-Z][A-Z ]*[A-Z])")'
+    r'|(?:(?m:^)\s*"(?P<lit3>[A-Z][A-Z ]*[A-Z])"\s*(?:=>|\||if\b))'
+)
 TOKENIZER = re.compile(r"\b(?:tokens|split_script)\(|\bpg_query::")
 
 
@@ -137,10 +146,12 @@ def main():
         # Tests inside a file are not the code's shape: stop at `mod tests`.
         cut = re.search(r"#\[cfg\(test\)\]\s*mod tests", blanked)
         body = blanked[: cut.start()] if cut else blanked
-        for m in re.finditer(r'(?<![\w])"([A-Z][A-Z ]*[A-Z])"', body):
-            if m.group(1) in kinds:
-                line = body.count("\n", 0, m.start()) + 1
-                kind_literals.append(f"{rel}:{line} \"{m.group(1)}\"")
+        for m in KIND_USE.finditer(body):
+            group = next(g for g in ("lit", "lit2", "lit3") if m.group(g))
+            lit = m.group(group)
+            if lit in kinds:
+                line = body.count("\n", 0, m.start(group)) + 1
+                kind_literals.append(f"{rel}:{line} \"{lit}\"")
         if rel.parts[:2] != ("src", "catalog"):
             code = code_only(text)
             cut = re.search(r"#\[cfg\(test\)\]\s*mod tests", code)

@@ -163,3 +163,39 @@ pub fn object_kind(object: &str) -> String {
     }
     object.split(' ').next().unwrap_or("").to_string()
 }
+
+/// Every privilege an object kind has on a server of this major: what `ALL` means.
+pub fn all_privs(kind: &str, major: Option<u32>) -> &'static [&'static str] {
+    // A table's privileges; from PostgreSQL 17 on, MAINTAIN too (the last one here).
+    const TABLE: &[&str] = &[
+        "SELECT",
+        "INSERT",
+        "UPDATE",
+        "DELETE",
+        "TRUNCATE",
+        "REFERENCES",
+        "TRIGGER",
+        "MAINTAIN",
+    ];
+    match kind {
+        "TABLE" if major.is_some_and(|m| m >= 17) => TABLE,
+        "TABLE" => &TABLE[..TABLE.len() - 1],
+        "SEQUENCE" => &["USAGE", "SELECT", "UPDATE"],
+        "FUNCTION" | "PROCEDURE" | "ROUTINE" => &["EXECUTE"],
+        "SCHEMA" => &["USAGE", "CREATE"],
+        "DATABASE" => &["CREATE", "CONNECT", "TEMPORARY"],
+        "TABLESPACE" => &["CREATE"],
+        "LARGE OBJECT" => &["SELECT", "UPDATE"],
+        _ => &["USAGE"],
+    }
+}
+
+/// PUBLIC's privileges on a fresh object of this kind.
+pub fn public_default(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "FUNCTION" | "PROCEDURE" | "ROUTINE" => &["EXECUTE"],
+        "TYPE" | "DOMAIN" | "LANGUAGE" => &["USAGE"],
+        "DATABASE" => &["CONNECT", "TEMPORARY"],
+        _ => &[],
+    }
+}

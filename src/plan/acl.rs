@@ -3,7 +3,9 @@
 //! emits only the difference: a REVOKE for what goes, a GRANT for what comes.
 
 use crate::catalog::parse::quote_ident;
-use crate::catalog::privileges::{default_acl_role, object_kind, read as parse_block, Stmt};
+use crate::catalog::privileges::{
+    all_privs, default_acl_role, object_kind, public_default, read as parse_block, Stmt,
+};
 use crate::catalog::Block;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -69,42 +71,6 @@ pub fn default_acl_grants(b: &Block) -> Vec<(String, String)> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Every privilege an object kind has on a server of this major: what `ALL` means.
-fn all_privs(kind: &str, major: Option<u32>) -> &'static [&'static str] {
-    // A table's privileges; from PostgreSQL 17 on, MAINTAIN too (the last one here).
-    const TABLE: &[&str] = &[
-        "SELECT",
-        "INSERT",
-        "UPDATE",
-        "DELETE",
-        "TRUNCATE",
-        "REFERENCES",
-        "TRIGGER",
-        "MAINTAIN",
-    ];
-    match kind {
-        "TABLE" if major.is_some_and(|m| m >= 17) => TABLE,
-        "TABLE" => &TABLE[..TABLE.len() - 1],
-        "SEQUENCE" => &["USAGE", "SELECT", "UPDATE"],
-        "FUNCTION" | "PROCEDURE" | "ROUTINE" => &["EXECUTE"],
-        "SCHEMA" => &["USAGE", "CREATE"],
-        "DATABASE" => &["CREATE", "CONNECT", "TEMPORARY"],
-        "TABLESPACE" => &["CREATE"],
-        "LARGE OBJECT" => &["SELECT", "UPDATE"],
-        _ => &["USAGE"],
-    }
-}
-
-/// PUBLIC's privileges on a fresh object of this kind.
-fn public_default(kind: &str) -> &'static [&'static str] {
-    match kind {
-        "FUNCTION" | "PROCEDURE" | "ROUTINE" => &["EXECUTE"],
-        "TYPE" | "DOMAIN" | "LANGUAGE" => &["USAGE"],
-        "DATABASE" => &["CONNECT", "TEMPORARY"],
-        _ => &[],
-    }
 }
 
 /// Expands one privilege as written (`ALL`, `SELECT(a, b)`, `TEMP`) into privilege keys.
