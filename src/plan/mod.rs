@@ -5,10 +5,7 @@
 //! Objects that must be dropped and created again pull their dependents (by pg_dump's own
 //! dependency graph) along with them.
 
-mod acl;
-mod objects;
-mod online;
-mod table;
+mod kinds;
 
 use crate::catalog::ObjectKind;
 use crate::catalog::{read, Block, Catalog, Filter, Key};
@@ -449,8 +446,8 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
             ChangeKind::Dropped => tact[ch.target.unwrap()] = Act::Drop,
             ChangeKind::Changed => {
                 let (si, ti) = (ch.source.unwrap(), ch.target.unwrap());
-                match objects::alter(&mut ctx, si, ti) {
-                    objects::Decision::Alter(steps, columns) => {
+                match kinds::alter(&mut ctx, si, ti) {
+                    kinds::Decision::Alter(steps, columns) => {
                         sact[si] = Act::Alter;
                         tact[ti] = Act::Alter;
                         alters.push((si, steps));
@@ -458,11 +455,11 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
                             touched_columns.push((ti, columns));
                         }
                     }
-                    objects::Decision::Recreate => {
+                    kinds::Decision::Recreate => {
                         sact[si] = Act::Recreate;
                         tact[ti] = Act::Recreate;
                     }
-                    objects::Decision::Unsupported(reason) => {
+                    kinds::Decision::Unsupported(reason) => {
                         let (s, t) = (&src.blocks[si], &tgt.blocks[ti]);
                         ctx.unsupported(&s.key, reason, Some(t), Some(s));
                     }
@@ -631,8 +628,8 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
         };
         // Dropped after the partition it lives on is detached (see outlives_parent_table).
         let after_detach = outlives_parent_table(tgt, &ctx.tgt_rel, &tact, ti);
-        match objects::drop(&mut ctx, ti, tact[ti] == Act::Recreate && !releases) {
-            objects::DropHow::Steps(steps) => {
+        match kinds::drop(&mut ctx, ti, tact[ti] == Act::Recreate && !releases) {
+            kinds::DropHow::Steps(steps) => {
                 for mut s in steps {
                     s.reason = reason.clone();
                     if is_late {
@@ -644,8 +641,8 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
                     }
                 }
             }
-            objects::DropHow::Nothing => {}
-            objects::DropHow::Unknown(why) => {
+            kinds::DropHow::Nothing => {}
+            kinds::DropHow::Unknown(why) => {
                 let key = b.key.clone();
                 ctx.unsupported(&key, why, Some(b), None);
             }
@@ -669,14 +666,14 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
             // Made already: within another object's step, or before the table that needs it.
             Act::Create | Act::Recreate if !done.contains(&si) => {
                 let recreated = act == Act::Recreate;
-                creates.extend(objects::create(&mut ctx, si, recreated));
+                creates.extend(kinds::create(&mut ctx, si, recreated));
             }
             Act::Alter => {
                 // Those before it in SOURCE's order are made already.
                 for &(_, first) in before.iter().filter(|&&(t, f)| t == si && f > si) {
                     if matches!(sact[first], Act::Create | Act::Recreate) && done.insert(first) {
                         let recreated = sact[first] == Act::Recreate;
-                        creates.extend(objects::create(&mut ctx, first, recreated));
+                        creates.extend(kinds::create(&mut ctx, first, recreated));
                     }
                 }
                 creates.extend(alters_by_src.remove(&si).unwrap_or_default())
@@ -817,7 +814,7 @@ fn cascade(ctx: &mut Ctx, sact: &mut [Act], tact: &mut [Act], d: usize, because:
 
 /// For an INDEX or CONSTRAINT block of a partition: the block of the partitioned index (or
 /// constraint) it is attached to (`ALTER INDEX parent ATTACH PARTITION it`).
-fn attached_to(cat: &Catalog, rel: &Relations, i: usize) -> Option<usize> {
+pub(crate) fn attached_to(cat: &Catalog, rel: &Relations, i: usize) -> Option<usize> {
     let b = &cat.blocks[i];
     if !matches!(b.key.kind, ObjectKind::Index | ObjectKind::Constraint) {
         return None;

@@ -3,7 +3,10 @@
 //! validated CHECK. Each rewrite returns `None` when the statement is not in a shape it knows,
 //! and the caller keeps the plain (locking) form.
 
-use crate::catalog::read;
+use crate::catalog::parse::quote_ident;
+use crate::catalog::read::{self};
+use crate::catalog::{Block, ObjectKind};
+use crate::plan::{Ctx, Hazard, Op, Step};
 
 /// `CREATE [UNIQUE] INDEX name ON ...` -> `CREATE [UNIQUE] INDEX CONCURRENTLY name ON ...`.
 /// Not for `ON ONLY` (a partitioned table's parent index, which cannot be built concurrently).
@@ -63,6 +66,71 @@ pub fn unique_via_index(sql: &str) -> Option<(String, String)> {
         format!("CREATE UNIQUE INDEX CONCURRENTLY {name} ON {rel} USING btree {cols};\n"),
         format!("ALTER TABLE {rel} ADD CONSTRAINT {name} {kind} USING INDEX {name};\n"),
     ))
+}
+
+/// `--online` forms of building an index or adding a constraint on a table that exists.
+pub(super) fn create_online(ctx: &Ctx, s: &Block, reason: &str) -> Option<Vec<Step>> {
+    let first = s.stmts.first()?;
+    if s.stmts.len() != 1 {
+        return None;
+    }
+    let schema = quote_ident(&s.key.schema);
+    match &s.key.kind {
+        ObjectKind::Index => {
+            let sql = concurrent_index(first)?;
+            let mut st = ctx.step(
+                s,
+                Op::Create,
+                &format!("{reason}; built CONCURRENTLY (--online)"),
+                format!("{sql};\n"),
+                vec![],
+            );
+            st.transactional = false;
+            st.replaces_invalid_index = index_name(first, &schema);
+            Some(vec![st])
+        }
+        ObjectKind::FkConstraint | ObjectKind::CheckConstraint => {
+            let (add, validate) = not_valid_constraint(first)?;
+            let a = ctx.step(
+                s,
+                Op::Create,
+                &format!("{reason}; added NOT VALID, validated below (--online)"),
+                add,
+                vec![],
+            );
+            let mut v = ctx.step(
+                s,
+                Op::Alter,
+                "validates the constraint without blocking writes (--online)",
+                validate,
+                vec![],
+            );
+            v.own_transaction = true;
+            Some(vec![a, v])
+        }
+        ObjectKind::Constraint => {
+            let (build, attach) = unique_via_index(first)?;
+            let mut b = ctx.step(
+                s,
+                Op::Create,
+                &format!("{reason}; its index built CONCURRENTLY first (--online)"),
+                build,
+                vec![],
+            );
+            b.transactional = false;
+            b.replaces_invalid_index = index_name(&b.sql, &schema);
+            let mut a = ctx.step(
+                s,
+                Op::Create,
+                "attaches the index built above (--online)",
+                attach,
+                vec![Hazard::AccessExclusiveLock],
+            );
+            a.own_transaction = true;
+            Some(vec![b, a])
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]

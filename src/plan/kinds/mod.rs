@@ -1,0 +1,277 @@
+//! Per-kind knowledge: how to create, drop and alter each kind of object pg_dump emits. Here:
+//! the decisions the planner acts on, and dispatch by kind; each kind that needs more than
+//! "the text changed, so replace it" has a file of its own (named like its `fixtures/<kind>/`
+//! folder), and dropping is in `drop.rs`.
+
+mod acl;
+mod composite;
+mod domain;
+mod drop;
+mod enum_type;
+mod online;
+mod sequence;
+mod table;
+
+pub use drop::drop;
+
+use super::{Ctx, Hazard, Op, Step};
+use crate::catalog::parse::quote_ident;
+use crate::catalog::read::{self, identity_of};
+use crate::catalog::Block;
+use crate::catalog::ObjectKind;
+
+pub enum Decision {
+    /// Alter in place: the steps, and the columns dropped or retyped (for dependents).
+    Alter(Vec<Step>, Vec<String>),
+    Recreate,
+    Unsupported(String),
+}
+
+pub enum DropHow {
+    Steps(Vec<Step>),
+    Nothing,
+    Unknown(String),
+}
+
+/// How a changed object (SOURCE block `si`, TARGET block `ti`) is brought in line.
+pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
+    let (s, t) = (&ctx.src.blocks[si], &ctx.tgt.blocks[ti]);
+    let kind = &s.key.kind;
+    let reapply = |ctx: &Ctx, why: &str| {
+        Decision::Alter(vec![ctx.step(s, Op::Alter, why, s.sql(), vec![])], vec![])
+    };
+    match kind {
+        ObjectKind::Table | ObjectKind::ForeignTable => table::alter(ctx, si, ti),
+        ObjectKind::Owner => reapply(ctx, "owner differs"),
+        ObjectKind::Comment | ObjectKind::SecurityLabel => reapply(ctx, "text differs"),
+        ObjectKind::Default => reapply(ctx, "default expression differs"),
+        ObjectKind::SequenceOwnedBy => reapply(ctx, "owning column differs"),
+        ObjectKind::Acl | ObjectKind::DefaultAcl => match acl::change(Some(t), Some(s), ctx.tgt.server_version) {
+            Ok(sql) => Decision::Alter(
+                vec![ctx.step(s, Op::Alter, "privileges differ", sql, vec![])],
+                vec![],
+            ),
+            Err(e) => Decision::Unsupported(e),
+        },
+        ObjectKind::Sequence => sequence::sequence(ctx, s, t),
+        ObjectKind::Function | ObjectKind::Procedure => {
+            // CREATE OR REPLACE keeps dependents, but cannot change the signature, the argument
+            // names or the return type, which pg_dump prints on the first line.
+            let first = |b: &Block| {
+                b.stmts
+                    .first()
+                    .and_then(|x| x.lines().next())
+                    .map(str::to_string)
+            };
+            let body = s.stmts.first().cloned().unwrap_or_default();
+            if first(s) == first(t) && s.stmts.len() == t.stmts.len() {
+                if let Some(rest) = body.strip_prefix("CREATE ") {
+                    let mut sql = format!("CREATE OR REPLACE {rest};\n");
+                    for extra in &s.stmts[1..] {
+                        sql.push_str(extra);
+                        sql.push_str(";\n");
+                    }
+                    return Decision::Alter(
+                        vec![ctx.step(s, Op::Replace, "body or attributes differ", sql, vec![])],
+                        vec![],
+                    );
+                }
+            }
+            Decision::Recreate
+        }
+        ObjectKind::View => {
+            // Columns added at the end: CREATE OR REPLACE keeps the view's dependents.
+            let appended = s.settings() == t.settings()
+                && s.stmts.len() == t.stmts.len()
+                && s.stmts.get(1..) == t.stmts.get(1..)
+                && matches!((s.stmts.first(), t.stmts.first()),
+                    (Some(n), Some(o)) if crate::catalog::view::appends_columns(o, n));
+            match s.stmts[0].strip_prefix("CREATE VIEW ") {
+                Some(rest) if appended => Decision::Alter(
+                    vec![ctx.step(
+                        s,
+                        Op::Replace,
+                        "columns added at the end; CREATE OR REPLACE keeps what depends on the view",
+                        format!("CREATE OR REPLACE VIEW {rest};\n"),
+                        vec![],
+                    )],
+                    vec![],
+                ),
+                _ => Decision::Recreate,
+            }
+        }
+        ObjectKind::Type => enum_type::enum_type(ctx, s, t),
+        ObjectKind::Domain => domain::domain(ctx, s, t),
+        ObjectKind::RowSecurity => {
+            let mut sql = String::new();
+            for st in &t.stmts {
+                if !s.stmts.contains(st) {
+                    sql.push_str(&drop::invert_row_security(st));
+                }
+            }
+            sql.push_str(&s.sql());
+            Decision::Alter(
+                vec![ctx.step(s, Op::Alter, "row level security differs", sql, vec![Hazard::AccessExclusiveLock])],
+                vec![],
+            )
+        }
+        ObjectKind::Extension => Decision::Unsupported(
+            "the extension's definition differs (schema or options); change it by hand with ALTER EXTENSION".into(),
+        ),
+        ObjectKind::Schema => Decision::Unsupported("the schema's definition differs".into()),
+        k if k.is_recreatable() => Decision::Recreate,
+        _ => Decision::Unsupported(format!(
+            "pgalign cannot change a {} in place yet",
+            kind.as_str().to_lowercase()
+        )),
+    }
+}
+
+/// SQL that creates SOURCE block `si` (plus a refresh for materialized views).
+pub fn create(ctx: &mut Ctx, si: usize, recreated: bool) -> Vec<Step> {
+    let s = &ctx.src.blocks[si];
+    let reason = if recreated {
+        "created again after the drop above"
+    } else {
+        "not in target"
+    };
+    let kind = &s.key.kind;
+    if s.stmts.is_empty() {
+        // Nothing to run: initdb's public schema, listed for its owner only.
+        return vec![];
+    }
+    if *kind == ObjectKind::Acl || *kind == ObjectKind::DefaultAcl {
+        // The object is new (or new again), so its privileges start from the defaults.
+        return match acl::change(None, Some(s), ctx.tgt.server_version) {
+            Ok(sql) if sql.is_empty() => vec![],
+            Ok(sql) => vec![ctx.step(s, Op::Create, reason, sql, vec![])],
+            Err(_) => vec![ctx.step(s, Op::Create, reason, s.sql(), vec![])],
+        };
+    }
+    let mut sql = String::new();
+    for st in s.settings() {
+        sql.push_str(st);
+        sql.push_str(";\n");
+    }
+    sql.push_str(&s.sql());
+    if !s.settings().is_empty() {
+        sql.push_str("SET default_tablespace = '';\nSET default_table_access_method = heap;\n");
+    }
+    if ctx.opts.online && s.settings().is_empty() && on_existing_table(ctx, s) {
+        if let Some(steps) = online::create_online(ctx, s, reason) {
+            return steps;
+        }
+    }
+    sql.push_str(&undo_default_privileges(ctx, s));
+    let mut hazards = vec![];
+    if *kind == ObjectKind::MaterializedView && sql.contains("WITH NO DATA") {
+        if let Some(id) = identity_of(s) {
+            sql.push_str(&format!("REFRESH MATERIALIZED VIEW {id};\n"));
+        }
+    }
+    if *kind == ObjectKind::Index
+        || matches!(
+            kind,
+            ObjectKind::Constraint | ObjectKind::FkConstraint | ObjectKind::CheckConstraint
+        )
+    {
+        // Building on a table that already exists in TARGET blocks its writes while it runs.
+        if on_existing_table(ctx, s) {
+            hazards.push(
+                if *kind == ObjectKind::Index
+                    || s.sql().contains(" PRIMARY KEY ")
+                    || s.sql().contains(" UNIQUE ")
+                {
+                    Hazard::IndexBuild
+                } else {
+                    Hazard::ValidationScan
+                },
+            );
+        }
+    }
+    let op = if kind.is_reapplied() && recreated {
+        Op::Alter
+    } else {
+        Op::Create
+    };
+    vec![ctx.step(s, op, reason, sql, hazards)]
+}
+
+/// TARGET's default privileges (ALTER DEFAULT PRIVILEGES) grant on every object created there,
+/// and the plan's own privilege steps assume an object starts with the built-in defaults. So a
+/// created object is first put back to those: what default privileges granted is revoked, and
+/// what they revoked from PUBLIC is granted back.
+fn undo_default_privileges(ctx: &Ctx, s: &Block) -> String {
+    let (objects, keyword, public): (&str, &str, Option<&str>) = match &s.key.kind {
+        ObjectKind::Table
+        | ObjectKind::View
+        | ObjectKind::MaterializedView
+        | ObjectKind::ForeignTable => ("TABLES", "TABLE", None),
+        ObjectKind::Sequence
+            if !s
+                .stmts
+                .first()
+                .is_some_and(|x| x.starts_with("ALTER TABLE")) =>
+        {
+            ("SEQUENCES", "SEQUENCE", None)
+        }
+        ObjectKind::Function | ObjectKind::Aggregate => ("FUNCTIONS", "FUNCTION", Some("EXECUTE")),
+        ObjectKind::Procedure => ("FUNCTIONS", "PROCEDURE", Some("EXECUTE")),
+        ObjectKind::Type => ("TYPES", "TYPE", Some("USAGE")),
+        ObjectKind::Domain => ("TYPES", "DOMAIN", Some("USAGE")),
+        ObjectKind::Schema => ("SCHEMAS", "SCHEMA", None),
+        _ => return String::new(),
+    };
+    let schema = if s.key.kind == ObjectKind::Schema {
+        ""
+    } else {
+        s.key.schema.as_str()
+    };
+    let mut grantees: Vec<String> = Vec::new();
+    let mut any = false;
+    for b in ctx.tgt_rel.default_acls.iter().map(|&i| &ctx.tgt.blocks[i]) {
+        if !(b.key.schema.is_empty() || b.key.schema == schema) {
+            continue;
+        }
+        for (obj, grantee) in acl::default_acl_grants(b) {
+            if obj == objects {
+                any = true;
+                if grantee != "PUBLIC" && !grantees.contains(&grantee) {
+                    grantees.push(grantee);
+                }
+            }
+        }
+    }
+    let Some(id) = identity_of(s).filter(|_| any) else {
+        return String::new();
+    };
+    let owner = quote_ident(&s.owner);
+    let mut sql = String::new();
+    for g in grantees.iter().filter(|g| **g != owner) {
+        sql.push_str(&format!("REVOKE ALL ON {keyword} {id} FROM {g};\n"));
+    }
+    sql.push_str(&format!("REVOKE ALL ON {keyword} {id} FROM PUBLIC;\n"));
+    if let Some(p) = public {
+        sql.push_str(&format!("GRANT {p} ON {keyword} {id} TO PUBLIC;\n"));
+    }
+    sql
+}
+
+/// Whether the table an index or constraint is built on already exists in TARGET: the table
+/// the statement names (`ON t`, `ALTER TABLE t`), not any table it refers to (a foreign key's
+/// referenced table does not get scanned).
+pub(super) fn on_existing_table(ctx: &Ctx, s: &Block) -> bool {
+    s.stmts
+        .first()
+        .and_then(|sql| read::built_on(&s.key.kind, sql))
+        .is_some_and(|table| ctx.tgt_rel.tables.contains_key(&table))
+}
+
+/// Both sides' first statements read by `read`: (SOURCE's, TARGET's).
+pub(super) fn first_statements<T>(
+    s: &Block,
+    t: &Block,
+    read: impl Fn(&str) -> Option<T>,
+) -> Option<(T, T)> {
+    Some((read(s.stmts.first()?)?, read(t.stmts.first()?)?))
+}
