@@ -5,10 +5,19 @@
 //! Objects that must be dropped and created again pull their dependents (by pg_dump's own
 //! dependency graph) along with them.
 
+pub(crate) mod cascade;
+mod checks;
+mod context;
 mod kinds;
+mod order;
+
+use cascade::*;
+use checks::*;
+pub(crate) use context::{Ctx, Relations};
+use order::*;
 
 use crate::catalog::ObjectKind;
-use crate::catalog::{read, Block, Catalog, Filter, Key};
+use crate::catalog::{read, Catalog, Filter};
 use crate::diff::{ChangeKind, Diff};
 use crate::duration::Millis;
 use serde::{Deserialize, Serialize};
@@ -283,122 +292,6 @@ enum Act {
     Alter,
 }
 
-/// What the planner works with while it decides.
-pub(crate) struct Ctx<'a> {
-    pub src: &'a Catalog,
-    pub tgt: &'a Catalog,
-    pub opts: &'a Options,
-    pub steps_drop: Vec<Step>,
-    /// Steps that run after every drop and before the first create (renames that free a name
-    /// a create needs, on a partition detached by the drops).
-    pub steps_after_drops: Vec<Step>,
-    /// TARGET objects rebuilt by an alter (an enum): their dependents are dropped before and
-    /// created again after.
-    pub rebuild_dependents: Vec<usize>,
-    /// Columns of TARGET tables whose type an alter of another object changes (an enum's
-    /// rebuild): views and rules over them are rebuilt.
-    pub touched_elsewhere: Vec<(usize, Vec<String>)>,
-    pub unsupported: Vec<Unsupported>,
-    /// A table leaving inheritance parents (its step's object) and those parents: their column
-    /// changes run after its NO INHERIT, or they would reach the table too.
-    pub inherit_moves: Vec<(String, Vec<String>)>,
-    /// SOURCE blocks whose creation a step of another object makes (a serial column's DEFAULT
-    /// entry, an identity column's sequence, taken into the column's ADD COLUMN): not created
-    /// on their own.
-    pub created_within: Vec<usize>,
-    /// (SOURCE table block, SOURCE block): the second is created before the first's alter
-    /// steps when the plan creates it (a serial column's sequence, which its ADD COLUMN uses).
-    pub created_before: Vec<(usize, usize)>,
-    /// Lookups built once: tables by (schema, name), and each partition's parent.
-    pub src_rel: Relations,
-    pub tgt_rel: Relations,
-}
-
-/// A catalog's tables by (schema, name), and each partition's parent, built once per plan so
-/// that per-object questions stay cheap on schemas of many thousand tables.
-#[derive(Default)]
-pub(crate) struct Relations {
-    pub tables: HashMap<(String, String), usize>,
-    pub parent: HashMap<(String, String), (String, String)>,
-    /// Index attached to a partitioned index -> that index (`ALTER INDEX p ATTACH PARTITION c`).
-    pub index_parent: HashMap<(String, String), (String, String)>,
-    /// The DEFAULT ACL blocks, in catalog order.
-    pub default_acls: Vec<usize>,
-    /// The FUNCTION blocks, in catalog order.
-    pub functions: Vec<usize>,
-    /// Identity columns (schema, table, column) -> their sequence's block (`ALTER TABLE ...
-    /// ADD GENERATED ... AS IDENTITY`).
-    pub identities: HashMap<(String, String, String), usize>,
-}
-
-impl Relations {
-    fn of(cat: &Catalog) -> Relations {
-        let mut r = Relations::default();
-        for (i, b) in cat.blocks.iter().enumerate() {
-            // A table's key names it as its CREATE TABLE does; no need to parse it here.
-            let creates_table = matches!(b.key.kind, ObjectKind::Table | ObjectKind::ForeignTable)
-                && b.stmts.first().is_some_and(|s| s.starts_with("CREATE "));
-            if creates_table {
-                r.tables
-                    .insert((b.key.schema.to_string(), b.key.name.to_string()), i);
-            } else if b.key.kind == ObjectKind::TableAttach {
-                if let Some((parent, child)) = b.stmts.first().and_then(|s| read::attach_parts(s)) {
-                    r.parent.insert(child, parent);
-                }
-            } else if b.key.kind == ObjectKind::DefaultAcl {
-                r.default_acls.push(i);
-            } else if b.key.kind == ObjectKind::Function {
-                r.functions.push(i);
-            } else if b.key.kind == ObjectKind::Sequence
-                && b.stmts
-                    .first()
-                    .is_some_and(|s| s.starts_with("ALTER TABLE"))
-            {
-                if let Some(((sch, tab), col, _)) =
-                    b.stmts.first().and_then(|s| read::identity_parts(s))
-                {
-                    r.identities.insert((sch, tab, col), i);
-                }
-            } else if b.key.kind == ObjectKind::IndexAttach {
-                if let Some((parent, child)) = b.stmts.first().and_then(|s| read::attach_parts(s)) {
-                    r.index_parent.insert(child, parent);
-                }
-            }
-        }
-        r
-    }
-}
-
-impl Ctx<'_> {
-    pub fn step(&self, b: &Block, op: Op, reason: &str, sql: String, hazards: Vec<Hazard>) -> Step {
-        let mut hazards = hazards;
-        hazards.sort();
-        hazards.dedup();
-        Step {
-            object: b.key.display(),
-            kind: b.key.kind.clone(),
-            op,
-            reason: reason.to_string(),
-            sql,
-            hazards,
-            lock_timeout: self.opts.lock_timeout,
-            statement_timeout: self.opts.statement_timeout,
-            transactional: true,
-            own_transaction: false,
-            replaces_invalid_index: None,
-            on_failure_sql: None,
-        }
-    }
-    pub fn unsupported(&mut self, key: &Key, reason: String, t: Option<&Block>, s: Option<&Block>) {
-        self.unsupported.push(Unsupported {
-            object: key.display(),
-            reason,
-            target_sql: t.map(|b| b.sql()),
-            source_sql: s.map(|b| b.sql()),
-        });
-    }
-}
-
 /// Plans the change that makes TARGET equal SOURCE.
 pub fn plan(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan {
     // The two fingerprints hash every block of both schemas: on threads of their own while the
@@ -435,6 +328,46 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
         src_rel: Relations::of(src),
         tgt_rel: Relations::of(tgt),
     };
+    let (alters, touched_columns) = decide(&mut ctx, diff, &mut sact, &mut tact);
+    let (adopted, after_attach) =
+        cascade_dependents(&mut ctx, &mut sact, &mut tact, touched_columns);
+    let late = drop_steps(&mut ctx, diff, &tact, &adopted);
+    let mut creates = create_steps(&mut ctx, &sact, alters);
+    attach_partitions_after_their_indexes(&mut creates, &after_attach);
+    parent_changes_after_no_inherit(&mut creates, &ctx.inherit_moves);
+    possible_renames(src, tgt, diff, &mut ctx.steps_drop, &mut creates);
+
+    let mut steps = std::mem::take(&mut ctx.steps_drop);
+    steps.extend(creates);
+    steps.extend(late);
+    commit_new_enum_labels(&mut steps);
+    let mut steps = steps_that_parse(steps, &mut ctx.unsupported);
+    if let Some(major) = tgt.server_version {
+        steps = without_newer_syntax(steps, major, &mut ctx.unsupported);
+    }
+    Plan {
+        format: PLAN_FORMAT,
+        pgalign_version: String::new(),
+        digest: String::new(),
+        target_fingerprint: String::new(),
+        source_fingerprint: String::new(),
+        filter: opts.filter.clone(),
+        steps,
+        unsupported: ctx.unsupported,
+        notes: diff.notes.clone(),
+    }
+}
+
+/// Alter steps by the SOURCE block they belong to.
+type Alters = Vec<(usize, Vec<Step>)>;
+/// Columns dropped or retyped, by TARGET table block.
+type Touched = Vec<(usize, Vec<String>)>;
+
+/// Each changed object's decision: altered in place (its steps), dropped and created again,
+/// or unsupported. Returns the alter steps by SOURCE block, and the columns each TARGET table
+/// drops or retypes (their dependents are rebuilt).
+fn decide(ctx: &mut Ctx, diff: &Diff, sact: &mut [Act], tact: &mut [Act]) -> (Alters, Touched) {
+    let (src, tgt) = (ctx.src, ctx.tgt);
     // Alter steps decided per changed object, attached to the SOURCE block they belong to.
     let mut alters: Vec<(usize, Vec<Step>)> = Vec::new();
     // Columns dropped or retyped per TARGET table: their dependents are rebuilt.
@@ -446,7 +379,7 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
             ChangeKind::Dropped => tact[ch.target.unwrap()] = Act::Drop,
             ChangeKind::Changed => {
                 let (si, ti) = (ch.source.unwrap(), ch.target.unwrap());
-                match kinds::alter(&mut ctx, si, ti) {
+                match kinds::alter(ctx, si, ti) {
                     kinds::Decision::Alter(steps, columns) => {
                         sact[si] = Act::Alter;
                         tact[ti] = Act::Alter;
@@ -468,6 +401,20 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
         }
     }
 
+    (alters, touched_columns)
+}
+
+/// What the decisions take with them: dependents of what is dropped, recreated or rebuilt,
+/// and of columns that change, are dropped and created again; so are local indexes an ATTACH
+/// PARTITION would adopt. Returns those (TARGET, SOURCE) index pairs and the objects to create
+/// after the attach.
+fn cascade_dependents(
+    ctx: &mut Ctx,
+    sact: &mut [Act],
+    tact: &mut [Act],
+    mut touched_columns: Touched,
+) -> (Vec<(usize, usize)>, Vec<String>) {
+    let (src, tgt) = (ctx.src, ctx.tgt);
     // Dependents of what is dropped and created again must go first and come back after.
     // (Dependents of what is dropped for good have changed too, or they could not stay.)
     let deps = tgt.dependents();
@@ -487,7 +434,7 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
             if tact[d] == Act::Keep
                 && tgt.blocks[d].key.kind.is_recreatable()
                 && !tgt.blocks[d].key.kind.is_reapplied()
-                && cascade(&mut ctx, &mut sact, &mut tact, d, i)
+                && cascade(ctx, sact, tact, d, i)
             {
                 work.push(d);
             }
@@ -505,7 +452,7 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
                     | ObjectKind::Policy
                     | ObjectKind::Trigger
             ) && cols.iter().any(|c| mentions(&b.sql(), c))
-                && cascade(&mut ctx, &mut sact, &mut tact, d, *ti)
+                && cascade(ctx, sact, tact, d, *ti)
             {
                 work.push(d);
             }
@@ -513,7 +460,7 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
     }
     // Local indexes an ATTACH PARTITION would adopt in place of the ones SOURCE attaches: out
     // of the way before the attach, created again after it.
-    let adopted = adopted_on_attach(&ctx, &sact, &tact);
+    let adopted = adopted_on_attach(ctx, sact, tact);
     for &(ti, si) in &adopted {
         if tact[ti] == Act::Keep {
             tact[ti] = Act::Recreate;
@@ -535,14 +482,19 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
         .collect();
     while let Some(t) = work.pop() {
         for &d in &deps[t] {
-            if matches!(tact[d], Act::Keep | Act::Alter)
-                && cascade(&mut ctx, &mut sact, &mut tact, d, t)
-            {
+            if matches!(tact[d], Act::Keep | Act::Alter) && cascade(ctx, sact, tact, d, t) {
                 work.push(d);
             }
         }
     }
 
+    (adopted, after_attach)
+}
+
+/// The drop steps, TARGET order reversed, into `ctx.steps_drop`; returns those that run last.
+fn drop_steps(ctx: &mut Ctx, diff: &Diff, tact: &[Act], adopted: &[(usize, usize)]) -> Vec<Step> {
+    let tgt = ctx.tgt;
+    let deps = tgt.dependents();
     // Drops, TARGET order reversed. Objects that only go away (tables, types, functions,
     // extensions, schemas ...) are dropped after the alters, which may still need them (a column
     // moving off a type); what must make room (views, constraints, anything recreated) goes first.
@@ -558,7 +510,7 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
         .filter(|b| b.key.kind == ObjectKind::SequenceOwnedBy)
         .map(|b| b.key.name.to_string())
         .collect();
-    let implicit = dropped_with_owning_column(src, tgt, &ctx.tgt_rel, &tact);
+    let implicit = dropped_with_owning_column(ctx.src, tgt, &ctx.tgt_rel, tact);
     let mut late: Vec<Step> = Vec::new();
     let mut dropped_after_detach: Vec<Step> = Vec::new();
     for ti in (0..tgt.blocks.len()).rev() {
@@ -566,7 +518,7 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
             continue;
         }
         let b = &tgt.blocks[ti];
-        if goes_with_parent(tgt, &ctx.tgt_rel, &tact, ti) || implicit.contains(&ti) {
+        if goes_with_parent(tgt, &ctx.tgt_rel, tact, ti) || implicit.contains(&ti) {
             continue;
         }
         let mut reason = if tact[ti] == Act::Drop {
@@ -627,8 +579,8 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
             reason
         };
         // Dropped after the partition it lives on is detached (see outlives_parent_table).
-        let after_detach = outlives_parent_table(tgt, &ctx.tgt_rel, &tact, ti);
-        match kinds::drop(&mut ctx, ti, tact[ti] == Act::Recreate && !releases) {
+        let after_detach = outlives_parent_table(tgt, &ctx.tgt_rel, tact, ti);
+        match kinds::drop(ctx, ti, tact[ti] == Act::Recreate && !releases) {
             kinds::DropHow::Steps(steps) => {
                 for mut s in steps {
                     s.reason = reason.clone();
@@ -653,6 +605,11 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
     let mut after_drops = std::mem::take(&mut ctx.steps_after_drops);
     ctx.steps_drop.append(&mut after_drops);
 
+    late
+}
+
+/// The create and alter steps, SOURCE order.
+fn create_steps(ctx: &mut Ctx, sact: &[Act], alters: Alters) -> Vec<Step> {
     // Creates and alters, SOURCE order. Alters by SOURCE block: few blocks are altered, so a
     // map, not a slot per block.
     let mut alters_by_src: HashMap<usize, Vec<Step>> = alters.into_iter().collect();
@@ -666,14 +623,14 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
             // Made already: within another object's step, or before the table that needs it.
             Act::Create | Act::Recreate if !done.contains(&si) => {
                 let recreated = act == Act::Recreate;
-                creates.extend(kinds::create(&mut ctx, si, recreated));
+                creates.extend(kinds::create(ctx, si, recreated));
             }
             Act::Alter => {
                 // Those before it in SOURCE's order are made already.
                 for &(_, first) in before.iter().filter(|&&(t, f)| t == si && f > si) {
                     if matches!(sact[first], Act::Create | Act::Recreate) && done.insert(first) {
                         let recreated = sact[first] == Act::Recreate;
-                        creates.extend(kinds::create(&mut ctx, first, recreated));
+                        creates.extend(kinds::create(ctx, first, recreated));
                     }
                 }
                 creates.extend(alters_by_src.remove(&si).unwrap_or_default())
@@ -681,596 +638,7 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
             _ => {}
         }
     }
-    attach_partitions_after_their_indexes(&mut creates, &after_attach);
-    parent_changes_after_no_inherit(&mut creates, &ctx.inherit_moves);
-    possible_renames(src, tgt, diff, &mut ctx.steps_drop, &mut creates);
-
-    let mut steps = std::mem::take(&mut ctx.steps_drop);
-    steps.extend(creates);
-    steps.extend(late);
-    commit_new_enum_labels(&mut steps);
-    let mut steps = steps_that_parse(steps, &mut ctx.unsupported);
-    if let Some(major) = tgt.server_version {
-        steps = without_newer_syntax(steps, major, &mut ctx.unsupported);
-    }
-    Plan {
-        format: PLAN_FORMAT,
-        pgalign_version: String::new(),
-        digest: String::new(),
-        target_fingerprint: String::new(),
-        source_fingerprint: String::new(),
-        filter: opts.filter.clone(),
-        steps,
-        unsupported: ctx.unsupported,
-        notes: diff.notes.clone(),
-    }
-}
-
-/// Steps are written by cutting and joining the dump's text. Where a definition is written in
-/// a way pg_dump never writes (an edited dump) that can give SQL the server would refuse, or
-/// read differently: every statement of every step is checked with the server's grammar, and a
-/// step that fails is an unsupported entry, never a step.
-fn steps_that_parse(steps: Vec<Step>, out: &mut Vec<Unsupported>) -> Vec<Step> {
-    let mut kept = Vec::with_capacity(steps.len());
-    for s in steps {
-        match crate::catalog::parse::script_error(&s.sql) {
-            Some(why) => out.push(Unsupported {
-                object: s.object.clone(),
-                reason: format!(
-                    "pgalign could not write this change as SQL the server accepts ({why}); the definition is not written as pg_dump writes it: change it by hand"
-                ),
-                target_sql: None,
-                source_sql: Some(s.sql),
-            }),
-            None => kept.push(s),
-        }
-    }
-    kept
-}
-
-/// Steps whose SQL needs a newer major than TARGET's become unsupported entries: the server
-/// would refuse them (or drop the clause), so they are reported before anything runs.
-fn without_newer_syntax(steps: Vec<Step>, major: u32, out: &mut Vec<Unsupported>) -> Vec<Step> {
-    let mut kept = Vec::with_capacity(steps.len());
-    for s in steps {
-        match crate::catalog::compat::needs(&s.sql) {
-            Some((need, what)) if need > major => out.push(Unsupported {
-                object: s.object.clone(),
-                reason: format!("{what} needs PostgreSQL {need} or newer; TARGET runs {major}"),
-                target_sql: None,
-                source_sql: Some(s.sql),
-            }),
-            _ => kept.push(s),
-        }
-    }
-    kept
-}
-
-/// Marks TARGET block `d` (a dependent of `because`) to be dropped and created again.
-/// Returns whether it is newly marked.
-fn cascade(ctx: &mut Ctx, sact: &mut [Act], tact: &mut [Act], d: usize, because: usize) -> bool {
-    if matches!(tact[d], Act::Drop | Act::Recreate) {
-        return false;
-    }
-    let b = &ctx.tgt.blocks[d];
-    if b.key.kind == ObjectKind::Sequence
-        && ctx.tgt.blocks[because].key.kind == ObjectKind::Table
-        && !b
-            .stmts
-            .first()
-            .is_some_and(|s| s.starts_with("ALTER TABLE"))
-    {
-        // A sequence owned by a column of a table that is created again (serial) outlives it
-        // and keeps its value: released before the drop (OWNED BY NONE), owned again after.
-        let owned = Key {
-            kind: ObjectKind::SequenceOwnedBy,
-            schema: b.key.schema.clone(),
-            name: b.key.name.clone(),
-        };
-        if let Some(o) = ctx.tgt.position(&owned) {
-            if tact[o] == Act::Keep {
-                tact[o] = Act::Recreate;
-                match ctx.src.position(&owned) {
-                    Some(so) => sact[so] = Act::Recreate,
-                    None => tact[o] = Act::Drop,
-                }
-            }
-        }
-        return false;
-    }
-    if matches!(b.key.kind, ObjectKind::Table | ObjectKind::ForeignTable)
-        && ctx.tgt.blocks[because].key.kind == ObjectKind::Table
-    {
-        // A partition (or inheritance child) of a table created again: it is detached before
-        // the drop and attached again after (its TABLE ATTACH entry), not rebuilt.
-        return false;
-    }
-    if survives_detach(ctx, tact, d, because) {
-        return false;
-    }
-    let Some(si) = ctx.src.position(&b.key) else {
-        tact[d] = Act::Drop;
-        return true;
-    };
-    if b.key.kind.is_recreatable()
-        || b.key.kind == ObjectKind::Sequence
-            && ctx.tgt.blocks[because].key.kind == ObjectKind::Table
-    {
-        tact[d] = Act::Recreate;
-        sact[si] = Act::Recreate;
-        true
-    } else {
-        let why = format!(
-            "depends on {}, which must be dropped and created again; pgalign cannot rebuild a {} yet",
-            ctx.tgt.blocks[because].key.display(),
-            b.key.kind.as_str().to_lowercase()
-        );
-        let key = b.key.clone();
-        let (t, s) = (ctx.tgt.blocks[d].clone(), ctx.src.blocks[si].clone());
-        ctx.unsupported(&key, why, Some(&t), Some(&s));
-        false
-    }
-}
-
-/// For an INDEX or CONSTRAINT block of a partition: the block of the partitioned index (or
-/// constraint) it is attached to (`ALTER INDEX parent ATTACH PARTITION it`).
-pub(crate) fn attached_to(cat: &Catalog, rel: &Relations, i: usize) -> Option<usize> {
-    let b = &cat.blocks[i];
-    if !matches!(b.key.kind, ObjectKind::Index | ObjectKind::Constraint) {
-        return None;
-    }
-    // A constraint's tag is `table name`; its index has the constraint's name.
-    let own = b.key.name.rsplit(' ').next().unwrap_or(&b.key.name);
-    rel.index_parent
-        .get(&(b.key.schema.to_string(), own.to_string()))
-        .and_then(|p| index_block(cat, &p.0, &p.1))
-}
-
-/// True when TARGET block `d` is a partition's index (or constraint) attached to `because`, an
-/// index of a partitioned table that is created again: the partition is detached before that
-/// table is dropped, and its index stays with it.
-fn survives_detach(ctx: &Ctx, tact: &[Act], d: usize, because: usize) -> bool {
-    attached_to(ctx.tgt, &ctx.tgt_rel, d) == Some(because)
-        && table_of(ctx.tgt, because).is_some_and(|t| matches!(tact[t], Act::Drop | Act::Recreate))
-}
-
-/// The table an index or constraint is on: its first TABLE dependency (a partition's index
-/// depends on its parent index first).
-fn table_of(cat: &Catalog, i: usize) -> Option<usize> {
-    cat.blocks[i]
-        .deps
-        .iter()
-        .filter_map(|&d| cat.at_toc(d))
-        .find(|&p| cat.blocks[p].key.kind == ObjectKind::Table)
-}
-
-/// True when TARGET block `ti`, an index (or constraint) of a partition attached to an index of
-/// a partitioned table that is dropped (or created again), outlives that table: the partition
-/// is detached first (its TABLE ATTACH goes before the table's drop), and its index with it.
-fn outlives_parent_table(tgt: &Catalog, rel: &Relations, tact: &[Act], ti: usize) -> bool {
-    let dropped = |p: usize| matches!(tact[p], Act::Drop | Act::Recreate);
-    let Some(pi) = attached_to(tgt, rel, ti) else {
-        return false;
-    };
-    let parent_table_dropped = table_of(tgt, pi).is_some_and(dropped);
-    // The partition's own table, and its ATTACH entry (detached when dropped or recreated).
-    parent_table_dropped
-        && table_of(tgt, ti).is_some_and(|t| {
-            let attach = Key {
-                kind: ObjectKind::TableAttach,
-                schema: tgt.blocks[t].key.schema.clone(),
-                name: tgt.blocks[t].key.name.clone(),
-            };
-            tgt.position(&attach).is_some_and(dropped)
-        })
-}
-
-/// The block that creates index `schema.name`: an INDEX, or the CONSTRAINT whose index it is.
-fn index_block(cat: &Catalog, schema: &str, name: &str) -> Option<usize> {
-    let key = Key {
-        kind: ObjectKind::Index,
-        schema: schema.into(),
-        name: name.into(),
-    };
-    cat.position(&key).or_else(|| {
-        let suffix = format!(" {name}");
-        cat.blocks.iter().position(|b| {
-            b.key.kind == ObjectKind::Constraint
-                && b.key.schema == schema
-                && b.key.name.ends_with(&suffix)
-        })
-    })
-}
-
-/// Sequences owned by a column (serial) go away with that column or its table. When both the
-/// sequence and its owner go, the sequence's own drop (and OWNED BY NONE) must not run: it would
-/// come first and find the column's default still using it.
-fn dropped_with_owning_column(
-    src: &Catalog,
-    tgt: &Catalog,
-    rel: &Relations,
-    tact: &[Act],
-) -> BTreeSet<usize> {
-    let mut out = BTreeSet::new();
-    for (oi, ob) in tgt.blocks.iter().enumerate() {
-        if ob.key.kind != ObjectKind::SequenceOwnedBy || tact[oi] != Act::Drop {
-            continue;
-        }
-        // The sequence has the OWNED BY entry's tag; in a plain dump the inferred first
-        // dependency may be the owning table instead.
-        let Some(seq) = tgt
-            .position(&Key {
-                kind: ObjectKind::Sequence,
-                schema: ob.key.schema.clone(),
-                name: ob.key.name.clone(),
-            })
-            .or_else(|| {
-                tgt.parent_of(oi)
-                    .filter(|&p| tgt.blocks[p].key.kind == ObjectKind::Sequence)
-            })
-        else {
-            continue;
-        };
-        if tact[seq] != Act::Drop {
-            continue;
-        }
-        let Some((schema, table, column)) = ob.stmts.first().and_then(|s| read::owned_by_target(s))
-        else {
-            continue;
-        };
-        let table_block = rel.tables.get(&(schema, table)).copied();
-        let Some(tb) = table_block else { continue };
-        let table_goes = matches!(tact[tb], Act::Drop | Act::Recreate);
-        let column_goes = !src
-            .get(&tgt.blocks[tb].key)
-            .and_then(|b| b.table())
-            .is_some_and(|t| t.columns.iter().any(|c| c.name == column));
-        if table_goes || column_goes {
-            out.insert(oi);
-            out.insert(seq);
-        }
-    }
-    out
-}
-
-/// True when dropping TARGET block `ti` happens by itself because what it lives on is dropped.
-fn goes_with_parent(tgt: &Catalog, rel: &Relations, tact: &[Act], ti: usize) -> bool {
-    let b = &tgt.blocks[ti];
-    let dropped = |p: usize| matches!(tact[p], Act::Drop | Act::Recreate);
-    let kind = &b.key.kind;
-    if *kind == ObjectKind::Owner && b.key.schema.is_empty() && b.key.name == "SCHEMA public" {
-        // initdb's public schema is never dropped: its owner goes back by itself (objects.rs).
-        return false;
-    }
-    if *kind == ObjectKind::SequenceOwnedBy && tact[ti] == Act::Recreate {
-        // Released before its table is created again (OWNED BY NONE), never left to the
-        // table's drop, which would take the sequence with it.
-        return false;
-    }
-    if *kind == ObjectKind::FkConstraint {
-        // Always dropped on its own: the table it references may be dropped before the
-        // table that holds it.
-        return false;
-    }
-    if matches!(kind, ObjectKind::Table | ObjectKind::TableAttach) {
-        // A partition dropped with its partitioned table goes with it (DROP TABLE takes the
-        // partitions): detached first, it would outlive the sequences and types the parent's
-        // drop removes while it still uses them.
-        let me = (b.key.schema.to_string(), b.key.name.to_string());
-        let dropped_for_good =
-            |t: &(String, String)| rel.tables.get(t).is_some_and(|&i| tact[i] == Act::Drop);
-        if let Some(parent) = rel.parent.get(&me) {
-            if dropped_for_good(parent) && dropped_for_good(&me) {
-                return true;
-            }
-        }
-    }
-    // An index attached to a partitioned index goes when that one does (and cannot be dropped
-    // alone while attached); so does a partition's constraint inherited with it.
-    if attached_to(tgt, rel, ti).is_some_and(dropped) && !outlives_parent_table(tgt, rel, tact, ti)
-    {
-        return true;
-    }
-    if *kind == ObjectKind::IndexAttach {
-        // Gone with the partitioned index (or the constraint that made it) it is attached to.
-        return b.deps.iter().filter_map(|&d| tgt.at_toc(d)).any(|p| {
-            dropped(p)
-                && matches!(
-                    tgt.blocks[p].key.kind,
-                    ObjectKind::Index | ObjectKind::Constraint
-                )
-        });
-    }
-    let identity_sequence = *kind == ObjectKind::Sequence
-        && b.stmts
-            .first()
-            .is_some_and(|s| s.starts_with("ALTER TABLE"));
-    if !(kind.is_attached() || identity_sequence) {
-        return false;
-    }
-    b.deps.iter().filter_map(|&d| tgt.at_toc(d)).any(|p| {
-        dropped(p)
-            && (tgt.blocks[p].key.kind.is_relation()
-                || matches!(
-                    kind,
-                    ObjectKind::Comment
-                        | ObjectKind::Acl
-                        | ObjectKind::Owner
-                        | ObjectKind::SecurityLabel
-                ))
-    })
-}
-
-/// Attaching a partition to a table that already has partitioned indexes makes PostgreSQL create
-/// the partition's copies of them, unless matching ones exist, which it adopts. pg_dump's order
-/// attaches first (its parent indexes are created ON ONLY, afterwards); on a live TARGET the
-/// parent's indexes already exist, so the partition's own indexes and constraints are created
-/// first and the attach, moved after them, adopts them.
-/// Indexes named in `after_attach` (see `adopted_on_attach`) are created after the attaches.
-fn attach_partitions_after_their_indexes(creates: &mut Vec<Step>, after_attach: &[String]) {
-    let attaches: Vec<usize> = (0..creates.len())
-        .filter(|&i| creates[i].kind == ObjectKind::TableAttach && creates[i].op == Op::Create)
-        .collect();
-    if attaches.is_empty() {
-        return;
-    }
-    // Removed from the back so the indexes stay valid, then put back in their order. (A lazy
-    // `.rev().map(remove).rev()` removes from the front and takes the wrong steps.)
-    let mut moved: Vec<Step> = Vec::with_capacity(attaches.len());
-    for &i in attaches.iter().rev() {
-        moved.push(creates.remove(i));
-    }
-    moved.reverse();
-    let at = creates
-        .iter()
-        .position(|s| {
-            matches!(
-                s.kind,
-                ObjectKind::IndexAttach | ObjectKind::FkConstraint | ObjectKind::Trigger
-            )
-        })
-        .unwrap_or(creates.len());
-    let n = moved.len();
-    insert_at(creates, at, moved);
-    // Indexes before the attaches that must come after them: moved to just after.
-    let (later, at) = take_before(creates, at, |s| after_attach.contains(&s.object));
-    insert_at(creates, at + n, later);
-}
-
-/// Removes the steps before `end` that `pick` selects, in order; returns them and where `end`
-/// is now.
-fn take_before(
-    creates: &mut Vec<Step>,
-    mut end: usize,
-    pick: impl Fn(&Step) -> bool,
-) -> (Vec<Step>, usize) {
-    let mut taken = Vec::new();
-    let mut i = 0;
-    while i < end {
-        if pick(&creates[i]) {
-            taken.push(creates.remove(i));
-            end -= 1;
-        } else {
-            i += 1;
-        }
-    }
-    (taken, end)
-}
-
-/// Puts `steps` in at `at`, in order.
-fn insert_at(creates: &mut Vec<Step>, at: usize, steps: Vec<Step>) {
-    creates.splice(at..at, steps);
-}
-
-/// Columns an inheritance parent on TARGET adds, drops or changes reach its children too,
-/// unless they left it first: the parent's steps move after the child's NO INHERIT, and its
-/// column drops after the child's new column defaults as well (an old default may use the
-/// parent's serial sequence, which goes with the column).
-fn parent_changes_after_no_inherit(creates: &mut Vec<Step>, moves: &[(String, Vec<String>)]) {
-    for (child, parents) in moves {
-        let Some(at) = creates
-            .iter()
-            .position(|s| s.object == *child && s.sql.contains(" NO INHERIT "))
-        else {
-            continue;
-        };
-        let (moved, at) = take_before(creates, at, |s| {
-            parents.contains(&s.object) && s.kind == ObjectKind::Table
-        });
-        let (drops, changes): (Vec<Step>, Vec<Step>) = moved
-            .into_iter()
-            .partition(|s| s.sql.contains(" DROP COLUMN "));
-        insert_at(creates, at + 1, changes);
-        let defaults = format!("default {} ", child.strip_prefix("table ").unwrap_or(child));
-        let last = creates
-            .iter()
-            .rposition(|s| s.object == *child || s.object.starts_with(&defaults))
-            .unwrap_or(at);
-        insert_at(creates, last + 1, drops);
-    }
-}
-
-/// TARGET indexes that `ALTER TABLE ... ATTACH PARTITION` would adopt for a partitioned index
-/// in place of the one SOURCE attaches: PostgreSQL attaches the first matching index of the
-/// partition it finds, and SOURCE keeps this one local. Pairs of (TARGET, SOURCE) block.
-/// An index matches when its definition, without its name, is the same.
-fn adopted_on_attach(ctx: &Ctx, sact: &[Act], tact: &[Act]) -> Vec<(usize, usize)> {
-    let (src, tgt) = (ctx.src, ctx.tgt);
-    let mut out = Vec::new();
-    for (si, b) in src.blocks.iter().enumerate() {
-        if b.key.kind != ObjectKind::TableAttach || sact[si] != Act::Create {
-            continue;
-        }
-        let Some((_, (cs, cn))) = b.stmts.first().and_then(|s| read::attach_parts(s)) else {
-            continue;
-        };
-        // A partition new on TARGET has no indexes yet to adopt.
-        let Some(&pt) = ctx.tgt_rel.tables.get(&(cs.clone(), cn.clone())) else {
-            continue;
-        };
-        if matches!(tact[pt], Act::Drop | Act::Recreate) {
-            continue;
-        }
-        let on = format!(" ON {} ", crate::catalog::qualified(&cs, &cn));
-        let attached: Vec<String> = ctx
-            .src_rel
-            .index_parent
-            .keys()
-            .filter(|(s, _)| *s == cs)
-            .filter_map(|(s, n)| {
-                let i = src.position(&Key {
-                    kind: ObjectKind::Index,
-                    schema: s.into(),
-                    name: n.into(),
-                })?;
-                index_shape(src.blocks[i].stmts.first()?, &on)
-            })
-            .collect();
-        if attached.is_empty() {
-            continue;
-        }
-        for (ti, t) in tgt.blocks.iter().enumerate() {
-            if t.key.kind != ObjectKind::Index
-                || t.key.schema != cs
-                || !matches!(tact[ti], Act::Keep | Act::Recreate)
-            {
-                continue;
-            }
-            let me = (t.key.schema.to_string(), t.key.name.to_string());
-            if ctx.src_rel.index_parent.contains_key(&me) {
-                continue;
-            }
-            let matches = t
-                .stmts
-                .first()
-                .and_then(|s| index_shape(s, &on))
-                .is_some_and(|shape| attached.contains(&shape));
-            if let (true, Some(s2)) = (matches, src.position(&t.key)) {
-                out.push((ti, s2));
-            }
-        }
-    }
-    out
-}
-
-/// `CREATE [UNIQUE] INDEX name ON rel USING ...` without its name, when it is on `on`
-/// (` ON schema.table `).
-fn index_shape(stmt: &str, on: &str) -> Option<String> {
-    let i = stmt.find(on)?;
-    let k = stmt[..i].find(" INDEX ")?;
-    Some(format!(
-        "{}{}",
-        &stmt[..k + " INDEX ".len()],
-        &stmt[i + 1..]
-    ))
-}
-
-/// A label added with ALTER TYPE ... ADD VALUE cannot be used before its transaction commits
-/// ("unsafe use of new value"). When a later step uses it, the ADD VALUE step is committed on
-/// its own, which splits the plan in two transactions; the step says why.
-fn commit_new_enum_labels(steps: &mut [Step]) {
-    for i in 0..steps.len() {
-        if steps[i].kind != ObjectKind::Type || !steps[i].sql.contains(" ADD VALUE ") {
-            continue;
-        }
-        let labels: Vec<String> = steps[i]
-            .sql
-            .lines()
-            .filter_map(|l| l.split(" ADD VALUE ").nth(1))
-            .filter_map(|rest| {
-                // The label is the first string literal after ADD VALUE (a name holding
-                // ` ADD VALUE ` may be followed by anything: no slicing inside a character).
-                let body = rest.get(1..)?;
-                let end = body.find("' ").or_else(|| body.rfind('\''))?;
-                Some(rest[..end + 2].to_string())
-            })
-            .collect();
-        let used_later = steps[i + 1..]
-            .iter()
-            .any(|s| labels.iter().any(|l| s.sql.contains(l.as_str())));
-        if used_later {
-            steps[i].own_transaction = true;
-            steps[i].reason.push_str(
-                "; committed in a transaction of its own because a later step uses the new value (PostgreSQL refuses a new enum value before its transaction commits)",
-            );
-        }
-    }
-}
-
-/// `f(integer)` -> `f`: the name two objects of different kinds would collide on.
-fn base_name(tag: &str) -> String {
-    tag.split('(').next().unwrap_or(tag).to_string()
-}
-
-/// Whether SQL text mentions an identifier (as a word, quoted or not).
-fn mentions(sql: &str, ident: &str) -> bool {
-    let lower = sql.to_lowercase();
-    let needle = ident.to_lowercase();
-    let bytes = lower.as_bytes();
-    let mut from = 0;
-    while let Some(pos) = lower[from..].find(&needle) {
-        let s = from + pos;
-        let e = s + needle.len();
-        let before = s == 0 || !is_ident_byte(bytes[s - 1]);
-        let after = e >= bytes.len() || !is_ident_byte(bytes[e]);
-        if before && after {
-            return true;
-        }
-        // Past the first character of the match, whatever its length in bytes.
-        from = s + lower[s..].chars().next().map_or(1, char::len_utf8);
-    }
-    false
-}
-
-fn is_ident_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'$'
-}
-
-/// A table or column dropped while one of the same shape is created: flag both steps.
-fn possible_renames(
-    src: &Catalog,
-    tgt: &Catalog,
-    diff: &Diff,
-    drops: &mut [Step],
-    creates: &mut [Step],
-) {
-    for d in diff
-        .changes
-        .iter()
-        .filter(|c| c.kind == ChangeKind::Dropped)
-    {
-        let tb = &tgt.blocks[d.target.unwrap()];
-        let Some(tt) = tb.table() else { continue };
-        let twin = diff.changes.iter().find(|c| {
-            c.kind == ChangeKind::Created
-                && c.key.kind == ObjectKind::Table
-                && c.key.schema == d.key.schema
-                && src.blocks[c.source.unwrap()].table().is_some_and(|st| {
-                    st.columns.iter().map(|c| &c.type_sql).collect::<Vec<_>>()
-                        == tt.columns.iter().map(|c| &c.type_sql).collect::<Vec<_>>()
-                })
-        });
-        if let Some(c) = twin {
-            let created = c.key.display();
-            let dropped = d.key.display();
-            for s in drops
-                .iter_mut()
-                .filter(|s| s.object == dropped && s.op == Op::Drop)
-            {
-                s.hazards.push(Hazard::PossibleRename);
-                s.reason = format!(
-                    "{}; {created} has the same columns: was it renamed? pgalign drops and creates",
-                    s.reason
-                );
-            }
-            for s in creates
-                .iter_mut()
-                .filter(|s| s.object == created && s.op == Op::Create)
-            {
-                s.hazards.push(Hazard::PossibleRename);
-            }
-        }
-    }
+    creates
 }
 
 #[cfg(test)]

@@ -240,7 +240,7 @@ fn cascade_to_constraints(ctx: &Ctx, ti: usize) -> Vec<String> {
     let mut out = Vec::new();
     for (c, b) in tgt.blocks.iter().enumerate() {
         if b.key.kind != ObjectKind::Constraint
-            || crate::plan::attached_to(tgt, &ctx.tgt_rel, c) != Some(ti)
+            || crate::plan::cascade::attached_to(tgt, &ctx.tgt_rel, c) != Some(ti)
         {
             continue;
         }

@@ -1,0 +1,122 @@
+//! What the planner works with while it decides: both catalogs, the options, lookups built
+//! once, and what one decision hands to later phases.
+
+use super::{Hazard, Op, Options, Step, Unsupported};
+use crate::catalog::{read, Block, Catalog, Key, ObjectKind};
+use std::collections::HashMap;
+
+/// What the planner works with while it decides.
+pub(crate) struct Ctx<'a> {
+    pub src: &'a Catalog,
+    pub tgt: &'a Catalog,
+    pub opts: &'a Options,
+    pub steps_drop: Vec<Step>,
+    /// Steps that run after every drop and before the first create (renames that free a name
+    /// a create needs, on a partition detached by the drops).
+    pub steps_after_drops: Vec<Step>,
+    /// TARGET objects rebuilt by an alter (an enum): their dependents are dropped before and
+    /// created again after.
+    pub rebuild_dependents: Vec<usize>,
+    /// Columns of TARGET tables whose type an alter of another object changes (an enum's
+    /// rebuild): views and rules over them are rebuilt.
+    pub touched_elsewhere: Vec<(usize, Vec<String>)>,
+    pub unsupported: Vec<Unsupported>,
+    /// A table leaving inheritance parents (its step's object) and those parents: their column
+    /// changes run after its NO INHERIT, or they would reach the table too.
+    pub inherit_moves: Vec<(String, Vec<String>)>,
+    /// SOURCE blocks whose creation a step of another object makes (a serial column's DEFAULT
+    /// entry, an identity column's sequence, taken into the column's ADD COLUMN): not created
+    /// on their own.
+    pub created_within: Vec<usize>,
+    /// (SOURCE table block, SOURCE block): the second is created before the first's alter
+    /// steps when the plan creates it (a serial column's sequence, which its ADD COLUMN uses).
+    pub created_before: Vec<(usize, usize)>,
+    /// Lookups built once: tables by (schema, name), and each partition's parent.
+    pub src_rel: Relations,
+    pub tgt_rel: Relations,
+}
+
+/// A catalog's tables by (schema, name), and each partition's parent, built once per plan so
+/// that per-object questions stay cheap on schemas of many thousand tables.
+#[derive(Default)]
+pub(crate) struct Relations {
+    pub tables: HashMap<(String, String), usize>,
+    pub parent: HashMap<(String, String), (String, String)>,
+    /// Index attached to a partitioned index -> that index (`ALTER INDEX p ATTACH PARTITION c`).
+    pub index_parent: HashMap<(String, String), (String, String)>,
+    /// The DEFAULT ACL blocks, in catalog order.
+    pub default_acls: Vec<usize>,
+    /// The FUNCTION blocks, in catalog order.
+    pub functions: Vec<usize>,
+    /// Identity columns (schema, table, column) -> their sequence's block (`ALTER TABLE ...
+    /// ADD GENERATED ... AS IDENTITY`).
+    pub identities: HashMap<(String, String, String), usize>,
+}
+
+impl Relations {
+    pub(super) fn of(cat: &Catalog) -> Relations {
+        let mut r = Relations::default();
+        for (i, b) in cat.blocks.iter().enumerate() {
+            // A table's key names it as its CREATE TABLE does; no need to parse it here.
+            let creates_table = matches!(b.key.kind, ObjectKind::Table | ObjectKind::ForeignTable)
+                && b.stmts.first().is_some_and(|s| s.starts_with("CREATE "));
+            if creates_table {
+                r.tables
+                    .insert((b.key.schema.to_string(), b.key.name.to_string()), i);
+            } else if b.key.kind == ObjectKind::TableAttach {
+                if let Some((parent, child)) = b.stmts.first().and_then(|s| read::attach_parts(s)) {
+                    r.parent.insert(child, parent);
+                }
+            } else if b.key.kind == ObjectKind::DefaultAcl {
+                r.default_acls.push(i);
+            } else if b.key.kind == ObjectKind::Function {
+                r.functions.push(i);
+            } else if b.key.kind == ObjectKind::Sequence
+                && b.stmts
+                    .first()
+                    .is_some_and(|s| s.starts_with("ALTER TABLE"))
+            {
+                if let Some(((sch, tab), col, _)) =
+                    b.stmts.first().and_then(|s| read::identity_parts(s))
+                {
+                    r.identities.insert((sch, tab, col), i);
+                }
+            } else if b.key.kind == ObjectKind::IndexAttach {
+                if let Some((parent, child)) = b.stmts.first().and_then(|s| read::attach_parts(s)) {
+                    r.index_parent.insert(child, parent);
+                }
+            }
+        }
+        r
+    }
+}
+
+impl Ctx<'_> {
+    pub fn step(&self, b: &Block, op: Op, reason: &str, sql: String, hazards: Vec<Hazard>) -> Step {
+        let mut hazards = hazards;
+        hazards.sort();
+        hazards.dedup();
+        Step {
+            object: b.key.display(),
+            kind: b.key.kind.clone(),
+            op,
+            reason: reason.to_string(),
+            sql,
+            hazards,
+            lock_timeout: self.opts.lock_timeout,
+            statement_timeout: self.opts.statement_timeout,
+            transactional: true,
+            own_transaction: false,
+            replaces_invalid_index: None,
+            on_failure_sql: None,
+        }
+    }
+    pub fn unsupported(&mut self, key: &Key, reason: String, t: Option<&Block>, s: Option<&Block>) {
+        self.unsupported.push(Unsupported {
+            object: key.display(),
+            reason,
+            target_sql: t.map(|b| b.sql()),
+            source_sql: s.map(|b| b.sql()),
+        });
+    }
+}
