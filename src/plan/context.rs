@@ -109,6 +109,7 @@ impl Ctx<'_> {
             own_transaction: false,
             replaces_invalid_index: None,
             on_failure_sql: None,
+            adds_enum_labels: Vec::new(),
         }
     }
     pub fn unsupported(&mut self, key: &Key, reason: String, t: Option<&Block>, s: Option<&Block>) {

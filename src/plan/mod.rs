@@ -128,6 +128,10 @@ pub struct Step {
     /// autocommit, when this step's group fails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_failure_sql: Option<String>,
+    /// For an enum's ADD VALUE step: the labels it adds, as SQL literals. Only the planner
+    /// reads it (to commit them before a later step uses them), so a plan file does not carry it.
+    #[serde(skip)]
+    pub adds_enum_labels: Vec<String>,
 }
 
 impl Step {
@@ -686,7 +690,7 @@ mod tests {
     /// Regression: a composite type's step holding ` ADD VALUE ` in a quoted attribute name
     /// followed by a character of two bytes made the enum-label reader slice inside it.
     #[test]
-    fn enum_labels_are_read_without_slicing_characters() {
+    fn new_enum_labels_commit_before_a_later_step_uses_them() {
         let step = |sql: &str| Step {
             object: "type public.t".into(),
             kind: ObjectKind::Type,
@@ -700,10 +704,14 @@ mod tests {
             own_transaction: false,
             replaces_invalid_index: None,
             on_failure_sql: None,
+            adds_enum_labels: vec![],
         };
         let mut steps = vec![
             step("ALTER TYPE public.t ADD ATTRIBUTE \"a ADD VALUE é\" integer;\n"),
-            step("ALTER TYPE public.e ADD VALUE 'x' AFTER 'w';\n"),
+            Step {
+                adds_enum_labels: vec!["'x'".into()],
+                ..step("ALTER TYPE public.e ADD VALUE 'x' AFTER 'w';\n")
+            },
             step("SELECT 'x'::public.e;\n"),
         ];
         commit_new_enum_labels(&mut steps);
@@ -758,6 +766,7 @@ mod tests {
             own_transaction: false,
             replaces_invalid_index: None,
             on_failure_sql: None,
+            adds_enum_labels: Vec::new(),
         };
         let mut unsupported = Vec::new();
         let mut bad = ok.clone();

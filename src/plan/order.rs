@@ -106,21 +106,10 @@ pub(super) fn parent_changes_after_no_inherit(
 /// its own, which splits the plan in two transactions; the step says why.
 pub(super) fn commit_new_enum_labels(steps: &mut [Step]) {
     for i in 0..steps.len() {
-        if steps[i].kind != ObjectKind::Type || !steps[i].sql.contains(" ADD VALUE ") {
+        if steps[i].adds_enum_labels.is_empty() {
             continue;
         }
-        let labels: Vec<String> = steps[i]
-            .sql
-            .lines()
-            .filter_map(|l| l.split(" ADD VALUE ").nth(1))
-            .filter_map(|rest| {
-                // The label is the first string literal after ADD VALUE (a name holding
-                // ` ADD VALUE ` may be followed by anything: no slicing inside a character).
-                let body = rest.get(1..)?;
-                let end = body.find("' ").or_else(|| body.rfind('\''))?;
-                Some(rest[..end + 2].to_string())
-            })
-            .collect();
+        let labels = &steps[i].adds_enum_labels;
         let used_later = steps[i + 1..]
             .iter()
             .any(|s| labels.iter().any(|l| s.sql.contains(l.as_str())));

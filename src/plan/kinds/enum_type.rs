@@ -22,10 +22,12 @@ pub(super) fn enum_type(ctx: &mut Ctx, s: &Block, t: &Block) -> Decision {
         return rebuild_enum(ctx, s, t, &id);
     }
     let mut sql = String::new();
+    let mut added = Vec::new();
     for (i, l) in new.iter().enumerate() {
         if old.contains(l) {
             continue;
         }
+        added.push(l.clone());
         // Place it after its predecessor, or before the first label when it leads.
         let place = if i > 0 {
             format!(" AFTER {}", new[i - 1])
@@ -37,10 +39,9 @@ pub(super) fn enum_type(ctx: &mut Ctx, s: &Block, t: &Block) -> Decision {
         };
         sql.push_str(&format!("ALTER TYPE {id} ADD VALUE {l}{place};\n"));
     }
-    Decision::Alter(
-        vec![ctx.step(s, Op::Alter, "enum gains labels", sql, vec![])],
-        vec![],
-    )
+    let mut step = ctx.step(s, Op::Alter, "enum gains labels", sql, vec![]);
+    step.adds_enum_labels = added;
+    Decision::Alter(vec![step], vec![])
 }
 
 /// Labels removed or reordered: PostgreSQL cannot do that in place. The type is renamed away, a
