@@ -12,7 +12,7 @@
 //!   holds no comment and names nothing longer than PostgreSQL keeps; the object's name as its
 //!   `ALTER ... OWNER TO` writes it (which the planner uses in DROP, GRANT ...) parses there.
 
-use super::{parse, Catalog, SYNTHETIC_TOC_BASE};
+use super::{parse, reader::SYNTHETIC_TOC_BASE, Catalog};
 use crate::catalog::ObjectKind;
 use anyhow::{anyhow, bail, Result};
 
