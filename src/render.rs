@@ -378,6 +378,7 @@ mod tests {
             own_transaction: false,
             replaces_invalid_index: Some(name.into()),
             on_failure_sql: None,
+            finishes_concurrent_build: false,
             adds_enum_labels: Vec::new(),
         };
         let plan = Plan {

@@ -317,6 +317,38 @@ fn dry_run_proves_the_plan_and_changes_nothing() {
     assert_eq!(schema_of(&t), before);
 }
 
+/// --online builds a unique constraint's index concurrently, then attaches it: a dry run (one
+/// transaction) can do neither, and skips both by what the steps say they are, not by their
+/// names; the rest runs and is rolled back.
+#[test]
+fn an_online_dry_run_skips_the_concurrent_build_and_its_attach() {
+    let old = "CREATE TABLE u (id integer PRIMARY KEY, code text); INSERT INTO u VALUES (1, 'a');";
+    let new = "CREATE TABLE u (id integer PRIMARY KEY, code text, note text, CONSTRAINT u_code_key UNIQUE (code));";
+    let (t, s) = pair(old, new);
+    let before = schema_of(&t);
+    let o = run(apply_cmd(
+        &s,
+        &t,
+        &["--allow-all-hazards", "--online", "--dry-run"],
+    ));
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let skipped: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("skipped (dry run"))
+        .collect();
+    assert_eq!(
+        skipped.len(),
+        2,
+        "the build and the attach are skipped:\n{out}"
+    );
+    assert!(
+        out.contains("rolled back step 1 (dry run)"),
+        "the new column's step runs:\n{out}"
+    );
+    assert_eq!(schema_of(&t), before);
+}
+
 /// A reader of stdout that has gone away ends diff and plan with exit 0; apply has changed
 /// TARGET, and its exit code must still say that differences remain.
 #[test]

@@ -177,6 +177,39 @@ async fn execute(target: &Target, sql: &str) -> Result<(), Stop> {
     Err(Stop::Interrupted)
 }
 
+/// The groups to run, each with its steps. A dry run is one transaction, rolled back: the
+/// steps that cannot run in one are skipped (listed as such), and so are the steps that finish
+/// their work (attaching an index built concurrently).
+fn groups_to_run(
+    plan: &Plan,
+    opts: &Options,
+    progress: &mut dyn FnMut(Progress),
+    out: &mut Outcome,
+) -> Vec<(GroupKind, Vec<usize>)> {
+    if !opts.dry_run {
+        return plan
+            .groups()
+            .into_iter()
+            .map(|g| (g.kind, g.steps.collect::<Vec<_>>()))
+            .collect();
+    }
+    let (skipped, tx): (Vec<usize>, Vec<usize>) = (0..plan.steps.len())
+        .partition(|&i| !plan.steps[i].transactional || plan.steps[i].finishes_concurrent_build);
+    for &i in &skipped {
+        let r = StepRun {
+            step: i + 1,
+            object: plan.steps[i].object.clone(),
+            op: plan.steps[i].op.name().into(),
+            status: "skipped (dry run: cannot run inside a transaction)".into(),
+            ms: 0.0,
+            attempts: 0,
+        };
+        progress(Progress::Step(&r));
+        out.runs.push(r);
+    }
+    vec![(GroupKind::Transaction, tx)]
+}
+
 /// Runs the plan. In a dry run every transactional step runs in one transaction that is rolled
 /// back, and steps that cannot run in a transaction are skipped.
 pub async fn run(
@@ -186,41 +219,7 @@ pub async fn run(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Outcome, Failure> {
     let mut out = Outcome::default();
-    let groups = if opts.dry_run {
-        // Steps that cannot run in a transaction are skipped, and so are the steps that finish
-        // their work (attaching an index built concurrently).
-        let skipped: Vec<usize> = (0..plan.steps.len())
-            .filter(|&i| {
-                !plan.steps[i].transactional
-                    || (plan.steps[i].own_transaction
-                        && (0..i).any(|j| {
-                            !plan.steps[j].transactional
-                                && plan.steps[j].object == plan.steps[i].object
-                        }))
-            })
-            .collect();
-        let tx: Vec<usize> = (0..plan.steps.len())
-            .filter(|i| !skipped.contains(i))
-            .collect();
-        for &i in &skipped {
-            let r = StepRun {
-                step: i + 1,
-                object: plan.steps[i].object.clone(),
-                op: plan.steps[i].op.name().into(),
-                status: "skipped (dry run: cannot run inside a transaction)".into(),
-                ms: 0.0,
-                attempts: 0,
-            };
-            progress(Progress::Step(&r));
-            out.runs.push(r);
-        }
-        vec![(GroupKind::Transaction, tx)]
-    } else {
-        plan.groups()
-            .into_iter()
-            .map(|g| (g.kind, g.steps.collect::<Vec<_>>()))
-            .collect()
-    };
+    let groups = groups_to_run(plan, opts, progress, &mut out);
     out.groups = groups.len();
     for (kind, steps) in groups {
         if steps.is_empty() {

@@ -109,6 +109,7 @@ impl Ctx<'_> {
             own_transaction: false,
             replaces_invalid_index: None,
             on_failure_sql: None,
+            finishes_concurrent_build: false,
             adds_enum_labels: Vec::new(),
         }
     }

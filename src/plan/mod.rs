@@ -128,6 +128,10 @@ pub struct Step {
     /// autocommit, when this step's group fails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_failure_sql: Option<String>,
+    /// Finishes what the concurrent build before it started (attaches the index it built as
+    /// the constraint): a dry run, which cannot build concurrently, leaves it out too.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub finishes_concurrent_build: bool,
     /// For an enum's ADD VALUE step: the labels it adds, as SQL literals. Only the planner
     /// reads it (to commit them before a later step uses them), so a plan file does not carry it.
     #[serde(skip)]
@@ -704,6 +708,7 @@ mod tests {
             own_transaction: false,
             replaces_invalid_index: None,
             on_failure_sql: None,
+            finishes_concurrent_build: false,
             adds_enum_labels: vec![],
         };
         let mut steps = vec![
@@ -766,6 +771,7 @@ mod tests {
             own_transaction: false,
             replaces_invalid_index: None,
             on_failure_sql: None,
+            finishes_concurrent_build: false,
             adds_enum_labels: Vec::new(),
         };
         let mut unsupported = Vec::new();

@@ -127,6 +127,7 @@ pub(super) fn create_online(ctx: &Ctx, s: &Block, reason: &str) -> Option<Vec<St
                 vec![Hazard::AccessExclusiveLock],
             );
             a.own_transaction = true;
+            a.finishes_concurrent_build = true;
             Some(vec![b, a])
         }
         _ => None,
