@@ -17,14 +17,43 @@ pub enum ChangeKind {
     Changed,
 }
 
+/// Where a changed object is: block indexes into the SOURCE and TARGET catalogs, exactly the
+/// sides its kind of change has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sides {
+    Created { source: usize },
+    Dropped { target: usize },
+    Changed { source: usize, target: usize },
+}
+
 #[derive(Debug, Clone)]
 pub struct Change {
     pub key: Key,
-    pub kind: ChangeKind,
-    /// Index into the SOURCE catalog.
-    pub source: Option<usize>,
-    /// Index into the TARGET catalog.
-    pub target: Option<usize>,
+    pub sides: Sides,
+}
+
+impl Change {
+    pub fn kind(&self) -> ChangeKind {
+        match self.sides {
+            Sides::Created { .. } => ChangeKind::Created,
+            Sides::Dropped { .. } => ChangeKind::Dropped,
+            Sides::Changed { .. } => ChangeKind::Changed,
+        }
+    }
+    /// The SOURCE block, for a created or changed object.
+    pub fn source(&self) -> Option<usize> {
+        match self.sides {
+            Sides::Created { source } | Sides::Changed { source, .. } => Some(source),
+            Sides::Dropped { .. } => None,
+        }
+    }
+    /// The TARGET block, for a dropped or changed object.
+    pub fn target(&self) -> Option<usize> {
+        match self.sides {
+            Sides::Dropped { target } | Sides::Changed { target, .. } => Some(target),
+            Sides::Created { .. } => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -89,9 +118,7 @@ fn in_source(
         match target.position(&sb.key) {
             None => changes.push(Change {
                 key: sb.key.clone(),
-                kind: ChangeKind::Created,
-                source: Some(si),
-                target: None,
+                sides: Sides::Created { source: si },
             }),
             Some(ti) => {
                 let tb = &target.blocks[ti];
@@ -103,9 +130,10 @@ fn in_source(
                     )),
                     Same::Different => changes.push(Change {
                         key: sb.key.clone(),
-                        kind: ChangeKind::Changed,
-                        source: Some(si),
-                        target: Some(ti),
+                        sides: Sides::Changed {
+                            source: si,
+                            target: ti,
+                        },
                     }),
                 }
             }
@@ -123,9 +151,7 @@ fn only_in_target(source: &Catalog, target: &Catalog) -> Vec<Change> {
         .filter(|(_, tb)| !source.contains(&tb.key))
         .map(|(ti, tb)| Change {
             key: tb.key.clone(),
-            kind: ChangeKind::Dropped,
-            source: None,
-            target: Some(ti),
+            sides: Sides::Dropped { target: ti },
         })
         .collect()
 }
@@ -238,7 +264,7 @@ mod tests {
         let got: Vec<_> = d
             .changes
             .iter()
-            .map(|c| (c.kind, c.key.display()))
+            .map(|c| (c.kind(), c.key.display()))
             .collect();
         assert_eq!(
             got,

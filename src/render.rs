@@ -3,7 +3,7 @@
 
 use crate::apply::StepRun;
 use crate::catalog::Catalog;
-use crate::diff::{Change, ChangeKind, Diff};
+use crate::diff::{Change, ChangeKind, Diff, Sides};
 use crate::duration::Millis;
 use crate::plan::{GroupKind, Plan, Step};
 use serde::Serialize;
@@ -193,13 +193,13 @@ pub fn diff_json(d: &Diff, src: &Catalog, tgt: &Catalog, w: &mut impl Write) -> 
             .changes
             .iter()
             .map(|c| JsonChange {
-                change: c.kind,
+                change: c.kind(),
                 kind: c.key.kind.to_string(),
                 schema: c.key.schema.to_string(),
                 name: c.key.name.to_string(),
                 object: c.key.display(),
-                target_sql: c.target.map(|i| tgt.blocks[i].compare_text()),
-                source_sql: c.source.map(|i| src.blocks[i].compare_text()),
+                target_sql: c.target().map(|i| tgt.blocks[i].compare_text()),
+                source_sql: c.source().map(|i| src.blocks[i].compare_text()),
             })
             .collect(),
         notes: d.notes.clone(),
@@ -211,7 +211,7 @@ pub fn diff_json(d: &Diff, src: &Catalog, tgt: &Catalog, w: &mut impl Write) -> 
 /// `+ table public.orders`: one change as `diff` lists it, and as `apply` lists what remains
 /// after it (so that the two can be compared).
 pub fn change_line(c: &Change) -> String {
-    let sign = match c.kind {
+    let sign = match c.kind() {
         ChangeKind::Created => "+",
         ChangeKind::Dropped => "-",
         ChangeKind::Changed => "~",
@@ -235,7 +235,7 @@ pub fn diff_text(
         }
     };
     for c in &d.changes {
-        let code = match c.kind {
+        let code = match c.kind() {
             ChangeKind::Created => "32",
             ChangeKind::Dropped => "31",
             ChangeKind::Changed => "33",
@@ -245,9 +245,12 @@ pub fn diff_text(
     for n in &d.notes {
         writeln!(w, "note: {n}")?;
     }
-    for c in d.changes.iter().filter(|c| c.kind == ChangeKind::Changed) {
-        let old = tgt.blocks[c.target.unwrap()].compare_text();
-        let new = src.blocks[c.source.unwrap()].compare_text();
+    for c in &d.changes {
+        let Sides::Changed { source, target } = c.sides else {
+            continue;
+        };
+        let old = tgt.blocks[target].compare_text();
+        let new = src.blocks[source].compare_text();
         writeln!(w)?;
         let text = similar::TextDiff::from_lines(&old, &new);
         let udiff = text

@@ -291,8 +291,8 @@ fn check(source: &[u8], target: &[u8], o: Opts) -> Result<(), TestCaseError> {
         return Ok(());
     };
     let d = diff::diff(&s, &t);
-    let valid = catalog::validate(&s, d.changes.iter().filter_map(|c| c.source))
-        .and_then(|_| catalog::validate(&t, d.changes.iter().filter_map(|c| c.target)));
+    let valid = catalog::validate(&s, d.changes.iter().filter_map(|c| c.source()))
+        .and_then(|_| catalog::validate(&t, d.changes.iter().filter_map(|c| c.target())));
     let opts = plan::Options {
         online: o.online,
         filter,

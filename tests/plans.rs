@@ -100,8 +100,8 @@ fn plan_case(case: &Path) -> Result<(), Failed> {
     let target = read(&dumps.join("old.sql"))?;
     let source = read(&dumps.join("new.sql"))?;
     let d = diff::diff(&source, &target);
-    catalog::validate(&source, d.changes.iter().filter_map(|c| c.source))
-        .and_then(|_| catalog::validate(&target, d.changes.iter().filter_map(|c| c.target)))
+    catalog::validate(&source, d.changes.iter().filter_map(|c| c.source()))
+        .and_then(|_| catalog::validate(&target, d.changes.iter().filter_map(|c| c.target())))
         .map_err(|e| format!("validation refused a fixture dump: {e:#}"))?;
     let mut p = plan::plan(&source, &target, &d, &plan::Options::default());
     p.seal();

@@ -156,9 +156,10 @@ pub async fn dump_catalog(
 pub fn validate(loaded: &Loaded, d: &crate::diff::Diff) -> Result<()> {
     // One side on a thread of its own (2 cores): each is a parse per changed statement.
     let (s, t) = std::thread::scope(|scope| {
-        let t = scope
-            .spawn(|| catalog::validate(&loaded.target, d.changes.iter().filter_map(|c| c.target)));
-        let s = catalog::validate(&loaded.source, d.changes.iter().filter_map(|c| c.source));
+        let t = scope.spawn(|| {
+            catalog::validate(&loaded.target, d.changes.iter().filter_map(|c| c.target()))
+        });
+        let s = catalog::validate(&loaded.source, d.changes.iter().filter_map(|c| c.source()));
         (s, t.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
     });
     s.with_context(|| format!("reading source {}", loaded.source_name))?;

@@ -18,7 +18,7 @@ use order::*;
 
 use crate::catalog::ObjectKind;
 use crate::catalog::{read, Catalog, Filter};
-use crate::diff::{ChangeKind, Diff};
+use crate::diff::{ChangeKind, Diff, Sides};
 use crate::duration::Millis;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
@@ -382,30 +382,30 @@ fn decide(ctx: &mut Ctx, diff: &Diff, sact: &mut [Act], tact: &mut [Act]) -> (Al
     let mut touched_columns: Vec<(usize, Vec<String>)> = Vec::new();
 
     for ch in &diff.changes {
-        match ch.kind {
-            ChangeKind::Created => sact[ch.source.unwrap()] = Act::Create,
-            ChangeKind::Dropped => tact[ch.target.unwrap()] = Act::Drop,
-            ChangeKind::Changed => {
-                let (si, ti) = (ch.source.unwrap(), ch.target.unwrap());
-                match kinds::alter(ctx, si, ti) {
-                    kinds::Decision::Alter(steps, columns) => {
-                        sact[si] = Act::Alter;
-                        tact[ti] = Act::Alter;
-                        alters.push((si, steps));
-                        if !columns.is_empty() {
-                            touched_columns.push((ti, columns));
-                        }
-                    }
-                    kinds::Decision::Recreate => {
-                        sact[si] = Act::Recreate;
-                        tact[ti] = Act::Recreate;
-                    }
-                    kinds::Decision::Unsupported(reason) => {
-                        let (s, t) = (&src.blocks[si], &tgt.blocks[ti]);
-                        ctx.unsupported(&s.key, reason, Some(t), Some(s));
+        match ch.sides {
+            Sides::Created { source } => sact[source] = Act::Create,
+            Sides::Dropped { target } => tact[target] = Act::Drop,
+            Sides::Changed {
+                source: si,
+                target: ti,
+            } => match kinds::alter(ctx, si, ti) {
+                kinds::Decision::Alter(steps, columns) => {
+                    sact[si] = Act::Alter;
+                    tact[ti] = Act::Alter;
+                    alters.push((si, steps));
+                    if !columns.is_empty() {
+                        touched_columns.push((ti, columns));
                     }
                 }
-            }
+                kinds::Decision::Recreate => {
+                    sact[si] = Act::Recreate;
+                    tact[ti] = Act::Recreate;
+                }
+                kinds::Decision::Unsupported(reason) => {
+                    let (s, t) = (&src.blocks[si], &tgt.blocks[ti]);
+                    ctx.unsupported(&s.key, reason, Some(t), Some(s));
+                }
+            },
         }
     }
 
@@ -509,7 +509,7 @@ fn drop_steps(ctx: &mut Ctx, diff: &Diff, tact: &[Act], adopted: &[(usize, usize
     let created_names: BTreeSet<(String, String)> = diff
         .changes
         .iter()
-        .filter(|c| c.kind == ChangeKind::Created)
+        .filter(|c| c.kind() == ChangeKind::Created)
         .map(|c| (c.key.schema.to_string(), base_name(&c.key.name)))
         .collect();
     let owned_sequences: BTreeSet<String> = tgt

@@ -4,7 +4,7 @@
 
 use super::{Hazard, Op, Step};
 use crate::catalog::{Catalog, ObjectKind};
-use crate::diff::{ChangeKind, Diff};
+use crate::diff::{Diff, Sides};
 
 /// Attaching a partition to a table that already has partitioned indexes makes PostgreSQL create
 /// the partition's copies of them, unless matching ones exist, which it adopts. pg_dump's order
@@ -130,18 +130,19 @@ pub(super) fn possible_renames(
     drops: &mut [Step],
     creates: &mut [Step],
 ) {
-    for d in diff
-        .changes
-        .iter()
-        .filter(|c| c.kind == ChangeKind::Dropped)
-    {
-        let tb = &tgt.blocks[d.target.unwrap()];
+    for d in &diff.changes {
+        let Sides::Dropped { target } = d.sides else {
+            continue;
+        };
+        let tb = &tgt.blocks[target];
         let Some(tt) = tb.table() else { continue };
         let twin = diff.changes.iter().find(|c| {
-            c.kind == ChangeKind::Created
-                && c.key.kind == ObjectKind::Table
+            let Sides::Created { source } = c.sides else {
+                return false;
+            };
+            c.key.kind == ObjectKind::Table
                 && c.key.schema == d.key.schema
-                && src.blocks[c.source.unwrap()].table().is_some_and(|st| {
+                && src.blocks[source].table().is_some_and(|st| {
                     st.columns.iter().map(|c| &c.type_sql).collect::<Vec<_>>()
                         == tt.columns.iter().map(|c| &c.type_sql).collect::<Vec<_>>()
                 })
