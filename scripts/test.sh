@@ -52,6 +52,13 @@ python3 "$here/structure.py" | grep -v '^    '
 PGALIGN_PYTHON="$("$here/moto.sh" python)"
 export PGALIGN_PYTHON
 
+echo "== the fixtures' checked-in dumps are what PostgreSQL 15's pg_dump writes today"
+if [ -x "${PGALIGN_FIXTURE_BINDIR:-/usr/lib/postgresql/15/bin}/pg_dump" ]; then
+  "$here/fixture-dumps.sh" --check
+else
+  echo "skipped: the dumps are PostgreSQL 15's, and its pg_dump is not here (PGALIGN_FIXTURE_BINDIR)"
+fi
+
 echo "== cargo test"
 # Snapshots are checked, never rewritten, here.
 INSTA_UPDATE=no cargo test --quiet --no-fail-fast -- --test-threads "${PGALIGN_TEST_THREADS:-3}"
