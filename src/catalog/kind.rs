@@ -20,6 +20,13 @@ macro_rules! kinds {
             Other(Str),
         }
 
+        /// The known kinds alone, fieldless: their derived order is the list's (by spelling),
+        /// a comparison of two small integers.
+        #[derive(PartialEq, Eq, PartialOrd, Ord)]
+        enum Rank {
+            $($variant,)*
+        }
+
         impl ObjectKind {
             /// The kind as pg_dump spells it.
             pub fn as_str(&self) -> &str {
@@ -27,6 +34,20 @@ macro_rules! kinds {
                     $(ObjectKind::$variant => $text,)*
                     ObjectKind::Other(s) => s.as_str(),
                 }
+            }
+
+            /// A known kind's place in the list (ordered by spelling); None for `Other`.
+            fn rank(&self) -> Option<Rank> {
+                match self {
+                    $(ObjectKind::$variant => Some(Rank::$variant),)*
+                    ObjectKind::Other(_) => None,
+                }
+            }
+
+            /// Every spelling this list knows, in its order.
+            #[cfg(test)]
+            fn spellings() -> &'static [&'static str] {
+                &[$($text,)*]
             }
 
             /// The spelling of a kind this list knows.
@@ -48,6 +69,8 @@ macro_rules! kinds {
     };
 }
 
+// In the order of their spelling: `Ord` compares known kinds by their place here (a test checks
+// the order), which keeps every sorted output as it was when kinds were strings.
 kinds! {
     AccessMethod => "ACCESS METHOD",
     Acl => "ACL",
@@ -66,7 +89,6 @@ kinds! {
     Extension => "EXTENSION",
     FkConstraint => "FK CONSTRAINT",
     ForeignDataWrapper => "FOREIGN DATA WRAPPER",
-    ForeignServer => "SERVER",
     ForeignTable => "FOREIGN TABLE",
     Function => "FUNCTION",
     Index => "INDEX",
@@ -89,6 +111,7 @@ kinds! {
     SecurityLabel => "SECURITY LABEL",
     Sequence => "SEQUENCE",
     SequenceOwnedBy => "SEQUENCE OWNED BY",
+    ForeignServer => "SERVER",
     ShellType => "SHELL TYPE",
     Statistics => "STATISTICS",
     Subscription => "SUBSCRIPTION",
@@ -267,7 +290,10 @@ impl From<&str> for ObjectKind {
 /// By spelling, as the strings did: sorted outputs keep their order.
 impl Ord for ObjectKind {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.as_str().cmp(other.as_str())
+        match (self.rank(), other.rank()) {
+            (Some(a), Some(b)) => a.cmp(&b),
+            _ => self.as_str().cmp(other.as_str()),
+        }
     }
 }
 
@@ -311,6 +337,12 @@ mod tests {
             ObjectKind::from_text("NEW THING"),
             K::Other("NEW THING".into())
         );
+    }
+
+    #[test]
+    fn the_list_is_in_the_order_of_its_spellings() {
+        let s = ObjectKind::spellings();
+        assert!(s.windows(2).all(|w| w[0] < w[1]), "{s:?}");
     }
 
     #[test]
