@@ -7,9 +7,9 @@
 
 mod acl;
 mod compat;
+mod kinds;
 mod objects;
 mod online;
-mod table;
 
 use crate::catalog::ObjectKind;
 use crate::catalog::{Block, Catalog, Filter, Key};

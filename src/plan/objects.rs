@@ -1,7 +1,7 @@
 //! Per-kind knowledge: how to create, drop and alter each kind of object pg_dump emits.
 //! Tables live in `table.rs`, privileges in `acl.rs`.
 
-use super::{acl, online, table, Ctx, Hazard, Op, Step};
+use super::{acl, kinds::table, online, Ctx, Hazard, Op, Step};
 use crate::catalog::parse::{ident_of, matching_paren, quote_ident, tokens, Tok, TokKind};
 use crate::catalog::Block;
 use crate::catalog::ObjectKind;

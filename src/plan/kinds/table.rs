@@ -3,11 +3,11 @@
 //! PostgreSQL cannot make in place: the table is dropped and created again with its dependents,
 //! a data-loss hazard that apply refuses unless it is allowed.
 
-use super::objects::Decision;
-use super::{Ctx, Hazard, Op, Step};
 use crate::catalog::parse::{quote_ident, ColumnDef};
 use crate::catalog::qualified;
 use crate::catalog::ObjectKind;
+use crate::plan::objects::Decision;
+use crate::plan::{Ctx, Hazard, Op, Step};
 use std::collections::BTreeMap;
 
 pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
@@ -584,7 +584,7 @@ fn partition_parent_change(
     name: &str,
 ) -> Option<(crate::catalog::TableDef, crate::catalog::TableDef)> {
     let me = (schema.to_string(), name.to_string());
-    let parent_in = |cat: &crate::catalog::Catalog, rel: &super::Relations| {
+    let parent_in = |cat: &crate::catalog::Catalog, rel: &crate::plan::Relations| {
         let p = rel.parent.get(&me)?;
         let i = *rel.tables.get(p)?;
         cat.blocks[i].table().cloned()
@@ -646,7 +646,7 @@ impl Parts {
     fn add(
         &mut self,
         cat: &crate::catalog::Catalog,
-        rel: &super::Relations,
+        rel: &crate::plan::Relations,
         t: &crate::catalog::TableDef,
     ) {
         self.add_at(cat, rel, t, 0);
@@ -654,7 +654,7 @@ impl Parts {
     fn add_at(
         &mut self,
         cat: &crate::catalog::Catalog,
-        rel: &super::Relations,
+        rel: &crate::plan::Relations,
         t: &crate::catalog::TableDef,
         depth: u32,
     ) {
@@ -745,7 +745,7 @@ fn inheritance_change(
         ));
     }
     let parts = |cat: &crate::catalog::Catalog,
-                 rel: &super::Relations,
+                 rel: &crate::plan::Relations,
                  ps: &[&(String, String)]|
      -> Result<Parts, String> {
         let mut out = Parts::default();
@@ -1002,7 +1002,7 @@ fn folded_default(ctx: &Ctx, t: &crate::catalog::TableDef, c: &ColumnDef) -> Opt
         let (_, _, clause) = ctx.src.blocks[q]
             .stmts
             .first()
-            .and_then(|s| super::objects::identity_parts(s))?;
+            .and_then(|s| crate::plan::objects::identity_parts(s))?;
         return Some(Folded {
             clause,
             entry: q,
@@ -1021,8 +1021,8 @@ fn folded_default(ctx: &Ctx, t: &crate::catalog::TableDef, c: &ColumnDef) -> Opt
     let expr = ctx.src.blocks[d]
         .stmts
         .first()
-        .and_then(|s| super::objects::set_default_expr(s))?;
-    let (sch, seq) = super::objects::nextval_sequence(&expr)?;
+        .and_then(|s| crate::plan::objects::set_default_expr(s))?;
+    let (sch, seq) = crate::plan::objects::nextval_sequence(&expr)?;
     if !no_children() {
         return None;
     }
