@@ -555,6 +555,16 @@ pub struct TableDef {
     pub head: String,
     /// Text after the element list (`PARTITION BY ...`, `INHERITS (...)`, `WITH (...)`), trimmed.
     pub tail: String,
+    /// The tail's storage parameters (`WITH (fillfactor='70')`) as (name, value), in the order
+    /// the dump lists them.
+    pub storage: Vec<(String, String)>,
+    /// The tail's inheritance parents (`INHERITS (a, b)`) as (schema, name), in order. A
+    /// clause that cannot be read is left in `rest`.
+    pub inherits: Vec<(String, String)>,
+    /// The tail's `PARTITION BY ...` clause.
+    pub partition_by: Option<String>,
+    /// The rest of the tail (a foreign table's `SERVER` and `OPTIONS`), whitespace collapsed.
+    pub rest: String,
     pub columns: Vec<ColumnDef>,
     pub constraints: Vec<TableConstraint>,
     pub unlogged: bool,
@@ -601,6 +611,9 @@ pub fn parse_create_table(sql: &str) -> Result<TableDef> {
     let body_end = toks[close_i].start;
     let head = collapse_ws(&sql[..toks[open_i].start]);
     let tail = collapse_ws(&sql[toks[close_i].end..]);
+    let (storage, without_storage) = split_with(&tail);
+    let (inherits, clauses) = split_inherits(&without_storage);
+    let (partition_by, rest) = split_partition_by(&clauses);
 
     // Element boundaries: top-level commas inside the list.
     let mut bounds = vec![body_start];
@@ -647,11 +660,92 @@ pub fn parse_create_table(sql: &str) -> Result<TableDef> {
         name: rel.relname.clone(),
         head,
         tail,
+        storage,
+        inherits,
+        partition_by,
+        rest,
         columns,
         constraints,
         unlogged: rel.relpersistence == "u",
         is_typed_or_partition: create.partbound.is_some() || create.of_typename.is_some(),
     })
+}
+
+impl TableDef {
+    /// The tail without its storage parameters (what a message about its other clauses shows).
+    pub fn tail_without_storage(&self) -> String {
+        split_with(&self.tail).1
+    }
+    /// The head as it would read were the table logged (`CREATE TABLE s.t` for `CREATE
+    /// UNLOGGED TABLE s.t`): equal on two tables that differ only in their persistence.
+    pub fn head_when_logged(&self) -> String {
+        self.head.replace(" UNLOGGED", "")
+    }
+}
+
+/// Splits `WITH (a='1', b='2') rest` into the parameters and the rest.
+fn split_with(tail: &str) -> (Vec<(String, String)>, String) {
+    let mut params = Vec::new();
+    let Some(start) = tail.find("WITH (") else {
+        return (params, tail.to_string());
+    };
+    let inner_start = start + "WITH (".len();
+    let Some(close) = tail[inner_start..].find(')') else {
+        return (params, tail.to_string());
+    };
+    for p in tail[inner_start..inner_start + close].split(", ") {
+        if let Some((k, v)) = p.split_once('=') {
+            params.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    let rest = format!("{}{}", &tail[..start], &tail[inner_start + close + 1..]);
+    (params, collapse_ws(&rest))
+}
+
+/// `INHERITS (a, b)` in a table's tail: the parents as (schema, name), in order, and the tail
+/// without the clause. A clause that cannot be read is left in the tail.
+fn split_inherits(rest: &str) -> (Vec<(String, String)>, String) {
+    let whole = || (Vec::new(), rest.to_string());
+    let Some(i) = rest.find("INHERITS (") else {
+        return whole();
+    };
+    let sub = &rest[i..];
+    let Ok(toks) = tokens(sub) else {
+        return whole();
+    };
+    let Some(close) = matching_paren(&toks, 1) else {
+        return whole();
+    };
+    let mut parents = Vec::new();
+    let mut parts: Vec<String> = Vec::new();
+    for t in toks[2..=close].iter() {
+        if t.is_punct(',') || t.is_punct(')') {
+            match parts.as_slice() {
+                [sch, name] => parents.push((sch.clone(), name.clone())),
+                _ => return whole(),
+            }
+            parts.clear();
+        } else if !t.is_punct('.') {
+            match ident_of(sub, t) {
+                Some(x) => parts.push(x),
+                None => return whole(),
+            }
+        }
+    }
+    let without = format!("{} {}", &rest[..i], &sub[toks[close].end..]);
+    (parents, collapse_ws(&without))
+}
+
+/// `PARTITION BY ...` in a table's tail (it runs to the end: pg_dump prints it last but for
+/// storage parameters, which a partitioned table cannot have), and the tail without it.
+fn split_partition_by(rest: &str) -> (Option<String>, String) {
+    match rest.find("PARTITION BY ") {
+        Some(i) => (
+            Some(rest[i..].trim().to_string()),
+            rest[..i].trim().to_string(),
+        ),
+        None => (None, rest.trim().to_string()),
+    }
 }
 
 /// How a function's result may change between calls with the same arguments
@@ -887,6 +981,48 @@ mod tests {
         assert_eq!(t.constraints[0].name, "c");
         assert_eq!(t.constraints[0].text, "CONSTRAINT c CHECK ((id > 0))");
         assert_eq!(t.tail, "WITH (fillfactor='70')");
+        assert_eq!(t.storage, [("fillfactor".into(), "'70'".into())]);
+        assert!(t.inherits.is_empty() && t.partition_by.is_none() && t.rest.is_empty());
+    }
+
+    #[test]
+    fn reads_table_tails() {
+        let t = parse_create_table(
+            "CREATE TABLE public.c (\n    a integer\n)\nINHERITS (public.p, \"My Schema\".\"b,c\")\nWITH (fillfactor='70', autovacuum_enabled='false')",
+        )
+        .unwrap();
+        let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
+        assert_eq!(t.inherits, [pair("public", "p"), pair("My Schema", "b,c")]);
+        assert_eq!(
+            t.storage,
+            [
+                pair("fillfactor", "'70'"),
+                pair("autovacuum_enabled", "'false'")
+            ]
+        );
+        assert_eq!(t.rest, "");
+        assert_eq!(
+            t.tail_without_storage(),
+            r#"INHERITS (public.p, "My Schema"."b,c")"#
+        );
+        let t =
+            parse_create_table("CREATE TABLE public.p (\n    k integer\n)\nPARTITION BY LIST (k)")
+                .unwrap();
+        assert_eq!(t.partition_by.as_deref(), Some("PARTITION BY LIST (k)"));
+        assert!(t.storage.is_empty() && t.inherits.is_empty() && t.rest.is_empty());
+        let t = parse_create_table(
+            "CREATE FOREIGN TABLE public.f (\n    a integer\n)\nINHERITS (public.p)\nSERVER s\nOPTIONS (\n    table_name 'x'\n)",
+        )
+        .unwrap();
+        assert_eq!(t.inherits, [pair("public", "p")]);
+        assert_eq!(t.rest, "SERVER s OPTIONS ( table_name 'x' )");
+        // Not readable: left in the rest, so the tails still differ.
+        assert_eq!(
+            split_inherits("INHERITS (a"),
+            (vec![], "INHERITS (a".to_string())
+        );
+        let t = parse_create_table("CREATE UNLOGGED TABLE public.u (\n    a integer\n)").unwrap();
+        assert_eq!(t.head_when_logged(), "CREATE TABLE public.u");
     }
 
     #[test]

@@ -49,9 +49,7 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
 
     // Head: CREATE [UNLOGGED] TABLE name.
     if old.head != new.head {
-        if old.unlogged != new.unlogged
-            && old.head.replace(" UNLOGGED", "") == new.head.replace(" UNLOGGED", "")
-        {
+        if old.unlogged != new.unlogged && old.head_when_logged() == new.head_when_logged() {
             let to = if new.unlogged { "UNLOGGED" } else { "LOGGED" };
             steps.push(step(
                 format!("table becomes {}", to.to_lowercase()),
@@ -70,12 +68,9 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
     let mut checks_becoming_own = Vec::new();
     let mut inherit_move = None;
     if old.tail != new.tail {
-        let (ow, orest) = split_with(&old.tail);
-        let (nw, nrest) = split_with(&new.tail);
-        let (oparents, orest2) = split_inherits(&orest);
-        let (nparents, nrest2) = split_inherits(&nrest);
-        if oparents != nparents && orest2 == nrest2 {
-            match inheritance_change(ctx, s, old, new, &oparents, &nparents) {
+        let same_clauses = old.partition_by == new.partition_by && old.rest == new.rest;
+        if old.inherits != new.inherits && same_clauses {
+            match inheritance_change(ctx, s, old, new, &old.inherits, &new.inherits) {
                 Ok(ch) => {
                     steps.push(ch.step);
                     becoming_own = ch.becoming_own;
@@ -85,17 +80,21 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                 Err(why) => problems.push(why),
             }
         }
-        if ow == nw && orest2 == nrest2 {
+        if old.storage == new.storage && same_clauses {
             // Only the parents differ: done above.
-        } else if orest2 == nrest2 {
+        } else if same_clauses {
             let mut sql = String::new();
             // PostgreSQL keeps parameters in the order they were set, and so does the dump:
             // reset them all and set them again in SOURCE's order.
-            if !ow.is_empty() {
-                let list: Vec<&str> = ow.iter().map(|(k, _)| k.as_str()).collect();
+            if !old.storage.is_empty() {
+                let list: Vec<&str> = old.storage.iter().map(|(k, _)| k.as_str()).collect();
                 sql.push_str(&format!("{alter} {name} RESET ({});\n", list.join(", ")));
             }
-            let set: Vec<String> = nw.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let set: Vec<String> = new
+                .storage
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
             if !set.is_empty() {
                 sql.push_str(&format!("{alter} {name} SET ({});\n", set.join(", ")));
             }
@@ -104,8 +103,9 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                 sql,
                 vec![Hazard::AccessExclusiveLock],
             ));
-        } else if partition_by(&orest) != partition_by(&nrest)
-            && without_partition_by(&orest) == without_partition_by(&nrest)
+        } else if old.partition_by != new.partition_by
+            && old.inherits == new.inherits
+            && old.rest == new.rest
         {
             // Partitioning cannot be added, removed or changed in place: the table is dropped
             // and created again with its dependents (a data-loss hazard the user must allow).
@@ -113,7 +113,8 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
         } else {
             problems.push(format!(
                 "table clauses differ ({:?} vs {:?}): partitioning, inheritance and access method changes need the table rebuilt",
-                orest, nrest
+                old.tail_without_storage(),
+                new.tail_without_storage()
             ));
         }
     }
@@ -596,43 +597,6 @@ fn partition_parent_change(
     (po.schema == pn.schema && po.name == pn.name).then_some((po, pn))
 }
 
-/// `INHERITS (a, b)` in a table's tail: the parents as (schema, name), in order, and the tail
-/// without the clause. A clause that cannot be read is left in the tail.
-fn split_inherits(rest: &str) -> (Vec<(String, String)>, String) {
-    let whole = || (Vec::new(), rest.to_string());
-    let Some(i) = rest.find("INHERITS (") else {
-        return whole();
-    };
-    let sub = &rest[i..];
-    let Ok(toks) = crate::catalog::parse::tokens(sub) else {
-        return whole();
-    };
-    let Some(close) = crate::catalog::parse::matching_paren(&toks, 1) else {
-        return whole();
-    };
-    let mut parents = Vec::new();
-    let mut parts: Vec<String> = Vec::new();
-    for t in toks[2..=close].iter() {
-        if t.is_punct(',') || t.is_punct(')') {
-            match parts.as_slice() {
-                [sch, name] => parents.push((sch.clone(), name.clone())),
-                _ => return whole(),
-            }
-            parts.clear();
-        } else if !t.is_punct('.') {
-            match crate::catalog::parse::ident_of(sub, t) {
-                Some(x) => parts.push(x),
-                None => return whole(),
-            }
-        }
-    }
-    let without = format!("{} {}", &rest[..i], &sub[toks[close].end..]);
-    (
-        parents,
-        without.split_whitespace().collect::<Vec<_>>().join(" "),
-    )
-}
-
 /// Every column and inline CHECK constraint a table has in `cat`: its own, then those it
 /// inherits (depth-first, each once). On 18 and later an inherited NOT NULL constraint keeps the
 /// name it has where the column is defined: each column carries that name.
@@ -676,8 +640,8 @@ impl Parts {
         if depth > 32 {
             return;
         }
-        for p in split_inherits(&split_with(&t.tail).1).0 {
-            if let Some(pt) = rel.tables.get(&p).and_then(|&i| cat.blocks[i].table()) {
+        for p in &t.inherits {
+            if let Some(pt) = rel.tables.get(p).and_then(|&i| cat.blocks[i].table()) {
                 self.add_at(cat, rel, pt, depth + 1);
             }
         }
@@ -895,17 +859,6 @@ fn inheritance_change(
     })
 }
 
-/// The `PARTITION BY ...` clause of a table's tail, if any.
-fn partition_by(rest: &str) -> Option<&str> {
-    rest.find("PARTITION BY ").map(|i| rest[i..].trim())
-}
-
-fn without_partition_by(rest: &str) -> &str {
-    rest.find("PARTITION BY ")
-        .map_or(rest, |i| &rest[..i])
-        .trim()
-}
-
 /// PostgreSQL truncates identifiers to 63 bytes; do it ourselves so the name we use is the one
 /// it keeps.
 fn truncate63(s: &str) -> String {
@@ -917,28 +870,6 @@ fn truncate63(s: &str) -> String {
         out.push(ch);
     }
     out
-}
-
-/// Splits `WITH (a='1', b='2') rest` into the parameters and the rest.
-fn split_with(tail: &str) -> (Vec<(String, String)>, String) {
-    let mut params = Vec::new();
-    let Some(start) = tail.find("WITH (") else {
-        return (params, tail.to_string());
-    };
-    let inner_start = start + "WITH (".len();
-    let Some(close) = tail[inner_start..].find(')') else {
-        return (params, tail.to_string());
-    };
-    for p in tail[inner_start..inner_start + close].split(", ") {
-        if let Some((k, v)) = p.split_once('=') {
-            params.push((k.trim().to_string(), v.trim().to_string()));
-        }
-    }
-    let rest = format!("{}{}", &tail[..start], &tail[inner_start + close + 1..]);
-    (
-        params,
-        rest.split_whitespace().collect::<Vec<_>>().join(" "),
-    )
 }
 
 fn undo_table_extra(stmt: &str) -> Option<String> {
@@ -1042,7 +973,7 @@ fn folded_default(ctx: &Ctx, t: &crate::catalog::TableDef, c: &ColumnDef) -> Opt
 
 /// Whether table `t` is partitioned or has inheritance children, in SOURCE or TARGET.
 fn has_children(ctx: &Ctx, t: &crate::catalog::TableDef) -> bool {
-    if partition_by(&t.tail).is_some() {
+    if t.partition_by.is_some() {
         return true;
     }
     let me = (t.schema.clone(), t.name.clone());
@@ -1053,8 +984,7 @@ fn has_children(ctx: &Ctx, t: &crate::catalog::TableDef) -> bool {
                 || rel.tables.values().any(|&i| {
                     let b = &cat.blocks[i];
                     b.stmts.first().is_some_and(|s| s.contains("INHERITS ("))
-                        && b.table()
-                            .is_some_and(|x| split_inherits(&split_with(&x.tail).1).0.contains(&me))
+                        && b.table().is_some_and(|x| x.inherits.contains(&me))
                 })
         })
 }
@@ -1207,27 +1137,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn inherits_clause_read() {
-        let (p, rest) =
-            split_inherits(r#"INHERITS (public.a, "My Schema"."b,c") PARTITION BY LIST (x)"#);
-        assert_eq!(
-            p,
-            vec![
-                ("public".to_string(), "a".to_string()),
-                ("My Schema".to_string(), "b,c".to_string())
-            ]
-        );
-        assert_eq!(rest, "PARTITION BY LIST (x)");
-        let (p, rest) = split_inherits("PARTITION BY LIST (x)");
-        assert!(p.is_empty());
-        assert_eq!(rest, "PARTITION BY LIST (x)");
-        // Not readable: left in the tail, so the tails still differ.
-        let (p, rest) = split_inherits("INHERITS (a");
-        assert!(p.is_empty());
-        assert_eq!(rest, "INHERITS (a");
-    }
-
-    #[test]
     fn costs() {
         assert!(matches!(
             type_change_cost("character varying(10)", "character varying(50)"),
@@ -1258,12 +1167,5 @@ mod tests {
             Cost::Narrowing
         ));
         assert!(matches!(type_change_cost("integer", "text"), Cost::Rewrite));
-    }
-
-    #[test]
-    fn storage_parameters() {
-        let (p, rest) = split_with("WITH (fillfactor='70', autovacuum_enabled='false')");
-        assert_eq!(p[0], ("fillfactor".to_string(), "'70'".to_string()));
-        assert_eq!(rest, "");
     }
 }
