@@ -539,6 +539,32 @@ pub struct ColumnDef {
     pub other: Vec<String>,
 }
 
+impl ColumnDef {
+    /// The definition with `clause` after the type and collation (`id integer DEFAULT ...
+    /// NOT NULL`), as an ADD COLUMN takes a default or identity that pg_dump printed apart.
+    pub fn with_clause(&self, clause: &str) -> String {
+        let mut head = format!("{} {}", quote_ident(&self.name), self.type_sql);
+        if let Some(x) = &self.collate {
+            head.push_str(&format!(" COLLATE {x}"));
+        }
+        match self.text.strip_prefix(&head) {
+            Some(rest) => format!("{head} {clause}{rest}"),
+            None => format!("{} {clause}", self.text),
+        }
+    }
+}
+
+/// A column type's modifiers when `type_sql` is `base`, with or without them: `numeric(10,2)`
+/// and `numeric` give [10, 2] and []. `None` for another type, or modifiers not all numbers.
+pub fn type_modifiers(type_sql: &str, base: &str) -> Option<Vec<u32>> {
+    let rest = type_sql.strip_prefix(base)?;
+    if rest.is_empty() {
+        return Some(vec![]);
+    }
+    let inner = rest.strip_prefix('(')?.strip_suffix(')')?;
+    inner.split(',').map(|x| x.trim().parse().ok()).collect()
+}
+
 /// A table-level element of a `CREATE TABLE` that is not a column (inline CHECK constraints).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TableConstraint {
@@ -748,6 +774,64 @@ fn split_partition_by(rest: &str) -> (Option<String>, String) {
     }
 }
 
+/// Whether a CREATE TABLE may name inheritance parents, told without parsing it: a cheap test
+/// before `parse_create_table` when every table of a large schema is asked.
+pub fn may_inherit(create_table: &str) -> bool {
+    create_table.contains("INHERITS (")
+}
+
+/// What a statement pg_dump prints after a CREATE TABLE, in the table's entry, sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableSettingKind {
+    /// `ALTER TABLE ONLY s.t ALTER COLUMN c SET STATISTICS 100`
+    Statistics,
+    /// `ALTER TABLE ONLY s.t REPLICA IDENTITY FULL`
+    ReplicaIdentity,
+    /// `ALTER TABLE ONLY s.t FORCE ROW LEVEL SECURITY`
+    ForceRowLevelSecurity,
+    /// `ALTER TABLE s.t ENABLE ROW LEVEL SECURITY`
+    RowLevelSecurity,
+    /// `ALTER TABLE s.t CLUSTER ON i`
+    ClusterOn,
+}
+
+/// Such a statement, read: `on` is its text before the setting (`ALTER TABLE ONLY s.t ALTER
+/// COLUMN c`), which the statement undoing it shares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableSetting<'a> {
+    pub on: &'a str,
+    pub kind: TableSettingKind,
+}
+
+/// Reads a statement of a table's entry after its CREATE TABLE; `None` for one that sets none
+/// of `TableSettingKind`'s (`NO FORCE ROW LEVEL SECURITY`, a default pg_dump never prints).
+pub fn table_setting(stmt: &str) -> Option<TableSetting<'_>> {
+    let at = |i: usize, kind| {
+        Some(TableSetting {
+            on: &stmt[..i],
+            kind,
+        })
+    };
+    if let Some(i) = stmt.find(" SET STATISTICS ") {
+        return at(i, TableSettingKind::Statistics);
+    }
+    if let Some(i) = stmt.find(" REPLICA IDENTITY ") {
+        return at(i, TableSettingKind::ReplicaIdentity);
+    }
+    if let Some(i) = stmt.find(" FORCE ROW LEVEL SECURITY") {
+        if !stmt[..i].ends_with(" NO") {
+            return at(i, TableSettingKind::ForceRowLevelSecurity);
+        }
+    }
+    if let Some(i) = stmt.find(" ENABLE ROW LEVEL SECURITY") {
+        return at(i, TableSettingKind::RowLevelSecurity);
+    }
+    if let Some(i) = stmt.find(" CLUSTER ON ") {
+        return at(i, TableSettingKind::ClusterOn);
+    }
+    None
+}
+
 /// How a function's result may change between calls with the same arguments
 /// (`pg_proc.provolatile`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -814,6 +898,12 @@ pub fn called_functions(expr: &str) -> Option<Vec<(String, String)>> {
         }
     }
     Some(out)
+}
+
+/// Whether an expression mentions a call of `name`, in any case (`name(`), told from its text:
+/// the guess for an expression that does not scan, whose calls `called_functions` cannot list.
+pub fn mentions_call(expr: &str, name: &str) -> bool {
+    expr.to_ascii_lowercase().contains(&format!("{name}("))
 }
 
 /// The index of the token `)` that closes the `(` at `open`.
@@ -1026,6 +1116,45 @@ mod tests {
     }
 
     #[test]
+    fn reads_table_settings() {
+        let s =
+            table_setting("ALTER TABLE ONLY public.t ALTER COLUMN x SET STATISTICS 100").unwrap();
+        assert_eq!(s.on, "ALTER TABLE ONLY public.t ALTER COLUMN x");
+        assert_eq!(s.kind, TableSettingKind::Statistics);
+        let s = table_setting("ALTER TABLE ONLY public.t FORCE ROW LEVEL SECURITY").unwrap();
+        assert_eq!(s.on, "ALTER TABLE ONLY public.t");
+        assert_eq!(s.kind, TableSettingKind::ForceRowLevelSecurity);
+        assert_eq!(
+            table_setting("ALTER TABLE ONLY public.t NO FORCE ROW LEVEL SECURITY"),
+            None
+        );
+        assert_eq!(table_setting("ALTER TABLE public.t OWNER TO x"), None);
+    }
+
+    #[test]
+    fn reads_type_modifiers() {
+        assert_eq!(
+            type_modifiers("numeric(10,2)", "numeric"),
+            Some(vec![10, 2])
+        );
+        assert_eq!(type_modifiers("numeric", "numeric"), Some(vec![]));
+        assert_eq!(type_modifiers("numeric(10,2)[]", "numeric"), None);
+        assert_eq!(type_modifiers("integer", "numeric"), None);
+    }
+
+    #[test]
+    fn puts_a_clause_after_the_type() {
+        let t = parse_create_table(
+            "CREATE TABLE public.t (\n    id integer COLLATE pg_catalog.\"C\" NOT NULL\n)",
+        )
+        .unwrap();
+        assert_eq!(
+            t.columns[0].with_clause("DEFAULT 1"),
+            "id integer COLLATE pg_catalog.\"C\" DEFAULT 1 NOT NULL"
+        );
+    }
+
+    #[test]
     fn reads_function_volatility() {
         let f = |sql: &str| function_volatility(sql);
         assert_eq!(
@@ -1062,6 +1191,10 @@ mod tests {
             called_functions("nextval('public.t_id_seq'::regclass)").unwrap(),
             vec![want("", "nextval")]
         );
+        // Unscannable (an open quote), yet the call is seen.
+        assert!(called_functions("RANDOM() || 'x").is_none());
+        assert!(mentions_call("RANDOM() || 'x", "random"));
+        assert!(!mentions_call("random_x() || 'x", "random"));
     }
 
     #[test]

@@ -490,7 +490,7 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
             reason.push_str(" (NOT NULL without a default: fails if the table has rows)");
         }
         let text = match &folded {
-            Some(f) => with_clause(c, &f.clause),
+            Some(f) => c.with_clause(&f.clause),
             None => c.text.clone(),
         };
         steps.push(step(
@@ -872,25 +872,18 @@ fn truncate63(s: &str) -> String {
     out
 }
 
+/// The statement that undoes a setting of the table's entry (back to PostgreSQL's default).
 fn undo_table_extra(stmt: &str) -> Option<String> {
-    if let Some(i) = stmt.find(" SET STATISTICS ") {
-        return Some(format!("{} SET STATISTICS -1;\n", &stmt[..i]));
-    }
-    if let Some(i) = stmt.find(" REPLICA IDENTITY ") {
-        return Some(format!("{} REPLICA IDENTITY DEFAULT;\n", &stmt[..i]));
-    }
-    if let Some(i) = stmt.find(" FORCE ROW LEVEL SECURITY") {
-        if !stmt[..i].ends_with(" NO") {
-            return Some(format!("{} NO FORCE ROW LEVEL SECURITY;\n", &stmt[..i]));
-        }
-    }
-    if let Some(i) = stmt.find(" ENABLE ROW LEVEL SECURITY") {
-        return Some(format!("{} DISABLE ROW LEVEL SECURITY;\n", &stmt[..i]));
-    }
-    if let Some(i) = stmt.find(" CLUSTER ON ") {
-        return Some(format!("{} SET WITHOUT CLUSTER;\n", &stmt[..i]));
-    }
-    None
+    use crate::catalog::parse::TableSettingKind as Kind;
+    let setting = crate::catalog::parse::table_setting(stmt)?;
+    let undo = match setting.kind {
+        Kind::Statistics => "SET STATISTICS -1",
+        Kind::ReplicaIdentity => "REPLICA IDENTITY DEFAULT",
+        Kind::ForceRowLevelSecurity => "NO FORCE ROW LEVEL SECURITY",
+        Kind::RowLevelSecurity => "DISABLE ROW LEVEL SECURITY",
+        Kind::ClusterOn => "SET WITHOUT CLUSTER",
+    };
+    Some(format!("{} {undo};\n", setting.on))
 }
 
 /// A new column's default or identity that pg_dump writes as an entry of its own, taken into
@@ -983,22 +976,12 @@ fn has_children(ctx: &Ctx, t: &crate::catalog::TableDef) -> bool {
             rel.parent.values().any(|p| *p == me)
                 || rel.tables.values().any(|&i| {
                     let b = &cat.blocks[i];
-                    b.stmts.first().is_some_and(|s| s.contains("INHERITS ("))
+                    b.stmts
+                        .first()
+                        .is_some_and(|s| crate::catalog::parse::may_inherit(s))
                         && b.table().is_some_and(|x| x.inherits.contains(&me))
                 })
         })
-}
-
-/// Column `c`'s definition with `clause` after its type (and collation).
-fn with_clause(c: &ColumnDef, clause: &str) -> String {
-    let mut head = format!("{} {}", quote_ident(&c.name), c.type_sql);
-    if let Some(x) = &c.collate {
-        head.push_str(&format!(" COLLATE {x}"));
-    }
-    match c.text.strip_prefix(&head) {
-        Some(rest) => format!("{head} {clause}{rest}"),
-        None => format!("{} {clause}", c.text),
-    }
 }
 
 /// Whether adding a column with this default rewrites the table: PostgreSQL evaluates a
@@ -1015,10 +998,9 @@ fn with_clause(c: &ColumnDef, clause: &str) -> String {
 fn volatile_default(ctx: &Ctx, expr: &str) -> bool {
     let Some(calls) = crate::catalog::parse::called_functions(expr) else {
         // Unreadable: judged by the names it mentions.
-        let e = expr.to_ascii_lowercase();
         return VOLATILE_BUILTINS
             .iter()
-            .any(|f| e.contains(&format!("{f}(")));
+            .any(|f| crate::catalog::parse::mentions_call(expr, f));
     };
     calls.iter().any(|(schema, name)| {
         let mut defined = [(ctx.src, &ctx.src_rel), (ctx.tgt, &ctx.tgt_rel)]
@@ -1082,14 +1064,7 @@ enum Cost {
 
 /// What changing a column's type costs, for the common cases; anything unknown is a rewrite.
 fn type_change_cost(old: &str, new: &str) -> Cost {
-    let typmod = |t: &str, base: &str| -> Option<Vec<u32>> {
-        let rest = t.strip_prefix(base)?;
-        if rest.is_empty() {
-            return Some(vec![]);
-        }
-        let inner = rest.strip_prefix('(')?.strip_suffix(')')?;
-        inner.split(',').map(|x| x.trim().parse().ok()).collect()
-    };
+    let typmod = crate::catalog::parse::type_modifiers;
     for base in ["character varying", "bit varying"] {
         if let (Some(a), Some(b)) = (typmod(old, base), typmod(new, base)) {
             return match (a.first(), b.first()) {
