@@ -553,6 +553,32 @@ pub struct ColumnDef {
     pub other: Vec<String>,
 }
 
+impl ColumnDef {
+    /// The definition with `clause` after the type and collation (`id integer DEFAULT ...
+    /// NOT NULL`), as an ADD COLUMN takes a default or identity that pg_dump printed apart.
+    pub fn with_clause(&self, clause: &str) -> String {
+        let mut head = format!("{} {}", quote_ident(&self.name), self.type_sql);
+        if let Some(x) = &self.collate {
+            head.push_str(&format!(" COLLATE {x}"));
+        }
+        match self.text.strip_prefix(&head) {
+            Some(rest) => format!("{head} {clause}{rest}"),
+            None => format!("{} {clause}", self.text),
+        }
+    }
+}
+
+/// A column type's modifiers when `type_sql` is `base`, with or without them: `numeric(10,2)`
+/// and `numeric` give [10, 2] and []. `None` for another type, or modifiers not all numbers.
+pub fn type_modifiers(type_sql: &str, base: &str) -> Option<Vec<u32>> {
+    let rest = type_sql.strip_prefix(base)?;
+    if rest.is_empty() {
+        return Some(vec![]);
+    }
+    let inner = rest.strip_prefix('(')?.strip_suffix(')')?;
+    inner.split(',').map(|x| x.trim().parse().ok()).collect()
+}
+
 /// A table-level element of a `CREATE TABLE` that is not a column (inline CHECK constraints).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TableConstraint {
@@ -569,6 +595,16 @@ pub struct TableDef {
     pub head: String,
     /// Text after the element list (`PARTITION BY ...`, `INHERITS (...)`, `WITH (...)`), trimmed.
     pub tail: String,
+    /// The tail's storage parameters (`WITH (fillfactor='70')`) as (name, value), in the order
+    /// the dump lists them.
+    pub storage: Vec<(String, String)>,
+    /// The tail's inheritance parents (`INHERITS (a, b)`) as (schema, name), in order. A
+    /// clause that cannot be read is left in `rest`.
+    pub inherits: Vec<(String, String)>,
+    /// The tail's `PARTITION BY ...` clause.
+    pub partition_by: Option<String>,
+    /// The rest of the tail (a foreign table's `SERVER` and `OPTIONS`), whitespace collapsed.
+    pub rest: String,
     pub columns: Vec<ColumnDef>,
     pub constraints: Vec<TableConstraint>,
     pub unlogged: bool,
@@ -615,6 +651,9 @@ pub fn parse_create_table(sql: &str) -> Result<TableDef> {
     let body_end = toks[close_i].start;
     let head = collapse_ws(&sql[..toks[open_i].start]);
     let tail = collapse_ws(&sql[toks[close_i].end..]);
+    let (storage, without_storage) = split_with(&tail);
+    let (inherits, clauses) = split_inherits(&without_storage);
+    let (partition_by, rest) = split_partition_by(&clauses);
 
     // Element boundaries: top-level commas inside the list.
     let mut bounds = vec![body_start];
@@ -661,11 +700,150 @@ pub fn parse_create_table(sql: &str) -> Result<TableDef> {
         name: rel.relname.clone(),
         head,
         tail,
+        storage,
+        inherits,
+        partition_by,
+        rest,
         columns,
         constraints,
         unlogged: rel.relpersistence == "u",
         is_typed_or_partition: create.partbound.is_some() || create.of_typename.is_some(),
     })
+}
+
+impl TableDef {
+    /// The tail without its storage parameters (what a message about its other clauses shows).
+    pub fn tail_without_storage(&self) -> String {
+        split_with(&self.tail).1
+    }
+    /// The head as it would read were the table logged (`CREATE TABLE s.t` for `CREATE
+    /// UNLOGGED TABLE s.t`): equal on two tables that differ only in their persistence.
+    pub fn head_when_logged(&self) -> String {
+        self.head.replace(" UNLOGGED", "")
+    }
+}
+
+/// Splits `WITH (a='1', b='2') rest` into the parameters and the rest.
+fn split_with(tail: &str) -> (Vec<(String, String)>, String) {
+    let mut params = Vec::new();
+    let Some(start) = tail.find("WITH (") else {
+        return (params, tail.to_string());
+    };
+    let inner_start = start + "WITH (".len();
+    let Some(close) = tail[inner_start..].find(')') else {
+        return (params, tail.to_string());
+    };
+    for p in tail[inner_start..inner_start + close].split(", ") {
+        if let Some((k, v)) = p.split_once('=') {
+            params.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    let rest = format!("{}{}", &tail[..start], &tail[inner_start + close + 1..]);
+    (params, collapse_ws(&rest))
+}
+
+/// `INHERITS (a, b)` in a table's tail: the parents as (schema, name), in order, and the tail
+/// without the clause. A clause that cannot be read is left in the tail.
+fn split_inherits(rest: &str) -> (Vec<(String, String)>, String) {
+    let whole = || (Vec::new(), rest.to_string());
+    let Some(i) = rest.find("INHERITS (") else {
+        return whole();
+    };
+    let sub = &rest[i..];
+    let Ok(toks) = tokens(sub) else {
+        return whole();
+    };
+    let Some(close) = matching_paren(&toks, 1) else {
+        return whole();
+    };
+    let mut parents = Vec::new();
+    let mut parts: Vec<String> = Vec::new();
+    for t in toks[2..=close].iter() {
+        if t.is_punct(',') || t.is_punct(')') {
+            match parts.as_slice() {
+                [sch, name] => parents.push((sch.clone(), name.clone())),
+                _ => return whole(),
+            }
+            parts.clear();
+        } else if !t.is_punct('.') {
+            match ident_of(sub, t) {
+                Some(x) => parts.push(x),
+                None => return whole(),
+            }
+        }
+    }
+    let without = format!("{} {}", &rest[..i], &sub[toks[close].end..]);
+    (parents, collapse_ws(&without))
+}
+
+/// `PARTITION BY ...` in a table's tail (it runs to the end: pg_dump prints it last but for
+/// storage parameters, which a partitioned table cannot have), and the tail without it.
+fn split_partition_by(rest: &str) -> (Option<String>, String) {
+    match rest.find("PARTITION BY ") {
+        Some(i) => (
+            Some(rest[i..].trim().to_string()),
+            rest[..i].trim().to_string(),
+        ),
+        None => (None, rest.trim().to_string()),
+    }
+}
+
+/// Whether a CREATE TABLE may name inheritance parents, told without parsing it: a cheap test
+/// before `parse_create_table` when every table of a large schema is asked.
+pub fn may_inherit(create_table: &str) -> bool {
+    create_table.contains("INHERITS (")
+}
+
+/// What a statement pg_dump prints after a CREATE TABLE, in the table's entry, sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableSettingKind {
+    /// `ALTER TABLE ONLY s.t ALTER COLUMN c SET STATISTICS 100`
+    Statistics,
+    /// `ALTER TABLE ONLY s.t REPLICA IDENTITY FULL`
+    ReplicaIdentity,
+    /// `ALTER TABLE ONLY s.t FORCE ROW LEVEL SECURITY`
+    ForceRowLevelSecurity,
+    /// `ALTER TABLE s.t ENABLE ROW LEVEL SECURITY`
+    RowLevelSecurity,
+    /// `ALTER TABLE s.t CLUSTER ON i`
+    ClusterOn,
+}
+
+/// Such a statement, read: `on` is its text before the setting (`ALTER TABLE ONLY s.t ALTER
+/// COLUMN c`), which the statement undoing it shares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableSetting<'a> {
+    pub on: &'a str,
+    pub kind: TableSettingKind,
+}
+
+/// Reads a statement of a table's entry after its CREATE TABLE; `None` for one that sets none
+/// of `TableSettingKind`'s (`NO FORCE ROW LEVEL SECURITY`, a default pg_dump never prints).
+pub fn table_setting(stmt: &str) -> Option<TableSetting<'_>> {
+    let at = |i: usize, kind| {
+        Some(TableSetting {
+            on: &stmt[..i],
+            kind,
+        })
+    };
+    if let Some(i) = stmt.find(" SET STATISTICS ") {
+        return at(i, TableSettingKind::Statistics);
+    }
+    if let Some(i) = stmt.find(" REPLICA IDENTITY ") {
+        return at(i, TableSettingKind::ReplicaIdentity);
+    }
+    if let Some(i) = stmt.find(" FORCE ROW LEVEL SECURITY") {
+        if !stmt[..i].ends_with(" NO") {
+            return at(i, TableSettingKind::ForceRowLevelSecurity);
+        }
+    }
+    if let Some(i) = stmt.find(" ENABLE ROW LEVEL SECURITY") {
+        return at(i, TableSettingKind::RowLevelSecurity);
+    }
+    if let Some(i) = stmt.find(" CLUSTER ON ") {
+        return at(i, TableSettingKind::ClusterOn);
+    }
+    None
 }
 
 /// How a function's result may change between calls with the same arguments
@@ -734,6 +912,12 @@ pub fn called_functions(expr: &str) -> Option<Vec<(String, String)>> {
         }
     }
     Some(out)
+}
+
+/// Whether an expression mentions a call of `name`, in any case (`name(`), told from its text:
+/// the guess for an expression that does not scan, whose calls `called_functions` cannot list.
+pub fn mentions_call(expr: &str, name: &str) -> bool {
+    expr.to_ascii_lowercase().contains(&format!("{name}("))
 }
 
 /// The index of the token `)` that closes the `(` at `open`.
@@ -901,6 +1085,87 @@ mod tests {
         assert_eq!(t.constraints[0].name, "c");
         assert_eq!(t.constraints[0].text, "CONSTRAINT c CHECK ((id > 0))");
         assert_eq!(t.tail, "WITH (fillfactor='70')");
+        assert_eq!(t.storage, [("fillfactor".into(), "'70'".into())]);
+        assert!(t.inherits.is_empty() && t.partition_by.is_none() && t.rest.is_empty());
+    }
+
+    #[test]
+    fn reads_table_tails() {
+        let t = parse_create_table(
+            "CREATE TABLE public.c (\n    a integer\n)\nINHERITS (public.p, \"My Schema\".\"b,c\")\nWITH (fillfactor='70', autovacuum_enabled='false')",
+        )
+        .unwrap();
+        let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
+        assert_eq!(t.inherits, [pair("public", "p"), pair("My Schema", "b,c")]);
+        assert_eq!(
+            t.storage,
+            [
+                pair("fillfactor", "'70'"),
+                pair("autovacuum_enabled", "'false'")
+            ]
+        );
+        assert_eq!(t.rest, "");
+        assert_eq!(
+            t.tail_without_storage(),
+            r#"INHERITS (public.p, "My Schema"."b,c")"#
+        );
+        let t =
+            parse_create_table("CREATE TABLE public.p (\n    k integer\n)\nPARTITION BY LIST (k)")
+                .unwrap();
+        assert_eq!(t.partition_by.as_deref(), Some("PARTITION BY LIST (k)"));
+        assert!(t.storage.is_empty() && t.inherits.is_empty() && t.rest.is_empty());
+        let t = parse_create_table(
+            "CREATE FOREIGN TABLE public.f (\n    a integer\n)\nINHERITS (public.p)\nSERVER s\nOPTIONS (\n    table_name 'x'\n)",
+        )
+        .unwrap();
+        assert_eq!(t.inherits, [pair("public", "p")]);
+        assert_eq!(t.rest, "SERVER s OPTIONS ( table_name 'x' )");
+        // Not readable: left in the rest, so the tails still differ.
+        assert_eq!(
+            split_inherits("INHERITS (a"),
+            (vec![], "INHERITS (a".to_string())
+        );
+        let t = parse_create_table("CREATE UNLOGGED TABLE public.u (\n    a integer\n)").unwrap();
+        assert_eq!(t.head_when_logged(), "CREATE TABLE public.u");
+    }
+
+    #[test]
+    fn reads_table_settings() {
+        let s =
+            table_setting("ALTER TABLE ONLY public.t ALTER COLUMN x SET STATISTICS 100").unwrap();
+        assert_eq!(s.on, "ALTER TABLE ONLY public.t ALTER COLUMN x");
+        assert_eq!(s.kind, TableSettingKind::Statistics);
+        let s = table_setting("ALTER TABLE ONLY public.t FORCE ROW LEVEL SECURITY").unwrap();
+        assert_eq!(s.on, "ALTER TABLE ONLY public.t");
+        assert_eq!(s.kind, TableSettingKind::ForceRowLevelSecurity);
+        assert_eq!(
+            table_setting("ALTER TABLE ONLY public.t NO FORCE ROW LEVEL SECURITY"),
+            None
+        );
+        assert_eq!(table_setting("ALTER TABLE public.t OWNER TO x"), None);
+    }
+
+    #[test]
+    fn reads_type_modifiers() {
+        assert_eq!(
+            type_modifiers("numeric(10,2)", "numeric"),
+            Some(vec![10, 2])
+        );
+        assert_eq!(type_modifiers("numeric", "numeric"), Some(vec![]));
+        assert_eq!(type_modifiers("numeric(10,2)[]", "numeric"), None);
+        assert_eq!(type_modifiers("integer", "numeric"), None);
+    }
+
+    #[test]
+    fn puts_a_clause_after_the_type() {
+        let t = parse_create_table(
+            "CREATE TABLE public.t (\n    id integer COLLATE pg_catalog.\"C\" NOT NULL\n)",
+        )
+        .unwrap();
+        assert_eq!(
+            t.columns[0].with_clause("DEFAULT 1"),
+            "id integer COLLATE pg_catalog.\"C\" DEFAULT 1 NOT NULL"
+        );
     }
 
     #[test]
@@ -940,6 +1205,10 @@ mod tests {
             called_functions("nextval('public.t_id_seq'::regclass)").unwrap(),
             vec![want("", "nextval")]
         );
+        // Unscannable (an open quote), yet the call is seen.
+        assert!(called_functions("RANDOM() || 'x").is_none());
+        assert!(mentions_call("RANDOM() || 'x", "random"));
+        assert!(!mentions_call("random_x() || 'x", "random"));
     }
 
     #[test]

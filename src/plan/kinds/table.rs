@@ -2,14 +2,23 @@
 //! of partitioning (a table becoming partitioned, or no longer, or a new partition key), which
 //! PostgreSQL cannot make in place: the table is dropped and created again with its dependents,
 //! a data-loss hazard that apply refuses unless it is allowed.
+//!
+//! What differs is worked out first, from the two definitions alone (`diff`); each part is then
+//! written as steps: the head and clauses here, parents in `inherit`, columns and CHECK
+//! constraints in `columns`.
+
+mod added;
+mod columns;
+mod diff;
+mod inherit;
 
 use super::Decision;
-use crate::catalog::parse::{quote_ident, ColumnDef};
-use crate::catalog::qualified;
-use crate::catalog::ObjectKind;
-use crate::plan::{Ctx, Hazard, Op, Step};
-use std::collections::BTreeMap;
+use crate::catalog::parse::{table_setting, TableSettingKind};
+use crate::catalog::{qualified, Block, Catalog, ObjectKind, TableDef};
+use crate::plan::{Ctx, Hazard, Op, Relations, Step};
+use diff::{Clauses, ColumnsDiff, HeadChange, Storage, TableDiff};
 
+/// How TARGET's table (block `ti`) is brought in line with SOURCE's (block `si`).
 pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
     let (s, t) = (&ctx.src.blocks[si], &ctx.tgt.blocks[ti]);
     let (Some(new), Some(old)) = (s.table(), t.table()) else {
@@ -25,1245 +34,223 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
             "a typed table (OF type) or partition changed its columns; pgalign does not alter those yet".into(),
         );
     }
-    let name = qualified(&new.schema, &new.name);
-    // A foreign table is altered with ALTER FOREIGN TABLE (ALTER TABLE refuses it), and holds
-    // no rows here: its columns change without a rewrite and without losing data.
-    let foreign = s.key.kind == ObjectKind::ForeignTable;
-    let alter = if foreign {
-        "ALTER FOREIGN TABLE"
-    } else {
-        "ALTER TABLE"
-    };
-    let mut steps: Vec<Step> = Vec::new();
-    let mut touched: Vec<String> = Vec::new();
-    let mut problems: Vec<String> = Vec::new();
-    // Steps that run with the drops, before anything is dropped.
-    let mut early: Vec<Step> = Vec::new();
-    let mut renames: Vec<Step> = Vec::new();
-    // SOURCE entries taken into an ADD COLUMN, and sequences to create before it.
-    let mut created_within: Vec<usize> = Vec::new();
-    let mut created_before: Vec<usize> = Vec::new();
-    let step = |reason: String, sql: String, hazards: Vec<Hazard>| {
-        ctx.step(s, Op::Alter, &reason, sql, hazards)
-    };
-
-    // Head: CREATE [UNLOGGED] TABLE name.
-    if old.head != new.head {
-        if old.unlogged != new.unlogged
-            && old.head.replace(" UNLOGGED", "") == new.head.replace(" UNLOGGED", "")
-        {
-            let to = if new.unlogged { "UNLOGGED" } else { "LOGGED" };
-            steps.push(step(
-                format!("table becomes {}", to.to_lowercase()),
-                format!("{alter} {name} SET {to};\n"),
-                vec![Hazard::TableRewrite, Hazard::AccessExclusiveLock],
-            ));
-        } else {
-            problems.push(format!(
-                "table kind differs: {:?} vs {:?}",
-                old.head, new.head
-            ));
-        }
-    }
-    // Tail: storage parameters and inheritance parents change in place; partitioning cannot.
-    let mut becoming_own: Vec<ColumnDef> = Vec::new();
-    let mut checks_becoming_own = Vec::new();
-    let mut inherit_move = None;
-    if old.tail != new.tail {
-        let (ow, orest) = split_with(&old.tail);
-        let (nw, nrest) = split_with(&new.tail);
-        let (oparents, orest2) = split_inherits(&orest);
-        let (nparents, nrest2) = split_inherits(&nrest);
-        if oparents != nparents && orest2 == nrest2 {
-            match inheritance_change(ctx, s, old, new, &oparents, &nparents) {
-                Ok(ch) => {
-                    steps.push(ch.step);
-                    becoming_own = ch.becoming_own;
-                    checks_becoming_own = ch.checks_becoming_own;
-                    inherit_move = ch.moves;
+    let with_own;
+    let mut diff = TableDiff::of(old, new, after_create(t), after_create(s));
+    let table = Table::new(ctx, s, new);
+    let mut out = Out::default();
+    head(&table, &mut out, &diff, old, new);
+    let (mut own_columns, mut own_checks) = (Vec::new(), Vec::new());
+    match &diff.clauses {
+        Clauses::Same { storage, parents } => {
+            if let Some(p) = parents {
+                match inherit::change(&table, old, new, p) {
+                    Ok(ch) => {
+                        out.steps.push(ch.step);
+                        own_columns = ch.becoming_own;
+                        own_checks = ch.checks_becoming_own;
+                        out.inherit_move = ch.moves;
+                    }
+                    Err(why) => out.problems.push(why),
                 }
-                Err(why) => problems.push(why),
+            }
+            if let Some(st) = storage {
+                out.steps.push(storage_step(&table, st));
             }
         }
-        if ow == nw && orest2 == nrest2 {
-            // Only the parents differ: done above.
-        } else if orest2 == nrest2 {
-            let mut sql = String::new();
-            // PostgreSQL keeps parameters in the order they were set, and so does the dump:
-            // reset them all and set them again in SOURCE's order.
-            if !ow.is_empty() {
-                let list: Vec<&str> = ow.iter().map(|(k, _)| k.as_str()).collect();
-                sql.push_str(&format!("{alter} {name} RESET ({});\n", list.join(", ")));
-            }
-            let set: Vec<String> = nw.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            if !set.is_empty() {
-                sql.push_str(&format!("{alter} {name} SET ({});\n", set.join(", ")));
-            }
-            steps.push(step(
-                "storage parameters differ".into(),
-                sql,
-                vec![Hazard::AccessExclusiveLock],
-            ));
-        } else if partition_by(&orest) != partition_by(&nrest)
-            && without_partition_by(&orest) == without_partition_by(&nrest)
-        {
-            // Partitioning cannot be added, removed or changed in place: the table is dropped
-            // and created again with its dependents (a data-loss hazard the user must allow).
-            return Decision::Recreate;
-        } else {
-            problems.push(format!(
-                "table clauses differ ({:?} vs {:?}): partitioning, inheritance and access method changes need the table rebuilt",
-                orest, nrest
-            ));
-        }
+        // Partitioning cannot be added, removed or changed in place: the table is dropped and
+        // created again with its dependents (a data-loss hazard the user must allow).
+        Clauses::Partitioning => return Decision::Recreate,
+        Clauses::Other => out.problems.push(format!(
+            "table clauses differ ({:?} vs {:?}): partitioning, inheritance and access method changes need the table rebuilt",
+            old.tail_without_storage(),
+            new.tail_without_storage()
+        )),
     }
-
-    // A partition's columns follow its parent's: a change made on the parent reaches it.
-    let parent_change = partition_parent_change(ctx, &new.schema, &new.name);
-    let inherited = |col: &str| -> bool {
-        let Some((po, pn)) = &parent_change else {
-            return false;
-        };
-        // The column as the parent defines it; a partition's default is its own (pg_dump prints
-        // it inline on the partition and as a separate entry on the parent), and so may be NOT
-        // NULL.
-        let shape = |t: &crate::catalog::TableDef| {
-            t.columns.iter().find(|c| c.name == col).map(|c| {
-                (
-                    c.type_sql.clone(),
-                    c.collate.clone(),
-                    c.generated.clone(),
-                    c.other.clone(),
-                )
-            })
-        };
-        shape(po) == shape(old) && shape(pn) == shape(new) && shape(po) != shape(pn)
-    };
     // Columns and CHECK constraints inherited only from parents that go become the table's own
     // (NO INHERIT keeps them): from here on they are compared as ones TARGET has.
-    let target_def = old;
-    let with_own;
-    let old = if becoming_own.is_empty() && checks_becoming_own.is_empty() {
-        old
-    } else {
+    if !own_columns.is_empty() || !own_checks.is_empty() {
         let mut t = old.clone();
-        t.columns.append(&mut becoming_own);
-        t.constraints.append(&mut checks_becoming_own);
+        t.columns.append(&mut own_columns);
+        t.constraints.append(&mut own_checks);
         with_own = t;
-        &with_own
+        diff.columns = ColumnsDiff::of(&with_own, new);
+    }
+    let parent = PartitionParent::of(ctx, new);
+    let cols = columns::Columns {
+        table: &table,
+        old,
+        new,
+        parent: parent.as_ref(),
     };
-    let oldc: BTreeMap<&str, &ColumnDef> =
-        old.columns.iter().map(|c| (c.name.as_str(), c)).collect();
-    let newc: BTreeMap<&str, &ColumnDef> =
-        new.columns.iter().map(|c| (c.name.as_str(), c)).collect();
-    let oldk: BTreeMap<&str, &str> = old
-        .constraints
-        .iter()
-        .map(|c| (c.name.as_str(), c.text.as_str()))
-        .collect();
-    let newk: BTreeMap<&str, &str> = new
-        .constraints
-        .iter()
-        .map(|c| (c.name.as_str(), c.text.as_str()))
-        .collect();
+    cols.write(&diff.columns, &mut out);
+    settings(&table, &mut out, &diff);
 
-    // A partition's CHECK constraint of the same name as one on its parent is the parent's:
-    // dropped and added there, it goes and comes here too (and cannot be dropped here alone).
-    let parent_check =
-        |cat: &crate::catalog::Catalog, parent: Option<&crate::catalog::TableDef>, cname: &str| {
-            parent.is_some_and(|p| {
-                p.constraints.iter().any(|k| k.name == cname)
-                    || cat
-                        .position(&crate::catalog::Key {
-                            kind: ObjectKind::CheckConstraint,
-                            schema: p.schema.as_str().into(),
-                            name: compact_str::format_compact!("{} {cname}", p.name),
-                        })
-                        .is_some()
-            })
-        };
-    let old_parent = parent_change.as_ref().map(|(po, _)| po);
-    let new_parent = parent_change.as_ref().map(|(_, pn)| pn);
-    // 1. Inline CHECK constraints that go or change: drop first, they may use dropped columns.
-    for c in &old.constraints {
-        if parent_check(ctx.tgt, old_parent, &c.name) {
-            continue;
-        }
-        if newk.get(c.name.as_str()) != Some(&c.text.as_str()) {
-            steps.push(step(
-                format!(
-                    "check constraint {} {}",
-                    c.name,
-                    if newk.contains_key(c.name.as_str()) {
-                        "differs"
-                    } else {
-                        "not in source"
-                    }
-                ),
-                format!("{alter} {name} DROP CONSTRAINT {};\n", quote_ident(&c.name)),
-                vec![Hazard::AccessExclusiveLock],
-            ));
-        }
+    if !out.problems.is_empty() {
+        return Decision::Unsupported(out.problems.join("; "));
     }
-    // 2. Dropped columns, in TARGET order.
-    for c in &old.columns {
-        if !newc.contains_key(c.name.as_str()) {
-            touched.push(c.name.clone());
-            if inherited(&c.name) {
-                continue;
-            }
-            steps.push(step(
-                format!("column {} not in source", c.name),
-                format!("{alter} {name} DROP COLUMN {};\n", quote_ident(&c.name)),
-                if foreign {
-                    vec![Hazard::AccessExclusiveLock]
-                } else {
-                    vec![Hazard::DataLoss, Hazard::AccessExclusiveLock]
-                },
-            ));
-        }
-    }
-    // 3. Changed columns, in SOURCE order.
-    for c in &new.columns {
-        let Some(o) = oldc.get(c.name.as_str()) else {
-            continue;
-        };
-        // A partition's column that its parent changes: the parent's change (type, collation,
-        // generation) reaches it; only its own default and NOT NULL are set here, and the NOT
-        // NULL only when the parent's does not change the same way.
-        let via_parent = inherited(&c.name);
-        let parent_not_null = |t: &crate::catalog::TableDef| {
-            t.columns
-                .iter()
-                .find(|x| x.name == c.name)
-                .map(|x| x.not_null)
-        };
-        let not_null_via_parent = via_parent
-            && parent_change
-                .as_ref()
-                .and_then(|(po, pn)| Some((parent_not_null(po)?, parent_not_null(pn)?)))
-                == Some((o.not_null, c.not_null));
-        if *o == c || (o.text == c.text) {
-            continue;
-        }
-        let col = quote_ident(&c.name);
-        if !via_parent && o.other != c.other {
-            problems.push(format!(
-                "column {}: clauses differ ({:?} vs {:?})",
-                c.name, o.other, c.other
-            ));
-            continue;
-        }
-        if !via_parent && o.generated != c.generated {
-            touched.push(c.name.clone());
-            if c.generated.is_none() {
-                steps.push(step(
-                    format!("column {} is no longer generated", c.name),
-                    format!("{alter} {name} ALTER COLUMN {col} DROP EXPRESSION;\n"),
-                    vec![Hazard::AccessExclusiveLock],
-                ));
-                // Fall through for the remaining differences (type, default, NOT NULL).
-            } else {
-                // A generation expression cannot be changed in place before PostgreSQL 17:
-                // the column is dropped and added again (it holds derived data only).
-                steps.push(step(
-                    format!("column {} generation expression differs; dropped and added again (it moves to the end of the table)", c.name),
-                    format!("{alter} {name} DROP COLUMN {col};\n{alter} {name} ADD COLUMN {};\n", c.text),
-                    vec![Hazard::TableRewrite, Hazard::AccessExclusiveLock],
-                ));
-                continue;
-            }
-        }
-        let type_changed = !via_parent && (o.type_sql != c.type_sql || o.collate != c.collate);
-        if type_changed {
-            touched.push(c.name.clone());
-            let mut sql = String::new();
-            if o.default.is_some() {
-                // The old default may not cast to the new type; it is set again below.
-                sql.push_str(&format!(
-                    "{alter} {name} ALTER COLUMN {col} DROP DEFAULT;\n"
-                ));
-            }
-            let collate = c
-                .collate
-                .as_ref()
-                .map(|x| format!(" COLLATE {x}"))
-                .unwrap_or_default();
-            // ALTER FOREIGN TABLE takes no USING: there are no local rows to convert.
-            let using = if o.type_sql != c.type_sql && !foreign {
-                format!(" USING {col}::{}", c.type_sql)
-            } else {
-                String::new()
-            };
-            sql.push_str(&format!(
-                "{alter} {name} ALTER COLUMN {col} TYPE {}{collate}{using};\n",
-                c.type_sql
-            ));
-            if let Some(d) = &c.default {
-                sql.push_str(&format!(
-                    "{alter} {name} ALTER COLUMN {col} SET DEFAULT {d};\n"
-                ));
-            }
-            let mut hazards = vec![Hazard::AccessExclusiveLock];
-            match type_change_cost(&o.type_sql, &c.type_sql) {
-                _ if foreign => {}
-                Cost::Free if o.collate == c.collate => {}
-                Cost::Narrowing => {
-                    hazards.push(Hazard::DataLoss);
-                    hazards.push(Hazard::TableRewrite);
-                }
-                _ => hazards.push(Hazard::TableRewrite),
-            }
-            steps.push(step(
-                format!(
-                    "column {} type {}{} -> {}{}",
-                    c.name,
-                    o.type_sql,
-                    o.collate
-                        .as_ref()
-                        .map(|x| format!(" COLLATE {x}"))
-                        .unwrap_or_default(),
-                    c.type_sql,
-                    c.collate
-                        .as_ref()
-                        .map(|x| format!(" COLLATE {x}"))
-                        .unwrap_or_default()
-                ),
-                sql,
-                hazards,
-            ));
-        } else if o.default != c.default {
-            let sql = match &c.default {
-                Some(d) => format!("{alter} {name} ALTER COLUMN {col} SET DEFAULT {d};\n"),
-                None => format!("{alter} {name} ALTER COLUMN {col} DROP DEFAULT;\n"),
-            };
-            let s = step(format!("column {} default differs", c.name), sql, vec![]);
-            if via_parent && c.default.is_none() {
-                // With the drops: a partition's own default may use a sequence dropped there.
-                early.push(s);
-            } else {
-                steps.push(s);
-            }
-        }
-        if o.not_null != c.not_null && !not_null_via_parent {
-            if c.not_null && ctx.opts.online {
-                // A validated CHECK (col IS NOT NULL) lets SET NOT NULL skip its scan, and the
-                // validation itself only takes SHARE UPDATE EXCLUSIVE.
-                let tmp = quote_ident(&truncate63(&format!("pgalign_nn_{}", c.name)));
-                steps.push(step(
-                    format!("column {} becomes NOT NULL: a NOT VALID check first (--online)", c.name),
-                    format!("{alter} {name} ADD CONSTRAINT {tmp} CHECK ({col} IS NOT NULL) NOT VALID;\n"),
-                    vec![],
-                ));
-                let mut v = step(
-                    format!(
-                        "column {}: validate the check without blocking writes (--online)",
-                        c.name
-                    ),
-                    format!("{alter} {name} VALIDATE CONSTRAINT {tmp};\n"),
-                    vec![],
-                );
-                v.own_transaction = true;
-                // The helper commits before it is validated: should validation (NULLs) or the
-                // SET NOT NULL below fail, it would stay, refusing new NULLs. Apply removes it.
-                let remove_helper = format!("{alter} {name} DROP CONSTRAINT IF EXISTS {tmp};\n");
-                v.on_failure_sql = Some(remove_helper.clone());
-                steps.push(v);
-                let mut n = step(
-                    format!("column {} becomes NOT NULL, proven by the validated check (--online)", c.name),
-                    format!("{alter} {name} ALTER COLUMN {col} SET NOT NULL;\n{alter} {name} DROP CONSTRAINT {tmp};\n"),
-                    vec![Hazard::AccessExclusiveLock],
-                );
-                n.own_transaction = true;
-                n.on_failure_sql = Some(remove_helper);
-                steps.push(n);
-            } else if c.not_null {
-                steps.push(step(
-                    format!("column {} becomes NOT NULL", c.name),
-                    format!("{alter} {name} ALTER COLUMN {col} SET NOT NULL;\n"),
-                    vec![Hazard::ValidationScan, Hazard::AccessExclusiveLock],
-                ));
-            } else {
-                steps.push(step(
-                    format!("column {} becomes nullable", c.name),
-                    format!("{alter} {name} ALTER COLUMN {col} DROP NOT NULL;\n"),
-                    vec![],
-                ));
-            }
-        } else if !via_parent && c.not_null && o.not_null_name != c.not_null_name {
-            // 18+: NOT NULL constraints have names; a partition inherits its parent's and keeps
-            // them when detached. pg_dump prints a name only when it is not the default.
-            let default = || format!("{}_{}_not_null", new.name, c.name);
-            let from = o.not_null_name.clone().unwrap_or_else(default);
-            let to = c.not_null_name.clone().unwrap_or_else(default);
-            let named_target =
-                o.not_null_name.is_some() || ctx.tgt.server_version.is_some_and(|m| m >= 18);
-            if from != to && named_target {
-                if ctx
-                    .src_rel
-                    .parent
-                    .contains_key(&(new.schema.clone(), new.name.clone()))
-                {
-                    problems.push(format!(
-                        "column {}: the NOT NULL constraint of a partition is named {} on TARGET and {} on SOURCE; an inherited constraint cannot be renamed",
-                        c.name, from, to
-                    ));
-                } else if !target_def.columns.iter().any(|x| x.name == c.name) {
-                    // A column NO INHERIT made the table's own: its inherited NOT NULL is
-                    // renamed only after that step.
-                    steps.push(step(
-                        format!(
-                            "column {}: its NOT NULL constraint, inherited until now, is renamed",
-                            c.name
-                        ),
-                        format!(
-                            "{alter} {name} RENAME CONSTRAINT {} TO {};\n",
-                            quote_ident(&from),
-                            quote_ident(&to)
-                        ),
-                        vec![],
-                    ));
-                } else {
-                    // After the drops (a detach gives it this name) and before the creates (a
-                    // new table's NOT NULL would otherwise pick another name to avoid this one).
-                    renames.push(step(
-                        format!("column {}: its NOT NULL constraint is renamed", c.name),
-                        format!(
-                            "{alter} {name} RENAME CONSTRAINT {} TO {};\n",
-                            quote_ident(&from),
-                            quote_ident(&to)
-                        ),
-                        vec![],
-                    ));
-                }
-            }
-        }
-    }
-    // 4. Added columns, in SOURCE order (PostgreSQL appends them).
-    for c in &new.columns {
-        if oldc.contains_key(c.name.as_str()) || inherited(&c.name) {
-            continue;
-        }
-        let mut hazards = vec![];
-        // A serial's default or an identity, entries of their own in the dump, go into the
-        // ADD COLUMN: added NOT NULL without them, the column fails on a table with rows.
-        let folded = folded_default(ctx, new, c);
-        let volatile = match &folded {
-            Some(f) => f.volatile,
-            None => c
-                .default
-                .as_deref()
-                .is_some_and(|d| volatile_default(ctx, d)),
-        };
-        if c.generated.is_some() || volatile {
-            hazards.push(Hazard::TableRewrite);
-            hazards.push(Hazard::AccessExclusiveLock);
-        }
-        let mut reason = format!("column {} not in target", c.name);
-        if let Some(f) = &folded {
-            reason.push_str(f.why);
-        }
-        // A column of the same type dropped from this table: maybe a rename, which pgalign
-        // cannot tell from a drop and an add (and the drop loses the data).
-        let twin = old.columns.iter().find(|o| {
-            !newc.contains_key(o.name.as_str())
-                && o.type_sql == c.type_sql
-                && o.collate == c.collate
-        });
-        if let Some(o) = twin {
-            hazards.push(Hazard::PossibleRename);
-            reason.push_str(&format!(
-                "; column {} of the same type is dropped: was it renamed? pgalign drops and adds",
-                o.name
-            ));
-            for st in steps.iter_mut() {
-                if st
-                    .sql
-                    .contains(&format!(" DROP COLUMN {};", quote_ident(&o.name)))
-                {
-                    st.hazards.push(Hazard::PossibleRename);
-                }
-            }
-        }
-        if c.not_null && c.default.is_none() && c.generated.is_none() && folded.is_none() {
-            reason.push_str(" (NOT NULL without a default: fails if the table has rows)");
-        }
-        let text = match &folded {
-            Some(f) => with_clause(c, &f.clause),
-            None => c.text.clone(),
-        };
-        steps.push(step(
-            reason,
-            format!("{alter} {name} ADD COLUMN {text};\n"),
-            hazards,
-        ));
-        if let Some(f) = folded {
-            created_within.push(f.entry);
-            created_before.extend(f.sequence);
-        }
-    }
-    // 5. Inline CHECK constraints that are new or changed.
-    for c in &new.constraints {
-        if parent_check(ctx.src, new_parent, &c.name) {
-            continue;
-        }
-        if oldk.get(c.name.as_str()) != Some(&c.text.as_str()) && ctx.opts.online {
-            steps.push(step(
-                format!(
-                    "check constraint {} added NOT VALID, validated below (--online)",
-                    c.name
-                ),
-                format!("{alter} {name} ADD {} NOT VALID;\n", c.text),
-                vec![],
-            ));
-            let mut v = step(
-                format!(
-                    "check constraint {}: validate without blocking writes (--online)",
-                    c.name
-                ),
-                format!(
-                    "{alter} {name} VALIDATE CONSTRAINT {};\n",
-                    quote_ident(&c.name)
-                ),
-                vec![],
-            );
-            v.own_transaction = true;
-            steps.push(v);
-        } else if oldk.get(c.name.as_str()) != Some(&c.text.as_str()) {
-            steps.push(step(
-                format!(
-                    "check constraint {} {}",
-                    c.name,
-                    if oldk.contains_key(c.name.as_str()) {
-                        "differs"
-                    } else {
-                        "not in target"
-                    }
-                ),
-                format!("{alter} {name} ADD {};\n", c.text),
-                vec![Hazard::ValidationScan, Hazard::AccessExclusiveLock],
-            ));
-        }
-    }
-    // 6. Statements after CREATE TABLE (SET STATISTICS, REPLICA IDENTITY, ...).
-    let (oextra, nextra) = (
-        &t.stmts[1.min(t.stmts.len())..],
-        &s.stmts[1.min(s.stmts.len())..],
-    );
-    for x in oextra.iter().filter(|x| !nextra.contains(x)) {
-        match undo_table_extra(x) {
-            Some(sql) => steps.push(step("table setting not in source".into(), sql, vec![])),
-            None => problems.push(format!("cannot undo `{x}`")),
-        }
-    }
-    for x in nextra.iter().filter(|x| !oextra.contains(x)) {
-        steps.push(step(
-            "table setting not in target".into(),
-            format!("{x};\n"),
-            vec![],
-        ));
-    }
-
-    if !problems.is_empty() {
-        return Decision::Unsupported(problems.join("; "));
-    }
-    ctx.steps_drop.append(&mut early);
-    ctx.steps_after_drops.append(&mut renames);
-    ctx.created_within.append(&mut created_within);
+    ctx.steps_drop.append(&mut out.early);
+    ctx.steps_after_drops.append(&mut out.renames);
+    ctx.created_within.append(&mut out.created_within);
     ctx.created_before
-        .extend(created_before.into_iter().map(|q| (si, q)));
-    ctx.inherit_moves.extend(inherit_move);
-    Decision::Alter(steps, touched)
+        .extend(out.created_before.into_iter().map(|q| (si, q)));
+    ctx.inherit_moves.extend(out.inherit_move);
+    Decision::Alter(out.steps, out.touched)
 }
 
-/// For a partition: its parent's table definitions in TARGET and SOURCE, when it is attached to
-/// the same parent on both sides.
-fn partition_parent_change(
-    ctx: &Ctx,
-    schema: &str,
-    name: &str,
-) -> Option<(crate::catalog::TableDef, crate::catalog::TableDef)> {
-    let me = (schema.to_string(), name.to_string());
-    let parent_in = |cat: &crate::catalog::Catalog, rel: &crate::plan::Relations| {
-        let p = rel.parent.get(&me)?;
-        let i = *rel.tables.get(p)?;
-        cat.blocks[i].table().cloned()
-    };
-    let (po, pn) = (
-        parent_in(ctx.tgt, &ctx.tgt_rel)?,
-        parent_in(ctx.src, &ctx.src_rel)?,
-    );
-    (po.schema == pn.schema && po.name == pn.name).then_some((po, pn))
+/// The statements of a table's entry after its CREATE TABLE.
+fn after_create(b: &Block) -> &[String] {
+    &b.stmts[1.min(b.stmts.len())..]
 }
 
-/// `INHERITS (a, b)` in a table's tail: the parents as (schema, name), in order, and the tail
-/// without the clause. A clause that cannot be read is left in the tail.
-fn split_inherits(rest: &str) -> (Vec<(String, String)>, String) {
-    let whole = || (Vec::new(), rest.to_string());
-    let Some(i) = rest.find("INHERITS (") else {
-        return whole();
-    };
-    let sub = &rest[i..];
-    let Ok(toks) = crate::catalog::parse::tokens(sub) else {
-        return whole();
-    };
-    let Some(close) = crate::catalog::parse::matching_paren(&toks, 1) else {
-        return whole();
-    };
-    let mut parents = Vec::new();
-    let mut parts: Vec<String> = Vec::new();
-    for t in toks[2..=close].iter() {
-        if t.is_punct(',') || t.is_punct(')') {
-            match parts.as_slice() {
-                [sch, name] => parents.push((sch.clone(), name.clone())),
-                _ => return whole(),
-            }
-            parts.clear();
-        } else if !t.is_punct('.') {
-            match crate::catalog::parse::ident_of(sub, t) {
-                Some(x) => parts.push(x),
-                None => return whole(),
-            }
+/// The table being altered: whose steps they are, and how its statements begin.
+struct Table<'c, 'a> {
+    ctx: &'c Ctx<'a>,
+    /// SOURCE's block, whose steps they are.
+    block: &'c Block,
+    /// A foreign table is altered with ALTER FOREIGN TABLE (ALTER TABLE refuses it), and holds
+    /// no rows here: its columns change without a rewrite and without losing data.
+    foreign: bool,
+    /// `ALTER TABLE s.t` or `ALTER FOREIGN TABLE s.t`.
+    alter: String,
+}
+
+impl<'c, 'a> Table<'c, 'a> {
+    fn new(ctx: &'c Ctx<'a>, block: &'c Block, def: &TableDef) -> Self {
+        let foreign = block.key.kind == ObjectKind::ForeignTable;
+        let keyword = if foreign {
+            "ALTER FOREIGN TABLE"
+        } else {
+            "ALTER TABLE"
+        };
+        Table {
+            ctx,
+            block,
+            foreign,
+            alter: format!("{keyword} {}", qualified(&def.schema, &def.name)),
         }
     }
-    let without = format!("{} {}", &rest[..i], &sub[toks[close].end..]);
-    (
-        parents,
-        without.split_whitespace().collect::<Vec<_>>().join(" "),
-    )
+    fn step(&self, reason: &str, sql: String, hazards: Vec<Hazard>) -> Step {
+        self.ctx.step(self.block, Op::Alter, reason, sql, hazards)
+    }
+    /// One statement altering the table: `ALTER TABLE s.t <action>;`.
+    fn sql(&self, action: &str) -> String {
+        format!("{} {action};\n", self.alter)
+    }
 }
 
-/// Every column and inline CHECK constraint a table has in `cat`: its own, then those it
-/// inherits (depth-first, each once). On 18 and later an inherited NOT NULL constraint keeps the
-/// name it has where the column is defined: each column carries that name.
+/// What altering one table comes to, gathered part by part.
 #[derive(Default)]
-struct Parts {
-    columns: Vec<ColumnDef>,
-    checks: Vec<crate::catalog::parse::TableConstraint>,
+struct Out {
+    steps: Vec<Step>,
+    /// Columns dropped or retyped (views and rules over them are rebuilt).
+    touched: Vec<String>,
+    /// Why pgalign does not alter the table, when it does not.
+    problems: Vec<String>,
+    /// Steps that run with the drops, before anything is dropped.
+    early: Vec<Step>,
+    /// Steps that run after the drops, before the creates.
+    renames: Vec<Step>,
+    /// SOURCE entries taken into an ADD COLUMN, and sequences to create before it.
+    created_within: Vec<usize>,
+    created_before: Vec<usize>,
+    /// The table's step object and the inheritance parents it leaves.
+    inherit_move: Option<(String, Vec<String>)>,
+    /// Each dropped column's step, by position in `steps`: a possible rename marks it.
+    drop_steps: Vec<(String, usize)>,
 }
 
-impl Parts {
-    fn add(
-        &mut self,
-        cat: &crate::catalog::Catalog,
-        rel: &crate::plan::Relations,
-        t: &crate::catalog::TableDef,
-    ) {
-        self.add_at(cat, rel, t, 0);
-    }
-    fn add_at(
-        &mut self,
-        cat: &crate::catalog::Catalog,
-        rel: &crate::plan::Relations,
-        t: &crate::catalog::TableDef,
-        depth: u32,
-    ) {
-        let named = cat.server_version.is_some_and(|m| m >= 18);
-        for c in &t.columns {
-            if !self.columns.iter().any(|x| x.name == c.name) {
-                let mut c = c.clone();
-                if named && c.not_null && c.not_null_name.is_none() {
-                    c.not_null_name = Some(format!("{}_{}_not_null", t.name, c.name));
-                }
-                self.columns.push(c);
-            }
-        }
-        for k in &t.constraints {
-            if !self.checks.iter().any(|x| x.name == k.name) {
-                self.checks.push(k.clone());
-            }
-        }
-        if depth > 32 {
-            return;
-        }
-        for p in split_inherits(&split_with(&t.tail).1).0 {
-            if let Some(pt) = rel.tables.get(&p).and_then(|&i| cat.blocks[i].table()) {
-                self.add_at(cat, rel, pt, depth + 1);
-            }
-        }
-    }
-    fn has_column(&self, name: &str) -> bool {
-        self.columns.iter().any(|x| x.name == name)
-    }
-    fn has_check(&self, name: &str) -> bool {
-        self.checks.iter().any(|x| x.name == name)
-    }
-}
-
-/// What `inheritance_change` decided.
-struct InheritanceChange {
-    step: Step,
-    /// Columns inherited only from parents that go: NO INHERIT makes them the table's own.
-    becoming_own: Vec<ColumnDef>,
-    /// CHECK constraints inherited only from parents that go: they become the table's own too.
-    checks_becoming_own: Vec<crate::catalog::parse::TableConstraint>,
-    /// The table's step object and the parents it leaves (for `ctx.inherit_moves`).
-    moves: Option<(String, Vec<String>)>,
-}
-
-/// A table whose inheritance parents differ: `INHERIT` each new parent, then `NO INHERIT` each
-/// old one, in one step that runs before the table's own column changes (and before the old
-/// parents change columns: see `ctx.inherit_moves`).
-///
-/// PostgreSQL cannot make a column or CHECK constraint of the table's own inherited-only again,
-/// and INHERIT needs every column and CHECK constraint of the new parent already there: those
-/// cases, and parents with CHECK constraints in entries of their own, are unsupported.
-fn inheritance_change(
-    ctx: &Ctx,
-    s: &crate::catalog::Block,
-    old: &crate::catalog::TableDef,
-    new: &crate::catalog::TableDef,
-    oparents: &[(String, String)],
-    nparents: &[(String, String)],
-) -> Result<InheritanceChange, String> {
-    let name = qualified(&new.schema, &new.name);
-    let alter = if s.key.kind == ObjectKind::ForeignTable {
-        "ALTER FOREIGN TABLE"
-    } else {
-        "ALTER TABLE"
-    };
-    let added: Vec<&(String, String)> = nparents.iter().filter(|p| !oparents.contains(p)).collect();
-    let removed: Vec<&(String, String)> =
-        oparents.iter().filter(|p| !nparents.contains(p)).collect();
-    // Parents whose CHECK constraints are entries of their own (NOT VALID, or added later):
-    // not followed here.
-    let separate_checks = |cat: &crate::catalog::Catalog, ps: &[&(String, String)]| {
-        ps.iter()
-            .find(|p| {
-                cat.blocks.iter().any(|b| {
-                    b.key.kind == ObjectKind::CheckConstraint
-                        && b.key.schema == p.0
-                        && b.key.name.starts_with(&format!("{} ", p.1))
-                })
-            })
-            .map(|p| qualified(&p.0, &p.1))
-    };
-    if let Some(p) = separate_checks(ctx.src, &added).or_else(|| separate_checks(ctx.tgt, &removed))
-    {
-        return Err(format!(
-            "inheritance parents differ, and {p} has CHECK constraints of its own entries (NOT VALID or added later); pgalign does not move those yet"
-        ));
-    }
-    let parts = |cat: &crate::catalog::Catalog,
-                 rel: &crate::plan::Relations,
-                 ps: &[&(String, String)]|
-     -> Result<Parts, String> {
-        let mut out = Parts::default();
-        for p in ps {
-            let Some(t) = rel.tables.get(*p).and_then(|&i| cat.blocks[i].table()) else {
-                return Err(format!(
-                    "inheritance parent {} is not a table pgalign can read",
-                    qualified(&p.0, &p.1)
-                ));
-            };
-            out.add(cat, rel, t);
-        }
-        Ok(out)
-    };
-    let kept: Vec<&(String, String)> = nparents.iter().filter(|p| oparents.contains(p)).collect();
-    let all_old: Vec<&(String, String)> = oparents.iter().collect();
-    let all_new: Vec<&(String, String)> = nparents.iter().collect();
-    let from_added = parts(ctx.src, &ctx.src_rel, &added)?;
-    let inherited_old = parts(ctx.tgt, &ctx.tgt_rel, &all_old)?;
-    let inherited_new = parts(ctx.src, &ctx.src_rel, &all_new)?;
-    // What stays inherited after the change: the new parents' and the kept ones'.
-    let mut still = parts(ctx.tgt, &ctx.tgt_rel, &kept)?;
-    still.columns.extend(from_added.columns.iter().cloned());
-    still.checks.extend(from_added.checks.iter().cloned());
-    let own = |c: &str| old.columns.iter().find(|x| x.name == c);
-    // INHERIT needs the new parents' columns on the table already, of the same type.
-    for c in &from_added.columns {
-        let have = own(&c.name).or_else(|| inherited_old.columns.iter().find(|x| x.name == c.name));
-        match have {
-            None => {
-                return Err(format!(
-                    "new inheritance parent's column {} is not in the table on TARGET; added here it would be the table's own, not inherited, so pgalign does not do it",
-                    c.name
-                ))
-            }
-            Some(h) if h.type_sql != c.type_sql || h.collate != c.collate => {
-                return Err(format!(
-                    "column {} has type {} on TARGET and its new inheritance parent has {}",
-                    c.name, h.type_sql, c.type_sql
-                ))
-            }
-            Some(_) => {}
-        }
-    }
-    // ... and their CHECK constraints, inherited already (one of the table's own would stay its
-    // own, which SOURCE does not have).
-    for k in &from_added.checks {
-        let inherited = inherited_old.checks.iter().any(|x| x == k);
-        if !inherited || old.constraints.iter().any(|x| x.name == k.name) {
-            return Err(format!(
-                "new inheritance parent's CHECK constraint {} is not inherited by the table on TARGET; PostgreSQL needs it there, and made here it would be the table's own",
-                k.name
+/// The head: CREATE [UNLOGGED] TABLE name.
+fn head(table: &Table, out: &mut Out, diff: &TableDiff, old: &TableDef, new: &TableDef) {
+    match diff.head {
+        None => {}
+        Some(HeadChange::Persistence { unlogged }) => {
+            let to = if unlogged { "UNLOGGED" } else { "LOGGED" };
+            out.steps.push(table.step(
+                &format!("table becomes {}", to.to_lowercase()),
+                table.sql(&format!("SET {to}")),
+                vec![Hazard::TableRewrite, Hazard::AccessExclusiveLock],
             ));
         }
+        Some(HeadChange::Kind) => out.problems.push(format!(
+            "table kind differs: {:?} vs {:?}",
+            old.head, new.head
+        )),
     }
-    // A column of the table's own cannot become inherited-only.
-    for c in &inherited_new.columns {
-        if !new.columns.iter().any(|x| x.name == c.name) && own(&c.name).is_some() {
-            return Err(format!(
-                "column {} is the table's own on TARGET and only inherited on SOURCE; PostgreSQL cannot make an own column inherited-only without rebuilding the table",
-                c.name
-            ));
-        }
-    }
-    let becoming_own: Vec<ColumnDef> = inherited_old
-        .columns
-        .iter()
-        .filter(|c| own(&c.name).is_none() && !still.has_column(&c.name))
-        .map(|c| ColumnDef {
-            text: String::new(),
-            default: None,
-            ..c.clone()
-        })
-        .collect();
-    let checks_becoming_own: Vec<crate::catalog::parse::TableConstraint> = inherited_old
-        .checks
-        .iter()
-        .filter(|k| !old.constraints.iter().any(|x| x.name == k.name) && !still.has_check(&k.name))
-        .cloned()
-        .collect();
+}
+
+/// PostgreSQL keeps storage parameters in the order they were set, and so does the dump: they
+/// are all reset and set again in SOURCE's order.
+fn storage_step(table: &Table, storage: &Storage) -> Step {
     let mut sql = String::new();
-    for p in &added {
-        sql.push_str(&format!(
-            "{alter} {name} INHERIT {};
-",
-            qualified(&p.0, &p.1)
-        ));
+    if !storage.old.is_empty() {
+        let list: Vec<&str> = storage.old.iter().map(|(k, _)| k.as_str()).collect();
+        sql.push_str(&table.sql(&format!("RESET ({})", list.join(", "))));
     }
-    for p in &removed {
-        sql.push_str(&format!(
-            "{alter} {name} NO INHERIT {};
-",
-            qualified(&p.0, &p.1)
-        ));
+    let set: Vec<String> = storage
+        .new
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    if !set.is_empty() {
+        sql.push_str(&table.sql(&format!("SET ({})", set.join(", "))));
     }
-    let mut reason = "inheritance parents differ".to_string();
-    if !becoming_own.is_empty() {
-        let names: Vec<&str> = becoming_own.iter().map(|c| c.name.as_str()).collect();
-        reason.push_str(&format!(
-            "; column(s) {} stay as the table's own",
-            names.join(", ")
-        ));
-    }
-    if !checks_becoming_own.is_empty() {
-        let names: Vec<&str> = checks_becoming_own
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect();
-        reason.push_str(&format!(
-            "; CHECK constraint(s) {} stay as the table's own",
-            names.join(", ")
-        ));
-    }
-    let mut moves = None;
-    if !removed.is_empty() {
-        let me = crate::catalog::Key {
-            kind: ObjectKind::Table,
-            schema: new.schema.as_str().into(),
-            name: new.name.as_str().into(),
-        }
-        .display();
-        let parents = removed
-            .iter()
-            .map(|p| {
-                crate::catalog::Key {
-                    kind: ObjectKind::Table,
-                    schema: p.0.as_str().into(),
-                    name: p.1.as_str().into(),
-                }
-                .display()
-            })
-            .collect();
-        moves = Some((me, parents));
-    }
-    let st = ctx.step(
-        s,
-        Op::Alter,
-        &reason,
+    table.step(
+        "storage parameters differ",
         sql,
         vec![Hazard::AccessExclusiveLock],
-    );
-    Ok(InheritanceChange {
-        step: st,
-        becoming_own,
-        checks_becoming_own,
-        moves,
-    })
-}
-
-/// The `PARTITION BY ...` clause of a table's tail, if any.
-fn partition_by(rest: &str) -> Option<&str> {
-    rest.find("PARTITION BY ").map(|i| rest[i..].trim())
-}
-
-fn without_partition_by(rest: &str) -> &str {
-    rest.find("PARTITION BY ")
-        .map_or(rest, |i| &rest[..i])
-        .trim()
-}
-
-/// PostgreSQL truncates identifiers to 63 bytes; do it ourselves so the name we use is the one
-/// it keeps.
-fn truncate63(s: &str) -> String {
-    let mut out = String::new();
-    for ch in s.chars() {
-        if out.len() + ch.len_utf8() > 63 {
-            break;
-        }
-        out.push(ch);
-    }
-    out
-}
-
-/// Splits `WITH (a='1', b='2') rest` into the parameters and the rest.
-fn split_with(tail: &str) -> (Vec<(String, String)>, String) {
-    let mut params = Vec::new();
-    let Some(start) = tail.find("WITH (") else {
-        return (params, tail.to_string());
-    };
-    let inner_start = start + "WITH (".len();
-    let Some(close) = tail[inner_start..].find(')') else {
-        return (params, tail.to_string());
-    };
-    for p in tail[inner_start..inner_start + close].split(", ") {
-        if let Some((k, v)) = p.split_once('=') {
-            params.push((k.trim().to_string(), v.trim().to_string()));
-        }
-    }
-    let rest = format!("{}{}", &tail[..start], &tail[inner_start + close + 1..]);
-    (
-        params,
-        rest.split_whitespace().collect::<Vec<_>>().join(" "),
     )
 }
 
-fn undo_table_extra(stmt: &str) -> Option<String> {
-    if let Some(i) = stmt.find(" SET STATISTICS ") {
-        return Some(format!("{} SET STATISTICS -1;\n", &stmt[..i]));
-    }
-    if let Some(i) = stmt.find(" REPLICA IDENTITY ") {
-        return Some(format!("{} REPLICA IDENTITY DEFAULT;\n", &stmt[..i]));
-    }
-    if let Some(i) = stmt.find(" FORCE ROW LEVEL SECURITY") {
-        if !stmt[..i].ends_with(" NO") {
-            return Some(format!("{} NO FORCE ROW LEVEL SECURITY;\n", &stmt[..i]));
+/// Statements after CREATE TABLE (SET STATISTICS, REPLICA IDENTITY, ...): TARGET's that SOURCE
+/// lacks are undone, SOURCE's that TARGET lacks are run.
+fn settings(table: &Table, out: &mut Out, diff: &TableDiff) {
+    for x in &diff.settings_dropped {
+        match undo_setting(x) {
+            Some(sql) => out
+                .steps
+                .push(table.step("table setting not in source", sql, vec![])),
+            None => out.problems.push(format!("cannot undo `{x}`")),
         }
     }
-    if let Some(i) = stmt.find(" ENABLE ROW LEVEL SECURITY") {
-        return Some(format!("{} DISABLE ROW LEVEL SECURITY;\n", &stmt[..i]));
+    for x in &diff.settings_added {
+        out.steps
+            .push(table.step("table setting not in target", format!("{x};\n"), vec![]));
     }
-    if let Some(i) = stmt.find(" CLUSTER ON ") {
-        return Some(format!("{} SET WITHOUT CLUSTER;\n", &stmt[..i]));
-    }
-    None
 }
 
-/// A new column's default or identity that pg_dump writes as an entry of its own, taken into
-/// the column's ADD COLUMN so that existing rows get values from its sequence.
-struct Folded {
-    /// `DEFAULT nextval(...)` or `GENERATED ... AS IDENTITY (...)`.
-    clause: String,
-    /// The SOURCE entry this replaces (the DEFAULT, or the identity's SEQUENCE).
-    entry: usize,
-    /// A serial's sequence (SOURCE block), created before the ADD COLUMN when the plan
-    /// creates it.
-    sequence: Option<usize>,
-    volatile: bool,
-    why: &'static str,
-}
-
-/// For column `c`, new on table `t`: its serial default (`SET DEFAULT nextval(...)`) or identity
-/// (`ADD GENERATED ... AS IDENTITY`) when SOURCE has it as an entry of its own that TARGET lacks.
-/// Not on tables with partitions or inheritance children: ADD COLUMN gives them the column too,
-/// with the default, which their own entries may not have.
-fn folded_default(ctx: &Ctx, t: &crate::catalog::TableDef, c: &ColumnDef) -> Option<Folded> {
-    if c.default.is_some() || c.generated.is_some() {
-        return None;
-    }
-    // Scans every table of both sides: asked last, only for the rare column that has a
-    // serial default or identity to fold (once per new column, it cost a second at 10,000).
-    let no_children = || !has_children(ctx, t);
-    let new_entry = |i: usize| {
-        let key = &ctx.src.blocks[i].key;
-        (ctx.tgt.position(key).is_none()).then_some(i)
+/// The statement that undoes a setting of the table's entry (back to PostgreSQL's default).
+fn undo_setting(stmt: &str) -> Option<String> {
+    let setting = table_setting(stmt)?;
+    let undo = match setting.kind {
+        TableSettingKind::Statistics => "SET STATISTICS -1",
+        TableSettingKind::ReplicaIdentity => "REPLICA IDENTITY DEFAULT",
+        TableSettingKind::ForceRowLevelSecurity => "NO FORCE ROW LEVEL SECURITY",
+        TableSettingKind::RowLevelSecurity => "DISABLE ROW LEVEL SECURITY",
+        TableSettingKind::ClusterOn => "SET WITHOUT CLUSTER",
     };
-    let me = (t.schema.clone(), t.name.clone(), c.name.clone());
-    if let Some(q) = ctx
-        .src_rel
-        .identities
-        .get(&me)
-        .and_then(|&q| new_entry(q))
-        .filter(|_| no_children())
-    {
-        let (_, _, clause) = ctx.src.blocks[q]
-            .stmts
-            .first()
-            .and_then(|s| crate::catalog::read::identity_parts(s))?;
-        return Some(Folded {
-            clause,
-            entry: q,
-            sequence: None,
-            // Each existing row takes the sequence's next value.
-            volatile: true,
-            why: "; an identity column, added with its sequence so that existing rows get values",
-        });
-    }
-    let key = crate::catalog::Key {
-        kind: ObjectKind::Default,
-        schema: t.schema.as_str().into(),
-        name: compact_str::format_compact!("{} {}", t.name, c.name),
-    };
-    let d = ctx.src.position(&key).and_then(new_entry)?;
-    let expr = ctx.src.blocks[d]
-        .stmts
-        .first()
-        .and_then(|s| crate::catalog::read::set_default_expr(s))?;
-    let (sch, seq) = crate::catalog::read::nextval_sequence(&expr)?;
-    if !no_children() {
-        return None;
-    }
-    let sequence = ctx.src.position(&crate::catalog::Key {
-        kind: ObjectKind::Sequence,
-        schema: sch.as_str().into(),
-        name: seq.as_str().into(),
-    });
-    Some(Folded {
-        volatile: volatile_default(ctx, &expr),
-        clause: format!("DEFAULT {expr}"),
-        entry: d,
-        sequence,
-        why: "; added with its sequence's default (serial) so that existing rows get values",
-    })
+    Some(format!("{} {undo};\n", setting.on))
 }
 
-/// Whether table `t` is partitioned or has inheritance children, in SOURCE or TARGET.
-fn has_children(ctx: &Ctx, t: &crate::catalog::TableDef) -> bool {
-    if partition_by(&t.tail).is_some() {
-        return true;
-    }
-    let me = (t.schema.clone(), t.name.clone());
-    [(ctx.src, &ctx.src_rel), (ctx.tgt, &ctx.tgt_rel)]
-        .into_iter()
-        .any(|(cat, rel)| {
-            rel.parent.values().any(|p| *p == me)
-                || rel.tables.values().any(|&i| {
-                    let b = &cat.blocks[i];
-                    b.stmts.first().is_some_and(|s| s.contains("INHERITS ("))
-                        && b.table()
-                            .is_some_and(|x| split_inherits(&split_with(&x.tail).1).0.contains(&me))
-                })
-        })
+/// A partition's parent, attached to the same parent on both sides: its TARGET and SOURCE
+/// definitions. A partition's columns follow its parent's: a change made on the parent
+/// reaches it.
+struct PartitionParent {
+    old: TableDef,
+    new: TableDef,
 }
 
-/// Column `c`'s definition with `clause` after its type (and collation).
-fn with_clause(c: &ColumnDef, clause: &str) -> String {
-    let mut head = format!("{} {}", quote_ident(&c.name), c.type_sql);
-    if let Some(x) = &c.collate {
-        head.push_str(&format!(" COLLATE {x}"));
-    }
-    match c.text.strip_prefix(&head) {
-        Some(rest) => format!("{head} {clause}{rest}"),
-        None => format!("{} {clause}", c.text),
-    }
-}
-
-/// Whether adding a column with this default rewrites the table: PostgreSQL evaluates a
-/// volatile default once per existing row (a rewrite), any other default once, stored as the
-/// value those rows read.
-///
-/// A function the dumps define is judged by its definition (pg_dump prints `IMMUTABLE` or
-/// `STABLE`; nothing means `VOLATILE`): SOURCE's when this plan creates it, TARGET's when it is
-/// there already. When both sides define it, either one declaring it VOLATILE makes the default
-/// volatile: the plan may replace the function before the column is added, and a missed
-/// rewrite is worse than a warned one. Overloads of the name count alike (which one a call
-/// picks is the server's choice). Functions the dumps do not define (builtins, and extension
-/// members, which pg_dump leaves out) are judged by name.
-fn volatile_default(ctx: &Ctx, expr: &str) -> bool {
-    let Some(calls) = crate::catalog::parse::called_functions(expr) else {
-        // Unreadable: judged by the names it mentions.
-        let e = expr.to_ascii_lowercase();
-        return VOLATILE_BUILTINS
-            .iter()
-            .any(|f| e.contains(&format!("{f}(")));
-    };
-    calls.iter().any(|(schema, name)| {
-        let mut defined = [(ctx.src, &ctx.src_rel), (ctx.tgt, &ctx.tgt_rel)]
-            .into_iter()
-            .flat_map(|(cat, rel)| {
-                rel.functions
-                    .iter()
-                    .map(move |&i| &cat.blocks[i])
-                    .filter(|b| {
-                        !schema.is_empty()
-                            && b.key.schema == schema.as_str()
-                            && b.key
-                                .name
-                                .strip_prefix(name.as_str())
-                                .is_some_and(|args| args.starts_with('('))
-                    })
-            })
-            .peekable();
-        if defined.peek().is_none() {
-            return VOLATILE_BUILTINS.contains(&name.as_str());
-        }
-        defined.any(|b| {
-            b.stmts
-                .first()
-                .and_then(|s| crate::catalog::parse::function_volatility(s))
-                // A definition pgalign cannot read: assume the worst.
-                .is_none_or(|v| v == crate::catalog::parse::Volatility::Volatile)
-        })
-    })
-}
-
-/// Volatile functions seen in column defaults that the dumps do not define: builtins
-/// (`now()`, `current_timestamp` and the like are STABLE: no rewrite) and extension members
-/// (uuid-ossp, pgcrypto).
-const VOLATILE_BUILTINS: &[&str] = &[
-    "nextval",
-    "random",
-    "random_normal",
-    "gen_random_uuid",
-    "uuidv4",
-    "uuidv7",
-    "clock_timestamp",
-    "timeofday",
-    "txid_current",
-    "pg_current_xact_id",
-    "uuid_generate_v1",
-    "uuid_generate_v1mc",
-    "uuid_generate_v4",
-    "gen_random_bytes",
-    "gen_salt",
-];
-
-enum Cost {
-    /// Binary-coercible: no rewrite, no scan.
-    Free,
-    /// Every value fits, but the table is rewritten.
-    Rewrite,
-    /// Values may not fit: data can be lost or the change can fail.
-    Narrowing,
-}
-
-/// What changing a column's type costs, for the common cases; anything unknown is a rewrite.
-fn type_change_cost(old: &str, new: &str) -> Cost {
-    let typmod = |t: &str, base: &str| -> Option<Vec<u32>> {
-        let rest = t.strip_prefix(base)?;
-        if rest.is_empty() {
-            return Some(vec![]);
-        }
-        let inner = rest.strip_prefix('(')?.strip_suffix(')')?;
-        inner.split(',').map(|x| x.trim().parse().ok()).collect()
-    };
-    for base in ["character varying", "bit varying"] {
-        if let (Some(a), Some(b)) = (typmod(old, base), typmod(new, base)) {
-            return match (a.first(), b.first()) {
-                (_, None) => Cost::Free,
-                (Some(x), Some(y)) if y >= x => Cost::Free,
-                _ => Cost::Narrowing,
-            };
-        }
-        if typmod(old, base).is_some() && new == "text" && base == "character varying" {
-            return Cost::Free;
-        }
-    }
-    if let (Some(a), Some(b)) = (typmod(old, "numeric"), typmod(new, "numeric")) {
-        return match (a.as_slice(), b.as_slice()) {
-            (_, []) => Cost::Free,
-            ([p1, s1], [p2, s2]) if s1 == s2 && p2 >= p1 => Cost::Free,
-            ([p1, s1], [p2, s2]) if p2 >= p1 && s2 >= s1 && p2 - s2 >= p1 - s1 => Cost::Rewrite,
-            _ => Cost::Narrowing,
+impl PartitionParent {
+    fn of(ctx: &Ctx, t: &TableDef) -> Option<PartitionParent> {
+        let me = (t.schema.clone(), t.name.clone());
+        let parent_in = |cat: &Catalog, rel: &Relations| {
+            let p = rel.parent.get(&me)?;
+            let i = *rel.tables.get(p)?;
+            cat.blocks[i].table().cloned()
         };
-    }
-    let rank = |t: &str| match t {
-        "smallint" => Some(1),
-        "integer" => Some(2),
-        "bigint" => Some(3),
-        _ => None,
-    };
-    if let (Some(a), Some(b)) = (rank(old), rank(new)) {
-        return if b >= a {
-            Cost::Rewrite
-        } else {
-            Cost::Narrowing
-        };
-    }
-    if new == "text" && (old == "character varying" || old.starts_with("character(")) {
-        return Cost::Free;
-    }
-    if new == "text" || old.starts_with("timestamp") && new.starts_with("timestamp") {
-        return Cost::Rewrite;
-    }
-    Cost::Narrowing
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn inherits_clause_read() {
-        let (p, rest) =
-            split_inherits(r#"INHERITS (public.a, "My Schema"."b,c") PARTITION BY LIST (x)"#);
-        assert_eq!(
-            p,
-            vec![
-                ("public".to_string(), "a".to_string()),
-                ("My Schema".to_string(), "b,c".to_string())
-            ]
+        let (old, new) = (
+            parent_in(ctx.tgt, &ctx.tgt_rel)?,
+            parent_in(ctx.src, &ctx.src_rel)?,
         );
-        assert_eq!(rest, "PARTITION BY LIST (x)");
-        let (p, rest) = split_inherits("PARTITION BY LIST (x)");
-        assert!(p.is_empty());
-        assert_eq!(rest, "PARTITION BY LIST (x)");
-        // Not readable: left in the tail, so the tails still differ.
-        let (p, rest) = split_inherits("INHERITS (a");
-        assert!(p.is_empty());
-        assert_eq!(rest, "INHERITS (a");
-    }
-
-    #[test]
-    fn costs() {
-        assert!(matches!(
-            type_change_cost("character varying(10)", "character varying(50)"),
-            Cost::Free
-        ));
-        assert!(matches!(
-            type_change_cost("character varying(50)", "character varying(10)"),
-            Cost::Narrowing
-        ));
-        assert!(matches!(
-            type_change_cost("numeric(10,2)", "numeric(12,2)"),
-            Cost::Free
-        ));
-        assert!(matches!(
-            type_change_cost("numeric(10,2)", "numeric(12,4)"),
-            Cost::Rewrite
-        ));
-        assert!(matches!(
-            type_change_cost("integer", "bigint"),
-            Cost::Rewrite
-        ));
-        assert!(matches!(
-            type_change_cost("bigint", "integer"),
-            Cost::Narrowing
-        ));
-        assert!(matches!(
-            type_change_cost("text", "integer"),
-            Cost::Narrowing
-        ));
-        assert!(matches!(type_change_cost("integer", "text"), Cost::Rewrite));
-    }
-
-    #[test]
-    fn storage_parameters() {
-        let (p, rest) = split_with("WITH (fillfactor='70', autovacuum_enabled='false')");
-        assert_eq!(p[0], ("fillfactor".to_string(), "'70'".to_string()));
-        assert_eq!(rest, "");
+        (old.schema == new.schema && old.name == new.name).then_some(PartitionParent { old, new })
     }
 }
