@@ -144,3 +144,28 @@ fn hazard_names_round_trip() {
         assert_eq!(Hazard::parse(h.name()), Some(h));
     }
 }
+
+/// One dropped column that two added columns of its type could have become: its drop step is
+/// flagged possible-rename once, not once per candidate.
+#[test]
+fn a_dropped_column_two_columns_could_have_become_is_flagged_once() {
+    let table = |cols: &str| {
+        catalog(&format!(
+            "--\n-- Name: t; Type: TABLE; Schema: public; Owner: x\n--\n\nCREATE TABLE public.t (\n{cols}\n);\n"
+        ))
+    };
+    let tgt = table("    id integer NOT NULL,\n    a text");
+    let src = table("    id integer NOT NULL,\n    b text,\n    c text");
+    let p = plan_of(&src, &tgt);
+    let drop = p
+        .steps
+        .iter()
+        .find(|s| s.sql.contains("DROP COLUMN a"))
+        .expect("a drop step for column a");
+    let flags = drop
+        .hazards
+        .iter()
+        .filter(|h| **h == Hazard::PossibleRename)
+        .count();
+    assert_eq!(flags, 1, "{:?}", drop.hazards);
+}

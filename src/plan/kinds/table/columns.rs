@@ -377,8 +377,12 @@ impl Columns<'_, '_, '_> {
                 "; column {} of the same type is dropped: was it renamed? pgalign drops and adds",
                 o.name
             ));
+            // Two added columns may both match one dropped column: it is flagged once.
             for (_, i) in out.drop_steps.iter().filter(|(name, _)| *name == o.name) {
-                out.steps[*i].hazards.push(Hazard::PossibleRename);
+                let h = &mut out.steps[*i].hazards;
+                if !h.contains(&Hazard::PossibleRename) {
+                    h.push(Hazard::PossibleRename);
+                }
             }
         }
         if c.not_null && c.default.is_none() && c.generated.is_none() && folded.is_none() {
