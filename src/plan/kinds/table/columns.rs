@@ -492,7 +492,9 @@ fn type_change_cost(old: &str, new: &str) -> Cost {
             Cost::Narrowing
         };
     }
-    if new == "text" && (old == "character varying" || old.starts_with("character(")) {
+    // varchar -> text is binary coercible; char(n) -> text is not (its cast strips the padding,
+    // rtrim), so PostgreSQL rewrites the table: that falls to the rewrite below.
+    if new == "text" && old == "character varying" {
         return Cost::Free;
     }
     if new == "text" || old.starts_with("timestamp") && new.starts_with("timestamp") {
@@ -507,6 +509,16 @@ mod tests {
 
     #[test]
     fn costs() {
+        // char(n) -> text runs rtrim over every row: the table is rewritten (seen on the server:
+        // a new relfilenode); varchar -> text is binary coercible.
+        assert!(matches!(
+            type_change_cost("character(10)", "text"),
+            Cost::Rewrite
+        ));
+        assert!(matches!(
+            type_change_cost("character varying(10)", "text"),
+            Cost::Free
+        ));
         assert!(matches!(
             type_change_cost("character varying(10)", "character varying(50)"),
             Cost::Free
