@@ -38,9 +38,8 @@ pub(super) fn folded_default(ctx: &Ctx, t: &TableDef, c: &ColumnDef) -> Option<F
     let me = (t.schema.clone(), t.name.clone(), c.name.clone());
     if let Some(q) = ctx
         .src_rel
-        .identities
-        .get(&me)
-        .and_then(|&q| new_entry(q))
+        .identity(ctx.src, &me)
+        .and_then(new_entry)
         .filter(|_| no_children())
     {
         let (_, _, clause) = ctx.src.blocks[q]
