@@ -40,13 +40,11 @@ fn mentions_whole_words_only() {
     assert!(!mentions("SELECT t.\"xéa\" FROM t", "éa"));
 }
 
-/// Regression: a composite type's step holding ` ADD VALUE ` in a quoted attribute name
-/// followed by a character of two bytes made the enum-label reader slice inside it.
-#[test]
-fn new_enum_labels_commit_before_a_later_step_uses_them() {
-    let step = |sql: &str| Step {
-        object: "type public.t".into(),
-        kind: ObjectKind::Type,
+/// A step as the planner makes one, with no hazards and the default timeouts.
+fn plain_step(kind: ObjectKind, object: &str, sql: &str) -> Step {
+    Step {
+        object: object.into(),
+        kind,
         op: Op::Alter,
         reason: String::new(),
         sql: sql.into(),
@@ -59,7 +57,15 @@ fn new_enum_labels_commit_before_a_later_step_uses_them() {
         on_failure_sql: None,
         finishes_concurrent_build: false,
         adds_enum_labels: vec![],
-    };
+    }
+}
+
+/// An ADD VALUE step is committed on its own when a later step uses its label; which labels it
+/// adds is what the step says, not what its SQL looks like (a composite type's attribute named
+/// ` ADD VALUE ` is not an enum label, and once made a reader slice inside a character).
+#[test]
+fn new_enum_labels_commit_before_a_later_step_uses_them() {
+    let step = |sql: &str| plain_step(ObjectKind::Type, "type public.t", sql);
     let mut steps = vec![
         step("ALTER TYPE public.t ADD ATTRIBUTE \"a ADD VALUE é\" integer;\n"),
         Step {
@@ -107,22 +113,11 @@ fn identity_options_read_by_tokens() {
 /// unsupported, never written.
 #[test]
 fn steps_that_do_not_parse_are_unsupported() {
-    let ok = Step {
-        object: "table public.t".into(),
-        kind: ObjectKind::Table,
-        op: Op::Alter,
-        reason: String::new(),
-        sql: "-- why\nALTER TABLE public.t ADD COLUMN a integer;\nCOMMENT ON TABLE public.t IS 'a;b';\n".into(),
-        hazards: vec![],
-        lock_timeout: Millis::from_secs(10),
-        statement_timeout: Millis::ZERO,
-        transactional: true,
-        own_transaction: false,
-        replaces_invalid_index: None,
-        on_failure_sql: None,
-        finishes_concurrent_build: false,
-        adds_enum_labels: Vec::new(),
-    };
+    let ok = plain_step(
+        ObjectKind::Table,
+        "table public.t",
+        "-- why\nALTER TABLE public.t ADD COLUMN a integer;\nCOMMENT ON TABLE public.t IS 'a;b';\n",
+    );
     let mut unsupported = Vec::new();
     let mut bad = ok.clone();
     bad.sql = "DROP VIEW ,public.v;\n".into();
