@@ -5,7 +5,8 @@ use super::{Hazard, Op, Options, Step, Unsupported};
 use crate::catalog::{read, Block, Catalog, Key, ObjectKind};
 use std::collections::HashMap;
 
-/// What the planner works with while it decides.
+/// What the planner works with while it decides. The lists below are filled by `decide` from
+/// what each kind's decision returns (`kinds::Altered`), and read by the later phases.
 pub(crate) struct Ctx<'a> {
     pub src: &'a Catalog,
     pub tgt: &'a Catalog,

@@ -392,13 +392,23 @@ fn decide(ctx: &mut Ctx, diff: &Diff, sact: &mut [Act], tact: &mut [Act]) -> (Al
                 source: si,
                 target: ti,
             } => match kinds::alter(ctx, si, ti) {
-                kinds::Decision::Alter(steps, columns) => {
+                kinds::Decision::Alter(a) => {
+                    let a = *a;
                     sact[si] = Act::Alter;
                     tact[ti] = Act::Alter;
-                    alters.push((si, steps));
-                    if !columns.is_empty() {
-                        touched_columns.push((ti, columns));
+                    alters.push((si, a.steps));
+                    if !a.columns.is_empty() {
+                        touched_columns.push((ti, a.columns));
                     }
+                    // What the decision hands to the later phases, in decision order.
+                    ctx.steps_drop.extend(a.early);
+                    ctx.steps_after_drops.extend(a.after_drops);
+                    ctx.created_within.extend(a.created_within);
+                    ctx.created_before
+                        .extend(a.created_before.into_iter().map(|q| (si, q)));
+                    ctx.inherit_moves.extend(a.inherit_move);
+                    ctx.rebuild_dependents.extend(a.rebuilds);
+                    ctx.touched_elsewhere.extend(a.touched_elsewhere);
                 }
                 kinds::Decision::Recreate => {
                     sact[si] = Act::Recreate;

@@ -1,6 +1,6 @@
 //! Composite types: attributes added, dropped or retyped with ALTER TYPE.
 
-use super::{first_statements, Decision};
+use super::{first_statements, Altered, Decision};
 use crate::catalog::parse::quote_ident;
 use crate::catalog::read::{composite_attributes, identity_of};
 use crate::catalog::Block;
@@ -55,5 +55,11 @@ pub(super) fn composite_type(ctx: &Ctx, s: &Block, t: &Block) -> Decision {
     if old_kept != new_kept {
         reason.push_str("; their order differs too, which PostgreSQL cannot change in place (added attributes go last)");
     }
-    Decision::Alter(vec![ctx.step(s, Op::Alter, &reason, sql, hazards)], vec![])
+    Decision::alter(Altered::steps(vec![ctx.step(
+        s,
+        Op::Alter,
+        &reason,
+        sql,
+        hazards,
+    )]))
 }

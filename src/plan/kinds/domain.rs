@@ -1,7 +1,7 @@
 //! Domains: default, NOT NULL and named CHECK constraints change in place; a new base type
 //! rebuilds the domain.
 
-use super::{first_statements, Decision};
+use super::{first_statements, Altered, Decision};
 use crate::catalog::read::{identity_of, parse_domain};
 use crate::catalog::Block;
 use crate::plan::{Ctx, Hazard, Op};
@@ -63,5 +63,5 @@ pub(super) fn domain(ctx: &Ctx, s: &Block, t: &Block) -> Decision {
             ));
         }
     }
-    Decision::Alter(steps, vec![])
+    Decision::alter(Altered::steps(steps))
 }

@@ -1,7 +1,7 @@
 //! Enum types: labels added in place; labels removed or reordered rebuild the type and move
 //! its columns over.
 
-use super::{acl, first_statements, Decision};
+use super::{acl, first_statements, Altered, Decision};
 use crate::catalog::parse::quote_ident;
 use crate::catalog::read::{enum_labels, identity_of};
 use crate::catalog::{Block, ObjectKind};
@@ -41,7 +41,7 @@ pub(super) fn enum_type(ctx: &mut Ctx, s: &Block, t: &Block) -> Decision {
     }
     let mut step = ctx.step(s, Op::Alter, "enum gains labels", sql, vec![]);
     step.adds_enum_labels = added;
-    Decision::Alter(vec![step], vec![])
+    Decision::alter(Altered::steps(vec![step]))
 }
 
 /// Labels removed or reordered: PostgreSQL cannot do that in place. The type is renamed away, a
@@ -79,7 +79,7 @@ fn rebuild_enum(ctx: &mut Ctx, s: &Block, t: &Block, id: &str) -> Decision {
             blockers.join(", ")
         ));
     }
-    ctx.rebuild_dependents.push(ti);
+    let mut touched_elsewhere = Vec::new();
     let name = s.key.name.as_str();
     let old_name = format!("{name}__pgalign_old");
     let mut sql = format!(
@@ -102,7 +102,7 @@ fn rebuild_enum(ctx: &mut Ctx, s: &Block, t: &Block, id: &str) -> Decision {
         {
             // Views and rules over the column must go before its type changes.
             if let Some(bi) = tgt.position(&b.key) {
-                ctx.touched_elsewhere.push((bi, vec![c.name.clone()]));
+                touched_elsewhere.push((bi, vec![c.name.clone()]));
             }
             let col = quote_ident(&c.name);
             let text = if c.type_sql == array {
@@ -156,8 +156,10 @@ fn rebuild_enum(ctx: &mut Ctx, s: &Block, t: &Block, id: &str) -> Decision {
             }
         }
     }
-    Decision::Alter(
-        vec![ctx.step(
+    Decision::alter(Altered {
+        rebuilds: vec![ti],
+        touched_elsewhere,
+        ..Altered::steps(vec![ctx.step(
             s,
             Op::Replace,
             "enum labels removed or reordered: the type is rebuilt and its columns moved over",
@@ -167,7 +169,6 @@ fn rebuild_enum(ctx: &mut Ctx, s: &Block, t: &Block, id: &str) -> Decision {
                 Hazard::TableRewrite,
                 Hazard::AccessExclusiveLock,
             ],
-        )],
-        vec![],
-    )
+        )])
+    })
 }

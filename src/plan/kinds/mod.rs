@@ -21,10 +21,55 @@ use crate::catalog::Block;
 use crate::catalog::ObjectKind;
 
 pub enum Decision {
-    /// Alter in place: the steps, and the columns dropped or retyped (for dependents).
-    Alter(Vec<Step>, Vec<String>),
+    /// Alter in place: the steps, and what else they hand to the planner's later phases.
+    Alter(Box<Altered>),
     Recreate,
     Unsupported(String),
+}
+
+/// An object altered in place: its steps, and what they mean for the rest of the plan. Returned,
+/// not pushed onto the planner's context, so that a kind's file says everything it decides.
+#[derive(Default)]
+pub struct Altered {
+    pub steps: Vec<Step>,
+    /// Columns dropped or retyped (their dependents are rebuilt).
+    pub columns: Vec<String>,
+    /// Steps that run with the drops, before anything is dropped.
+    pub early: Vec<Step>,
+    /// Steps that run after every drop and before the first create (renames that free a name a
+    /// create needs).
+    pub after_drops: Vec<Step>,
+    /// SOURCE blocks made within these steps (a serial column's DEFAULT entry): not created on
+    /// their own.
+    pub created_within: Vec<usize>,
+    /// SOURCE blocks created before these steps when the plan creates them (the sequence a new
+    /// serial column uses).
+    pub created_before: Vec<usize>,
+    /// The table's step object and the inheritance parents it leaves: their column changes run
+    /// after its NO INHERIT.
+    pub inherit_move: Option<(String, Vec<String>)>,
+    /// TARGET objects these steps rebuild (an enum): their dependents are dropped before and
+    /// created again after.
+    pub rebuilds: Vec<usize>,
+    /// Columns of TARGET tables whose type these steps change (an enum's rebuild): views and
+    /// rules over them are rebuilt.
+    pub touched_elsewhere: Vec<(usize, Vec<String>)>,
+}
+
+impl Decision {
+    pub fn alter(a: Altered) -> Decision {
+        Decision::Alter(Box::new(a))
+    }
+}
+
+impl Altered {
+    /// Just these steps.
+    pub fn steps(steps: Vec<Step>) -> Altered {
+        Altered {
+            steps,
+            ..Altered::default()
+        }
+    }
 }
 
 pub enum DropHow {
@@ -38,7 +83,13 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
     let (s, t) = (&ctx.src.blocks[si], &ctx.tgt.blocks[ti]);
     let kind = &s.key.kind;
     let reapply = |ctx: &Ctx, why: &str| {
-        Decision::Alter(vec![ctx.step(s, Op::Alter, why, s.sql(), vec![])], vec![])
+        Decision::alter(Altered::steps(vec![ctx.step(
+            s,
+            Op::Alter,
+            why,
+            s.sql(),
+            vec![],
+        )]))
     };
     match kind {
         ObjectKind::Table | ObjectKind::ForeignTable => table::alter(ctx, si, ti),
@@ -47,10 +98,7 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
         ObjectKind::Default => reapply(ctx, "default expression differs"),
         ObjectKind::SequenceOwnedBy => reapply(ctx, "owning column differs"),
         ObjectKind::Acl | ObjectKind::DefaultAcl => match acl::change(Some(t), Some(s), ctx.tgt.server_version) {
-            Ok(sql) => Decision::Alter(
-                vec![ctx.step(s, Op::Alter, "privileges differ", sql, vec![])],
-                vec![],
-            ),
+            Ok(sql) => Decision::alter(Altered::steps(vec![ctx.step(s, Op::Alter, "privileges differ", sql, vec![])])),
             Err(e) => Decision::Unsupported(e),
         },
         ObjectKind::Sequence => sequence::sequence(ctx, s, t),
@@ -71,10 +119,7 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                         sql.push_str(extra);
                         sql.push_str(";\n");
                     }
-                    return Decision::Alter(
-                        vec![ctx.step(s, Op::Replace, "body or attributes differ", sql, vec![])],
-                        vec![],
-                    );
+                    return Decision::alter(Altered::steps(vec![ctx.step(s, Op::Replace, "body or attributes differ", sql, vec![])]));
                 }
             }
             Decision::Recreate
@@ -87,16 +132,13 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                 && matches!((s.stmts.first(), t.stmts.first()),
                     (Some(n), Some(o)) if crate::catalog::view::appends_columns(o, n));
             match s.stmts[0].strip_prefix("CREATE VIEW ") {
-                Some(rest) if appended => Decision::Alter(
-                    vec![ctx.step(
+                Some(rest) if appended => Decision::alter(Altered::steps(vec![ctx.step(
                         s,
                         Op::Replace,
                         "columns added at the end; CREATE OR REPLACE keeps what depends on the view",
                         format!("CREATE OR REPLACE VIEW {rest};\n"),
                         vec![],
-                    )],
-                    vec![],
-                ),
+                    )])),
                 _ => Decision::Recreate,
             }
         }
@@ -110,10 +152,7 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                 }
             }
             sql.push_str(&s.sql());
-            Decision::Alter(
-                vec![ctx.step(s, Op::Alter, "row level security differs", sql, vec![Hazard::AccessExclusiveLock])],
-                vec![],
-            )
+            Decision::alter(Altered::steps(vec![ctx.step(s, Op::Alter, "row level security differs", sql, vec![Hazard::AccessExclusiveLock])]))
         }
         ObjectKind::Extension => Decision::Unsupported(
             "the extension's definition differs (schema or options); change it by hand with ALTER EXTENSION".into(),

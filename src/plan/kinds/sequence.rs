@@ -1,7 +1,7 @@
 //! Sequences: a regular one takes ALTER SEQUENCE with the new options; an identity column's
 //! takes ALTER COLUMN ... SET GENERATED / SET options, which keeps the current value.
 
-use super::Decision;
+use super::{Altered, Decision};
 use crate::catalog::read::{self, identity_of};
 use crate::catalog::Block;
 use crate::plan::{Ctx, Op};
@@ -47,10 +47,13 @@ pub(super) fn sequence(ctx: &Ctx, s: &Block, t: &Block) -> Decision {
             sql.push_str("\n    NO CYCLE");
         }
         sql.push_str(";\n");
-        return Decision::Alter(
-            vec![ctx.step(s, Op::Alter, "sequence options differ", sql, vec![])],
+        return Decision::alter(Altered::steps(vec![ctx.step(
+            s,
+            Op::Alter,
+            "sequence options differ",
+            sql,
             vec![],
-        );
+        )]));
     }
     let parse =
         |txt: &str| read::identity_definition(txt).map(|d| (d.head, d.generated, d.options));
@@ -74,8 +77,11 @@ pub(super) fn sequence(ctx: &Ctx, s: &Block, t: &Block) -> Decision {
         sql.push_str(" SET NO CYCLE");
     }
     sql.push_str(";\n");
-    Decision::Alter(
-        vec![ctx.step(s, Op::Alter, "identity options differ", sql, vec![])],
+    Decision::alter(Altered::steps(vec![ctx.step(
+        s,
+        Op::Alter,
+        "identity options differ",
+        sql,
         vec![],
-    )
+    )]))
 }

@@ -12,7 +12,7 @@ mod columns;
 mod diff;
 mod inherit;
 
-use super::Decision;
+use super::{Altered, Decision};
 use crate::catalog::parse::{table_setting, TableSettingKind};
 use crate::catalog::{qualified, Block, Catalog, ObjectKind, TableDef};
 use crate::plan::{Ctx, Hazard, Op, Relations, Step};
@@ -88,13 +88,16 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
     if !out.problems.is_empty() {
         return Decision::Unsupported(out.problems.join("; "));
     }
-    ctx.steps_drop.append(&mut out.early);
-    ctx.steps_after_drops.append(&mut out.renames);
-    ctx.created_within.append(&mut out.created_within);
-    ctx.created_before
-        .extend(out.created_before.into_iter().map(|q| (si, q)));
-    ctx.inherit_moves.extend(out.inherit_move);
-    Decision::Alter(out.steps, out.touched)
+    Decision::alter(Altered {
+        steps: out.steps,
+        columns: out.touched,
+        early: out.early,
+        after_drops: out.renames,
+        created_within: out.created_within,
+        created_before: out.created_before,
+        inherit_move: out.inherit_move,
+        ..Altered::default()
+    })
 }
 
 /// The statements of a table's entry after its CREATE TABLE.
