@@ -13,7 +13,7 @@ mod diff;
 mod inherit;
 
 use super::{Altered, Decision};
-use crate::catalog::parse::{table_setting, TableSettingKind};
+use crate::catalog::parse::{quote_ident, table_setting, TableSettingKind};
 use crate::catalog::{qualified, Block, Catalog, ObjectKind, TableDef};
 use crate::plan::{Ctx, Hazard, Op, Relations, Step};
 use diff::{Clauses, ColumnsDiff, HeadChange, Storage, TableDiff};
@@ -207,7 +207,20 @@ fn storage_step(table: &Table, storage: &Storage) -> Step {
 /// Statements after CREATE TABLE (SET STATISTICS, REPLICA IDENTITY, ...): TARGET's that SOURCE
 /// lacks are undone, SOURCE's that TARGET lacks are run.
 fn settings(table: &Table, out: &mut Out, diff: &TableDiff) {
+    // A dropped column's statistics target goes with the column: undoing it after the DROP
+    // COLUMN would fail ("column does not exist").
+    let of_dropped_column = |stmt: &str| {
+        table_setting(stmt).is_some_and(|s| {
+            s.kind == TableSettingKind::Statistics
+                && diff.columns.dropped.iter().any(|c| {
+                    s.on.ends_with(&format!(" ALTER COLUMN {}", quote_ident(&c.name)))
+                })
+        })
+    };
     for x in &diff.settings_dropped {
+        if of_dropped_column(x) {
+            continue;
+        }
         match undo_setting(x) {
             Some(sql) => out
                 .steps
