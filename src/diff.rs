@@ -2,7 +2,6 @@
 
 use crate::catalog::majors::without_not_null_names;
 use crate::catalog::view::unqualified_columns;
-use crate::catalog::ObjectKind;
 use crate::catalog::{Block, Catalog, Key, TableDef};
 use serde::Serialize;
 
@@ -201,7 +200,7 @@ struct Skew {
 
 /// Two tables that differ only in the names of NOT NULL constraints, which exist from 18 on.
 fn same_table_but_not_null_names(a: &Block, b: &Block) -> bool {
-    matches!(a.key.kind, ObjectKind::Table | ObjectKind::ForeignTable)
+    a.key.kind.is_table()
         && a.settings() == b.settings()
         && a.stmts.len() == b.stmts.len()
         && a.stmts
@@ -212,7 +211,7 @@ fn same_table_but_not_null_names(a: &Block, b: &Block) -> bool {
 
 /// Two views that differ only in how 15 and 16 print column names (see `catalog::view`).
 fn same_view_across_majors(a: &Block, b: &Block) -> bool {
-    if !matches!(a.key.kind, ObjectKind::View | ObjectKind::MaterializedView)
+    if !a.key.kind.is_view()
         || a.settings() != b.settings()
         || a.stmts.len() != b.stmts.len()
         || a.stmts.get(1..) != b.stmts.get(1..)

@@ -268,11 +268,6 @@ impl ObjectKind {
             _ => return None,
         })
     }
-
-    /// Kinds that attach one relation or index to another (`ALTER ... ATTACH PARTITION`).
-    pub fn is_attach(&self) -> bool {
-        matches!(self, K::TableAttach | K::IndexAttach)
-    }
 }
 
 impl fmt::Display for ObjectKind {

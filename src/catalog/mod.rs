@@ -176,7 +176,7 @@ impl Block {
         settings: Box<[String]>,
         identity: Option<Str>,
     ) -> Block {
-        let is_table = matches!(key.kind, ObjectKind::Table | ObjectKind::ForeignTable);
+        let is_table = key.kind.is_table();
         let rare = (is_table || !settings.is_empty() || identity.is_some()).then(|| {
             Box::new(Rare {
                 settings,
@@ -214,7 +214,7 @@ impl Block {
             .as_deref()?
             .parsed_table
             .get_or_init(|| {
-                if !matches!(self.key.kind, ObjectKind::Table | ObjectKind::ForeignTable) {
+                if !self.key.kind.is_table() {
                     return None;
                 }
                 self.stmts
@@ -268,7 +268,7 @@ impl Block {
 
     /// Whether `canonical_text` sorts an element list here (a CREATE TABLE with one).
     fn has_table_text(&self) -> bool {
-        matches!(self.key.kind, ObjectKind::Table | ObjectKind::ForeignTable)
+        self.key.kind.is_table()
             && self
                 .stmts
                 .first()

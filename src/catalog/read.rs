@@ -26,11 +26,7 @@ pub fn identity_of(b: &Block) -> Option<String> {
     }
     let (end, _) = qualified_name_end(first, &toks, j)?;
     let name = &first[toks[j].start..toks[end - 1].end];
-    if matches!(
-        b.key.kind,
-        ObjectKind::Function | ObjectKind::Procedure | ObjectKind::Aggregate
-    ) && toks.get(end).is_some_and(|t| t.is_punct('('))
-    {
+    if b.key.kind.is_routine() && toks.get(end).is_some_and(|t| t.is_punct('(')) {
         let close = matching_paren(&toks, end)?;
         return Some(format!(
             "{name}({})",

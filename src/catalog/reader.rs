@@ -729,11 +729,7 @@ pub(super) fn keep_block(raw: &RawBlock, f: &Filter) -> bool {
     // Objects outside schemas are kept, except the excluded schemas' own entries.
     let schema_of_entry = if raw.kind == ObjectKind::Schema {
         raw.name.as_str()
-    } else if matches!(
-        raw.kind,
-        ObjectKind::Comment | ObjectKind::Acl | ObjectKind::SecurityLabel
-    ) && raw.schema.is_empty()
-    {
+    } else if raw.kind.is_about_another() && raw.schema.is_empty() {
         raw.name.strip_prefix("SCHEMA ").unwrap_or("")
     } else {
         raw.schema.as_str()

@@ -44,9 +44,7 @@ pub(super) fn cascade(
         }
         return false;
     }
-    if matches!(b.key.kind, ObjectKind::Table | ObjectKind::ForeignTable)
-        && ctx.tgt.blocks[because].key.kind == ObjectKind::Table
-    {
+    if b.key.kind.is_table() && ctx.tgt.blocks[because].key.kind == ObjectKind::Table {
         // A partition (or inheritance child) of a table created again: it is detached before
         // the drop and attached again after (its TABLE ATTACH entry), not rebuilt.
         return false;

@@ -82,8 +82,8 @@ impl Relations {
         let mut r = Relations::default();
         for (i, b) in cat.blocks.iter().enumerate() {
             // A table's key names it as its CREATE TABLE does; no need to parse it here.
-            let creates_table = matches!(b.key.kind, ObjectKind::Table | ObjectKind::ForeignTable)
-                && b.stmts.first().is_some_and(|s| s.starts_with("CREATE "));
+            let creates_table =
+                b.key.kind.is_table() && b.stmts.first().is_some_and(|s| s.starts_with("CREATE "));
             if creates_table {
                 r.tables
                     .insert((b.key.schema.to_string(), b.key.name.to_string()), i);

@@ -577,7 +577,8 @@ fn drop_steps(
             }
         }
         let must_go_first = b.key.kind.is_attached()
-            || matches!(b.key.kind, ObjectKind::View | ObjectKind::MaterializedView | ObjectKind::FkConstraint | ObjectKind::TableAttach)
+            || b.key.kind.is_view()
+            || matches!(b.key.kind, ObjectKind::FkConstraint | ObjectKind::TableAttach)
             || (b.key.kind == ObjectKind::Sequence
                 && (owned_sequences.contains(b.key.name.as_str())
                     || b.stmts
