@@ -116,11 +116,6 @@ def kind_spellings():
     return set(re.findall(r'=> "([A-Z][A-Z ]*)",', text))
 
 
-def string_literals(text):
-    for m in re.finditer(r'"((?:[^"\\\n]|\\.)*)"', code_comments_blanked(text)):
-        yield m
-
-
 def code_comments_blanked(text):
     out = re.sub(r"//[^\n]*", lambda m: " " * len(m.group(0)), text)
     return out

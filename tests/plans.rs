@@ -143,16 +143,16 @@ fn normalizers_agree() -> Result<(), Failed> {
     if !out.status.success() {
         return Err(format!("dumpnorm.py: {}", String::from_utf8_lossy(&out.stderr)).into());
     }
+    let texts: Vec<String> = inputs
+        .iter()
+        .map(|i| std::fs::read(i).map(|t| String::from_utf8_lossy(&t).into_owned()))
+        .collect::<Result<_, _>>()?;
+    let joined = |v: Vec<String>| -> String { v.iter().map(|s| format!("{s}\n")).collect() };
     let mut problems = Vec::new();
     let mut norms = Vec::new();
-    for (input, output) in inputs.iter().zip(&outputs) {
-        let text = std::fs::read(input)?;
-        let ours: String = normalize_dump(&String::from_utf8_lossy(&text))
-            .iter()
-            .map(|s| format!("{s}\n"))
-            .collect();
-        let python = std::fs::read_to_string(output)?;
-        if ours != python {
+    for ((input, output), text) in inputs.iter().zip(&outputs).zip(&texts) {
+        let ours = joined(normalize_dump(text));
+        if ours != std::fs::read_to_string(output)? {
             problems.push(format!(
                 "{}: the test normalizer and dumpnorm.py differ",
                 input.display()
@@ -162,32 +162,25 @@ fn normalizers_agree() -> Result<(), Failed> {
     }
     // Verdicts: each fixture's two dumps, and each dump against itself with every table's
     // columns in another order (which all must call equal: column order is a note).
-    let texts: Vec<String> = inputs
-        .iter()
-        .map(|i| std::fs::read(i).map(|t| String::from_utf8_lossy(&t).into_owned()))
-        .collect::<Result<_, _>>()?;
-    let joined = |v: Vec<String>| -> String { v.iter().map(|s| format!("{s}\n")).collect() };
+    let read = |text: &str| catalog::from_dump_reader(text.as_bytes(), &Filter::default());
     for (k, text) in texts.iter().enumerate() {
+        let Ok(a) = read(text) else {
+            problems.push(format!("{}: the catalog refused it", inputs[k].display()));
+            continue;
+        };
         let rotated = rotate_table_elements(text);
+        let rotated_norm = joined(normalize_dump(&rotated));
         let mut against = vec![(
             "itself with its columns reordered",
-            rotated.clone(),
-            joined(normalize_dump(&rotated)),
+            rotated.as_str(),
+            &rotated_norm,
         )];
         if k % 2 == 1 {
-            against.push((
-                "the fixture's other dump",
-                texts[k - 1].clone(),
-                norms[k - 1].clone(),
-            ));
+            against.push(("the fixture's other dump", &texts[k - 1], &norms[k - 1]));
         }
         for (what, other, other_norm) in against {
-            let equal_by_text = norms[k] == other_norm;
-            let (a, b) = (
-                catalog::from_dump_reader(text.as_bytes(), &Filter::default()),
-                catalog::from_dump_reader(other.as_bytes(), &Filter::default()),
-            );
-            let (Ok(a), Ok(b)) = (a, b) else {
+            let equal_by_text = norms[k] == *other_norm;
+            let Ok(b) = read(other) else {
                 problems.push(format!(
                     "{}: vs {what}: the catalog refused it",
                     inputs[k].display()
