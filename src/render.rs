@@ -382,7 +382,7 @@ mod tests {
             replaces_invalid_index: Some(name.into()),
             on_failure_sql: None,
             finishes_concurrent_build: false,
-            adds_enum_labels: Vec::new(),
+            mark: Default::default(),
         };
         let plan = Plan {
             format: 1,

@@ -1,7 +1,7 @@
 //! What the planner works with while it decides: both catalogs, the options, lookups built
 //! once, and what one decision hands to later phases.
 
-use super::{Hazard, Op, Options, Step, Unsupported};
+use super::{Hazard, Mark, Op, Options, Role, Step, Unsupported};
 use crate::catalog::{read, Block, Catalog, Key, ObjectKind};
 use std::collections::HashMap;
 
@@ -22,9 +22,6 @@ pub(crate) struct Ctx<'a> {
     /// rebuild): views and rules over them are rebuilt.
     pub touched_elsewhere: Vec<(usize, Vec<String>)>,
     pub unsupported: Vec<Unsupported>,
-    /// A table leaving inheritance parents (its step's object) and those parents: their column
-    /// changes run after its NO INHERIT, or they would reach the table too.
-    pub inherit_moves: Vec<(String, Vec<String>)>,
     /// SOURCE blocks whose creation a step of another object makes (a serial column's DEFAULT
     /// entry, an identity column's sequence, taken into the column's ADD COLUMN): not created
     /// on their own.
@@ -130,7 +127,10 @@ impl Ctx<'_> {
             replaces_invalid_index: None,
             on_failure_sql: None,
             finishes_concurrent_build: false,
-            adds_enum_labels: Vec::new(),
+            mark: Mark {
+                key: Some(b.key.clone()),
+                role: Role::Other,
+            },
         }
     }
     pub fn unsupported(&mut self, key: &Key, reason: String, t: Option<&Block>, s: Option<&Block>) {

@@ -15,9 +15,10 @@ use cascade::*;
 use checks::*;
 pub(crate) use context::{Ctx, Relations};
 use order::*;
+pub use order::{Mark, Role};
 
 use crate::catalog::ObjectKind;
-use crate::catalog::{read, Catalog, Dependents, Filter};
+use crate::catalog::{read, Catalog, Dependents, Filter, Key};
 use crate::diff::{ChangeKind, Diff, Sides};
 use crate::duration::Millis;
 use serde::{Deserialize, Serialize};
@@ -132,10 +133,11 @@ pub struct Step {
     /// the constraint): a dry run, which cannot build concurrently, leaves it out too.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub finishes_concurrent_build: bool,
-    /// For an enum's ADD VALUE step: the labels it adds, as SQL literals. Only the planner
-    /// reads it (to commit them before a later step uses them), so a plan file does not carry it.
+    /// What the planner's ordering rules know of the step: its object's typed key, and what
+    /// it does that another step must run before or after. Planning only: a plan file does
+    /// not carry it.
     #[serde(skip)]
-    pub adds_enum_labels: Vec<String>,
+    pub mark: Mark,
 }
 
 impl Step {
@@ -330,7 +332,6 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
         rebuild_dependents: Vec::new(),
         touched_elsewhere: Vec::new(),
         unsupported: Vec::new(),
-        inherit_moves: Vec::new(),
         created_within: Vec::new(),
         created_before: Vec::new(),
         src_rel: Relations::of(src),
@@ -343,14 +344,20 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
     let (adopted, after_attach) =
         cascade_dependents(&mut ctx, &deps, &mut sact, &mut tact, touched_columns);
     let late = drop_steps(&mut ctx, &deps, diff, &tact, &adopted);
-    let mut creates = create_steps(&mut ctx, &sact, alters);
-    attach_partitions_after_their_indexes(&mut creates, &after_attach);
-    parent_changes_after_no_inherit(&mut creates, &ctx.inherit_moves);
-    possible_renames(src, tgt, diff, &mut ctx.steps_drop, &mut creates);
+    let created = create_steps(&mut ctx, &sact, alters);
 
+    // The first order: drops, creates and alters, then what is dropped last. Possible renames
+    // are flagged in it, then the ordering rules move what it misses.
     let mut steps = std::mem::take(&mut ctx.steps_drop);
-    steps.extend(creates);
+    let drops = 0..steps.len();
+    steps.extend(created);
+    let creates = drops.end..steps.len();
     steps.extend(late);
+    possible_renames(src, tgt, diff, &mut steps, (drops, creates.clone()));
+    let mut order = Order::new(steps.len());
+    attach_partitions_after_their_indexes(&steps, creates.clone(), &after_attach, &mut order);
+    parents_change_after_no_inherit(&steps, creates, &mut order);
+    let mut steps = order.settle(steps);
     commit_new_enum_labels(&mut steps);
     let mut steps = steps_that_parse(steps, &mut ctx.unsupported);
     if let Some(major) = tgt.server_version {
@@ -406,7 +413,6 @@ fn decide(ctx: &mut Ctx, diff: &Diff, sact: &mut [Act], tact: &mut [Act]) -> (Al
                     ctx.created_within.extend(a.created_within);
                     ctx.created_before
                         .extend(a.created_before.into_iter().map(|q| (si, q)));
-                    ctx.inherit_moves.extend(a.inherit_move);
                     ctx.rebuild_dependents.extend(a.rebuilds);
                     ctx.touched_elsewhere.extend(a.touched_elsewhere);
                 }
@@ -435,7 +441,7 @@ fn cascade_dependents(
     sact: &mut [Act],
     tact: &mut [Act],
     mut touched_columns: Touched,
-) -> (Vec<(usize, usize)>, Vec<String>) {
+) -> (Vec<(usize, usize)>, Vec<Key>) {
     let (src, tgt) = (ctx.src, ctx.tgt);
     // Dependents of what is dropped and created again must go first and come back after.
     // (Dependents of what is dropped for good have changed too, or they could not stay.)
@@ -490,7 +496,7 @@ fn cascade_dependents(
         }
     }
     // Those indexes, and what is on them (comments), are created after the attach.
-    let after_attach: Vec<String> = adopted
+    let after_attach: Vec<Key> = adopted
         .iter()
         .flat_map(|&(_, si)| {
             let toc = src.blocks[si].toc_id;
@@ -499,7 +505,7 @@ fn cascade_dependents(
                     .filter(move |&i| toc.is_some_and(|t| src.blocks[i].deps.contains(&t))),
             )
         })
-        .map(|i| src.blocks[i].key.display())
+        .map(|i| src.blocks[i].key.clone())
         .collect();
     while let Some(t) = work.pop() {
         for &d in &deps[t] {

@@ -56,7 +56,7 @@ fn plain_step(kind: ObjectKind, object: &str, sql: &str) -> Step {
         replaces_invalid_index: None,
         on_failure_sql: None,
         finishes_concurrent_build: false,
-        adds_enum_labels: vec![],
+        mark: Mark::default(),
     }
 }
 
@@ -69,7 +69,10 @@ fn new_enum_labels_commit_before_a_later_step_uses_them() {
     let mut steps = vec![
         step("ALTER TYPE public.t ADD ATTRIBUTE \"a ADD VALUE é\" integer;\n"),
         Step {
-            adds_enum_labels: vec!["'x'".into()],
+            mark: Mark {
+                key: None,
+                role: Role::AddsEnumLabels(vec!["'x'".into()]),
+            },
             ..step("ALTER TYPE public.e ADD VALUE 'x' AFTER 'w';\n")
         },
         step("SELECT 'x'::public.e;\n"),
@@ -163,4 +166,47 @@ fn a_dropped_column_two_columns_could_have_become_is_flagged_once() {
         .filter(|h| **h == Hazard::PossibleRename)
         .count();
     assert_eq!(flags, 1, "{:?}", drop.hazards);
+}
+
+/// Steps by their SQL, to read an order at a glance.
+fn sqls(steps: &[Step]) -> Vec<&str> {
+    steps.iter().map(|s| s.sql.as_str()).collect()
+}
+
+/// The ordering keeps the first order where no rule speaks; a step held back goes right after
+/// what it waits for; a barrier gathers many "before"s; and rules that contradict each other
+/// lose no step.
+#[test]
+fn settle_keeps_the_first_order_where_no_rule_speaks() {
+    let steps: Vec<Step> = ["a", "b", "c", "d", "e"]
+        .iter()
+        .map(|s| plain_step(ObjectKind::Table, "table public.t", s))
+        .collect();
+    assert_eq!(
+        sqls(&Order::new(5).settle(steps.clone())),
+        ["a", "b", "c", "d", "e"]
+    );
+
+    let mut o = Order::new(5);
+    o.before(3, 0); // a after d
+    assert_eq!(sqls(&o.settle(steps.clone())), ["b", "c", "d", "a", "e"]);
+
+    // e and b after a barrier that waits for c and d: c, d, then b and e in their order.
+    let mut o = Order::new(5);
+    let bar = o.barrier();
+    for i in [2, 3] {
+        o.before(i, bar);
+    }
+    for i in [1, 4] {
+        o.before(bar, i);
+    }
+    assert_eq!(sqls(&o.settle(steps.clone())), ["a", "c", "d", "b", "e"]);
+
+    let mut o = Order::new(5);
+    o.before(1, 3);
+    o.before(3, 1);
+    let out = o.settle(steps.clone());
+    let mut got = sqls(&out);
+    got.sort();
+    assert_eq!(got, ["a", "b", "c", "d", "e"]);
 }

@@ -5,7 +5,7 @@ use super::{acl, first_statements, Altered, Decision};
 use crate::catalog::parse::quote_ident;
 use crate::catalog::read::{enum_labels, identity_of};
 use crate::catalog::{Block, ObjectKind};
-use crate::plan::{Ctx, Hazard, Op};
+use crate::plan::{Ctx, Hazard, Op, Role};
 
 /// A changed enum: new labels are added in place (BEFORE/AFTER keeps the order); removing or
 /// reordering labels rebuilds the type (see `rebuild_enum`).
@@ -40,7 +40,7 @@ pub(super) fn enum_type(ctx: &mut Ctx, s: &Block, t: &Block) -> Decision {
         sql.push_str(&format!("ALTER TYPE {id} ADD VALUE {l}{place};\n"));
     }
     let mut step = ctx.step(s, Op::Alter, "enum gains labels", sql, vec![]);
-    step.adds_enum_labels = added;
+    step.mark.role = Role::AddsEnumLabels(added);
     Decision::alter(Altered::steps(vec![step]))
 }
 

@@ -45,9 +45,6 @@ pub struct Altered {
     /// SOURCE blocks created before these steps when the plan creates them (the sequence a new
     /// serial column uses).
     pub created_before: Vec<usize>,
-    /// The table's step object and the inheritance parents it leaves: their column changes run
-    /// after its NO INHERIT.
-    pub inherit_move: Option<(String, Vec<String>)>,
     /// TARGET objects these steps rebuild (an enum): their dependents are dropped before and
     /// created again after.
     pub rebuilds: Vec<usize>,

@@ -48,7 +48,6 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
                         out.steps.push(ch.step);
                         own_columns = ch.becoming_own;
                         own_checks = ch.checks_becoming_own;
-                        out.inherit_move = ch.moves;
                     }
                     Err(why) => out.problems.push(why),
                 }
@@ -95,7 +94,6 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
         after_drops: out.renames,
         created_within: out.created_within,
         created_before: out.created_before,
-        inherit_move: out.inherit_move,
         ..Altered::default()
     })
 }
@@ -156,8 +154,6 @@ struct Out {
     /// SOURCE entries taken into an ADD COLUMN, and sequences to create before it.
     created_within: Vec<usize>,
     created_before: Vec<usize>,
-    /// The table's step object and the inheritance parents it leaves.
-    inherit_move: Option<(String, Vec<String>)>,
     /// Each dropped column's step, by position in `steps`: a possible rename marks it.
     drop_steps: Vec<(String, usize)>,
 }

@@ -8,7 +8,7 @@ use super::diff::{AddedColumn, CheckChange, ColumnChange, ColumnsDiff, Generated
 use super::{Out, PartitionParent, Table};
 use crate::catalog::parse::{quote_ident, type_modifiers, ColumnDef};
 use crate::catalog::{Catalog, Key, ObjectKind, TableDef};
-use crate::plan::{Hazard, Step};
+use crate::plan::{Hazard, Role, Step};
 
 /// What the column steps of one table need besides its diff.
 pub(super) struct Columns<'t, 'c, 'a> {
@@ -101,7 +101,7 @@ impl Columns<'_, '_, '_> {
             return;
         }
         out.drop_steps.push((c.name.clone(), out.steps.len()));
-        out.steps.push(t.step(
+        out.steps.push(drops_column(t.step(
             &format!("column {} not in source", c.name),
             t.sql(&format!("DROP COLUMN {}", quote_ident(&c.name))),
             if t.foreign {
@@ -109,7 +109,7 @@ impl Columns<'_, '_, '_> {
             } else {
                 vec![Hazard::DataLoss, Hazard::AccessExclusiveLock]
             },
-        ));
+        )));
     }
 
     /// A partition's column that its parent changes: the parent's change (type, collation,
@@ -155,11 +155,11 @@ impl Columns<'_, '_, '_> {
                 // A generation expression cannot be changed in place before PostgreSQL 17:
                 // the column is dropped and added again (it holds derived data only).
                 Generated::Changed => {
-                    out.steps.push(t.step(
+                    out.steps.push(drops_column(t.step(
                         &format!("column {} generation expression differs; dropped and added again (it moves to the end of the table)", c.name),
                         t.sql(&format!("DROP COLUMN {col}")) + &t.sql(&format!("ADD COLUMN {}", c.text)),
                         vec![Hazard::TableRewrite, Hazard::AccessExclusiveLock],
-                    ));
+                    )));
                     return;
                 }
             }
@@ -501,6 +501,13 @@ fn type_change_cost(old: &str, new: &str) -> Cost {
         return Cost::Rewrite;
     }
     Cost::Narrowing
+}
+
+/// Marks a step that drops a column: what an inheritance parent drops runs after its leaving
+/// child's steps (see `order::parents_change_after_no_inherit`).
+fn drops_column(mut step: Step) -> Step {
+    step.mark.role = Role::DropsColumn;
+    step
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! A table whose inheritance parents differ: `INHERIT` each new parent, then `NO INHERIT` each
 //! old one, in one step that runs before the table's own column changes (and before the old
-//! parents change columns: see `ctx.inherit_moves`).
+//! parents change columns: the step's mark, `Role::LeavesParents`, says so to the ordering).
 //!
 //! PostgreSQL cannot make a column or CHECK constraint of the table's own inherited-only again,
 //! and INHERIT needs every column and CHECK constraint of the new parent already there: those
@@ -10,7 +10,7 @@ use super::diff::Parents;
 use super::Table;
 use crate::catalog::parse::{ColumnDef, TableConstraint};
 use crate::catalog::{qualified, Catalog, Key, ObjectKind, TableDef};
-use crate::plan::{Ctx, Hazard, Op, Relations, Step};
+use crate::plan::{Ctx, Hazard, Op, Relations, Role, Step};
 
 /// What the change of parents takes.
 pub(super) struct InheritanceChange {
@@ -19,8 +19,6 @@ pub(super) struct InheritanceChange {
     pub becoming_own: Vec<ColumnDef>,
     /// CHECK constraints inherited only from parents that go: they become the table's own too.
     pub checks_becoming_own: Vec<TableConstraint>,
-    /// The table's step object and the parents it leaves (for `ctx.inherit_moves`).
-    pub moves: Option<(String, Vec<String>)>,
 }
 
 /// The step that moves table `new` (`old` on TARGET) from its old parents to its new ones, or
@@ -81,17 +79,28 @@ pub(super) fn change(
             names.join(", ")
         ));
     }
+    let mut step = ctx.step(
+        table.block,
+        Op::Alter,
+        &reason,
+        sql,
+        vec![Hazard::AccessExclusiveLock],
+    );
+    if !parents.removed.is_empty() {
+        // The parents it leaves change their columns after this step, or the changes would
+        // reach this table too.
+        let table_key = |p: &(String, String)| Key {
+            kind: ObjectKind::Table,
+            schema: p.0.as_str().into(),
+            name: p.1.as_str().into(),
+        };
+        step.mark.role =
+            Role::LeavesParents(parents.removed.iter().map(|p| table_key(p)).collect());
+    }
     Ok(InheritanceChange {
-        step: ctx.step(
-            table.block,
-            Op::Alter,
-            &reason,
-            sql,
-            vec![Hazard::AccessExclusiveLock],
-        ),
+        step,
         becoming_own,
         checks_becoming_own,
-        moves: moves(new, parents),
     })
 }
 
@@ -203,29 +212,6 @@ fn inheritable(old: &TableDef, new: &TableDef, inherited: &Inherited) -> Result<
         }
     }
     Ok(())
-}
-
-/// The table's step object and the parents it leaves, when it leaves any: their column changes
-/// run after its NO INHERIT, or they would reach the table too.
-fn moves(new: &TableDef, parents: &Parents) -> Option<(String, Vec<String>)> {
-    if parents.removed.is_empty() {
-        return None;
-    }
-    let table_key = |schema: &str, name: &str| {
-        Key {
-            kind: ObjectKind::Table,
-            schema: schema.into(),
-            name: name.into(),
-        }
-        .display()
-    };
-    let me = table_key(&new.schema, &new.name);
-    let left = parents
-        .removed
-        .iter()
-        .map(|p| table_key(&p.0, &p.1))
-        .collect();
-    Some((me, left))
 }
 
 /// Every column and inline CHECK constraint a table has in `cat`: its own, then those it
