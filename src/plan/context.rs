@@ -1,34 +1,17 @@
 //! What the planner works with while it decides: both catalogs, the options, lookups built
-//! once, and what one decision hands to later phases.
+//! once, and what the planner cannot do (unsupported changes).
 
 use super::{Hazard, Mark, Op, Options, Role, Step, Unsupported};
 use crate::catalog::{read, Block, Catalog, Key, ObjectKind};
 use std::collections::HashMap;
 
-/// What the planner works with while it decides. The lists below are filled by `decide` from
-/// what each kind's decision returns (`kinds::Altered`), and read by the later phases.
+/// What the planner works with while it decides. What a decision hands to the later phases is
+/// returned (`kinds::Altered`, gathered into the planner's `Decided`), not kept here.
 pub(crate) struct Ctx<'a> {
     pub src: &'a Catalog,
     pub tgt: &'a Catalog,
     pub opts: &'a Options,
-    pub steps_drop: Vec<Step>,
-    /// Steps that run after every drop and before the first create (renames that free a name
-    /// a create needs, on a partition detached by the drops).
-    pub steps_after_drops: Vec<Step>,
-    /// TARGET objects rebuilt by an alter (an enum): their dependents are dropped before and
-    /// created again after.
-    pub rebuild_dependents: Vec<usize>,
-    /// Columns of TARGET tables whose type an alter of another object changes (an enum's
-    /// rebuild): views and rules over them are rebuilt.
-    pub touched_elsewhere: Vec<(usize, Vec<String>)>,
     pub unsupported: Vec<Unsupported>,
-    /// SOURCE blocks whose creation a step of another object makes (a serial column's DEFAULT
-    /// entry, an identity column's sequence, taken into the column's ADD COLUMN): not created
-    /// on their own.
-    pub created_within: Vec<usize>,
-    /// (SOURCE table block, SOURCE block): the second is created before the first's alter
-    /// steps when the plan creates it (a serial column's sequence, which its ADD COLUMN uses).
-    pub created_before: Vec<(usize, usize)>,
     /// Lookups built once: tables by (schema, name), and each partition's parent.
     pub src_rel: Relations,
     pub tgt_rel: Relations,

@@ -327,28 +327,21 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
         src,
         tgt,
         opts,
-        steps_drop: Vec::new(),
-        steps_after_drops: Vec::new(),
-        rebuild_dependents: Vec::new(),
-        touched_elsewhere: Vec::new(),
         unsupported: Vec::new(),
-        created_within: Vec::new(),
-        created_before: Vec::new(),
         src_rel: Relations::of(src),
         tgt_rel: Relations::of(tgt),
     };
-    let (alters, touched_columns) = decide(&mut ctx, diff, &mut sact, &mut tact);
+    let mut decided = decide(&mut ctx, diff, &mut sact, &mut tact);
     // TARGET's dependency graph, inverted once: both phases walk it (tens of millions of
     // instructions at 10,000 tables).
     let deps = tgt.dependents();
     let (adopted, after_attach) =
-        cascade_dependents(&mut ctx, &deps, &mut sact, &mut tact, touched_columns);
-    let late = drop_steps(&mut ctx, &deps, diff, &tact, &adopted);
-    let created = create_steps(&mut ctx, &sact, alters);
+        cascade_dependents(&mut ctx, &deps, &mut sact, &mut tact, &mut decided);
+    let (mut steps, late) = drop_steps(&mut ctx, &deps, diff, &tact, &adopted, &mut decided);
+    let created = create_steps(&mut ctx, &sact, decided);
 
     // The first order: drops, creates and alters, then what is dropped last. Possible renames
     // are flagged in it, then the ordering rules move what it misses.
-    let mut steps = std::mem::take(&mut ctx.steps_drop);
     let drops = 0..steps.len();
     steps.extend(created);
     let creates = drops.end..steps.len();
@@ -376,20 +369,39 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
     }
 }
 
-/// Alter steps by the SOURCE block they belong to.
-type Alters = Vec<(usize, Vec<Step>)>;
-/// Columns dropped or retyped, by TARGET table block.
-type Touched = Vec<(usize, Vec<String>)>;
+/// What the decisions hand to the later phases, in decision order (gathered from each kind's
+/// `kinds::Altered`).
+#[derive(Default)]
+struct Decided {
+    /// Alter steps by the SOURCE block they belong to.
+    alters: Vec<(usize, Vec<Step>)>,
+    /// Columns dropped or retyped, by TARGET table block: their dependents are rebuilt. Also
+    /// columns of TARGET tables whose type an alter of another object changes (an enum's
+    /// rebuild): views and rules over them are rebuilt.
+    touched_columns: Vec<(usize, Vec<String>)>,
+    /// Steps that run with the drops, before anything is dropped.
+    early: Vec<Step>,
+    /// Steps that run after every drop and before the first create (renames that free a name
+    /// a create needs, on a partition detached by the drops).
+    after_drops: Vec<Step>,
+    /// TARGET objects rebuilt by an alter (an enum): their dependents are dropped before and
+    /// created again after.
+    rebuilds: Vec<usize>,
+    /// SOURCE blocks whose creation a step of another object makes (a serial column's DEFAULT
+    /// entry, an identity column's sequence, taken into the column's ADD COLUMN): not created
+    /// on their own.
+    created_within: Vec<usize>,
+    /// (SOURCE table block, SOURCE block): the second is created before the first's alter
+    /// steps when the plan creates it (a serial column's sequence, which its ADD COLUMN uses).
+    created_before: Vec<(usize, usize)>,
+}
 
 /// Each changed object's decision: altered in place (its steps), dropped and created again,
-/// or unsupported. Returns the alter steps by SOURCE block, and the columns each TARGET table
-/// drops or retypes (their dependents are rebuilt).
-fn decide(ctx: &mut Ctx, diff: &Diff, sact: &mut [Act], tact: &mut [Act]) -> (Alters, Touched) {
+/// or unsupported.
+fn decide(ctx: &mut Ctx, diff: &Diff, sact: &mut [Act], tact: &mut [Act]) -> Decided {
     let (src, tgt) = (ctx.src, ctx.tgt);
-    // Alter steps decided per changed object, attached to the SOURCE block they belong to.
-    let mut alters: Vec<(usize, Vec<Step>)> = Vec::new();
-    // Columns dropped or retyped per TARGET table: their dependents are rebuilt.
-    let mut touched_columns: Vec<(usize, Vec<String>)> = Vec::new();
+    let mut out = Decided::default();
+    let mut elsewhere = Vec::new();
 
     for ch in &diff.changes {
         match ch.sides {
@@ -403,18 +415,17 @@ fn decide(ctx: &mut Ctx, diff: &Diff, sact: &mut [Act], tact: &mut [Act]) -> (Al
                     let a = *a;
                     sact[si] = Act::Alter;
                     tact[ti] = Act::Alter;
-                    alters.push((si, a.steps));
+                    out.alters.push((si, a.steps));
                     if !a.columns.is_empty() {
-                        touched_columns.push((ti, a.columns));
+                        out.touched_columns.push((ti, a.columns));
                     }
-                    // What the decision hands to the later phases, in decision order.
-                    ctx.steps_drop.extend(a.early);
-                    ctx.steps_after_drops.extend(a.after_drops);
-                    ctx.created_within.extend(a.created_within);
-                    ctx.created_before
+                    out.early.extend(a.early);
+                    out.after_drops.extend(a.after_drops);
+                    out.created_within.extend(a.created_within);
+                    out.created_before
                         .extend(a.created_before.into_iter().map(|q| (si, q)));
-                    ctx.rebuild_dependents.extend(a.rebuilds);
-                    ctx.touched_elsewhere.extend(a.touched_elsewhere);
+                    out.rebuilds.extend(a.rebuilds);
+                    elsewhere.extend(a.touched_elsewhere);
                 }
                 kinds::Decision::Recreate => {
                     sact[si] = Act::Recreate;
@@ -428,7 +439,8 @@ fn decide(ctx: &mut Ctx, diff: &Diff, sact: &mut [Act], tact: &mut [Act]) -> (Al
         }
     }
 
-    (alters, touched_columns)
+    out.touched_columns.append(&mut elsewhere);
+    out
 }
 
 /// What the decisions take with them: dependents of what is dropped, recreated or rebuilt,
@@ -440,7 +452,7 @@ fn cascade_dependents(
     deps: &Dependents,
     sact: &mut [Act],
     tact: &mut [Act],
-    mut touched_columns: Touched,
+    decided: &mut Decided,
 ) -> (Vec<(usize, usize)>, Vec<Key>) {
     let (src, tgt) = (ctx.src, ctx.tgt);
     // Dependents of what is dropped and created again must go first and come back after.
@@ -455,7 +467,7 @@ fn cascade_dependents(
     let dropped: Vec<usize> = (0..tgt.blocks.len())
         .filter(|&i| tact[i] == Act::Drop)
         .collect();
-    let rebuilt = std::mem::take(&mut ctx.rebuild_dependents);
+    let rebuilt = std::mem::take(&mut decided.rebuilds);
     for i in dropped.into_iter().chain(rebuilt) {
         for &d in &deps[i] {
             if tact[d] == Act::Keep
@@ -467,8 +479,7 @@ fn cascade_dependents(
             }
         }
     }
-    touched_columns.append(&mut ctx.touched_elsewhere);
-    for (ti, cols) in &touched_columns {
+    for (ti, cols) in &decided.touched_columns {
         for &d in &deps[*ti] {
             let b = &tgt.blocks[d];
             if matches!(
@@ -518,14 +529,16 @@ fn cascade_dependents(
     (adopted, after_attach)
 }
 
-/// The drop steps, TARGET order reversed, into `ctx.steps_drop`; returns those that run last.
+/// The drop steps, TARGET order reversed, after the decisions' early steps and before their
+/// steps that run after the drops; and, apart, those that run last.
 fn drop_steps(
     ctx: &mut Ctx,
     deps: &Dependents,
     diff: &Diff,
     tact: &[Act],
     adopted: &[(usize, usize)],
-) -> Vec<Step> {
+    decided: &mut Decided,
+) -> (Vec<Step>, Vec<Step>) {
     let tgt = ctx.tgt;
     // Drops, TARGET order reversed. Objects that only go away (tables, types, functions,
     // extensions, schemas ...) are dropped after the alters, which may still need them (a column
@@ -543,6 +556,7 @@ fn drop_steps(
         .map(|b| b.key.name.to_string())
         .collect();
     let implicit = dropped_with_owning_column(ctx.src, tgt, &ctx.tgt_rel, tact);
+    let mut first = std::mem::take(&mut decided.early);
     let mut late: Vec<Step> = Vec::new();
     let mut dropped_after_detach: Vec<Step> = Vec::new();
     for ti in (0..tgt.blocks.len()).rev() {
@@ -622,7 +636,7 @@ fn drop_steps(
                     } else if after_detach {
                         dropped_after_detach.push(s);
                     } else {
-                        ctx.steps_drop.push(s);
+                        first.push(s);
                     }
                 }
             }
@@ -634,23 +648,20 @@ fn drop_steps(
         }
     }
 
-    ctx.steps_drop.append(&mut dropped_after_detach);
-    let mut after_drops = std::mem::take(&mut ctx.steps_after_drops);
-    ctx.steps_drop.append(&mut after_drops);
+    first.append(&mut dropped_after_detach);
+    first.append(&mut decided.after_drops);
 
-    late
+    (first, late)
 }
 
 /// The create and alter steps, SOURCE order.
-fn create_steps(ctx: &mut Ctx, sact: &[Act], alters: Alters) -> Vec<Step> {
+fn create_steps(ctx: &mut Ctx, sact: &[Act], decided: Decided) -> Vec<Step> {
     // Creates and alters, SOURCE order. Alters by SOURCE block: few blocks are altered, so a
     // map, not a slot per block.
-    let mut alters_by_src: HashMap<usize, Vec<Step>> = alters.into_iter().collect();
+    let mut alters_by_src: HashMap<usize, Vec<Step>> = decided.alters.into_iter().collect();
     let mut creates: Vec<Step> = Vec::new();
-    let mut done: BTreeSet<usize> = std::mem::take(&mut ctx.created_within)
-        .into_iter()
-        .collect();
-    let before = std::mem::take(&mut ctx.created_before);
+    let mut done: BTreeSet<usize> = decided.created_within.into_iter().collect();
+    let before = decided.created_before;
     for (si, &act) in sact.iter().enumerate() {
         match act {
             // Made already: within another object's step, or before the table that needs it.
