@@ -60,13 +60,16 @@ pub fn change(
     Ok(render("", &object, &before, &after))
 }
 
-/// What a DEFAULT ACL block hands out: (the objects word `TABLES`, ..., grantee) pairs.
+/// What a DEFAULT ACL block hands out: (the objects word `TABLES`, ..., grantee) pairs. A grant
+/// to the role the default privileges are for (FOR ROLE, who creates and so owns the object) is
+/// left out: an owner holds every privilege anyway, so it hands out nothing.
 pub fn default_acl_grants(b: &Block) -> Vec<(String, String)> {
     parse_block(b)
         .map(|stmts| {
             stmts
                 .into_iter()
                 .filter(|s| !s.prefix.is_empty())
+                .filter(|s| default_acl_role(&s.prefix).as_deref() != Some(s.grantee.as_str()))
                 .map(|s| (s.object, s.grantee))
                 .collect()
         })
