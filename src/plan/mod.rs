@@ -556,6 +556,17 @@ fn drop_steps(
         .map(|b| b.key.name.to_string())
         .collect();
     let implicit = dropped_with_owning_column(ctx.src, tgt, &ctx.tgt_rel, tact);
+    // What is dropped for good but uses a column the alters drop or retype (a function whose
+    // BEGIN ATOMIC body reads it): PostgreSQL refuses the column's change while it is there.
+    let uses_changed_column: BTreeSet<usize> = decided
+        .touched_columns
+        .iter()
+        .flat_map(|(t, cols)| {
+            deps[*t].iter().copied().filter(move |&d| {
+                tact[d] == Act::Drop && cols.iter().any(|c| mentions(&tgt.blocks[d].sql(), c))
+            })
+        })
+        .collect();
     let mut first = std::mem::take(&mut decided.early);
     let mut late: Vec<Step> = Vec::new();
     let mut dropped_after_detach: Vec<Step> = Vec::new();
@@ -605,6 +616,7 @@ fn drop_steps(
                         .first()
                         .is_some_and(|s| s.starts_with("ALTER TABLE"))))
             || created_names.contains(&(b.key.schema.to_string(), base_name(&b.key.name)))
+            || uses_changed_column.contains(&ti)
             // Something on it is recreated (an index moving to another table under the same
             // name) and goes with it: the old one must be gone before the new one is created.
             || deps[ti].iter().any(|&d| tact[d] == Act::Recreate);
