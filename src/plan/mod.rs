@@ -611,7 +611,12 @@ fn drop_steps(
             || b.key.kind.is_view()
             || matches!(b.key.kind, ObjectKind::FkConstraint | ObjectKind::TableAttach)
             || (b.key.kind == ObjectKind::Sequence
-                && (owned_sequences.contains(b.key.name.as_str())
+                && ((owned_sequences.contains(b.key.name.as_str())
+                    // A table the plan alters may still use it (a partition's own default,
+                    // dropped in that alter): then it goes after the alters.
+                    && !deps[ti].iter().any(|&d| {
+                        tact[d] == Act::Alter && tgt.blocks[d].key.kind.is_table()
+                    }))
                     || b.stmts
                         .first()
                         .is_some_and(|s| s.starts_with("ALTER TABLE"))))
