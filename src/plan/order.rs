@@ -112,7 +112,8 @@ impl Order {
 /// parent's indexes already exist, so the attaches run after the creates of tables, indexes and
 /// constraints, which they adopt, and before the index attaches, triggers and foreign keys
 /// (the first of those in `creates`, and all after it). Indexes in `after_attach` (see
-/// `adopted_on_attach`), which an attach must not adopt, are created after the attaches.
+/// `adopted_on_attach`), which an attach must not adopt, are created after the attaches, and
+/// so are CHECK constraints of their own.
 pub(super) fn attach_partitions_after_their_indexes(
     steps: &[Step],
     creates: Range<usize>,
@@ -124,12 +125,16 @@ pub(super) fn attach_partitions_after_their_indexes(
     if !creates.clone().any(is_attach) {
         return;
     }
+    // Also after the attaches: CHECK constraints in entries of their own (NOT VALID). On a
+    // partitioned table they reach its partitions, which an attach requires to have them
+    // already ("child table is missing constraint"); pg_dump's order has them after too.
     let later = |i: usize| {
-        steps[i]
-            .mark
-            .key
-            .as_ref()
-            .is_some_and(|k| after_attach.contains(k))
+        steps[i].kind == ObjectKind::CheckConstraint
+            || steps[i]
+                .mark
+                .key
+                .as_ref()
+                .is_some_and(|k| after_attach.contains(k))
     };
     let at = creates
         .clone()
