@@ -613,6 +613,50 @@ async fn an_invalid_leftover_index_is_rebuilt() {
     assert!(valid);
 }
 
+/// `--online` on a partitioned table: PostgreSQL builds no index CONCURRENTLY there (and adds
+/// no NOT VALID foreign key before 18), so its primary key, index and foreign key are built in
+/// the plain form, which the plan says; its leaf partition's index is still built concurrently.
+#[test]
+fn online_keeps_the_plain_form_on_a_partitioned_table() {
+    let tables = "CREATE TABLE r (id int PRIMARY KEY); \
+        CREATE TABLE p (id int NOT NULL, at date NOT NULL, r int) PARTITION BY RANGE (at); \
+        CREATE TABLE p1 PARTITION OF p FOR VALUES FROM ('2024-01-01') TO ('2025-01-01'); \
+        CREATE TABLE leaf (v int);";
+    let (t, s) = pair(
+        &format!("{tables} ALTER TABLE p1 ADD CONSTRAINT p1_custom_pk PRIMARY KEY (id, at);"),
+        &format!(
+            "{tables} ALTER TABLE p ADD PRIMARY KEY (id, at); CREATE INDEX p_r ON p (r); \
+             ALTER TABLE p ADD CONSTRAINT p_r_fk FOREIGN KEY (r) REFERENCES r (id); \
+             CREATE INDEX leaf_v ON leaf (v);"
+        ),
+    );
+    let o = pgalign(&[
+        "plan",
+        "--online",
+        "--source",
+        &s.url(),
+        "--target",
+        &t.url(),
+    ]);
+    let plan = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(plan.contains("CREATE INDEX CONCURRENTLY leaf_v"), "{plan}");
+    assert!(!plan.contains("CONCURRENTLY p_"), "{plan}");
+    assert!(
+        !plan.contains("p_r_fk FOREIGN KEY (r) REFERENCES public.r(id) NOT VALID"),
+        "{plan}"
+    );
+    assert!(plan.contains("on a partitioned table"), "{plan}");
+    let o = run(apply_cmd(&s, &t, &["--online", "--allow-all-hazards"]));
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let again = pgalign(&["diff", "--source", &s.url(), "--target", &t.url()]);
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+}
+
 #[test]
 fn a_column_dropped_and_one_alike_added_is_a_possible_rename() {
     let (t, s) = pair(

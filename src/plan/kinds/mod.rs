@@ -193,8 +193,12 @@ pub fn create(ctx: &mut Ctx, si: usize, recreated: bool) -> Vec<Step> {
     if !s.settings().is_empty() {
         sql.push_str("SET default_tablespace = '';\nSET default_table_access_method = heap;\n");
     }
+    let mut reason = reason.to_string();
     if ctx.opts.online && s.settings().is_empty() && on_existing_table(ctx, s) {
-        if let Some(steps) = online::create_online(ctx, s, reason) {
+        if let Some(why) = online::not_on_partitioned_table(ctx, s) {
+            // The plain form, and its hazard, stay.
+            reason.push_str(why);
+        } else if let Some(steps) = online::create_online(ctx, s, &reason) {
             return steps;
         }
     }
@@ -230,7 +234,7 @@ pub fn create(ctx: &mut Ctx, si: usize, recreated: bool) -> Vec<Step> {
     } else {
         Op::Create
     };
-    vec![ctx.step(s, op, reason, sql, hazards)]
+    vec![ctx.step(s, op, &reason, sql, hazards)]
 }
 
 /// TARGET's default privileges (ALTER DEFAULT PRIVILEGES) grant on every object created there,

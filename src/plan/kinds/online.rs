@@ -68,6 +68,31 @@ pub fn unique_via_index(sql: &str) -> Option<(String, String)> {
     ))
 }
 
+/// Why an index or constraint on a table TARGET has partitioned keeps its plain form: PostgreSQL
+/// builds no index CONCURRENTLY on a partitioned table and (before 18) adds no NOT VALID
+/// foreign key to one. (A CHECK constraint can be NOT VALID there: it keeps its online form.)
+pub(super) fn not_on_partitioned_table(ctx: &Ctx, s: &Block) -> Option<&'static str> {
+    let partitioned = s
+        .stmts
+        .first()
+        .and_then(|sql| read::built_on(&s.key.kind, sql))
+        .and_then(|table| ctx.tgt_rel.tables.get(&table))
+        .and_then(|&i| ctx.tgt.blocks[i].table())
+        .is_some_and(|t| t.partition_by.is_some());
+    if !partitioned {
+        return None;
+    }
+    match s.key.kind {
+        ObjectKind::Index | ObjectKind::Constraint => Some(
+            "; on a partitioned table, which has no CONCURRENTLY form: created ON ONLY as pg_dump writes it, and each partition's index is built in a step of its own (CONCURRENTLY) and attached (--online)",
+        ),
+        ObjectKind::FkConstraint => Some(
+            "; on a partitioned table, which takes no NOT VALID foreign key: added and validated in one step (--online)",
+        ),
+        _ => None,
+    }
+}
+
 /// `--online` forms of building an index or adding a constraint on a table that exists.
 pub(super) fn create_online(ctx: &Ctx, s: &Block, reason: &str) -> Option<Vec<Step>> {
     let first = s.stmts.first()?;
