@@ -1,9 +1,10 @@
 //! Unit tests of archive.rs (kept apart: the module is long enough).
 
+use super::text::fmt_id;
 use super::*;
 
 /// A real archive (pg_dump 15, version 1.14), checked in for the README's example.
-const REAL: &[u8] = include_bytes!("../fixtures/dumps/production.dump");
+const REAL: &[u8] = include_bytes!("../../fixtures/dumps/production.dump");
 
 #[test]
 fn reads_a_real_archive() {
