@@ -5,26 +5,9 @@ use crate::apply::StepRun;
 use crate::catalog::Catalog;
 use crate::diff::{Change, ChangeKind, Diff, Sides};
 use crate::duration::Millis;
-use crate::plan::{GroupKind, Plan, Step};
+use crate::plan::{preamble, session_settings, GroupKind, Plan};
 use serde::Serialize;
 use std::io::{self, Write};
-
-/// Timeouts for a step: the same helper apply uses, so that what the script says and what
-/// apply does cannot drift apart. `local` inside a transaction, session-wide outside one.
-pub fn session_settings(step: &Step, local: bool) -> String {
-    let l = if local { "LOCAL " } else { "" };
-    format!(
-        "SET {l}lock_timeout = '{}';\nSET {l}statement_timeout = '{}';\n",
-        step.lock_timeout, step.statement_timeout
-    )
-}
-
-/// Settings every pgalign script runs under, as pg_dump's own output does: its statements are
-/// written for an empty search_path and with function bodies unchecked until all exist.
-pub fn preamble(local: bool) -> String {
-    let l = if local { "LOCAL " } else { "" };
-    format!("SET {l}search_path = '';\nSET {l}check_function_bodies = false;\nSET {l}client_min_messages = warning;\n")
-}
 
 /// Header lines naming both sides.
 pub struct Header<'a> {
@@ -361,7 +344,7 @@ pub fn apply_report_md(r: &ApplyReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Op, Unsupported};
+    use crate::plan::{Op, Step, Unsupported};
 
     /// Regression (mutation test): an index named `";\nDELETE FROM x;\n"` went into a `--`
     /// comment as it was, and its second line became a statement of the script.

@@ -4,8 +4,7 @@
 
 pub mod connect;
 
-use crate::plan::{GroupKind, Plan};
-use crate::render::{preamble, session_settings};
+use crate::plan::{preamble, session_settings, GroupKind, Plan};
 use connect::Target;
 use serde::Serialize;
 use std::time::{Duration, Instant};

@@ -147,6 +147,23 @@ impl Step {
     }
 }
 
+/// Timeouts for a step: what the rendered script says and what apply runs, from one place so
+/// they cannot drift apart. `local` inside a transaction, session-wide outside one.
+pub fn session_settings(step: &Step, local: bool) -> String {
+    let l = if local { "LOCAL " } else { "" };
+    format!(
+        "SET {l}lock_timeout = '{}';\nSET {l}statement_timeout = '{}';\n",
+        step.lock_timeout, step.statement_timeout
+    )
+}
+
+/// Settings every pgalign script runs under, as pg_dump's own output does: its statements are
+/// written for an empty search_path and with function bodies unchecked until all exist.
+pub fn preamble(local: bool) -> String {
+    let l = if local { "LOCAL " } else { "" };
+    format!("SET {l}search_path = '';\nSET {l}check_function_bodies = false;\nSET {l}client_min_messages = warning;\n")
+}
+
 /// A change pgalign cannot make yet: never silently skipped.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Unsupported {
