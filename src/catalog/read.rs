@@ -481,6 +481,9 @@ pub fn create_index(sql: &str) -> Option<CreateIndex> {
     if toks.get(j).is_some_and(|t| t.is_word(sql, "CONCURRENTLY")) {
         j += 1;
     }
+    if toks.get(j).is_some_and(|t| t.is_word(sql, "IF")) {
+        j += 3;
+    }
     let name = toks
         .get(j)
         .filter(|t| ident_of(sql, t).is_some())

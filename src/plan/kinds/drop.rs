@@ -3,7 +3,7 @@
 use super::{acl, DropHow};
 use crate::catalog::parse::quote_ident;
 use crate::catalog::read::{
-    attach_parts, comment_to_null, drop_constraint, identity_of, name_after, paren_after,
+    self, attach_parts, comment_to_null, drop_constraint, identity_of, name_after, paren_after,
     relation_after, replace_from, replace_word,
 };
 use crate::catalog::ObjectKind;
@@ -140,8 +140,10 @@ fn drop_index(ctx: &Ctx, ti: usize, first: &str) -> DropHow {
     let step = |sql: String, hazards: Vec<Hazard>| {
         DropHow::Steps(vec![ctx.step(b, Op::Drop, "", sql, hazards)])
     };
-    match name_after(first, &["INDEX"]) {
-        Some(name) if ctx.opts.online && !first.contains(" ON ONLY ") => {
+    let index = read::create_index(first);
+    let on_only = index.as_ref().is_some_and(|c| c.has_only);
+    match index.and_then(|c| c.name) {
+        Some(name) if ctx.opts.online && !on_only => {
             let mut st = ctx.step(
                 b,
                 Op::Drop,
