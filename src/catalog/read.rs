@@ -502,6 +502,8 @@ pub struct AddConstraint {
     pub rel: String,
     pub name: String,
     pub rest: String,
+    /// Whether it ends `NOT VALID` (added without checking the rows already there).
+    pub not_valid: bool,
 }
 
 pub fn add_constraint(sql: &str) -> Option<AddConstraint> {
@@ -528,10 +530,14 @@ pub fn add_constraint(sql: &str) -> Option<AddConstraint> {
     let rel = sql[toks[j].start..toks[add - 1].end].to_string();
     let name_tok = toks.get(add + 2)?;
     ident_of(sql, name_tok)?;
+    let words: Vec<&Tok> = toks.iter().filter(|t| !t.is_punct(';')).collect();
+    let not_valid =
+        words.len() >= 2 && w(words[words.len() - 2], "NOT") && w(words[words.len() - 1], "VALID");
     Some(AddConstraint {
         rel,
         name: sql[name_tok.start..name_tok.end].to_string(),
         rest: sql[name_tok.end..].trim().to_string(),
+        not_valid,
     })
 }
 
@@ -539,6 +545,27 @@ pub fn add_constraint(sql: &str) -> Option<AddConstraint> {
 mod tests {
 
     use super::*;
+
+    #[test]
+    fn not_valid_is_read_from_the_last_words() {
+        let c = |s: &str| add_constraint(s).map(|c| c.not_valid);
+        assert_eq!(
+            c("ALTER TABLE t ADD CONSTRAINT c CHECK (x > 0) NOT VALID;"),
+            Some(true)
+        );
+        assert_eq!(
+            c("ALTER TABLE t ADD CONSTRAINT c CHECK (x > 0) NOT\n VALID"),
+            Some(true)
+        );
+        assert_eq!(
+            c("ALTER TABLE t ADD CONSTRAINT c CHECK (x > 0)"),
+            Some(false)
+        );
+        assert_eq!(
+            c("ALTER TABLE t ADD CONSTRAINT c CHECK ((note <> 'NOT VALID'))"),
+            Some(false)
+        );
+    }
 
     #[test]
     fn an_add_constraint_without_a_table_is_not_read() {

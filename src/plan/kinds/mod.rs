@@ -215,8 +215,14 @@ pub fn create(ctx: &mut Ctx, si: usize, recreated: bool) -> Vec<Step> {
             ObjectKind::Constraint | ObjectKind::FkConstraint | ObjectKind::CheckConstraint
         )
     {
-        // Building on a table that already exists in TARGET blocks its writes while it runs.
-        if on_existing_table(ctx, s) {
+        // Building on a table that already exists in TARGET blocks its writes while it runs
+        // (a constraint added NOT VALID reads no rows).
+        let not_valid = s
+            .stmts
+            .first()
+            .and_then(|x| read::add_constraint(x))
+            .is_some_and(|c| c.not_valid);
+        if on_existing_table(ctx, s) && !not_valid {
             hazards.push(
                 if *kind == ObjectKind::Index
                     || s.sql().contains(" PRIMARY KEY ")

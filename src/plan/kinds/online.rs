@@ -26,11 +26,14 @@ pub fn index_name(sql: &str, schema_sql: &str) -> Option<String> {
 
 /// A FOREIGN KEY or CHECK constraint added NOT VALID, and the statement that validates it.
 pub fn not_valid_constraint(sql: &str) -> Option<(String, String)> {
-    let read::AddConstraint { rel, name, rest } = read::add_constraint(sql)?;
+    let read::AddConstraint {
+        rel,
+        name,
+        rest,
+        not_valid,
+    } = read::add_constraint(sql)?;
     let upper = rest.to_ascii_uppercase();
-    if !(upper.starts_with("FOREIGN KEY") || upper.starts_with("CHECK"))
-        || upper.ends_with("NOT VALID")
-    {
+    if !(upper.starts_with("FOREIGN KEY") || upper.starts_with("CHECK")) || not_valid {
         return None;
     }
     Some((
@@ -42,7 +45,9 @@ pub fn not_valid_constraint(sql: &str) -> Option<(String, String)> {
 /// `ADD CONSTRAINT n UNIQUE (a) [INCLUDE (b)]` (or PRIMARY KEY) built as a concurrent unique
 /// index first, then attached: returns (index build, attach).
 pub fn unique_via_index(sql: &str) -> Option<(String, String)> {
-    let read::AddConstraint { rel, name, rest } = read::add_constraint(sql)?;
+    let read::AddConstraint {
+        rel, name, rest, ..
+    } = read::add_constraint(sql)?;
     let upper = rest.to_ascii_uppercase();
     let (kind, cols) = if let Some(c) = rest.strip_prefix("UNIQUE ") {
         ("UNIQUE", c)
