@@ -1,6 +1,7 @@
 //! Finds a `pg_dump` new enough for the server, runs it, and reads the dump into a catalog with
-//! pg_dump's dependency graph (custom format through `pg_restore --verbose`), line by line from
-//! the text pg_restore writes. Passwords reach the child through its environment only.
+//! pg_dump's dependency graph: the custom-format archive read directly (`crate::archive`), or,
+//! for an archive version that reader does not know, through `pg_restore --verbose`'s text.
+//! Passwords reach the child through its environment only.
 
 use crate::catalog::{self, Catalog, Filter};
 use crate::duration::Millis;
@@ -180,8 +181,8 @@ impl std::fmt::Display for DumpError {
     }
 }
 
-/// Runs pg_dump (custom format) on a live database, then pg_restore --verbose over the archive,
-/// building the catalog from pg_restore's output line by line (the text is never held whole).
+/// Runs pg_dump (custom format) on a live database, then reads the archive into a catalog
+/// (`archive_to_catalog`).
 pub async fn dump_database(
     conn: &ConnParams,
     tools: &Tools,
@@ -200,9 +201,9 @@ pub struct Archive {
 }
 
 impl Archive {
-    /// The archive read into a catalog (through pg_restore); the archive is removed after.
+    /// The archive read into a catalog; the archive is removed after.
     pub async fn catalog(self, tools: &Tools, filter: &Filter) -> Result<Catalog, DumpError> {
-        let cat = restore_to_catalog(self.path, tools, filter)
+        let cat = archive_to_catalog(self.path.clone(), Some(tools), filter)
             .await
             .map_err(DumpError::Other);
         drop(self.dir);
@@ -334,6 +335,28 @@ async fn lock_holder(conn: &ConnParams, stderr: &str) -> String {
     }
 }
 
+/// Turns a custom-format archive into a catalog: read directly (`crate::archive`, no second
+/// process, no temporary text) when its version is one the reader knows and it holds no data;
+/// otherwise through pg_restore, which needs the client tools.
+async fn archive_to_catalog(
+    path: PathBuf,
+    tools: Option<&Tools>,
+    filter: &Filter,
+) -> Result<Catalog> {
+    let buf = tokio::fs::read(&path)
+        .await
+        .with_context(|| format!("reading {}", path.display()))?;
+    let f = filter.clone();
+    let read = tokio::task::spawn_blocking(move || crate::archive::schema_catalog(&buf, &f))
+        .await
+        .context("reading the archive stopped unexpectedly")?;
+    if let Some(cat) = read? {
+        return Ok(cat);
+    }
+    let tools = tools.context("this custom-format dump needs pg_restore (an archive version pgalign does not read itself, or one with data), and none was found: install the PostgreSQL client tools")?;
+    restore_to_catalog(path, tools, filter).await
+}
+
 /// Turns a custom-format archive into a catalog: pg_restore --verbose writes plain SQL with TOC
 /// ids and dependencies into a temporary file, which is then read line by line (never whole).
 /// A file, not a pipe: read as pg_restore wrote it, each 8 KiB write woke the reader, and the
@@ -377,8 +400,8 @@ pub async fn restore_to_catalog(
     .context("reading pg_restore's output stopped unexpectedly")?
 }
 
-/// Reads a dump file into a catalog: custom-format archives go through pg_restore, plain SQL is
-/// read line by line.
+/// Reads a dump file into a catalog: custom-format archives as `archive_to_catalog` does, plain
+/// SQL line by line.
 pub async fn read_dump_file(
     path: &Path,
     tools: Option<&Tools>,
@@ -395,8 +418,7 @@ pub async fn read_dump_file(
             .with_context(|| format!("reading {}", path.display()))?
     };
     if &magic[..n] == b"PGDMP" {
-        let tools = tools.context("a custom-format dump needs pg_restore, and none was found: install the PostgreSQL client tools")?;
-        return restore_to_catalog(path.to_path_buf(), tools, filter).await;
+        return archive_to_catalog(path.to_path_buf(), tools, filter).await;
     }
     let (path, filter) = (path.to_path_buf(), filter.clone());
     tokio::task::spawn_blocking(move || {

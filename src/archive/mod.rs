@@ -32,6 +32,7 @@ pub const NEWEST: (u8, u8) = (1, 16);
 
 const SECTION_NONE: i64 = 1;
 const SECTION_PRE_DATA: i64 = 2;
+const SECTION_DATA: i64 = 3;
 const SECTION_POST_DATA: i64 = 4;
 const RELKIND_PARTITIONED_TABLE: i64 = b'p' as i64;
 
@@ -345,6 +346,23 @@ pub fn version_of(buf: &[u8]) -> Option<(u8, u8, u8)> {
 /// Whether this reader reads the archive (its version is one of those checked).
 pub fn supported(buf: &[u8]) -> bool {
     version_of(buf).is_some_and(|(a, b, _)| (a, b) >= OLDEST && (a, b) <= NEWEST)
+}
+
+/// The catalog of a schema-only archive this reader knows; None for another version, or for an
+/// archive that holds data (pg_restore's path refuses those, naming the first data entry). A
+/// known version that does not parse is an error naming where.
+pub fn schema_catalog(
+    buf: &[u8],
+    filter: &crate::catalog::Filter,
+) -> Result<Option<crate::catalog::Catalog>> {
+    if !supported(buf) {
+        return Ok(None);
+    }
+    let toc = parse(buf)?;
+    if toc.entries.iter().any(|e| e.section == SECTION_DATA) {
+        return Ok(None);
+    }
+    crate::catalog::from_dump_reader(Text::new(&toc), filter).map(Some)
 }
 
 /// Builds the catalog of a custom-format archive held in memory.
