@@ -365,6 +365,7 @@ mod tests {
             replaces_invalid_index: Some(name.into()),
             on_failure_sql: None,
             finishes_concurrent_build: false,
+            preflight: Vec::new(),
             mark: Default::default(),
         };
         let plan = Plan {
