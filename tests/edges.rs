@@ -72,6 +72,13 @@ fn sql_cannot_come_in_through_timeout_flags() {
         ("--lock-timeout", "0", ""),
         ("--lock-retries", "4294967295", ""),
         ("--dump-lock-timeout", "10 fortnights", ""),
+        (
+            "--preflight-timeout",
+            "30s'; DELETE FROM public.canary; --",
+            "",
+        ),
+        ("--preflight-timeout", "0", ""),
+        ("--preflight-timeout", "30", ""),
     ] {
         // `--flag=value`: a value starting with '-' is still the flag's.
         let flag_value = format!("{flag}={value}");
@@ -337,6 +344,8 @@ fn a_failed_apply_reports_rolled_back_steps_not_ok() {
         "--target",
         &t.url(),
         "--allow-all-hazards",
+        // Preflight would refuse it before any step ran (tests/preflight.rs).
+        "--no-preflight",
         "--report",
         report.to_str().unwrap(),
     ])
