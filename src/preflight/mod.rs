@@ -128,9 +128,11 @@ pub struct Options {
 }
 
 impl Options {
-    /// How long a query waits for its ACCESS SHARE lock: 5 s at most.
+    /// How long a query waits for its ACCESS SHARE lock: 5 s at most, and less than the
+    /// statement timeout (half of it), so that a lock wait is told as one.
     fn lock_timeout(&self) -> Millis {
-        self.timeout.min(Millis::from_secs(5))
+        let half = Millis::from_ms((self.timeout.as_ms() / 2).max(1)).unwrap_or(Millis::ZERO);
+        half.min(Millis::from_secs(5))
     }
 }
 
@@ -400,7 +402,7 @@ impl Session<'_> {
                 self.opts.timeout
             ),
             Some(c) if *c == SqlState::LOCK_NOT_AVAILABLE => format!(
-                "another session holds a lock on {} that reading it waits for (waited {})",
+                "another session holds a lock on {} (or a table it refers to) that reading it waits for; ACCESS SHARE waited {}",
                 table.display(),
                 self.opts.lock_timeout()
             ),
