@@ -396,9 +396,14 @@ fn a_signal_during_apply_rolls_back_and_says_so() {
         // EXCLUSIVE lets pg_dump read t (ACCESS SHARE) but keeps ALTER TABLE waiting.
         let mut holder = hold_lock(&t, "public.t", "EXCLUSIVE");
         let mut out = BufReader::new(child.stdout.take().unwrap());
-        // The first step's line is out before the apply ends.
+        // The first step's line is out before the apply ends (after preflight's lines).
         let mut first = String::new();
-        out.read_line(&mut first).unwrap();
+        loop {
+            first.clear();
+            if out.read_line(&mut first).unwrap() == 0 || !first.starts_with("preflight: ") {
+                break;
+            }
+        }
         assert!(first.starts_with("step 1/"), "{first}");
         let pid = child.id().to_string();
         assert!(Command::new("kill")
