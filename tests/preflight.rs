@@ -383,48 +383,71 @@ fn hostile_names_are_counted_and_stay_names() {
     assert_eq!(t.exec("SELECT count(*) FROM canary").unwrap().trim(), "1");
 }
 
-/// While apply runs preflight and refuses, a watcher samples pg_locks: pgalign's sessions hold
-/// or ask for no lock on a table but ACCESS SHARE.
-#[test]
-fn apply_refuses_before_locking_anything_but_access_share() {
+/// While apply runs preflight and refuses, a watcher on the target database samples pg_locks
+/// as fast as it can: pgalign's sessions hold or ask for no lock on the table but ACCESS
+/// SHARE. (The table is large enough that preflight's scans are seen.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_refuses_before_locking_anything_but_access_share() {
     let (t, s) = pair(
         "CREATE TABLE t (id int PRIMARY KEY, v int);
-         INSERT INTO t SELECT g, CASE WHEN g % 1000 = 0 THEN NULL ELSE g END FROM generate_series(1, 300000) g;
+         INSERT INTO t SELECT g, CASE WHEN g > 299700 THEN NULL ELSE g END FROM generate_series(1, 300000) g;
          ANALYZE t;",
         "CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL UNIQUE);",
     );
+    let (watch, conn) = tokio_postgres::connect(
+        &format!(
+            "host={} port={} user={} dbname={}",
+            host(),
+            port(),
+            user(),
+            t.name
+        ),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .expect("connect");
+    tokio::spawn(conn);
     let done = Arc::new(AtomicBool::new(false));
-    let (name, flag) = (t.name.clone(), done.clone());
-    let watcher = std::thread::spawn(move || {
+    let flag = done.clone();
+    let watcher = tokio::spawn(async move {
         let mut seen = std::collections::BTreeSet::new();
         let mut samples = 0;
         while !flag.load(Ordering::SeqCst) {
-            let modes = admin_query(&format!(
-                "SELECT coalesce(string_agg(DISTINCT l.mode, ','), '') FROM pg_locks l
-                   JOIN pg_stat_activity a ON a.pid = l.pid
-                  WHERE a.application_name = 'pgalign' AND a.datname = '{name}'
-                    AND l.locktype = 'relation'
-                    AND l.relation IN (SELECT oid FROM pg_class WHERE relname = 't')"
-            ));
-            seen.extend(modes.split(',').filter(|m| !m.is_empty()).map(String::from));
+            let rows = watch
+                .query(
+                    "SELECT l.mode FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                      WHERE a.application_name = 'pgalign' AND l.locktype = 'relation'
+                        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                        AND l.relation = 'public.t'::regclass",
+                    &[],
+                )
+                .await
+                .unwrap();
+            seen.extend(rows.iter().map(|r| r.get::<_, String>(0)));
             samples += 1;
         }
         (seen, samples)
     });
-    assert_refused(
-        &s,
-        &t,
-        &[],
-        &["SET NOT NULL on column v meets 300 rows with NULL"],
-        "SELECT count(*), count(v) FROM t",
-    );
+    let (t, s) = tokio::task::spawn_blocking(move || {
+        assert_refused(
+            &s,
+            &t,
+            &[],
+            &["SET NOT NULL on column v meets 300 rows with NULL"],
+            "SELECT count(*), count(v) FROM t",
+        );
+        (t, s)
+    })
+    .await
+    .unwrap();
     done.store(true, Ordering::SeqCst);
-    let (seen, samples) = watcher.join().unwrap();
-    assert!(samples > 0);
+    let (seen, samples) = watcher.await.unwrap();
+    eprintln!("{samples} samples of pg_locks; pgalign's locks on t: {seen:?}");
     assert!(
         seen.iter().all(|m| m == "AccessShareLock"),
         "pgalign took {seen:?} on t"
     );
+    drop((t, s));
 }
 
 /// An index locked by another session (REINDEX holds ACCESS EXCLUSIVE on it, and SHARE on its
