@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 const EXIT_CODES: &str = "Exit codes:
   0  success; for diff/plan --exit-code: no differences
-  1  error (bad input, connection, pg_dump failure, apply failure)
+  1  error (bad input, connection, pg_dump failure, apply failure; apply refused by preflight:
+     a step would fail on TARGET's rows)
   2  differences found (diff, plan --exit-code), or residual differences after apply
   3  refused: the plan has hazards that were not allowed";
 
@@ -132,6 +133,8 @@ pub struct PlanArgs {
     /// added NOT VALID then validated, SET NOT NULL through a validated CHECK.
     #[arg(long)]
     pub online: bool,
+    #[command(flatten)]
+    pub preflight: Preflight,
 }
 
 #[derive(Args, Debug)]
@@ -156,6 +159,8 @@ pub struct ApplyArgs {
     /// Use low-lock forms on existing tables (see `plan --online`).
     #[arg(long)]
     pub online: bool,
+    #[command(flatten)]
+    pub preflight: Preflight,
     /// How long to wait for another pgalign run on TARGET to finish (advisory lock).
     #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = duration::parse)]
     pub lock_wait: Millis,
@@ -178,6 +183,19 @@ fn parse_hazard(s: &str) -> Result<Hazard, String> {
             Hazard::ALL.map(|h| h.name()).join(", ")
         )
     })
+}
+
+/// Read-only checks of TARGET's rows before anything is locked.
+#[derive(Args, Debug, Clone)]
+pub struct Preflight {
+    /// Do not look at TARGET's rows before applying (or, for plan, after planning): no
+    /// counts of NULLs, duplicates, orphans, values that do not convert, or rows dropped.
+    #[arg(long)]
+    pub no_preflight: bool,
+    /// statement_timeout of each preflight query (read-only, ACCESS SHARE); a query that
+    /// takes longer is reported "not checked: timed out".
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = duration::parse_nonzero)]
+    pub preflight_timeout: Millis,
 }
 
 #[derive(Args, Debug, Clone)]

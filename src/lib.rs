@@ -12,6 +12,7 @@ pub mod duration;
 pub mod endpoint;
 pub mod interrupt;
 pub mod plan;
+pub mod preflight;
 pub mod render;
 pub mod secrets;
 

@@ -6,6 +6,7 @@ use crate::catalog::Catalog;
 use crate::diff::{Change, ChangeKind, Diff, Sides};
 use crate::duration::Millis;
 use crate::plan::{preamble, session_settings, GroupKind, Plan};
+use crate::preflight;
 use serde::Serialize;
 use std::io::{self, Write};
 
@@ -16,6 +17,17 @@ pub struct Header<'a> {
 }
 
 pub fn plan_sql(plan: &Plan, header: &Header, w: &mut impl Write) -> io::Result<()> {
+    plan_sql_with(plan, header, None, w)
+}
+
+/// The script, with what preflight found on TARGET's rows (when it ran): a summary in the
+/// header, and a `-- preflight:` line on each step it has something to say about.
+pub fn plan_sql_with(
+    plan: &Plan,
+    header: &Header,
+    preflight: Option<&preflight::Outcome>,
+    w: &mut impl Write,
+) -> io::Result<()> {
     writeln!(w, "-- pgalign migration")?;
     writeln!(w, "-- source (desired): {}", one_line(header.source))?;
     writeln!(w, "-- target (changed): {}", one_line(header.target))?;
@@ -30,6 +42,10 @@ pub fn plan_sql(plan: &Plan, header: &Header, w: &mut impl Write) -> io::Result<
         let names: Vec<&str> = hazards.iter().map(|h| h.name()).collect();
         writeln!(w, "-- hazards: {}", names.join(", "))?;
     }
+    if let Some(o) = preflight {
+        writeln!(w, "-- preflight: {}", one_line(&o.summary()))?;
+    }
+    let findings = preflight.map_or(&[][..], |o| &o.findings);
     let groups = plan.groups();
     let single = groups.len() <= 1 && groups.iter().all(|g| g.kind == GroupKind::Transaction);
     if single {
@@ -108,6 +124,9 @@ pub fn plan_sql(plan: &Plan, header: &Header, w: &mut impl Write) -> io::Result<
                 let names: Vec<&str> = s.hazards.iter().map(|h| h.name()).collect();
                 writeln!(w, "-- hazards: {}", names.join(", "))?;
             }
+            for f in findings.iter().filter(|f| f.step == i + 1) {
+                writeln!(w, "-- preflight: {}", one_line(&f.text()))?;
+            }
             if let Some(ix) = &s.replaces_invalid_index {
                 writeln!(
                     w,
@@ -147,7 +166,26 @@ fn comment_lines(s: &str) -> impl Iterator<Item = &str> {
 }
 
 pub fn plan_json(plan: &Plan, w: &mut impl Write) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *w, plan)?;
+    plan_json_with(plan, None, w)
+}
+
+/// The plan as JSON, with what preflight found (when it ran) as a top-level `preflight`
+/// array. Findings are what TARGET's rows were when the plan was made: kept beside the plan,
+/// outside its digest, and ignored when the plan is read back (`apply --plan` runs the checks
+/// again).
+pub fn plan_json_with(
+    plan: &Plan,
+    preflight: Option<&[preflight::Finding]>,
+    w: &mut impl Write,
+) -> io::Result<()> {
+    #[derive(Serialize)]
+    struct WithFindings<'a> {
+        #[serde(flatten)]
+        plan: &'a Plan,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        preflight: Option<&'a [preflight::Finding]>,
+    }
+    serde_json::to_writer_pretty(&mut *w, &WithFindings { plan, preflight })?;
     writeln!(w)
 }
 
@@ -274,6 +312,9 @@ pub struct ApplyReport<'a> {
     pub plan_steps: usize,
     pub hazards_present: Vec<&'static str>,
     pub hazards_allowed: Vec<&'static str>,
+    /// What preflight found before anything changed; None when it did not run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preflight: Option<&'a [preflight::Finding]>,
     pub steps: &'a [StepRun],
     pub groups: usize,
     pub groups_committed: usize,
@@ -320,6 +361,17 @@ pub fn apply_report_md(r: &ApplyReport) -> String {
     if let Some(e) = r.error {
         s.push_str(&format!("**Error:** {}\n\n", e.replace('|', "\\|")));
     }
+    match r.preflight {
+        Some([]) => s.push_str("Preflight: nothing found on TARGET's rows\n\n"),
+        Some(found) => {
+            s.push_str("Preflight (TARGET's rows, before anything was locked):\n\n");
+            for f in found {
+                s.push_str(&format!("- {}\n", f.line().replace('|', "\\|")));
+            }
+            s.push('\n');
+        }
+        None => {}
+    }
     if !r.steps.is_empty() {
         s.push_str("| # | step | status | ms |\n|---|---|---|---|\n");
         for st in r.steps {
@@ -365,6 +417,7 @@ mod tests {
             replaces_invalid_index: Some(name.into()),
             on_failure_sql: None,
             finishes_concurrent_build: false,
+            preflight: Vec::new(),
             mark: Default::default(),
         };
         let plan = Plan {

@@ -89,7 +89,13 @@ fn a_failing_statement_changes_nothing() {
         "CREATE TABLE a_new (id int); CREATE TABLE t (id int, v int NOT NULL);",
     );
     let before = schema_of(&t);
-    let o = run(apply_cmd(&s, &t, &["--allow-all-hazards"]));
+    // Without preflight (which would refuse the plan before it runs: tests/preflight.rs), the
+    // statement fails on the server and rolls back.
+    let o = run(apply_cmd(
+        &s,
+        &t,
+        &["--allow-all-hazards", "--no-preflight"],
+    ));
     assert_eq!(o.status.code(), Some(1), "{}", err(&o));
     let e = err(&o);
     assert!(
@@ -312,7 +318,12 @@ fn dry_run_proves_the_plan_and_changes_nothing() {
     // A plan that cannot run fails the dry run, still changing nothing.
     t.exec("INSERT INTO t VALUES (1000, NULL)").unwrap();
     s.exec("ALTER TABLE t ALTER COLUMN v SET NOT NULL").unwrap();
-    let o = run(apply_cmd(&s, &t, &["--allow-all-hazards", "--dry-run"]));
+    // (Preflight would refuse it first: the dry run itself is what is proved here.)
+    let o = run(apply_cmd(
+        &s,
+        &t,
+        &["--allow-all-hazards", "--dry-run", "--no-preflight"],
+    ));
     assert_eq!(o.status.code(), Some(1), "{}", err(&o));
     assert_eq!(schema_of(&t), before);
 }
@@ -701,7 +712,11 @@ async fn a_failed_online_not_null_leaves_no_helper_check() {
     );
     let before = schema_of(&t);
     let (o, t) = tokio::task::spawn_blocking(move || {
-        let o = run(apply_cmd(&s, &t, &["--online", "--allow-all-hazards"]));
+        let o = run(apply_cmd(
+            &s,
+            &t,
+            &["--online", "--allow-all-hazards", "--no-preflight"],
+        ));
         (o, t)
     })
     .await
@@ -763,6 +778,7 @@ async fn a_helper_check_that_cannot_be_removed_is_named_with_its_fix() {
             "--target",
             &url,
             "--allow-all-hazards",
+            "--no-preflight",
         ])
     });
     let watch = session(&t).await;

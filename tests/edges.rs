@@ -72,6 +72,13 @@ fn sql_cannot_come_in_through_timeout_flags() {
         ("--lock-timeout", "0", ""),
         ("--lock-retries", "4294967295", ""),
         ("--dump-lock-timeout", "10 fortnights", ""),
+        (
+            "--preflight-timeout",
+            "30s'; DELETE FROM public.canary; --",
+            "",
+        ),
+        ("--preflight-timeout", "0", ""),
+        ("--preflight-timeout", "30", ""),
     ] {
         // `--flag=value`: a value starting with '-' is still the flag's.
         let flag_value = format!("{flag}={value}");
@@ -337,6 +344,8 @@ fn a_failed_apply_reports_rolled_back_steps_not_ok() {
         "--target",
         &t.url(),
         "--allow-all-hazards",
+        // Preflight would refuse it before any step ran (tests/preflight.rs).
+        "--no-preflight",
         "--report",
         report.to_str().unwrap(),
     ])
@@ -387,9 +396,14 @@ fn a_signal_during_apply_rolls_back_and_says_so() {
         // EXCLUSIVE lets pg_dump read t (ACCESS SHARE) but keeps ALTER TABLE waiting.
         let mut holder = hold_lock(&t, "public.t", "EXCLUSIVE");
         let mut out = BufReader::new(child.stdout.take().unwrap());
-        // The first step's line is out before the apply ends.
+        // The first step's line is out before the apply ends (after preflight's lines).
         let mut first = String::new();
-        out.read_line(&mut first).unwrap();
+        loop {
+            first.clear();
+            if out.read_line(&mut first).unwrap() == 0 || !first.starts_with("preflight: ") {
+                break;
+            }
+        }
         assert!(first.starts_with("step 1/"), "{first}");
         let pid = child.id().to_string();
         assert!(Command::new("kill")

@@ -9,6 +9,7 @@ pub mod parse;
 pub mod privileges;
 pub mod read;
 mod reader;
+pub mod rules;
 pub mod table;
 pub mod validate;
 pub mod view;

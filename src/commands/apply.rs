@@ -292,6 +292,7 @@ pub async fn run(args: &ApplyArgs, out: &mut impl Write) -> Result<Outcome> {
         plan_steps: p.steps.len(),
         hazards_present: p.hazards().into_iter().map(|h| h.name()).collect(),
         hazards_allowed: allowed.iter().map(|h| h.name()).collect(),
+        preflight: None,
         steps: &[],
         groups: 0,
         groups_committed: 0,
@@ -306,6 +307,32 @@ pub async fn run(args: &ApplyArgs, out: &mut impl Write) -> Result<Outcome> {
         report.total_ms = ms_since(started);
         reports.write(&report)?;
         return Ok(Outcome { code: 3, messages });
+    }
+
+    // TARGET's rows, before the first change: a step they would make fail refuses the plan
+    // now, before it holds any lock but ACCESS SHARE.
+    let t = Instant::now();
+    let checked = interrupt::or_interrupted("running preflight (nothing was changed)", async {
+        Ok(super::preflight::for_apply(&args.preflight, &target, &p).await)
+    })
+    .await?;
+    if let Some(o) = &checked {
+        timings.lap("preflight", t);
+        say(out, &format!("preflight: {}", o.summary()))?;
+        for f in &o.findings {
+            say(out, &format!("preflight: {}", f.line()))?;
+        }
+        report.preflight = Some(&o.findings);
+    }
+    if let Some(refused) = checked
+        .as_ref()
+        .and_then(|o| super::preflight::refusal(o, &target_name))
+    {
+        apply::unlock(&target.client).await;
+        report.error = Some(&refused);
+        report.total_ms = ms_since(started);
+        reports.write(&report)?;
+        bail!("{refused}");
     }
 
     let t = Instant::now();

@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod diff;
 pub mod plan;
+mod preflight;
 mod verify;
 
 use crate::catalog::ObjectKind;
@@ -67,6 +68,8 @@ pub struct Loaded {
     pub target: Catalog,
     pub source_name: String,
     pub target_name: String,
+    /// TARGET's connection, when it is a database (not a dump file).
+    pub target_conn: Option<ConnParams>,
     pub messages: Vec<String>,
 }
 
@@ -266,6 +269,7 @@ pub async fn load(c: &Common, timings: &mut Timings) -> Result<Loaded> {
         target,
         source_name,
         target_name,
+        target_conn: tp,
         messages,
     })
 }

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 pub async fn run(args: &PlanArgs, out: &mut impl Write) -> Result<Outcome> {
     let mut timings = Timings::default();
-    let loaded = load(&args.common, &mut timings).await?;
+    let mut loaded = load(&args.common, &mut timings).await?;
     let t = Instant::now();
     let d = diff::diff(&loaded.source, &loaded.target);
     super::validate(&loaded, &d)?;
@@ -24,17 +24,26 @@ pub async fn run(args: &PlanArgs, out: &mut impl Write) -> Result<Outcome> {
     let p = plan::plan(&loaded.source, &loaded.target, &d, &opts);
     timings.lap("plan", t);
     let t = Instant::now();
+    let mut messages = std::mem::take(&mut loaded.messages);
+    let checked = super::preflight::for_plan(&args.preflight, &loaded, &p, &mut messages).await;
+    if checked.is_some() {
+        timings.lap("preflight", t);
+    }
+    let t = Instant::now();
     let mut buf = Vec::new();
     match args.format {
-        PlanFormat::Sql => render::plan_sql(
+        PlanFormat::Sql => render::plan_sql_with(
             &p,
             &render::Header {
                 source: &loaded.source_name,
                 target: &loaded.target_name,
             },
+            checked.as_ref(),
             &mut buf,
         )?,
-        PlanFormat::Json => render::plan_json(&p, &mut buf)?,
+        PlanFormat::Json => {
+            render::plan_json_with(&p, checked.as_ref().map(|o| &o.findings[..]), &mut buf)?
+        }
     }
     match &args.output {
         Some(path) => std::fs::write(path, &buf)
@@ -46,7 +55,6 @@ pub async fn run(args: &PlanArgs, out: &mut impl Write) -> Result<Outcome> {
     // would only delay the exit (a tenth of a second at 10,000 tables).
     std::mem::forget(loaded.source);
     std::mem::forget(loaded.target);
-    let mut messages = loaded.messages;
     if !p.unsupported.is_empty() {
         messages.push(format!(
             "warning: {} change(s) are not supported yet and are listed in the plan, not made: {}",

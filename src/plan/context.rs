@@ -110,6 +110,7 @@ impl Ctx<'_> {
             replaces_invalid_index: None,
             on_failure_sql: None,
             finishes_concurrent_build: false,
+            preflight: Vec::new(),
             mark: Mark {
                 key: Some(b.key.clone()),
                 role: Role::Other,

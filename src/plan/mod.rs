@@ -10,6 +10,7 @@ mod checks;
 mod context;
 mod kinds;
 mod order;
+pub mod preflight;
 
 use cascade::*;
 use checks::*;
@@ -133,6 +134,10 @@ pub struct Step {
     /// the constraint): a dry run, which cannot build concurrently, leaves it out too.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub finishes_concurrent_build: bool,
+    /// What preflight asks of TARGET's rows before anything is locked: rows that would make
+    /// this step fail, or that it loses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub preflight: Vec<preflight::Check>,
     /// What the planner's ordering rules know of the step: its object's typed key, and what
     /// it does that another step must run before or after. Planning only: a plan file does
     /// not carry it.
@@ -369,6 +374,7 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
     parents_change_after_no_inherit(&steps, creates, &mut order);
     let mut steps = order.settle(steps);
     commit_new_enum_labels(&mut steps);
+    preflight::after_tables_emptied(&mut steps);
     let mut steps = steps_that_parse(steps, &mut ctx.unsupported);
     if let Some(major) = tgt.server_version {
         steps = without_newer_syntax(steps, major, &mut ctx.unsupported);

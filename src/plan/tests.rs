@@ -56,6 +56,7 @@ fn plain_step(kind: ObjectKind, object: &str, sql: &str) -> Step {
         replaces_invalid_index: None,
         on_failure_sql: None,
         finishes_concurrent_build: false,
+        preflight: Vec::new(),
         mark: Mark::default(),
     }
 }

@@ -7,6 +7,7 @@ use crate::catalog::read::{
     relation_after, replace_from, replace_word,
 };
 use crate::catalog::ObjectKind;
+use crate::plan::preflight::{Check, Rel};
 use crate::plan::{Ctx, Hazard, Op};
 
 /// SQL that drops TARGET block `ti`.
@@ -188,9 +189,6 @@ fn drop_index(ctx: &Ctx, ti: usize, first: &str) -> DropHow {
 fn drop_object(ctx: &Ctx, ti: usize, recreated: bool) -> DropHow {
     let b = &ctx.tgt.blocks[ti];
     let kind = &b.key.kind;
-    let step = |sql: String, hazards: Vec<Hazard>| {
-        DropHow::Steps(vec![ctx.step(b, Op::Drop, "", sql, hazards)])
-    };
     // The type becomes SQL (`DROP <type> <name>`): only the kinds `DROP` takes, never
     // whatever a header says.
     let word = kind.drop_keyword();
@@ -210,7 +208,17 @@ fn drop_object(ctx: &Ctx, ti: usize, recreated: bool) -> DropHow {
         ObjectKind::Type if recreated => vec![Hazard::TypeRebuild],
         _ => vec![],
     };
-    step(format!("DROP {word} {id};\n"), hazards)
+    let mut st = ctx.step(b, Op::Drop, "", format!("DROP {word} {id};\n"), hazards);
+    // The rows that go with it: preflight counts them, next to the data-loss hazard.
+    if *kind == ObjectKind::Table {
+        if let Some(def) = b.table() {
+            st.preflight = vec![Check::RowsLost {
+                table: Rel::of(def),
+                column: None,
+            }];
+        }
+    }
+    DropHow::Steps(vec![st])
 }
 
 pub(super) fn invert_row_security(stmt: &str) -> String {

@@ -14,7 +14,7 @@ mod table;
 
 pub use drop::drop;
 
-use super::{Ctx, Hazard, Op, Step};
+use super::{preflight, Ctx, Hazard, Op, Step};
 use crate::catalog::parse::quote_ident;
 use crate::catalog::read::{self, identity_of};
 use crate::catalog::Block;
@@ -194,11 +194,18 @@ pub fn create(ctx: &mut Ctx, si: usize, recreated: bool) -> Vec<Step> {
         sql.push_str("SET default_tablespace = '';\nSET default_table_access_method = heap;\n");
     }
     let mut reason = reason.to_string();
-    if ctx.opts.online && s.settings().is_empty() && on_existing_table(ctx, s) {
+    let existing = builds_on_rows(kind) && on_existing_table(ctx, s);
+    // What the rows already in the table must satisfy for the build to succeed.
+    let checks = if existing {
+        preflight::for_created(s, built_on_table(ctx, s))
+    } else {
+        Vec::new()
+    };
+    if ctx.opts.online && s.settings().is_empty() && existing {
         if let Some(why) = online::not_on_partitioned_table(ctx, s) {
             // The plain form, and its hazard, stay.
             reason.push_str(why);
-        } else if let Some(steps) = online::create_online(ctx, s, &reason) {
+        } else if let Some(steps) = online::create_online(ctx, s, &reason, &checks) {
             return steps;
         }
     }
@@ -209,38 +216,50 @@ pub fn create(ctx: &mut Ctx, si: usize, recreated: bool) -> Vec<Step> {
             sql.push_str(&format!("REFRESH MATERIALIZED VIEW {id};\n"));
         }
     }
-    if *kind == ObjectKind::Index
-        || matches!(
-            kind,
-            ObjectKind::Constraint | ObjectKind::FkConstraint | ObjectKind::CheckConstraint
-        )
-    {
-        // Building on a table that already exists in TARGET blocks its writes while it runs
-        // (a constraint added NOT VALID reads no rows).
-        let not_valid = s
-            .stmts
-            .first()
-            .and_then(|x| read::add_constraint(x))
-            .is_some_and(|c| c.not_valid);
-        if on_existing_table(ctx, s) && !not_valid {
-            hazards.push(
-                if *kind == ObjectKind::Index
-                    || s.sql().contains(" PRIMARY KEY ")
-                    || s.sql().contains(" UNIQUE ")
-                {
-                    Hazard::IndexBuild
-                } else {
-                    Hazard::ValidationScan
-                },
-            );
-        }
+    // Building on a table that already exists in TARGET blocks its writes while it runs (a
+    // constraint added NOT VALID reads no rows).
+    let not_valid = s
+        .stmts
+        .first()
+        .and_then(|x| read::add_constraint(x))
+        .is_some_and(|c| c.not_valid);
+    if existing && !not_valid {
+        hazards.push(
+            if *kind == ObjectKind::Index
+                || s.sql().contains(" PRIMARY KEY ")
+                || s.sql().contains(" UNIQUE ")
+            {
+                Hazard::IndexBuild
+            } else {
+                Hazard::ValidationScan
+            },
+        );
     }
     let op = if kind.is_reapplied() && recreated {
         Op::Alter
     } else {
         Op::Create
     };
-    vec![ctx.step(s, op, &reason, sql, hazards)]
+    let mut step = ctx.step(s, op, &reason, sql, hazards);
+    step.preflight = checks;
+    vec![step]
+}
+
+/// Whether creating this kind builds on a table's rows (an index, a constraint).
+fn builds_on_rows(kind: &ObjectKind) -> bool {
+    matches!(
+        kind,
+        ObjectKind::Index
+            | ObjectKind::Constraint
+            | ObjectKind::FkConstraint
+            | ObjectKind::CheckConstraint
+    )
+}
+
+/// TARGET's definition of the table an index or constraint is built on.
+fn built_on_table<'a>(ctx: &Ctx<'a>, s: &Block) -> Option<&'a crate::catalog::TableDef> {
+    let table = read::built_on(&s.key.kind, s.stmts.first()?)?;
+    ctx.tgt.blocks[*ctx.tgt_rel.tables.get(&table)?].table()
 }
 
 /// TARGET's default privileges (ALTER DEFAULT PRIVILEGES) grant on every object created there,

@@ -6,6 +6,7 @@
 use crate::catalog::parse::quote_ident;
 use crate::catalog::read::{self};
 use crate::catalog::{Block, ObjectKind};
+use crate::plan::preflight::Check;
 use crate::plan::{Ctx, Hazard, Op, Step};
 
 /// `CREATE [UNIQUE] INDEX name ON ...` -> `CREATE [UNIQUE] INDEX CONCURRENTLY name ON ...`.
@@ -99,7 +100,14 @@ pub(super) fn not_on_partitioned_table(ctx: &Ctx, s: &Block) -> Option<&'static 
 }
 
 /// `--online` forms of building an index or adding a constraint on a table that exists.
-pub(super) fn create_online(ctx: &Ctx, s: &Block, reason: &str) -> Option<Vec<Step>> {
+/// `checks` (what the rows must satisfy) go on the step that scans them: the concurrent build,
+/// or the VALIDATE.
+pub(super) fn create_online(
+    ctx: &Ctx,
+    s: &Block,
+    reason: &str,
+    checks: &[Check],
+) -> Option<Vec<Step>> {
     let first = s.stmts.first()?;
     if s.stmts.len() != 1 {
         return None;
@@ -117,6 +125,7 @@ pub(super) fn create_online(ctx: &Ctx, s: &Block, reason: &str) -> Option<Vec<St
             );
             st.transactional = false;
             st.replaces_invalid_index = index_name(first, &schema);
+            st.preflight = checks.to_vec();
             Some(vec![st])
         }
         ObjectKind::FkConstraint | ObjectKind::CheckConstraint => {
@@ -136,6 +145,7 @@ pub(super) fn create_online(ctx: &Ctx, s: &Block, reason: &str) -> Option<Vec<St
                 vec![],
             );
             v.own_transaction = true;
+            v.preflight = checks.to_vec();
             Some(vec![a, v])
         }
         ObjectKind::Constraint => {
@@ -149,6 +159,7 @@ pub(super) fn create_online(ctx: &Ctx, s: &Block, reason: &str) -> Option<Vec<St
             );
             b.transactional = false;
             b.replaces_invalid_index = index_name(&b.sql, &schema);
+            b.preflight = checks.to_vec();
             let mut a = ctx.step(
                 s,
                 Op::Create,

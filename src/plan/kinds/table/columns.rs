@@ -8,6 +8,7 @@ use super::diff::{AddedColumn, CheckChange, ColumnChange, ColumnsDiff, Generated
 use super::{Out, PartitionParent, Table};
 use crate::catalog::parse::{quote_ident, type_modifiers, ColumnDef};
 use crate::catalog::{Catalog, Key, ObjectKind, TableDef};
+use crate::plan::preflight::{Check, Rel};
 use crate::plan::{Hazard, Role, Step};
 
 /// What the column steps of one table need besides its diff.
@@ -21,6 +22,15 @@ pub(super) struct Columns<'t, 'c, 'a> {
 }
 
 impl Columns<'_, '_, '_> {
+    /// A check on this table's rows; none on a foreign table (its rows are not here).
+    fn check(&self, make: impl FnOnce(Rel) -> Check) -> Vec<Check> {
+        if self.table.foreign {
+            Vec::new()
+        } else {
+            vec![make(Rel::of(self.new))]
+        }
+    }
+
     pub fn write(&self, diff: &ColumnsDiff, out: &mut Out) {
         for k in &diff.checks_dropped {
             self.dropped_check(k, out);
@@ -101,7 +111,7 @@ impl Columns<'_, '_, '_> {
             return;
         }
         out.drop_steps.push((c.name.clone(), out.steps.len()));
-        out.steps.push(drops_column(t.step(
+        let mut step = drops_column(t.step(
             &format!("column {} not in source", c.name),
             t.sql(&format!("DROP COLUMN {}", quote_ident(&c.name))),
             if t.foreign {
@@ -109,7 +119,12 @@ impl Columns<'_, '_, '_> {
             } else {
                 vec![Hazard::DataLoss, Hazard::AccessExclusiveLock]
             },
-        )));
+        ));
+        step.preflight = self.check(|table| Check::RowsLost {
+            table,
+            column: Some(c.name.clone()),
+        });
+        out.steps.push(step);
     }
 
     /// A partition's column that its parent changes: the parent's change (type, collation,
@@ -219,7 +234,8 @@ impl Columns<'_, '_, '_> {
             sql.push_str(&t.sql(&format!("ALTER COLUMN {col} SET DEFAULT {d}")));
         }
         let mut hazards = vec![Hazard::AccessExclusiveLock];
-        match type_change_cost(&o.type_sql, &c.type_sql) {
+        let cost = type_change_cost(&o.type_sql, &c.type_sql);
+        match cost {
             _ if t.foreign => {}
             Cost::Free if !ch.collation => {}
             Cost::Narrowing => {
@@ -228,7 +244,7 @@ impl Columns<'_, '_, '_> {
             }
             _ => hazards.push(Hazard::TableRewrite),
         }
-        t.step(
+        let mut step = t.step(
             &format!(
                 "column {} type {}{} -> {}{}",
                 c.name,
@@ -239,7 +255,27 @@ impl Columns<'_, '_, '_> {
             ),
             sql,
             hazards,
-        )
+        );
+        // What the existing values do to the conversion: a shorter string type cuts them (an
+        // explicit cast never fails there); another narrowing may fail on them. A widening
+        // cannot fail, and is not looked at.
+        if !using.is_empty() {
+            let column = c.name.clone();
+            step.preflight = match shorter_string(&o.type_sql, &c.type_sql) {
+                Some(length) => self.check(|table| Check::Truncates {
+                    table,
+                    column,
+                    length,
+                }),
+                None if matches!(cost, Cost::Narrowing) => self.check(|table| Check::Converts {
+                    table,
+                    column,
+                    to_type: c.type_sql.clone(),
+                }),
+                None => Vec::new(),
+            };
+        }
+        step
     }
 
     fn not_null_steps(&self, c: &ColumnDef, out: &mut Out) {
@@ -268,6 +304,10 @@ impl Columns<'_, '_, '_> {
                 vec![],
             );
             v.own_transaction = true;
+            v.preflight = self.check(|table| Check::Nulls {
+                table,
+                column: c.name.clone(),
+            });
             // The helper commits before it is validated: should validation (NULLs) or the
             // SET NOT NULL below fail, it would stay, refusing new NULLs. Apply removes it.
             let remove_helper = t.sql(&format!("DROP CONSTRAINT IF EXISTS {tmp}"));
@@ -286,11 +326,16 @@ impl Columns<'_, '_, '_> {
             n.on_failure_sql = Some(remove_helper);
             out.steps.push(n);
         } else if c.not_null {
-            out.steps.push(t.step(
+            let mut step = t.step(
                 &format!("column {} becomes NOT NULL", c.name),
                 t.sql(&format!("ALTER COLUMN {col} SET NOT NULL")),
                 vec![Hazard::ValidationScan, Hazard::AccessExclusiveLock],
-            ));
+            );
+            step.preflight = self.check(|table| Check::Nulls {
+                table,
+                column: c.name.clone(),
+            });
+            out.steps.push(step);
         } else {
             out.steps.push(t.step(
                 &format!("column {} becomes nullable", c.name),
@@ -385,15 +430,23 @@ impl Columns<'_, '_, '_> {
                 }
             }
         }
-        if c.not_null && c.default.is_none() && c.generated.is_none() && folded.is_none() {
+        let no_default =
+            c.not_null && c.default.is_none() && c.generated.is_none() && folded.is_none();
+        if no_default {
             reason.push_str(" (NOT NULL without a default: fails if the table has rows)");
         }
         let text = match &folded {
             Some(f) => c.with_clause(&f.clause),
             None => c.text.clone(),
         };
-        out.steps
-            .push(t.step(&reason, t.sql(&format!("ADD COLUMN {text}")), hazards));
+        let mut step = t.step(&reason, t.sql(&format!("ADD COLUMN {text}")), hazards);
+        if no_default {
+            step.preflight = self.check(|table| Check::AnyRow {
+                table,
+                column: c.name.clone(),
+            });
+        }
+        out.steps.push(step);
         if let Some(f) = folded {
             out.created_within.push(f.entry);
             out.created_before.extend(f.sequence);
@@ -503,6 +556,27 @@ fn type_change_cost(old: &str, new: &str) -> Cost {
     Cost::Narrowing
 }
 
+/// The length a string type change cuts values to: SOURCE's type is `character varying(n)` or
+/// `character(n)`, TARGET's a string type without a limit or with a larger one. The cast
+/// `USING col::type` cuts longer values without an error.
+fn shorter_string(old: &str, new: &str) -> Option<u32> {
+    let bases = ["character varying", "character"];
+    let to = bases
+        .iter()
+        .find_map(|b| type_modifiers(new, b))
+        .and_then(|m| m.first().copied())?;
+    let from = if old == "text" {
+        None
+    } else {
+        bases
+            .iter()
+            .find_map(|b| type_modifiers(old, b))?
+            .first()
+            .copied()
+    };
+    from.is_none_or(|n| n > to).then_some(to)
+}
+
 /// Marks a step that drops a column: what an inheritance parent drops runs after its leaving
 /// child's steps (see `order::parents_change_after_no_inherit`).
 fn drops_column(mut step: Step) -> Step {
@@ -513,6 +587,22 @@ fn drops_column(mut step: Step) -> Step {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shorter_strings() {
+        assert_eq!(
+            shorter_string("character varying(50)", "character varying(10)"),
+            Some(10)
+        );
+        assert_eq!(shorter_string("text", "character varying(10)"), Some(10));
+        assert_eq!(shorter_string("character varying", "character(3)"), Some(3));
+        assert_eq!(
+            shorter_string("character varying(10)", "character varying(50)"),
+            None
+        );
+        assert_eq!(shorter_string("integer", "character varying(10)"), None);
+        assert_eq!(shorter_string("character varying(10)", "text"), None);
+    }
 
     #[test]
     fn costs() {

@@ -1,0 +1,78 @@
+//! When `plan` and `apply` run preflight (`crate::preflight`), and what they say about it.
+
+use super::Loaded;
+use crate::apply::connect::Target;
+use crate::cli;
+use crate::plan::Plan;
+use crate::preflight::{self, Outcome};
+
+fn options(args: &cli::Preflight) -> preflight::Options {
+    preflight::Options {
+        timeout: args.preflight_timeout,
+    }
+}
+
+/// Whether there is anything to run: not skipped, and some step carries a check.
+fn wanted(args: &cli::Preflight, plan: &Plan) -> bool {
+    !args.no_preflight && preflight::has_checks(plan)
+}
+
+/// For `plan`: TARGET's rows, looked at on a connection of its own once the plan is made.
+/// None when it does not run: skipped, nothing to check, a dump file (with a note), or TARGET
+/// cannot be reached (a warning: the plan stands without it).
+pub async fn for_plan(
+    args: &cli::Preflight,
+    loaded: &Loaded,
+    plan: &Plan,
+    messages: &mut Vec<String>,
+) -> Option<Outcome> {
+    if !wanted(args, plan) {
+        return None;
+    }
+    let Some(conn) = &loaded.target_conn else {
+        messages.push(
+            "note: preflight not run: the target is a dump file (there are no rows to look at)"
+                .into(),
+        );
+        return None;
+    };
+    let target = match crate::apply::connect::connect(conn).await {
+        Ok(t) => t,
+        Err(e) => {
+            messages.push(format!(
+                "warning: preflight not run: connecting to target {}: {e:#}",
+                loaded.target_name
+            ));
+            return None;
+        }
+    };
+    let outcome = preflight::run(&target, plan, &options(args)).await;
+    for f in outcome.blocking() {
+        messages.push(format!("warning: preflight: {}", f.line()));
+    }
+    Some(outcome)
+}
+
+/// For `apply`: on apply's own connection, before its first change.
+pub async fn for_apply(args: &cli::Preflight, target: &Target, plan: &Plan) -> Option<Outcome> {
+    if !wanted(args, plan) {
+        return None;
+    }
+    Some(preflight::run(target, plan, &options(args)).await)
+}
+
+/// Why apply refuses, on one line: each step that would fail, what it meets and what to do.
+/// None when nothing would fail.
+pub fn refusal(outcome: &Outcome, target_name: &str) -> Option<String> {
+    let lines: Vec<String> = outcome
+        .blocking()
+        .map(|f| format!("step {} ({} {}): {}", f.step, f.op, f.object, f.message))
+        .collect();
+    if lines.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "refused by preflight on target {target_name} (nothing was changed): {}",
+        lines.join("; ")
+    ))
+}
