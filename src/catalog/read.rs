@@ -279,8 +279,26 @@ pub fn drop_constraint(sql: &str) -> Option<String> {
     ))
 }
 
+/// The comment initdb gives the public schema. pg_dump (15 and later) leaves it out of a dump,
+/// and prints the schema without a comment as `COMMENT ON SCHEMA public IS ''`, an entry of its
+/// own: so no entry means this comment, not none.
+const PUBLIC_SCHEMA_INITDB_COMMENT: &str = "standard public schema";
+
+/// The statement that undoes a COMMENT or SECURITY LABEL entry: `... IS NULL`, but for the public
+/// schema's comment, initdb's comment again (what the entry's absence means, see above).
+pub fn comment_removal(b: &Block) -> Option<String> {
+    if b.key.kind == ObjectKind::Comment && b.key.schema.is_empty() && b.key.name == "SCHEMA public"
+    {
+        return Some(format!(
+            "COMMENT ON SCHEMA public IS {};\n",
+            super::quote_literal(PUBLIC_SCHEMA_INITDB_COMMENT)
+        ));
+    }
+    comment_to_null(b.stmts.first()?)
+}
+
 /// `COMMENT ON X IS '...'` -> `COMMENT ON X IS NULL;`
-pub fn comment_to_null(sql: &str) -> Option<String> {
+fn comment_to_null(sql: &str) -> Option<String> {
     let toks = tokens(sql).ok()?;
     let i = toks
         .iter()
@@ -560,6 +578,16 @@ mod tests {
         assert_eq!(
             comment_to_null("COMMENT ON COLUMN app.t.\"is\" IS 'x is y'").unwrap(),
             "COMMENT ON COLUMN app.t.\"is\" IS NULL;\n"
+        );
+        let dump = "--\n-- PostgreSQL database dump\n--\n\n--\n-- Name: SCHEMA public; Type: COMMENT; Schema: -; Owner: pg_database_owner\n--\n\nCOMMENT ON SCHEMA public IS '';\n\n\n--\n-- Name: SCHEMA app; Type: COMMENT; Schema: -; Owner: postgres\n--\n\nCOMMENT ON SCHEMA app IS 'x';\n\n";
+        let cat = crate::catalog::from_dump_text(dump, &Default::default()).unwrap();
+        let removals: Vec<_> = cat.blocks.iter().filter_map(comment_removal).collect();
+        assert_eq!(
+            removals,
+            [
+                "COMMENT ON SCHEMA public IS 'standard public schema';\n",
+                "COMMENT ON SCHEMA app IS NULL;\n"
+            ]
         );
         assert_eq!(
             replace_from(
