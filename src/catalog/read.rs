@@ -131,6 +131,17 @@ pub fn set_default_expr(sql: &str) -> Option<String> {
     Some(sql[toks.get(i + 2)?.start..].trim().to_string())
 }
 
+/// A DEFAULT entry that only says "no default of its own" (`ALTER TABLE ONLY t ALTER COLUMN c
+/// SET DEFAULT NULL`, see `table::is_no_default_marker`): the statement that gives the column
+/// none, `... DROP DEFAULT;`. None for any other entry.
+pub fn no_default_marker_as_drop(sql: &str) -> Option<String> {
+    let expr = set_default_expr(sql)?;
+    if !super::table::is_no_default_marker(&expr) {
+        return None;
+    }
+    replace_from(sql, &["SET", "DEFAULT"], "DROP DEFAULT")
+}
+
 /// The sequence a default takes its values from, when it is exactly
 /// `nextval('sch.seq'::regclass)` (a serial column's): (sch, seq), unquoted.
 pub fn nextval_sequence(expr: &str) -> Option<(String, String)> {
@@ -654,6 +665,23 @@ mod tests {
             nextval_sequence("(nextval('public.t_id_seq'::regclass) * 2)"),
             None
         );
+    }
+
+    #[test]
+    fn no_default_markers_read() {
+        assert_eq!(
+            no_default_marker_as_drop(
+                "ALTER TABLE ONLY public.\"Child\" ALTER COLUMN at SET DEFAULT NULL"
+            )
+            .as_deref(),
+            Some("ALTER TABLE ONLY public.\"Child\" ALTER COLUMN at DROP DEFAULT;\n")
+        );
+        for typed in [
+            "ALTER TABLE ONLY public.c ALTER COLUMN at SET DEFAULT NULL::timestamp without time zone",
+            "ALTER TABLE ONLY public.c ALTER COLUMN at SET DEFAULT 'NULL'::text",
+        ] {
+            assert_eq!(no_default_marker_as_drop(typed), None, "{typed}");
+        }
     }
 
     #[test]

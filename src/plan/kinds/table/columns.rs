@@ -169,12 +169,12 @@ impl Columns<'_, '_, '_> {
             out.steps.push(self.type_step(ch));
         } else if ch.default {
             let col = quote_ident(&c.name);
-            let sql = match &c.default {
+            let sql = match c.default_to_set() {
                 Some(d) => t.sql(&format!("ALTER COLUMN {col} SET DEFAULT {d}")),
                 None => t.sql(&format!("ALTER COLUMN {col} DROP DEFAULT")),
             };
             let s = t.step(&format!("column {} default differs", c.name), sql, vec![]);
-            if via_parent && c.default.is_none() {
+            if via_parent && c.default_to_set().is_none() {
                 // With the drops: a partition's own default may use a sequence dropped there.
                 out.early.push(s);
             } else {
@@ -215,7 +215,7 @@ impl Columns<'_, '_, '_> {
             c.type_sql,
             collate(c)
         )));
-        if let Some(d) = &c.default {
+        if let Some(d) = c.default_to_set() {
             sql.push_str(&t.sql(&format!("ALTER COLUMN {col} SET DEFAULT {d}")));
         }
         let mut hazards = vec![Hazard::AccessExclusiveLock];
