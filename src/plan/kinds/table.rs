@@ -135,15 +135,24 @@ struct Table<'c, 'a> {
     foreign: bool,
     /// `ALTER TABLE s.t` or `ALTER FOREIGN TABLE s.t`.
     alter: String,
+    /// The same with ONLY (`ALTER TABLE ONLY s.t`).
+    alter_only: String,
+    /// SOURCE's definition.
+    def: &'c TableDef,
+    /// Whether the table has partitions or inheritance children, asked once when needed.
+    children: std::cell::OnceCell<bool>,
 }
 
 impl<'c, 'a> Table<'c, 'a> {
-    fn new(ctx: &'c Ctx<'a>, block: &'c Block, def: &TableDef) -> Self {
+    fn new(ctx: &'c Ctx<'a>, block: &'c Block, def: &'c TableDef) -> Self {
         Table {
             ctx,
             block,
             foreign: block.key.kind == ObjectKind::ForeignTable,
             alter: Table::alter_keyword(block, def, false),
+            alter_only: Table::alter_keyword(block, def, true),
+            def,
+            children: std::cell::OnceCell::new(),
         }
     }
     /// `ALTER [FOREIGN] TABLE [ONLY] s.t`: a foreign table is altered with ALTER FOREIGN TABLE
@@ -163,6 +172,19 @@ impl<'c, 'a> Table<'c, 'a> {
     /// One statement altering the table: `ALTER TABLE s.t <action>;`.
     fn sql(&self, action: &str) -> String {
         format!("{} {action};\n", self.alter)
+    }
+    /// A statement that must not reach partitions or inheritance children (a default: each of
+    /// those has its own, set by its own step): `ALTER TABLE ONLY s.t <action>;` on a table
+    /// that has them, else as `sql`.
+    fn sql_here_only(&self, action: &str) -> String {
+        let children = *self
+            .children
+            .get_or_init(|| added::has_children(self.ctx, self.def));
+        if children {
+            format!("{} {action};\n", self.alter_only)
+        } else {
+            self.sql(action)
+        }
     }
 }
 

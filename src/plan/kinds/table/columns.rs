@@ -164,17 +164,27 @@ impl Columns<'_, '_, '_> {
                 }
             }
         }
+        let reset = self.default_reset_by_parent(ch);
         if !via_parent && (ch.type_sql || ch.collation) {
             out.touched.push(c.name.clone());
             out.steps.push(self.type_step(ch));
-        } else if ch.default {
+        } else if ch.default || reset {
             let col = quote_ident(&c.name);
+            // Only here: partitions and children have defaults of their own, set by their steps.
             let sql = match c.default_to_set() {
-                Some(d) => t.sql(&format!("ALTER COLUMN {col} SET DEFAULT {d}")),
-                None => t.sql(&format!("ALTER COLUMN {col} DROP DEFAULT")),
+                Some(d) => t.sql_here_only(&format!("ALTER COLUMN {col} SET DEFAULT {d}")),
+                None => t.sql_here_only(&format!("ALTER COLUMN {col} DROP DEFAULT")),
             };
-            let s = t.step(&format!("column {} default differs", c.name), sql, vec![]);
-            if via_parent && c.default_to_set().is_none() {
+            let why = if ch.default {
+                format!("column {} default differs", c.name)
+            } else {
+                format!(
+                    "column {}: its own default again, after the parent's type change gave it the parent's",
+                    c.name
+                )
+            };
+            let s = t.step(&why, sql, vec![]);
+            if via_parent && !reset && c.default_to_set().is_none() {
                 // With the drops: a partition's own default may use a sequence dropped there.
                 out.early.push(s);
             } else {
@@ -186,6 +196,19 @@ impl Columns<'_, '_, '_> {
         } else if !via_parent && c.not_null && ch.not_null_name {
             self.not_null_rename(o, c, out);
         }
+    }
+
+    /// Whether the partition's default must be set again because its parent's type change
+    /// replaced it: that change drops the default on the parent and every partition (the old
+    /// one may not cast to the new type) and sets the parent's new one on all of them.
+    fn default_reset_by_parent(&self, ch: &ColumnChange) -> bool {
+        let Some(p) = self.parent else {
+            return false;
+        };
+        let parents = p.new.columns.iter().find(|x| x.name == ch.new.name);
+        self.via_parent(&ch.new.name)
+            && (ch.type_sql || ch.collation)
+            && parents.and_then(|x| x.default_to_set()) != ch.new.default_to_set()
     }
 
     /// A new type or collation. The old default may not cast to the new type: it is dropped
