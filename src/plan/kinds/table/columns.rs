@@ -6,7 +6,7 @@
 use super::added::{folded_default, volatile_default};
 use super::diff::{AddedColumn, CheckChange, ColumnChange, ColumnsDiff, Generated};
 use super::{Out, PartitionParent, Table};
-use crate::catalog::parse::{quote_ident, type_modifiers, ColumnDef};
+use crate::catalog::parse::{quote_ident, truncate_identifier, type_modifiers, ColumnDef};
 use crate::catalog::{Catalog, Key, ObjectKind, TableDef};
 use crate::plan::{Hazard, Step};
 
@@ -271,7 +271,7 @@ impl Columns<'_, '_, '_> {
         if c.not_null && t.ctx.opts.online {
             // A validated CHECK (col IS NOT NULL) lets SET NOT NULL skip its scan, and the
             // validation itself only takes SHARE UPDATE EXCLUSIVE.
-            let tmp = quote_ident(&truncate63(&format!("pgalign_nn_{}", c.name)));
+            let tmp = quote_ident(&truncate_identifier(&format!("pgalign_nn_{}", c.name)));
             out.steps.push(t.step(
                 &format!(
                     "column {} becomes NOT NULL: a NOT VALID check first (--online)",
@@ -455,19 +455,6 @@ impl Columns<'_, '_, '_> {
             ));
         }
     }
-}
-
-/// PostgreSQL truncates identifiers to 63 bytes; do it ourselves so the name we use is the one
-/// it keeps.
-fn truncate63(s: &str) -> String {
-    let mut out = String::new();
-    for ch in s.chars() {
-        if out.len() + ch.len_utf8() > 63 {
-            break;
-        }
-        out.push(ch);
-    }
-    out
 }
 
 enum Cost {
