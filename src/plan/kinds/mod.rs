@@ -257,7 +257,13 @@ pub fn create(ctx: &mut Ctx, si: usize, recreated: bool) -> Vec<Step> {
     } else {
         Op::Create
     };
-    vec![ctx.step(s, op, reason, sql, hazards)]
+    let mut step = ctx.step(s, op, reason, sql, hazards);
+    if *kind == ObjectKind::Sequence {
+        if let Some(note) = sequence::replaces_serial(ctx, s) {
+            step.reason.push_str(&note);
+        }
+    }
+    vec![step]
 }
 
 /// TARGET's default privileges (ALTER DEFAULT PRIVILEGES) grant on every object created there,
