@@ -10,6 +10,7 @@ pub mod privileges;
 pub mod read;
 mod reader;
 pub mod table;
+pub mod types;
 pub mod validate;
 pub mod view;
 

@@ -6,7 +6,10 @@
 use super::added::{folded_default, volatile_default};
 use super::diff::{AddedColumn, CheckChange, ColumnChange, ColumnsDiff, Generated};
 use super::{Out, PartitionParent, Table};
-use crate::catalog::parse::{quote_ident, truncate_identifier, type_modifiers, ColumnDef};
+use crate::catalog::parse::{
+    qualified, quote_ident, truncate_identifier, type_modifiers, ColumnDef,
+};
+use crate::catalog::types::{self, Conversion};
 use crate::catalog::{Catalog, Key, ObjectKind, TableDef};
 use crate::plan::{Hazard, Step};
 
@@ -166,8 +169,13 @@ impl Columns<'_, '_, '_> {
         }
         let reset = self.default_reset_by_parent(ch);
         if !via_parent && (ch.type_sql || ch.collation) {
-            out.touched.push(c.name.clone());
-            out.steps.push(self.type_step(ch));
+            match self.type_step(ch) {
+                Ok(step) => {
+                    out.touched.push(c.name.clone());
+                    out.steps.push(step);
+                }
+                Err(why) => out.problems.push(why),
+            }
         } else if ch.default || reset {
             let col = quote_ident(&c.name);
             // Only here: partitions and children have defaults of their own, set by their steps.
@@ -212,11 +220,39 @@ impl Columns<'_, '_, '_> {
     }
 
     /// A new type or collation. The old default may not cast to the new type: it is dropped
-    /// first, SOURCE's set after.
-    fn type_step(&self, ch: &ColumnChange) -> Step {
+    /// first, SOURCE's set after. The values are converted by a cast (through text from and to
+    /// an enum); when PostgreSQL has none between the two types, why the change is not made.
+    fn type_step(&self, ch: &ColumnChange) -> Result<Step, String> {
         let t = self.table;
         let (o, c) = (ch.old, ch.new);
         let col = quote_ident(&c.name);
+        // ALTER FOREIGN TABLE takes no USING: there are no local rows to convert.
+        let conversion = if ch.type_sql && !t.foreign {
+            let ctx = t.ctx;
+            Some(types::conversion(
+                &o.type_sql,
+                &c.type_sql,
+                |x| ctx.tgt_rel.is_enum(ctx.tgt, x),
+                |x| ctx.src_rel.is_enum(ctx.src, x),
+            ))
+        } else {
+            None
+        };
+        let using = match conversion {
+            None => String::new(),
+            Some(Conversion::Cast) => format!(" USING {col}::{}", c.type_sql),
+            Some(Conversion::Through(via)) => format!(" USING {col}::{via}::{}", c.type_sql),
+            Some(Conversion::None) => {
+                return Err(format!(
+                    "column {}: its type changes from {} to {}, and PostgreSQL has no cast between the two, so ALTER COLUMN ... TYPE would fail; convert it by hand (ALTER TABLE {} ALTER COLUMN {col} TYPE {} USING <an expression that maps each old value>), then plan again",
+                    c.name,
+                    o.type_sql,
+                    c.type_sql,
+                    qualified(&self.new.schema, &self.new.name),
+                    c.type_sql
+                ))
+            }
+        };
         let collate = |x: &ColumnDef| {
             x.collate
                 .as_ref()
@@ -227,12 +263,6 @@ impl Columns<'_, '_, '_> {
         if o.default.is_some() {
             sql.push_str(&t.sql(&format!("ALTER COLUMN {col} DROP DEFAULT")));
         }
-        // ALTER FOREIGN TABLE takes no USING: there are no local rows to convert.
-        let using = if ch.type_sql && !t.foreign {
-            format!(" USING {col}::{}", c.type_sql)
-        } else {
-            String::new()
-        };
         sql.push_str(&t.sql(&format!(
             "ALTER COLUMN {col} TYPE {}{}{using}",
             c.type_sql,
@@ -251,7 +281,7 @@ impl Columns<'_, '_, '_> {
             }
             _ => hazards.push(Hazard::TableRewrite),
         }
-        t.step(
+        Ok(t.step(
             &format!(
                 "column {} type {}{} -> {}{}",
                 c.name,
@@ -262,7 +292,7 @@ impl Columns<'_, '_, '_> {
             ),
             sql,
             hazards,
-        )
+        ))
     }
 
     fn not_null_steps(&self, c: &ColumnDef, out: &mut Out) {
