@@ -380,6 +380,56 @@ fn identifiers_full_of_quotes_round_trip() {
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 }
 
+/// A column type change PostgreSQL has no cast for (smallint to an enum, bigint to timestamp) is
+/// reported when the plan is made, naming the column, both types and what to do, instead of
+/// written as an ALTER COLUMN ... TYPE that fails at apply. The rest of the plan is made, and
+/// what it made then applies.
+#[test]
+fn a_type_change_without_a_cast_is_reported_when_planned() {
+    let (t, s) = two_dbs(
+        "CREATE TABLE job (id int PRIMARY KEY, state smallint, started bigint); INSERT INTO job VALUES (1, 0, 0);",
+        "CREATE TYPE job_state AS ENUM ('new', 'done'); CREATE TABLE job (id int PRIMARY KEY, state job_state, started timestamp);",
+    );
+    let o = pgalign(&[
+        "plan",
+        "--source",
+        &s.url(),
+        "--target",
+        &t.url(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let unsupported = v["unsupported"].as_array().unwrap();
+    let job = unsupported
+        .iter()
+        .find(|u| u["object"] == "table public.job")
+        .unwrap_or_else(|| panic!("the table is reported: {v:#}"));
+    let why = job["reason"].as_str().unwrap();
+    for needle in [
+        "column state: its type changes from smallint to public.job_state",
+        "column started: its type changes from bigint to timestamp without time zone",
+        "no cast",
+        "USING",
+    ] {
+        assert!(why.contains(needle), "{needle:?} in {why}");
+    }
+    let steps = v["steps"].as_array().unwrap();
+    assert!(
+        steps.iter().all(|st| st["object"] != "table public.job"),
+        "{v:#}"
+    );
+    assert!(steps
+        .iter()
+        .any(|st| st["object"] == "type public.job_state"));
+    let o = pgalign(&["plan", "--source", &s.url(), "--target", &t.url()]);
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("p.sql");
+    std::fs::write(&f, &o.stdout).unwrap();
+    t.load_file(&f).unwrap();
+}
+
 #[test]
 fn plain_dumps_rebuild_dependent_views_too() {
     // A plain dump has no dependency graph; pgalign infers one from qualified names.

@@ -11,6 +11,7 @@ pub mod read;
 mod reader;
 pub mod rules;
 pub mod table;
+pub mod types;
 pub mod validate;
 pub mod view;
 

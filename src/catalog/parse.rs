@@ -532,6 +532,33 @@ pub fn qualified(schema: &str, name: &str) -> String {
     }
 }
 
+/// PostgreSQL truncates identifiers to 63 bytes (NAMEDATALEN - 1); cut here, on a character
+/// boundary, the name used is the one it keeps.
+pub fn truncate_identifier(s: &str) -> String {
+    let mut out = String::new();
+    for ch in s.chars() {
+        if out.len() + ch.len_utf8() > 63 {
+            break;
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// A name for an object that makes way for another of its name: `name` with `suffix`, `name`
+/// cut short enough that the suffix survives PostgreSQL's truncation (unquoted).
+pub fn name_making_way(name: &str, suffix: &str) -> String {
+    let room = 63usize.saturating_sub(suffix.len());
+    let mut base = String::new();
+    for ch in name.chars() {
+        if base.len() + ch.len_utf8() > room {
+            break;
+        }
+        base.push(ch);
+    }
+    truncate_identifier(&format!("{base}{suffix}"))
+}
+
 /// Quotes a string literal.
 pub fn quote_literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))

@@ -190,3 +190,15 @@ fn parses_empty_table() {
     let t = parse_create_table("CREATE TABLE public.e (\n)").unwrap();
     assert!(t.columns.is_empty());
 }
+
+#[test]
+fn names_making_way_fit_in_63_bytes() {
+    assert_eq!(name_making_way("t_id_seq", "__old"), "t_id_seq__old");
+    let long = "é".repeat(40); // 80 bytes
+    let n = name_making_way(&long, "__old");
+    assert!(
+        n.len() <= 63 && n.ends_with("__old") && n.starts_with('é'),
+        "{n}"
+    );
+    assert_eq!(truncate_identifier(&long).len(), 62);
+}

@@ -131,6 +131,17 @@ pub fn set_default_expr(sql: &str) -> Option<String> {
     Some(sql[toks.get(i + 2)?.start..].trim().to_string())
 }
 
+/// A DEFAULT entry that only says "no default of its own" (`ALTER TABLE ONLY t ALTER COLUMN c
+/// SET DEFAULT NULL`, see `table::is_no_default_marker`): the statement that gives the column
+/// none, `... DROP DEFAULT;`. None for any other entry.
+pub fn no_default_marker_as_drop(sql: &str) -> Option<String> {
+    let expr = set_default_expr(sql)?;
+    if !super::table::is_no_default_marker(&expr) {
+        return None;
+    }
+    replace_from(sql, &["SET", "DEFAULT"], "DROP DEFAULT")
+}
+
 /// The sequence a default takes its values from, when it is exactly
 /// `nextval('sch.seq'::regclass)` (a serial column's): (sch, seq), unquoted.
 pub fn nextval_sequence(expr: &str) -> Option<(String, String)> {
@@ -279,8 +290,26 @@ pub fn drop_constraint(sql: &str) -> Option<String> {
     ))
 }
 
+/// The comment initdb gives the public schema. pg_dump (15 and later) leaves it out of a dump,
+/// and prints the schema without a comment as `COMMENT ON SCHEMA public IS ''`, an entry of its
+/// own: so no entry means this comment, not none.
+const PUBLIC_SCHEMA_INITDB_COMMENT: &str = "standard public schema";
+
+/// The statement that undoes a COMMENT or SECURITY LABEL entry: `... IS NULL`, but for the public
+/// schema's comment, initdb's comment again (what the entry's absence means, see above).
+pub fn comment_removal(b: &Block) -> Option<String> {
+    if b.key.kind == ObjectKind::Comment && b.key.schema.is_empty() && b.key.name == "SCHEMA public"
+    {
+        return Some(format!(
+            "COMMENT ON SCHEMA public IS {};\n",
+            super::quote_literal(PUBLIC_SCHEMA_INITDB_COMMENT)
+        ));
+    }
+    comment_to_null(b.stmts.first()?)
+}
+
 /// `COMMENT ON X IS '...'` -> `COMMENT ON X IS NULL;`
-pub fn comment_to_null(sql: &str) -> Option<String> {
+fn comment_to_null(sql: &str) -> Option<String> {
     let toks = tokens(sql).ok()?;
     let i = toks
         .iter()
@@ -591,6 +620,16 @@ mod tests {
             comment_to_null("COMMENT ON COLUMN app.t.\"is\" IS 'x is y'").unwrap(),
             "COMMENT ON COLUMN app.t.\"is\" IS NULL;\n"
         );
+        let dump = "--\n-- PostgreSQL database dump\n--\n\n--\n-- Name: SCHEMA public; Type: COMMENT; Schema: -; Owner: pg_database_owner\n--\n\nCOMMENT ON SCHEMA public IS '';\n\n\n--\n-- Name: SCHEMA app; Type: COMMENT; Schema: -; Owner: postgres\n--\n\nCOMMENT ON SCHEMA app IS 'x';\n\n";
+        let cat = crate::catalog::from_dump_text(dump, &Default::default()).unwrap();
+        let removals: Vec<_> = cat.blocks.iter().filter_map(comment_removal).collect();
+        assert_eq!(
+            removals,
+            [
+                "COMMENT ON SCHEMA public IS 'standard public schema';\n",
+                "COMMENT ON SCHEMA app IS NULL;\n"
+            ]
+        );
         assert_eq!(
             replace_from(
                 "ALTER TABLE ONLY app.t ALTER COLUMN id SET DEFAULT nextval('s'::regclass)",
@@ -656,6 +695,23 @@ mod tests {
             nextval_sequence("(nextval('public.t_id_seq'::regclass) * 2)"),
             None
         );
+    }
+
+    #[test]
+    fn no_default_markers_read() {
+        assert_eq!(
+            no_default_marker_as_drop(
+                "ALTER TABLE ONLY public.\"Child\" ALTER COLUMN at SET DEFAULT NULL"
+            )
+            .as_deref(),
+            Some("ALTER TABLE ONLY public.\"Child\" ALTER COLUMN at DROP DEFAULT;\n")
+        );
+        for typed in [
+            "ALTER TABLE ONLY public.c ALTER COLUMN at SET DEFAULT NULL::timestamp without time zone",
+            "ALTER TABLE ONLY public.c ALTER COLUMN at SET DEFAULT 'NULL'::text",
+        ] {
+            assert_eq!(no_default_marker_as_drop(typed), None, "{typed}");
+        }
     }
 
     #[test]

@@ -24,7 +24,29 @@ pub struct ColumnDef {
     pub other: Vec<String>,
 }
 
+/// Whether a default, as pg_dump prints it, is pg_dump's marker for "no default of its own":
+/// `DEFAULT NULL` on a partition's or inheritance child's column whose parent has a default
+/// (printed so that a restore through `PARTITION OF` or `INHERITS` would not copy the parent's).
+/// No stored default prints as a bare `NULL`: a null constant is not stored, and a typed one
+/// prints its type (`NULL::timestamp(3) without time zone`). Run as written, the marker is not
+/// always "none": on a column with a type modifier or a domain it stores a typed null, which
+/// dumps differently; what gives the column none is `DROP DEFAULT`.
+pub fn is_no_default_marker(expr: &str) -> bool {
+    expr.trim() == "NULL"
+}
+
 impl ColumnDef {
+    /// The default to give the column, if any: None when it has none, or only pg_dump's
+    /// "no default of its own" marker (see `is_no_default_marker`).
+    pub fn default_to_set(&self) -> Option<&str> {
+        self.default.as_deref().filter(|d| !is_no_default_marker(d))
+    }
+
+    /// Whether the column's default is pg_dump's "no default of its own" marker.
+    pub fn has_no_default_marker(&self) -> bool {
+        self.default.as_deref().is_some_and(is_no_default_marker)
+    }
+
     /// The definition with `clause` after the type and collation (`id integer DEFAULT ...
     /// NOT NULL`), as an ADD COLUMN takes a default or identity that pg_dump printed apart.
     pub fn with_clause(&self, clause: &str) -> String {

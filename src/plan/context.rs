@@ -31,6 +31,11 @@ pub(crate) struct Relations {
     pub functions: Vec<usize>,
     /// Identity sequences' blocks (`ALTER TABLE ... ADD GENERATED ... AS IDENTITY`), unread.
     identity_sequences: Vec<usize>,
+    /// The TYPE blocks, unread.
+    types: Vec<usize>,
+    /// The enum types' names as column types print them (`public.mood`): read from `types` the
+    /// first time a column's type change asks.
+    enums: std::cell::OnceCell<std::collections::BTreeSet<String>>,
     /// Identity columns (schema, table, column) -> their sequence's block: read from
     /// `identity_sequences` the first time a new column asks (rarely; reading all of them is a
     /// third of the plan stage at 10,000 tables).
@@ -58,6 +63,21 @@ impl Relations {
             .copied()
     }
 
+    /// Whether `type_sql` (a column's type as the dump prints it, without array brackets) is an
+    /// enum type of `cat`, the catalog these relations were built from.
+    pub fn is_enum(&self, cat: &Catalog, type_sql: &str) -> bool {
+        self.enums
+            .get_or_init(|| {
+                self.types
+                    .iter()
+                    .map(|&i| &cat.blocks[i])
+                    .filter(|b| b.stmts.first().and_then(|s| read::enum_labels(s)).is_some())
+                    .filter_map(read::identity_of)
+                    .collect()
+            })
+            .contains(type_sql)
+    }
+
     pub(super) fn of(cat: &Catalog) -> Relations {
         let mut r = Relations::default();
         for (i, b) in cat.blocks.iter().enumerate() {
@@ -71,6 +91,8 @@ impl Relations {
                 if let Some((parent, child)) = b.stmts.first().and_then(|s| read::attach_parts(s)) {
                     r.parent.insert(child, parent);
                 }
+            } else if b.key.kind == ObjectKind::Type {
+                r.types.push(i);
             } else if b.key.kind == ObjectKind::DefaultAcl {
                 r.default_acls.push(i);
             } else if b.key.kind == ObjectKind::Function {

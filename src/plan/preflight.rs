@@ -68,6 +68,9 @@ pub enum Check {
         table: Rel,
         column: String,
         to_type: String,
+        /// The type the step converts through first (`USING col::text::new_enum`), if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        via: Option<String>,
     },
     /// A column's new string type is shorter (`USING col::varchar(n)` cuts longer values
     /// without an error): the values longer than `length` characters, which lose their end.

@@ -461,8 +461,15 @@ impl Session<'_> {
                     .await
             }
             Check::Converts {
-                column, to_type, ..
-            } => return self.converts(at, &info, column, to_type).await,
+                column,
+                to_type,
+                via,
+                ..
+            } => {
+                return self
+                    .converts(at, &info, column, via.as_deref(), to_type)
+                    .await
+            }
             Check::Truncates { column, length, .. } => {
                 self.truncates(at, &info, column, *length).await
             }
@@ -598,10 +605,11 @@ impl Session<'_> {
         at: &At<'_>,
         info: &RelInfo,
         column: &str,
+        via: Option<&str>,
         to_type: &str,
     ) -> Result<Option<Finding>, String> {
         let t = at.table;
-        let Some(probe) = query::converts(t, info, column, to_type) else {
+        let Some(probe) = query::converts(t, info, column, via, to_type) else {
             return Err(format!(
                 "the new type of column {} is not read as one type name",
                 quote_ident(column)

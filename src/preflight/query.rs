@@ -246,12 +246,19 @@ pub fn orphans(
 /// The conversion a type change makes, run on every row (`count(x.c::type)` evaluates the cast
 /// for each one): it fails as the step would, on the first value that does not convert, or
 /// when there is no cast at all. None when the type name is not one type name alone.
-pub fn converts(t: &Rel, info: &RelInfo, column: &str, to_type: &str) -> Option<String> {
-    if !is_type_name(to_type) {
+pub fn converts(
+    t: &Rel,
+    info: &RelInfo,
+    column: &str,
+    via: Option<&str>,
+    to_type: &str,
+) -> Option<String> {
+    if !is_type_name(to_type) || via.is_some_and(|v| !is_type_name(v)) {
         return None;
     }
+    let via = via.map(|v| format!("::{v}")).unwrap_or_default();
     Some(format!(
-        "SELECT count((x.{})::{to_type}) FROM {}",
+        "SELECT count((x.{}){via}::{to_type}) FROM {}",
         quote_ident(column),
         from(t, info, Scope::WithChildren, "x")
     ))
@@ -314,7 +321,7 @@ mod tests {
         ]
         .into_iter()
         .flat_map(|q| [q.examples, q.count])
-        .chain(converts(&t, &info, &col, "integer"))
+        .chain(converts(&t, &info, &col, None, "integer"))
         .collect();
         for q in &queries {
             let stmts = crate::catalog::parse::split_statements(q).unwrap();
@@ -334,7 +341,7 @@ mod tests {
             "integer) FROM canary --",
             "int\n",
         ] {
-            assert!(converts(&t, &info, "c", ty).is_none(), "{ty}");
+            assert!(converts(&t, &info, "c", None, ty).is_none(), "{ty}");
         }
     }
 
@@ -377,7 +384,7 @@ mod tests {
             "SELECT left(x.p_id::text, 60) FROM public.\"Orders\" x WHERE (x.p_id IS NOT NULL AND NOT EXISTS (SELECT FROM ONLY public.p p WHERE p.id = x.p_id)) LIMIT 3"
         );
         assert_eq!(
-            converts(&t, &plain, "v", "character varying(3)").unwrap(),
+            converts(&t, &plain, "v", None, "character varying(3)").unwrap(),
             "SELECT count((x.v)::character varying(3)) FROM public.\"Orders\" x"
         );
     }

@@ -3,7 +3,7 @@
 use super::{acl, DropHow};
 use crate::catalog::parse::quote_ident;
 use crate::catalog::read::{
-    self, attach_parts, comment_to_null, drop_constraint, identity_of, name_after, paren_after,
+    self, attach_parts, comment_removal, drop_constraint, identity_of, name_after, paren_after,
     relation_after, replace_from, replace_word,
 };
 use crate::catalog::ObjectKind;
@@ -40,7 +40,7 @@ pub fn drop(ctx: &mut Ctx, ti: usize, recreated: bool) -> DropHow {
             DropHow::Nothing
         }
         ObjectKind::Acl if recreated => DropHow::Nothing,
-        ObjectKind::Comment | ObjectKind::SecurityLabel => match comment_to_null(&first) {
+        ObjectKind::Comment | ObjectKind::SecurityLabel => match comment_removal(b) {
             Some(sql) => step(sql, vec![]),
             None => DropHow::Unknown("cannot read the comment statement".into()),
         },

@@ -125,7 +125,7 @@ fn rebuild_enum(ctx: &mut Ctx, s: &Block, t: &Block, id: &str) -> Decision {
                 .get(&b.key)
                 .and_then(|sb| sb.table())
                 .and_then(|st| st.columns.iter().find(|x| x.name == c.name))
-                .and_then(|x| x.default.clone());
+                .and_then(|x| x.default_to_set().map(str::to_string));
             if let Some(d) = wanted {
                 sql.push_str(&format!(
                     "ALTER TABLE {rel} ALTER COLUMN {col} SET DEFAULT {d};\n"

@@ -92,7 +92,17 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
         ObjectKind::Table | ObjectKind::ForeignTable => table::alter(ctx, si, ti),
         ObjectKind::Owner => reapply(ctx, "owner differs"),
         ObjectKind::Comment | ObjectKind::SecurityLabel => reapply(ctx, "text differs"),
-        ObjectKind::Default => reapply(ctx, "default expression differs"),
+        ObjectKind::Default => match s.stmts.first().and_then(|x| read::no_default_marker_as_drop(x)) {
+            // pg_dump's "no default of its own" (see table::is_no_default_marker).
+            Some(sql) => Decision::alter(Altered::steps(vec![ctx.step(
+                s,
+                Op::Alter,
+                "default expression differs: SOURCE's column has no default of its own",
+                sql,
+                vec![],
+            )])),
+            None => reapply(ctx, "default expression differs"),
+        },
         ObjectKind::SequenceOwnedBy => reapply(ctx, "owning column differs"),
         ObjectKind::Acl | ObjectKind::DefaultAcl => match acl::change(Some(t), Some(s), ctx.tgt.server_version) {
             Ok(sql) => Decision::alter(Altered::steps(vec![ctx.step(s, Op::Alter, "privileges differ", sql, vec![])])),
@@ -189,7 +199,21 @@ pub fn create(ctx: &mut Ctx, si: usize, recreated: bool) -> Vec<Step> {
         sql.push_str(st);
         sql.push_str(";\n");
     }
-    sql.push_str(&s.sql());
+    match kind {
+        // pg_dump's "no default of its own" (see table::is_no_default_marker).
+        ObjectKind::Default => match s
+            .stmts
+            .first()
+            .and_then(|x| read::no_default_marker_as_drop(x))
+        {
+            Some(drop) => sql.push_str(&drop),
+            None => sql.push_str(&s.sql()),
+        },
+        _ => sql.push_str(&s.sql()),
+    }
+    if kind.is_table() {
+        sql.push_str(&table::without_marked_defaults(s));
+    }
     if !s.settings().is_empty() {
         sql.push_str("SET default_tablespace = '';\nSET default_table_access_method = heap;\n");
     }
@@ -242,6 +266,11 @@ pub fn create(ctx: &mut Ctx, si: usize, recreated: bool) -> Vec<Step> {
     };
     let mut step = ctx.step(s, op, &reason, sql, hazards);
     step.preflight = checks;
+    if *kind == ObjectKind::Sequence {
+        if let Some(note) = sequence::replaces_serial(ctx, s) {
+            step.reason.push_str(&note);
+        }
+    }
     vec![step]
 }
 

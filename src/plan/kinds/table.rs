@@ -98,6 +98,26 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
     })
 }
 
+/// For a table the plan creates: `DROP DEFAULT` on each column whose default in its CREATE TABLE
+/// is pg_dump's "no default of its own" marker, which the CREATE TABLE, run as written, may have
+/// stored as a typed null (see `is_no_default_marker`).
+pub(super) fn without_marked_defaults(b: &Block) -> String {
+    let Some(def) = b.table() else {
+        return String::new();
+    };
+    let table = Table::alter_keyword(b, def, true);
+    def.columns
+        .iter()
+        .filter(|c| c.has_no_default_marker())
+        .map(|c| {
+            format!(
+                "{table} ALTER COLUMN {} DROP DEFAULT;\n",
+                quote_ident(&c.name)
+            )
+        })
+        .collect()
+}
+
 /// The statements of a table's entry after its CREATE TABLE.
 fn after_create(b: &Block) -> &[String] {
     &b.stmts[1.min(b.stmts.len())..]
@@ -113,22 +133,36 @@ struct Table<'c, 'a> {
     foreign: bool,
     /// `ALTER TABLE s.t` or `ALTER FOREIGN TABLE s.t`.
     alter: String,
+    /// The same with ONLY (`ALTER TABLE ONLY s.t`).
+    alter_only: String,
+    /// SOURCE's definition.
+    def: &'c TableDef,
+    /// Whether the table has partitions or inheritance children, asked once when needed.
+    children: std::cell::OnceCell<bool>,
 }
 
 impl<'c, 'a> Table<'c, 'a> {
-    fn new(ctx: &'c Ctx<'a>, block: &'c Block, def: &TableDef) -> Self {
-        let foreign = block.key.kind == ObjectKind::ForeignTable;
-        let keyword = if foreign {
+    fn new(ctx: &'c Ctx<'a>, block: &'c Block, def: &'c TableDef) -> Self {
+        Table {
+            ctx,
+            block,
+            foreign: block.key.kind == ObjectKind::ForeignTable,
+            alter: Table::alter_keyword(block, def, false),
+            alter_only: Table::alter_keyword(block, def, true),
+            def,
+            children: std::cell::OnceCell::new(),
+        }
+    }
+    /// `ALTER [FOREIGN] TABLE [ONLY] s.t`: a foreign table is altered with ALTER FOREIGN TABLE
+    /// (ALTER TABLE refuses it).
+    fn alter_keyword(block: &Block, def: &TableDef, only: bool) -> String {
+        let keyword = if block.key.kind == ObjectKind::ForeignTable {
             "ALTER FOREIGN TABLE"
         } else {
             "ALTER TABLE"
         };
-        Table {
-            ctx,
-            block,
-            foreign,
-            alter: format!("{keyword} {}", qualified(&def.schema, &def.name)),
-        }
+        let only = if only { " ONLY" } else { "" };
+        format!("{keyword}{only} {}", qualified(&def.schema, &def.name))
     }
     fn step(&self, reason: &str, sql: String, hazards: Vec<Hazard>) -> Step {
         self.ctx.step(self.block, Op::Alter, reason, sql, hazards)
@@ -136,6 +170,19 @@ impl<'c, 'a> Table<'c, 'a> {
     /// One statement altering the table: `ALTER TABLE s.t <action>;`.
     fn sql(&self, action: &str) -> String {
         format!("{} {action};\n", self.alter)
+    }
+    /// A statement that must not reach partitions or inheritance children (a default: each of
+    /// those has its own, set by its own step): `ALTER TABLE ONLY s.t <action>;` on a table
+    /// that has them, else as `sql`.
+    fn sql_here_only(&self, action: &str) -> String {
+        let children = *self
+            .children
+            .get_or_init(|| added::has_children(self.ctx, self.def));
+        if children {
+            format!("{} {action};\n", self.alter_only)
+        } else {
+            self.sql(action)
+        }
     }
 }
 

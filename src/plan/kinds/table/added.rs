@@ -84,7 +84,7 @@ pub(super) fn folded_default(ctx: &Ctx, t: &TableDef, c: &ColumnDef) -> Option<F
 }
 
 /// Whether table `t` is partitioned or has inheritance children, in SOURCE or TARGET.
-fn has_children(ctx: &Ctx, t: &TableDef) -> bool {
+pub(super) fn has_children(ctx: &Ctx, t: &TableDef) -> bool {
     if t.partition_by.is_some() {
         return true;
     }

@@ -6,7 +6,10 @@
 use super::added::{folded_default, volatile_default};
 use super::diff::{AddedColumn, CheckChange, ColumnChange, ColumnsDiff, Generated};
 use super::{Out, PartitionParent, Table};
-use crate::catalog::parse::{quote_ident, type_modifiers, ColumnDef};
+use crate::catalog::parse::{
+    qualified, quote_ident, truncate_identifier, type_modifiers, ColumnDef,
+};
+use crate::catalog::types::{self, Conversion};
 use crate::catalog::{Catalog, Key, ObjectKind, TableDef};
 use crate::plan::preflight::{Check, Rel};
 use crate::plan::{Hazard, Role, Step};
@@ -179,17 +182,32 @@ impl Columns<'_, '_, '_> {
                 }
             }
         }
+        let reset = self.default_reset_by_parent(ch);
         if !via_parent && (ch.type_sql || ch.collation) {
-            out.touched.push(c.name.clone());
-            out.steps.push(self.type_step(ch));
-        } else if ch.default {
+            match self.type_step(ch) {
+                Ok(step) => {
+                    out.touched.push(c.name.clone());
+                    out.steps.push(step);
+                }
+                Err(why) => out.problems.push(why),
+            }
+        } else if ch.default || reset {
             let col = quote_ident(&c.name);
-            let sql = match &c.default {
-                Some(d) => t.sql(&format!("ALTER COLUMN {col} SET DEFAULT {d}")),
-                None => t.sql(&format!("ALTER COLUMN {col} DROP DEFAULT")),
+            // Only here: partitions and children have defaults of their own, set by their steps.
+            let sql = match c.default_to_set() {
+                Some(d) => t.sql_here_only(&format!("ALTER COLUMN {col} SET DEFAULT {d}")),
+                None => t.sql_here_only(&format!("ALTER COLUMN {col} DROP DEFAULT")),
             };
-            let s = t.step(&format!("column {} default differs", c.name), sql, vec![]);
-            if via_parent && c.default.is_none() {
+            let why = if ch.default {
+                format!("column {} default differs", c.name)
+            } else {
+                format!(
+                    "column {}: its own default again, after the parent's type change gave it the parent's",
+                    c.name
+                )
+            };
+            let s = t.step(&why, sql, vec![]);
+            if via_parent && !reset && c.default_to_set().is_none() {
                 // With the drops: a partition's own default may use a sequence dropped there.
                 out.early.push(s);
             } else {
@@ -203,12 +221,57 @@ impl Columns<'_, '_, '_> {
         }
     }
 
+    /// Whether the partition's default must be set again because its parent's type change
+    /// replaced it: that change drops the default on the parent and every partition (the old
+    /// one may not cast to the new type) and sets the parent's new one on all of them.
+    fn default_reset_by_parent(&self, ch: &ColumnChange) -> bool {
+        let Some(p) = self.parent else {
+            return false;
+        };
+        let parents = p.new.columns.iter().find(|x| x.name == ch.new.name);
+        self.via_parent(&ch.new.name)
+            && (ch.type_sql || ch.collation)
+            && parents.and_then(|x| x.default_to_set()) != ch.new.default_to_set()
+    }
+
     /// A new type or collation. The old default may not cast to the new type: it is dropped
-    /// first, SOURCE's set after.
-    fn type_step(&self, ch: &ColumnChange) -> Step {
+    /// first, SOURCE's set after. The values are converted by a cast (through text from and to
+    /// an enum); when PostgreSQL has none between the two types, why the change is not made.
+    fn type_step(&self, ch: &ColumnChange) -> Result<Step, String> {
         let t = self.table;
         let (o, c) = (ch.old, ch.new);
         let col = quote_ident(&c.name);
+        // ALTER FOREIGN TABLE takes no USING: there are no local rows to convert.
+        let conversion = if ch.type_sql && !t.foreign {
+            let ctx = t.ctx;
+            Some(types::conversion(
+                &o.type_sql,
+                &c.type_sql,
+                |x| ctx.tgt_rel.is_enum(ctx.tgt, x),
+                |x| ctx.src_rel.is_enum(ctx.src, x),
+            ))
+        } else {
+            None
+        };
+        let via = match conversion {
+            Some(Conversion::Through(via)) => Some(via),
+            _ => None,
+        };
+        let using = match conversion {
+            None => String::new(),
+            Some(Conversion::Cast) => format!(" USING {col}::{}", c.type_sql),
+            Some(Conversion::Through(via)) => format!(" USING {col}::{via}::{}", c.type_sql),
+            Some(Conversion::None) => {
+                return Err(format!(
+                    "column {}: its type changes from {} to {}, and PostgreSQL has no cast between the two, so ALTER COLUMN ... TYPE would fail; convert it by hand (ALTER TABLE {} ALTER COLUMN {col} TYPE {} USING <an expression that maps each old value>), then plan again",
+                    c.name,
+                    o.type_sql,
+                    c.type_sql,
+                    qualified(&self.new.schema, &self.new.name),
+                    c.type_sql
+                ))
+            }
+        };
         let collate = |x: &ColumnDef| {
             x.collate
                 .as_ref()
@@ -219,18 +282,12 @@ impl Columns<'_, '_, '_> {
         if o.default.is_some() {
             sql.push_str(&t.sql(&format!("ALTER COLUMN {col} DROP DEFAULT")));
         }
-        // ALTER FOREIGN TABLE takes no USING: there are no local rows to convert.
-        let using = if ch.type_sql && !t.foreign {
-            format!(" USING {col}::{}", c.type_sql)
-        } else {
-            String::new()
-        };
         sql.push_str(&t.sql(&format!(
             "ALTER COLUMN {col} TYPE {}{}{using}",
             c.type_sql,
             collate(c)
         )));
-        if let Some(d) = &c.default {
+        if let Some(d) = c.default_to_set() {
             sql.push_str(&t.sql(&format!("ALTER COLUMN {col} SET DEFAULT {d}")));
         }
         let mut hazards = vec![Hazard::AccessExclusiveLock];
@@ -271,11 +328,12 @@ impl Columns<'_, '_, '_> {
                     table,
                     column,
                     to_type: c.type_sql.clone(),
+                    via: via.map(str::to_string),
                 }),
                 None => Vec::new(),
             };
         }
-        step
+        Ok(step)
     }
 
     fn not_null_steps(&self, c: &ColumnDef, out: &mut Out) {
@@ -284,7 +342,7 @@ impl Columns<'_, '_, '_> {
         if c.not_null && t.ctx.opts.online {
             // A validated CHECK (col IS NOT NULL) lets SET NOT NULL skip its scan, and the
             // validation itself only takes SHARE UPDATE EXCLUSIVE.
-            let tmp = quote_ident(&truncate63(&format!("pgalign_nn_{}", c.name)));
+            let tmp = quote_ident(&truncate_identifier(&format!("pgalign_nn_{}", c.name)));
             out.steps.push(t.step(
                 &format!(
                     "column {} becomes NOT NULL: a NOT VALID check first (--online)",
@@ -485,19 +543,6 @@ impl Columns<'_, '_, '_> {
             ));
         }
     }
-}
-
-/// PostgreSQL truncates identifiers to 63 bytes; do it ourselves so the name we use is the one
-/// it keeps.
-fn truncate63(s: &str) -> String {
-    let mut out = String::new();
-    for ch in s.chars() {
-        if out.len() + ch.len_utf8() > 63 {
-            break;
-        }
-        out.push(ch);
-    }
-    out
 }
 
 enum Cost {
