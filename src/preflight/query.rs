@@ -387,5 +387,11 @@ mod tests {
             converts(&t, &plain, "v", None, "character varying(3)").unwrap(),
             "SELECT count((x.v)::character varying(3)) FROM public.\"Orders\" x"
         );
+        // Enum to enum goes through text, as the step does: the probe casts the same way.
+        assert_eq!(
+            converts(&t, &plain, "v", Some("text"), "public.mood").unwrap(),
+            "SELECT count((x.v)::text::public.mood) FROM public.\"Orders\" x"
+        );
+        assert!(converts(&t, &plain, "v", Some("text; DROP"), "public.mood").is_none());
     }
 }
