@@ -1,22 +1,37 @@
 #!/usr/bin/env bash
-# corpus.sh - round-trip pgalign over the schema-pair corpus (see CORPUS_DIR/README.md).
+# shellcheck disable=SC2317 # (file-wide) the trap handlers and the xargs worker look unreachable to it
+# corpus.sh - round-trip pgalign over the schema-pair corpora (see each corpus's README.md):
+#   peers      CORPUS_DIR    (default ../shared/corpus): other tools' test suites
+#   realworld  REALWORLD_DIR (default ../shared/corpus-realworld): states of real projects'
+#              schemas along their migration histories
 #
 # For every case <peer>/<case>/ (a.sql = current -> TARGET, b.sql = desired -> SOURCE):
 #   1. create two fresh databases, create the roles of roles.txt, load a.sql into TARGET and
 #      b.sql into SOURCE (psql -1 -v ON_ERROR_STOP=1); a load failure      -> invalid-input
+#      (a case with roles.txt does 1 under a cluster-wide lock file, see ROLES_LOCK below)
 #   2. pgalign plan --source SRC --target TGT -o PLAN; non-zero exit        -> error
 #   3. psql -1 -v ON_ERROR_STOP=1 -f PLAN on TARGET; failure                -> apply-error
-#   4. pg_dump --schema-only of both, normalize (scripts/dumpnorm.py), compare: equal -> pass,
-#      different -> mismatch
+#   4. pg_dump --schema-only of both, normalize (scripts/dumpnorm.py), compare:
+#      equal                                                                -> pass
+#      equal only once each CREATE TABLE's elements are sorted              -> pass-column-order
+#      (pgalign leaves column order alone by design: counted as a pass for the rate, but apart)
+#      different even then                                                  -> mismatch
 # in mode "full" (no flags) and/or "noowner" (pgalign and pg_dump with --no-owner --no-privileges).
 #
-# Output (stdout), one line per case in peer/case order, then totals:
+# Output (stdout), one line per case in corpus/peer/case order, then totals. The peers corpus
+# prints its lines as it always did; every other corpus prefixes its peer with "<corpus>:":
 #   OUTDIR <dir with diffs/plans/errors>
 #   CASE <mode> <peer>/<case> <status> [reason]
-#   TOTAL <mode> <peer> pass=N apply-error=N mismatch=N error=N invalid-input=N valid=N rate=NN.N%
-#   TOTAL <mode> ALL ...
+#   CASE <mode> realworld:<project>/<case> <status> [reason]
+#   TOTAL <mode> <peer> pass=N apply-error=N mismatch=N error=N invalid-input=N valid=N rate=NN.N% [harness-error=N] pass-column-order=N
+#   TOTAL <mode> ALL ...                      (the peers corpus)
+#   TOTAL <mode> realworld:<project> ...
+#   TOTAL <mode> realworld:ALL ...            (the realworld corpus)
+# pass=N counts pass-column-order cases too (rate = pass / valid); pass-column-order=N says how
+# many of them differ in column order alone.
 # Exit status: 0; 1 if the harness broke (server unreachable, pgalign missing, database creation
-# failed, ...) or, with --min-rate R, if the ALL rate of any mode is below R; 2 on a usage error.
+# failed, ...) or, with --min-rate, if a corpus's ALL rate in any mode is below its floor; 2 on a
+# usage error.
 
 set -u -o pipefail
 export LC_ALL=C
@@ -30,11 +45,13 @@ usage() {
 usage: $(basename "$0") [options]
 
   --mode full|noowner|both   which comparison mode(s) to run (default: both)
-  --peer NAME                only this peer (repeatable); peers: apgdiff migra pg-schema-diff pgschema
+  --corpus NAME[,NAME]       which corpora (repeatable; default: peers,realworld)
+  --peer NAME                only this peer or project (repeatable), e.g. migra, crates-io
   --case GLOB                only cases whose name (or peer/name) matches the shell glob
   -j, --jobs N               run N cases in parallel (default: 2)
   --timeout SECS             time budget per case (default: \$CASE_TIMEOUT or 60)
-  --min-rate R               exit 1 if the ALL pass rate (percent) of any mode is below R
+  --min-rate [CORPUS=]R      exit 1 if the ALL pass rate (percent) of a corpus in any mode is
+                             below R (repeatable; without CORPUS= it applies to every corpus)
   --out DIR                  artifact directory (default: \$OUT_DIR or <repo>/target/corpus-out)
   --progress                 also print each CASE line to stderr as soon as it finishes
                              (default when stderr is a terminal)
@@ -42,14 +59,16 @@ usage: $(basename "$0") [options]
 
 environment:
   PGALIGN      pgalign binary (default: pgalign on PATH)
-  CORPUS_DIR   corpus root (default: <repo>/../shared/corpus)
+  CORPUS_DIR   root of the peers corpus (default: <repo>/../shared/corpus)
+  REALWORLD_DIR  root of the realworld corpus (default: <repo>/../shared/corpus-realworld)
   OUT_DIR      artifact directory (see --out)
   PGHOST PGPORT PGUSER   server (default 127.0.0.1 5432 postgres)
   CASE_TIMEOUT per-case time budget in seconds (see --timeout)
 
-artifacts in OUT_DIR, named <mode>__<peer>__<case>.*:
-  .diff       unified diff of the normalized dumps (--- source, +++ target after migration)
-  .plan.sql   the plan (mismatch, apply-error, error)
+artifacts in OUT_DIR (peers) and OUT_DIR/<corpus>/ (the others), named <mode>__<peer>__<case>.*:
+  .diff       unified diff of the normalized dumps (--- source, +++ target after migration);
+              for pass-column-order, of the dumps with each table's column order kept
+  .plan.sql   the plan (pass-column-order, mismatch, apply-error, error)
   .err        pgalign stderr (error), psql errors (apply-error, invalid-input)
 EOF
 }
@@ -66,6 +85,18 @@ first_error() {
     # psql:/long/path/file.sql:12: ERROR:  msg  ->  file.sql:12: ERROR: msg
     line=$(printf '%s' "$line" | sed -E 's#^psql:([^:]*/)?##' | tr '\t\r' '  ' | tr -s ' ')
     printf '%s' "${line:0:240}"
+}
+
+# one line per CREATE TABLE of a normalized dump: "<table><TAB><its elements, in order>",
+# sorted (to find the tables whose elements differ between two dumps)
+table_elements() {
+    awk '
+    function flush() { if (name != "") print name "\t" elems; name = ""; elems = "" }
+    in_table && /^\)/ { flush(); in_table = 0; next }
+    in_table { elems = elems "\037" $0; next }
+    /^CREATE (UNLOGGED |FOREIGN )?TABLE .*\($/ {
+        name = ($2 == "TABLE") ? $3 : $4; elems = ""; in_table = 1
+    }' "$1" | sort
 }
 
 db_url() {
@@ -85,9 +116,23 @@ drop_dbs() { # names...
     printf '%s' "$sql" | timeout -k 5 60 psql -X -q -d postgres -v ON_ERROR_STOP=0 -f - >/dev/null 2>&1
 }
 
+# root directory of a corpus
+corpus_root() {
+    case $1 in
+        peers) printf '%s' "$CORPUS_DIR" ;;
+        realworld) printf '%s' "$REALWORLD_DIR" ;;
+        *) return 1 ;;
+    esac
+}
+
+# how a corpus's peers are printed: as they always were for peers, "<corpus>:<peer>" otherwise
+peer_label() { # corpus peer
+    if [[ $1 == peers ]]; then printf '%s' "$2"; else printf '%s:%s' "$1" "$2"; fi
+}
+
 # ---------------------------------------------------------------------------------------------
 # worker: one case in one mode.  Called as: corpus.sh __case "<task>"
-# task = mode<TAB>n<TAB>peer<TAB>case; writes "$WORK/res/<n>" = status<TAB>reason
+# task = mode<TAB>n<TAB>corpus<TAB>peer<TAB>case; writes "$WORK/res/<n>" = status<TAB>reason
 
 STEP_PID=""
 W_DBS=()
@@ -97,6 +142,8 @@ worker_cleanup() {
     # finish the cleanup even if the main script signals us again meanwhile
     trap - EXIT
     trap '' TERM INT HUP
+    # never leave the roles lock held while cleaning up (closing the fd releases it)
+    exec 9>&-
     if [[ -n $STEP_PID ]]; then kill -TERM "$STEP_PID" 2>/dev/null; wait "$STEP_PID" 2>/dev/null; fi
     if ((${#W_DBS[@]})); then
         drop_dbs "${W_DBS[@]}"
@@ -113,7 +160,8 @@ run_step() {
     local secs=$1 out=$2 err=$3
     shift 3
     if ((secs <= 0)); then echo "case time budget exhausted" >>"$err"; return 124; fi
-    timeout -k 5 "$secs" "$@" >"$out" 2>"$err" </dev/null &
+    # 9>&-: a child must not hold the roles lock (fd 9) after we release it
+    timeout -k 5 "$secs" "$@" >"$out" 2>"$err" </dev/null 9>&- &
     STEP_PID=$!
     wait "$STEP_PID"
     local rc=$?
@@ -122,10 +170,14 @@ run_step() {
 }
 
 run_case() {
-    local mode n peer case
-    IFS=$'\t' read -r mode n peer case <<<"$1"
-    local dir="$CORPUS_DIR/$peer/$case"
+    local mode n corpus peer case
+    IFS=$'\t' read -r mode n corpus peer case <<<"$1"
+    local dir
+    dir="$(corpus_root "$corpus")/$peer/$case"
+    local label
+    label=$(peer_label "$corpus" "$peer")
     local base="${mode}__${peer}__${case}"
+    [[ $corpus == peers ]] || base="$corpus/$base"
     local res="$WORK/res/$n"
     local src="pgalign_corpus_${RUN_ID}_${n}_src" tgt="pgalign_corpus_${RUN_ID}_${n}_tgt"
     local t0=$SECONDS
@@ -144,7 +196,7 @@ run_case() {
     finish() {
         printf '%s\t%s\n' "$status" "$reason" >"$res.tmp" && mv "$res.tmp" "$res"
         if [[ $PROGRESS == 1 ]]; then
-            printf 'CASE %s %s/%s %s%s\n' "$mode" "$peer" "$case" "$status" "${reason:+ $reason}" >&2
+            printf 'CASE %s %s/%s %s%s\n' "$mode" "$label" "$case" "$status" "${reason:+ $reason}" >&2
         fi
         exit 0
     }
@@ -163,6 +215,29 @@ run_case() {
         finish
     fi
     if [[ -f $dir/roles.txt ]]; then
+        # Roles are cluster-wide, and some states change them as they load (supabase-storage:
+        # ALTER USER ... SET search_path, GRANT role TO role), so two such loads at once can fail
+        # with "tuple concurrently updated". The roles and the loads of every case that has a
+        # roles.txt are therefore made under one lock file per server, which every corpus.sh run
+        # on this machine shares; the wait is bounded by the case's time budget. (Roles are never
+        # dropped: other cases and runs may be using them.)
+        if ! exec 9>>"$ROLES_LOCK"; then
+            status=harness-error reason="cannot open the roles lock $ROLES_LOCK"
+            finish
+        fi
+        local wait_secs
+        wait_secs=$(left)
+        ((wait_secs > 0)) || wait_secs=1
+        # in the background (an flock of the inherited fd locks it for us too), so that our
+        # signal traps still run while we wait
+        flock -w "$wait_secs" 9 &
+        STEP_PID=$!
+        if ! wait "$STEP_PID"; then
+            STEP_PID=""
+            status=harness-error reason="waited ${wait_secs}s for the roles lock $ROLES_LOCK"
+            finish
+        fi
+        STEP_PID=""
         local role lit sql=""
         while IFS= read -r role || [[ -n $role ]]; do
             role=${role%$'\r'}
@@ -195,6 +270,14 @@ END \$pgalign_corpus_role\$;
         run_step "$(left)" "$W_TMP/load_$which.out" "$W_TMP/load_$which.err" \
             psql -X -q -v ON_ERROR_STOP=1 -1 -d "$db" -f "$f"
         rc=$?
+        # the lock above covers this harness's loads, not a client outside it: one retry (the
+        # load is one transaction, so the failed attempt left the database empty)
+        if ((rc != 0 && rc != 124 && rc != 137)) && grep -q 'tuple concurrently updated' "$W_TMP/load_$which.err"; then
+            echo "corpus.sh: $mode $label/$case: $which.sql: tuple concurrently updated, loading it again" >&2
+            run_step "$(left)" "$W_TMP/load_$which.out" "$W_TMP/load_$which.err" \
+                psql -X -q -v ON_ERROR_STOP=1 -1 -d "$db" -f "$f"
+            rc=$?
+        fi
         if ((rc != 0)); then
             status=invalid-input
             if ((rc == 124 || rc == 137)); then reason="$which.sql: timeout"
@@ -203,6 +286,7 @@ END \$pgalign_corpus_role\$;
             finish
         fi
     done
+    exec 9>&- # the roles lock, if taken
 
     # 2. plan
     local plan="$W_TMP/plan.sql"
@@ -247,17 +331,39 @@ END \$pgalign_corpus_role\$;
             finish
         fi
     done
+    # two canonical forms of each dump: .norm with each CREATE TABLE's elements sorted (what
+    # "equal" has always meant here, and what tests/common/normalize.rs mirrors), .onorm with
+    # them in the dump's order
     if ! run_step "$(left)" /dev/null "$W_TMP/norm.err" python3 "$NORMALIZER" \
-        "$W_TMP/src.dump" "$W_TMP/tgt.dump" -o "$W_TMP/src.norm" -o "$W_TMP/tgt.norm"; then
+        "$W_TMP/src.dump" "$W_TMP/tgt.dump" -o "$W_TMP/src.norm" -o "$W_TMP/tgt.norm" ||
+        ! run_step "$(left)" /dev/null "$W_TMP/norm.err" python3 "$NORMALIZER" --keep-column-order \
+            "$W_TMP/src.dump" "$W_TMP/tgt.dump" -o "$W_TMP/src.onorm" -o "$W_TMP/tgt.onorm"; then
         status=harness-error reason="dumpnorm.py failed: $(first_error "$W_TMP/norm.err")"
         finish
     fi
-    if cmp -s "$W_TMP/src.norm" "$W_TMP/tgt.norm"; then
+    if cmp -s "$W_TMP/src.onorm" "$W_TMP/tgt.onorm"; then
         status=pass
         finish
     fi
+    if cmp -s "$W_TMP/src.norm" "$W_TMP/tgt.norm"; then
+        # equal but for the order of some tables' columns (real histories drop and re-add
+        # columns; pgalign leaves the order alone by design): a pass, counted apart
+        status=pass-column-order
+        diff -u --label "source/$label/$case ($mode, column order kept)" \
+            --label "target-after-plan/$label/$case ($mode, column order kept)" \
+            "$W_TMP/src.onorm" "$W_TMP/tgt.onorm" >"$OUT_DIR/$base.diff"
+        cp "$plan" "$OUT_DIR/$base.plan.sql"
+        local tables ntables
+        tables=$(comm -3 <(table_elements "$W_TMP/src.onorm") <(table_elements "$W_TMP/tgt.onorm") |
+            sed -E 's/^\t//; s/\t.*//' | sort -u)
+        ntables=$(printf '%s\n' "$tables" | grep -c .)
+        tables=$(printf '%s\n' "$tables" | head -5 | paste -sd ' ' -)
+        ((ntables > 5)) && tables+=" ..."
+        reason="column order differs in $ntables table(s): $tables"
+        finish
+    fi
     status=mismatch
-    diff -u --label "source/$peer/$case ($mode)" --label "target-after-plan/$peer/$case ($mode)" \
+    diff -u --label "source/$label/$case ($mode)" --label "target-after-plan/$label/$case ($mode)" \
         "$W_TMP/src.norm" "$W_TMP/tgt.norm" >"$OUT_DIR/$base.diff"
     cp "$plan" "$OUT_DIR/$base.plan.sql"
     local nminus nplus first
@@ -277,10 +383,11 @@ fi
 # main
 
 MODES=both
+CORPORA_ARG=""
 PEERS=()
 CASE_GLOB=""
 JOBS=2
-MIN_RATE=""
+MIN_RATES=()
 CASE_TIMEOUT=${CASE_TIMEOUT:-60}
 OUT_DIR=${OUT_DIR:-}
 PROGRESS=0
@@ -293,6 +400,8 @@ while (($#)); do
     case $1 in
         --mode) need_arg "$@"; MODES=$2; shift 2 ;;
         --mode=*) MODES=${1#*=}; shift ;;
+        --corpus) need_arg "$@"; CORPORA_ARG+=",$2"; shift 2 ;;
+        --corpus=*) CORPORA_ARG+=",${1#*=}"; shift ;;
         --peer) need_arg "$@"; PEERS+=("$2"); shift 2 ;;
         --peer=*) PEERS+=("${1#*=}"); shift ;;
         --case) need_arg "$@"; CASE_GLOB=$2; shift 2 ;;
@@ -302,8 +411,8 @@ while (($#)); do
         --jobs=*) JOBS=${1#*=}; shift ;;
         --timeout) need_arg "$@"; CASE_TIMEOUT=$2; shift 2 ;;
         --timeout=*) CASE_TIMEOUT=${1#*=}; shift ;;
-        --min-rate) need_arg "$@"; MIN_RATE=$2; shift 2 ;;
-        --min-rate=*) MIN_RATE=${1#*=}; shift ;;
+        --min-rate) need_arg "$@"; MIN_RATES+=("$2"); shift 2 ;;
+        --min-rate=*) MIN_RATES+=("${1#*=}"); shift ;;
         --out) need_arg "$@"; OUT_DIR=$2; shift 2 ;;
         --out=*) OUT_DIR=${1#*=}; shift ;;
         --progress) PROGRESS=1; shift ;;
@@ -321,7 +430,29 @@ case $MODES in
 esac
 [[ $JOBS =~ ^[1-9][0-9]*$ ]] || die_usage "-j needs a positive integer"
 [[ $CASE_TIMEOUT =~ ^[1-9][0-9]*$ ]] || die_usage "--timeout needs a positive integer"
-[[ -z $MIN_RATE || $MIN_RATE =~ ^[0-9]+(\.[0-9]+)?$ ]] || die_usage "--min-rate needs a number"
+
+KNOWN_CORPORA=(peers realworld)
+CORPORA=()
+IFS=, read -r -a corpus_words <<<"${CORPORA_ARG#,}"
+for c in "${corpus_words[@]+"${corpus_words[@]}"}"; do
+    [[ -n $c ]] || continue
+    [[ " ${KNOWN_CORPORA[*]} " == *" $c "* ]] || die_usage "unknown corpus '$c' (have: ${KNOWN_CORPORA[*]})"
+    [[ " ${CORPORA[*]-} " == *" $c "* ]] || CORPORA+=("$c")
+done
+((${#CORPORA[@]})) || CORPORA=("${KNOWN_CORPORA[@]}")
+
+# --min-rate R (every corpus) or CORPUS=R
+declare -A FLOOR=()
+for spec in "${MIN_RATES[@]+"${MIN_RATES[@]}"}"; do
+    if [[ $spec == *=* ]]; then c=${spec%%=*} r=${spec#*=}; else c="" r=$spec; fi
+    [[ $r =~ ^[0-9]+(\.[0-9]+)?$ ]] || die_usage "--min-rate needs a number: $spec"
+    if [[ -z $c ]]; then
+        for k in "${KNOWN_CORPORA[@]}"; do FLOOR[$k]=$r; done
+    else
+        [[ " ${KNOWN_CORPORA[*]} " == *" $c "* ]] || die_usage "--min-rate: unknown corpus '$c' (have: ${KNOWN_CORPORA[*]})"
+        FLOOR[$c]=$r
+    fi
+done
 
 fatal() { echo "corpus.sh: $*" >&2; exit 1; }
 
@@ -329,10 +460,24 @@ export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postg
 unset PGDATABASE PGSERVICE
 
 CORPUS_DIR=${CORPUS_DIR:-"$SCRIPT_DIR/../../shared/corpus"}
-[[ -d $CORPUS_DIR ]] || fatal "corpus not found: $CORPUS_DIR (set CORPUS_DIR)"
-CORPUS_DIR=$(cd "$CORPUS_DIR" && pwd)
+REALWORLD_DIR=${REALWORLD_DIR:-"$SCRIPT_DIR/../../shared/corpus-realworld"}
+for c in "${CORPORA[@]}"; do
+    d=$(corpus_root "$c")
+    if [[ $c == peers ]]; then
+        [[ -d $d ]] || fatal "corpus not found: $d (set CORPUS_DIR, or --corpus realworld)"
+        CORPUS_DIR=$(cd "$d" && pwd)
+    else
+        [[ -d $d ]] || fatal "realworld corpus not found: $d (set REALWORLD_DIR, or --corpus peers)"
+        REALWORLD_DIR=$(cd "$d" && pwd)
+    fi
+done
+# CORPUS_DIR pointed at the realworld corpus (how it used to be run): once, not twice
+if [[ " ${CORPORA[*]} " == *" peers "* && " ${CORPORA[*]} " == *" realworld "* && $CORPUS_DIR == "$REALWORLD_DIR" ]]; then
+    echo "corpus.sh: CORPUS_DIR is the realworld corpus: running it once, as corpus peers" >&2
+    CORPORA=(peers)
+fi
 
-for tool in psql pg_dump python3 timeout diff cmp xargs; do
+for tool in psql pg_dump python3 timeout diff cmp comm xargs flock; do
     command -v "$tool" >/dev/null 2>&1 || fatal "required tool not found: $tool"
 done
 [[ -f $NORMALIZER ]] || fatal "normalizer not found: $NORMALIZER"
@@ -347,32 +492,44 @@ if ! err=$(timeout 15 psql -X -q -At -d postgres -c 'select 1' 2>&1 </dev/null);
     fatal "PostgreSQL server unreachable at $PGHOST:$PGPORT as $PGUSER: $(printf '%s' "$err" | head -1)"
 fi
 
-# case list (peer, case) sorted
+# one lock file per server, shared by every run on this machine (see the roles in run_case)
+ROLES_LOCK="${TMPDIR:-/tmp}/pgalign-corpus-roles.$(printf '%s' "$PGHOST" | tr -c 'A-Za-z0-9._-' '_').$PGPORT.lock"
+[[ -e $ROLES_LOCK ]] || { : >>"$ROLES_LOCK" && chmod a+rw "$ROLES_LOCK"; } 2>/dev/null
+[[ -r $ROLES_LOCK ]] || fatal "cannot create the roles lock file $ROLES_LOCK"
+
+# case list: (corpus, peer, case), corpus in CORPORA order, then peer/case sorted
+TASK_CORPORA=()
 TASK_PEERS=()
 TASK_CASES=()
+ALL_PEERS=""
 shopt -s nullglob
-for pdir in "$CORPUS_DIR"/*/; do
-    peer=$(basename "$pdir")
-    ALL_PEERS+=" $peer"
+for corpus in "${CORPORA[@]}"; do
+    for pdir in "$(corpus_root "$corpus")"/*/; do
+        ALL_PEERS+=" $(basename "$pdir")"
+    done
 done
 for p in "${PEERS[@]+"${PEERS[@]}"}"; do
-    [[ " ${ALL_PEERS:-} " == *" $p "* ]] || die_usage "unknown peer '$p' (have:${ALL_PEERS:-})"
+    [[ " $ALL_PEERS " == *" $p "* ]] || die_usage "unknown peer '$p' (have:$ALL_PEERS)"
 done
-while IFS= read -r cdir; do
-    c=$(basename "$cdir")
-    peer=$(basename "$(dirname "$cdir")")
-    if ((${#PEERS[@]})); then
-        keep=0
-        for p in "${PEERS[@]}"; do [[ $p == "$peer" ]] && keep=1; done
-        ((keep)) || continue
-    fi
-    if [[ -n $CASE_GLOB ]]; then
-        # shellcheck disable=SC2053
-        [[ $c == $CASE_GLOB || "$peer/$c" == $CASE_GLOB ]] || continue
-    fi
-    TASK_PEERS+=("$peer")
-    TASK_CASES+=("$c")
-done < <(for f in "$CORPUS_DIR"/*/*/a.sql; do [[ -f ${f%/a.sql}/b.sql ]] && echo "${f%/a.sql}"; done | sort)
+for corpus in "${CORPORA[@]}"; do
+    root=$(corpus_root "$corpus")
+    while IFS= read -r cdir; do
+        c=$(basename "$cdir")
+        peer=$(basename "$(dirname "$cdir")")
+        if ((${#PEERS[@]})); then
+            keep=0
+            for p in "${PEERS[@]}"; do [[ $p == "$peer" ]] && keep=1; done
+            ((keep)) || continue
+        fi
+        if [[ -n $CASE_GLOB ]]; then
+            # shellcheck disable=SC2053
+            [[ $c == $CASE_GLOB || "$peer/$c" == $CASE_GLOB ]] || continue
+        fi
+        TASK_CORPORA+=("$corpus")
+        TASK_PEERS+=("$peer")
+        TASK_CASES+=("$c")
+    done < <(for f in "$root"/*/*/a.sql; do [[ -f ${f%/a.sql}/b.sql ]] && echo "${f%/a.sql}"; done | sort)
+done
 ((${#TASK_CASES[@]})) || fatal "no cases selected"
 
 if [[ -z $OUT_DIR ]]; then
@@ -381,6 +538,9 @@ if [[ -z $OUT_DIR ]]; then
 fi
 mkdir -p "$OUT_DIR" || fatal "cannot create $OUT_DIR"
 OUT_DIR=$(cd "$OUT_DIR" && pwd)
+for corpus in "${CORPORA[@]}"; do
+    [[ $corpus == peers ]] || mkdir -p "$OUT_DIR/$corpus" || fatal "cannot create $OUT_DIR/$corpus"
+done
 
 WORK=$(mktemp -d -t pgalign-corpus.XXXXXX) || fatal "mktemp failed"
 mkdir -p "$WORK/res" "$WORK/dbs" "$WORK/pids" "$WORK/case"
@@ -424,22 +584,45 @@ trap main_cleanup EXIT
 trap 'echo "corpus.sh: interrupted" >&2; exit 130' INT
 trap 'echo "corpus.sh: terminated" >&2; exit 143' TERM HUP
 
-export WORK OUT_DIR CORPUS_DIR PGALIGN CASE_TIMEOUT RUN_ID PROGRESS
+export WORK OUT_DIR CORPUS_DIR REALWORLD_DIR PGALIGN CASE_TIMEOUT RUN_ID PROGRESS ROLES_LOCK
 
-# tasks: mode, n, peer, case  (n = global index = output order)
+# tasks: mode, n, corpus, peer, case (n = output order: mode, then corpus, then peer/case).
+# The queue runs the realworld corpus first (its cases load whole histories: the long tasks
+# first keep the -j workers busy to the end), its projects interleaved so that the cases that
+# take the roles lock (supabase-storage) seldom wait for each other.
 n=0
-: >"$WORK/tasks"
+: >"$WORK/tasks.long"
+: >"$WORK/tasks.short"
+declare -A RANK=()
 for mode in "${MODE_LIST[@]}"; do
     for i in "${!TASK_CASES[@]}"; do
         n=$((n + 1))
-        printf '%s\t%s\t%s\t%s\0' "$mode" "$n" "${TASK_PEERS[$i]}" "${TASK_CASES[$i]}" >>"$WORK/tasks"
+        task=$(printf '%s\t%s\t%s\t%s\t%s' "$mode" "$n" "${TASK_CORPORA[$i]}" "${TASK_PEERS[$i]}" "${TASK_CASES[$i]}")
+        if [[ ${TASK_CORPORA[$i]} == peers ]]; then
+            printf '%s\0' "$task" >>"$WORK/tasks.short"
+        else
+            # sort key: rank within its project, then the project
+            printf '%s\t%s\t%s\n' "$(printf '%06d' "$((${RANK[${TASK_CORPORA[$i]}/${TASK_PEERS[$i]}]:-0} + 1))")" \
+                "${TASK_PEERS[$i]}" "$task" >>"$WORK/tasks.long"
+            RANK[${TASK_CORPORA[$i]}/${TASK_PEERS[$i]}]=$((${RANK[${TASK_CORPORA[$i]}/${TASK_PEERS[$i]}]:-0} + 1))
+        fi
     done
 done
+{
+    sort -t $'\t' -k1,1 -k2,2 -s "$WORK/tasks.long" | cut -f3- | tr '\n' '\0'
+    cat "$WORK/tasks.short"
+} >"$WORK/tasks"
 
 {
     echo "OUTDIR $OUT_DIR"
 } | tee "$OUT_DIR/results.txt"
-echo "corpus.sh: ${#TASK_CASES[@]} cases x ${#MODE_LIST[@]} mode(s), -j $JOBS, pgalign=$PGALIGN" >&2
+summary=""
+for corpus in "${CORPORA[@]}"; do
+    k=0
+    for c in "${TASK_CORPORA[@]}"; do [[ $c == "$corpus" ]] && k=$((k + 1)); done
+    ((k)) && summary+="${summary:+ + }$k $corpus"
+done
+echo "corpus.sh: $summary cases x ${#MODE_LIST[@]} mode(s), -j $JOBS, pgalign=$PGALIGN" >&2
 
 T_START=$SECONDS
 xargs -0 -n 1 -P "$JOBS" bash "$SELF" __case <"$WORK/tasks" &
@@ -460,35 +643,44 @@ for mode in "${MODE_LIST[@]}"; do
             status=harness-error reason="worker produced no result"
         fi
         [[ $status == harness-error ]] && harness=$((harness + 1))
-        printf '%s\t%s\t%s\t%s\t%s\n' "$mode" "${TASK_PEERS[$i]}" "${TASK_CASES[$i]}" "$status" "$reason" >>"$WORK/all"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "${TASK_CORPORA[$i]}" "${TASK_PEERS[$i]}" "${TASK_CASES[$i]}" \
+            "$status" "$reason" >>"$WORK/all"
     done
 done
 
-awk -F'\t' -v modes="${MODE_LIST[*]}" -v minrate="$MIN_RATE" -v rfile="$WORK/rates" '
-function line(mode, key,   v, r) {
-    v = cnt[mode, key, "pass"] + cnt[mode, key, "apply-error"] + cnt[mode, key, "mismatch"] + cnt[mode, key, "error"]
-    r = v ? 100.0 * cnt[mode, key, "pass"] / v : 0
+awk -F'\t' -v modes="${MODE_LIST[*]}" -v corpora="${CORPORA[*]}" -v rfile="$WORK/rates" '
+function prefix(corpus) { return corpus == "peers" ? "" : corpus ":" }
+function line(mode, key,   v, p, r) {
+    # pass-column-order is a pass (pass= and the rate count it), shown apart at the end
+    p = cnt[mode, key, "pass"] + cnt[mode, key, "pass-column-order"]
+    v = p + cnt[mode, key, "apply-error"] + cnt[mode, key, "mismatch"] + cnt[mode, key, "error"]
+    r = v ? 100.0 * p / v : 0
     printf "TOTAL %s %s pass=%d apply-error=%d mismatch=%d error=%d invalid-input=%d valid=%d rate=%.1f%%", \
-        mode, key, cnt[mode, key, "pass"], cnt[mode, key, "apply-error"], cnt[mode, key, "mismatch"], \
+        mode, key, p, cnt[mode, key, "apply-error"], cnt[mode, key, "mismatch"], \
         cnt[mode, key, "error"], cnt[mode, key, "invalid-input"], v, r
     if (cnt[mode, key, "harness-error"]) printf " harness-error=%d", cnt[mode, key, "harness-error"]
-    printf "\n"
-    return r
+    printf " pass-column-order=%d\n", cnt[mode, key, "pass-column-order"]
+    return sprintf("%.1f", r)
 }
 {
-    mode = $1; peer = $2; st = $4
-    printf "CASE %s %s/%s %s%s\n", mode, peer, $3, st, ($5 != "" ? " " $5 : "")
-    cnt[mode, peer, st]++; cnt[mode, "ALL", st]++
-    if (!((mode, peer) in seen)) { seen[mode, peer] = 1; order[mode] = order[mode] " " peer }
+    mode = $1; corpus = $2; peer = prefix(corpus) $3; st = $5
+    printf "CASE %s %s/%s %s%s\n", mode, peer, $4, st, ($6 != "" ? " " $6 : "")
+    cnt[mode, peer, st]++; cnt[mode, prefix(corpus) "ALL", st]++
+    if (!((mode, corpus, peer) in seen)) { seen[mode, corpus, peer] = 1; order[mode, corpus] = order[mode, corpus] " " peer }
+    if (!((mode, corpus) in cseen)) { cseen[mode, corpus] = 1 }
 }
 END {
     nm = split(modes, ms, " ")
+    nc = split(corpora, cs, " ")
     for (k = 1; k <= nm; k++) {
         m = ms[k]
-        np = split(order[m], ps, " ")
-        for (j = 1; j <= np; j++) line(m, ps[j])
-        r = line(m, "ALL")
-        print m, r > rfile
+        for (c = 1; c <= nc; c++) {
+            if (!((m, cs[c]) in cseen)) continue
+            np = split(order[m, cs[c]], ps, " ")
+            for (j = 1; j <= np; j++) line(m, ps[j])
+            r = line(m, prefix(cs[c]) "ALL")
+            print m, cs[c], r > rfile
+        }
     }
 }' "$WORK/all" | tee -a "$OUT_DIR/results.txt"
 
@@ -499,10 +691,11 @@ if ((harness)); then
     echo "corpus.sh: $harness case(s) hit a harness error (see CASE ... harness-error)" >&2
     rc=1
 fi
-if [[ -n $MIN_RATE ]]; then
-    while read -r m r; do
-        if awk -v r="$r" -v min="$MIN_RATE" 'BEGIN { exit !(r + 0 < min + 0) }'; then
-            echo "corpus.sh: mode $m: ALL rate $r% is below --min-rate $MIN_RATE" >&2
+if [[ -f $WORK/rates ]]; then
+    while read -r m c r; do
+        [[ -n ${FLOOR[$c]:-} ]] || continue
+        if awk -v r="$r" -v min="${FLOOR[$c]}" 'BEGIN { exit !(r + 0 < min + 0) }'; then
+            echo "corpus.sh: mode $m, corpus $c: ALL rate $r% is below --min-rate ${FLOOR[$c]}" >&2
             rc=1
         fi
     done <"$WORK/rates"

@@ -6,6 +6,11 @@ Used by scripts/corpus.sh to decide whether two schemas are equal.
     dumpnorm.py DUMP                 print the canonical form of DUMP to stdout
     dumpnorm.py DUMP -o OUT          write it to OUT instead
     dumpnorm.py A B -o A.n -o B.n    several files at once (one -o per input)
+    dumpnorm.py --keep-column-order DUMP
+                                     the same, but each CREATE TABLE keeps its
+                                     elements in the dump's order (corpus.sh uses
+                                     both forms to tell a difference in column
+                                     order alone from any other difference)
 
 Rules (outside of quoted text only):
   * dropped: comment lines (`--...`), blank lines, `SET ...;` lines,
@@ -16,7 +21,8 @@ Rules (outside of quoted text only):
     a double-quoted identifier or a dollar-quoted body ($$...$$, $tag$...$tag$);
   * in CREATE [UNLOGGED|FOREIGN] TABLE statements the elements between the
     opening `(` line and the closing `)` line (columns and constraints, one
-    per line, trailing comma) are sorted, so column order does not matter;
+    per line, trailing comma) are sorted, so column order does not matter
+    (unless --keep-column-order: then only the trailing comma is dropped);
   * statements are compared as a multiset: the output is the sorted list.
 Python 3.11 standard library only.
 """
@@ -147,7 +153,7 @@ def split_statements(text):
     return stmts
 
 
-def canon_statement(lines):
+def canon_statement(lines, sort_columns=True):
     text_lines = [l for l, _ in lines]
     if not CREATE_TABLE.match(text_lines[0]) or not text_lines[0].rstrip().endswith("("):
         return "\n".join(text_lines)
@@ -174,12 +180,13 @@ def canon_statement(lines):
         if e[-1].endswith(","):
             e[-1] = e[-1][:-1]
         norm.append("\n".join(e))
-    norm.sort()
+    if sort_columns:
+        norm.sort()
     return "\n".join([text_lines[0]] + norm + text_lines[close:])
 
 
-def normalize(text):
-    stmts = [canon_statement(s) for s in split_statements(text)]
+def normalize(text, sort_columns=True):
+    stmts = [canon_statement(s, sort_columns) for s in split_statements(text)]
     stmts.sort()
     return "".join(s + "\n" for s in stmts)
 
@@ -189,6 +196,8 @@ def main(argv=None):
     ap.add_argument("dump", nargs="+", help="pg_dump plain-text file ('-' = stdin)")
     ap.add_argument("-o", "--output", action="append", default=[],
                     help="output file, one per input (default: stdout)")
+    ap.add_argument("--keep-column-order", action="store_true",
+                    help="do not sort the elements of CREATE TABLE statements")
     args = ap.parse_args(argv)
     if args.output and len(args.output) != len(args.dump):
         ap.error("give one -o per input file")
@@ -199,7 +208,7 @@ def main(argv=None):
         else:
             with open(path, encoding="utf-8", errors="surrogateescape") as f:
                 text = f.read()
-        out = normalize(text)
+        out = normalize(text, sort_columns=not args.keep_column_order)
         if args.output:
             with open(args.output[k], "w", encoding="utf-8", errors="surrogateescape") as f:
                 f.write(out)
