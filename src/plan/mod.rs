@@ -647,7 +647,10 @@ fn drop_steps(
             || uses_changed_column.contains(&ti)
             // Something on it is recreated (an index moving to another table under the same
             // name) and goes with it: the old one must be gone before the new one is created.
-            || deps[ti].iter().any(|&d| tact[d] == Act::Recreate);
+            // (A dependent dropped on its own, a view over a type's column, needs nothing of it.)
+            || deps[ti].iter().any(|&d| {
+                tact[d] == Act::Recreate && goes_with_parent(tgt, &ctx.tgt_rel, tact, d)
+            });
         let is_late = tact[ti] == Act::Drop && !must_go_first;
         // An owned sequence released from a table that is created again: OWNED BY NONE must
         // run before the table's drop, or the drop takes the sequence with it.
