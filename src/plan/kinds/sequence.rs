@@ -4,7 +4,7 @@
 //! makes way for the new one, which takes its value.
 
 use super::{acl, Altered, Decision};
-use crate::catalog::parse::{name_making_way, qualified, quote_literal};
+use crate::catalog::parse::{name_making_way, qualified, quote_ident, quote_literal};
 use crate::catalog::read::{self, identity_of};
 use crate::catalog::{Block, Key, ObjectKind};
 use crate::plan::{Ctx, Hazard, Op};
@@ -109,11 +109,12 @@ fn sequence_to_identity(ctx: &Ctx, s: &Block, t: &Block) -> Decision {
         return Decision::Unsupported("cannot read the identity definition".into());
     };
     let (schema, name) = (t.key.schema.as_str(), t.key.name.as_str());
-    let old = qualified(schema, &name_making_way(name, MAKING_WAY));
+    let aside = name_making_way(name, MAKING_WAY);
+    let old = qualified(schema, &aside);
     let mut sql = format!(
         "ALTER SEQUENCE {} RENAME TO {};\n{add};\n",
         qualified(schema, name),
-        crate::catalog::quote_ident(&name_making_way(name, MAKING_WAY)),
+        quote_ident(&aside),
     );
     sql.push_str(&carry_value(&old, schema, name));
     sql.push_str(&format!("DROP SEQUENCE {old};\n"));
@@ -141,11 +142,12 @@ fn identity_to_sequence(ctx: &Ctx, s: &Block, t: &Block) -> Decision {
         return Decision::Unsupported("cannot read the identity definition".into());
     };
     let (schema, name) = (s.key.schema.as_str(), s.key.name.as_str());
-    let old = qualified(schema, &name_making_way(name, MAKING_WAY));
+    let aside = name_making_way(name, MAKING_WAY);
+    let old = qualified(schema, &aside);
     let mut sql = format!(
         "ALTER SEQUENCE {} RENAME TO {};\n{create};\n",
         qualified(schema, name),
-        crate::catalog::quote_ident(&name_making_way(name, MAKING_WAY)),
+        quote_ident(&aside),
     );
     sql.push_str(&carry_value(&old, schema, name));
     sql.push_str(&drop_identity);
@@ -161,7 +163,7 @@ fn identity_to_sequence(ctx: &Ctx, s: &Block, t: &Block) -> Decision {
 
 /// Gives sequence `schema.name` the value of sequence `from`, when `from` has handed out a value
 /// and that value lies within the new one's bounds (else the new one starts where its options
-/// say). setval is not undone by a rollback; the old sequence's value never goes backwards here.
+/// say). The new sequence is made in the same transaction: a rollback takes it, value and all.
 fn carry_value(from: &str, schema: &str, name: &str) -> String {
     let to = quote_literal(&qualified(schema, name));
     format!(
