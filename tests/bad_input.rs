@@ -279,7 +279,7 @@ fn every_bad_input_is_one_line_exit_1_and_changes_nothing() {
         case(
             "custom magic over nonsense",
             &["plan", "--source", &fake_custom, "--target", &production],
-            "pg_restore",
+            "not a readable pg_dump custom-format archive",
         ),
         case(
             "dump with data (COPY)",
