@@ -109,23 +109,15 @@ fn sequence_to_identity(ctx: &Ctx, s: &Block, t: &Block) -> Decision {
         return Decision::Unsupported("cannot read the identity definition".into());
     };
     let (schema, name) = (t.key.schema.as_str(), t.key.name.as_str());
-    let aside = name_making_way(name, MAKING_WAY);
-    let old = qualified(schema, &aside);
-    let mut sql = format!(
-        "ALTER SEQUENCE {} RENAME TO {};\n{add};\n",
-        qualified(schema, name),
-        quote_ident(&aside),
-    );
-    sql.push_str(&carry_value(&old, schema, name));
-    sql.push_str(&format!("DROP SEQUENCE {old};\n"));
-    sql.push_str(&comment_and_privileges(ctx, s));
-    Decision::alter(Altered::steps(vec![ctx.step(
+    let old = qualified(schema, &name_making_way(name, MAKING_WAY));
+    make_way(
+        ctx,
         s,
-        Op::Replace,
+        (schema, name),
+        &format!("{add};\n"),
+        &format!("DROP SEQUENCE {old};\n"),
         "the sequence becomes the identity of its column (serial to identity): the old one makes way for SOURCE's, which continues from its value",
-        sql,
-        vec![Hazard::AccessExclusiveLock],
-    )]))
+    )
 }
 
 /// An identity column's sequence that SOURCE has as a sequence of its own (a serial column's,
@@ -141,21 +133,40 @@ fn identity_to_sequence(ctx: &Ctx, s: &Block, t: &Block) -> Decision {
     let (Some(drop_identity), Some(create)) = (drop_identity, s.stmts.first()) else {
         return Decision::Unsupported("cannot read the identity definition".into());
     };
-    let (schema, name) = (s.key.schema.as_str(), s.key.name.as_str());
+    make_way(
+        ctx,
+        s,
+        (s.key.schema.as_str(), s.key.name.as_str()),
+        &format!("{create};\n"),
+        &drop_identity,
+        "the identity's sequence becomes a sequence of its own (identity to serial): SOURCE's is created and continues from the identity's value",
+    )
+}
+
+/// One step for a sequence that changes form under its name: the old one is renamed out of the
+/// way, `make` makes SOURCE's under the name, which takes the old one's value, then `then` runs
+/// (it removes the old one) and SOURCE's comment and privileges are set again.
+fn make_way(
+    ctx: &Ctx,
+    s: &Block,
+    (schema, name): (&str, &str),
+    make: &str,
+    then: &str,
+    reason: &str,
+) -> Decision {
     let aside = name_making_way(name, MAKING_WAY);
-    let old = qualified(schema, &aside);
     let mut sql = format!(
-        "ALTER SEQUENCE {} RENAME TO {};\n{create};\n",
+        "ALTER SEQUENCE {} RENAME TO {};\n{make}",
         qualified(schema, name),
         quote_ident(&aside),
     );
-    sql.push_str(&carry_value(&old, schema, name));
-    sql.push_str(&drop_identity);
+    sql.push_str(&carry_value(&qualified(schema, &aside), schema, name));
+    sql.push_str(then);
     sql.push_str(&comment_and_privileges(ctx, s));
     Decision::alter(Altered::steps(vec![ctx.step(
         s,
         Op::Replace,
-        "the identity's sequence becomes a sequence of its own (identity to serial): SOURCE's is created and continues from the identity's value",
+        reason,
         sql,
         vec![Hazard::AccessExclusiveLock],
     )]))
