@@ -211,3 +211,27 @@ fn settle_keeps_the_first_order_where_no_rule_speaks() {
     got.sort();
     assert_eq!(got, ["a", "b", "c", "d", "e"]);
 }
+
+/// An enum rebuilt under a name of 63 bytes: the old type steps aside under a name PostgreSQL's
+/// truncation to 63 bytes cannot bring back to the original (it would rename it onto itself).
+#[test]
+fn a_long_enum_name_steps_aside_within_63_bytes() {
+    let n = "e".repeat(63);
+    let enum_of = |labels: &str| {
+        catalog(&format!(
+            "--\n-- Name: {n}; Type: TYPE; Schema: public; Owner: x\n--\n\nCREATE TYPE public.{n} AS ENUM (\n{labels}\n);\n"
+        ))
+    };
+    let tgt = enum_of("    'a',\n    'b'");
+    let src = enum_of("    'b',\n    'a'");
+    let p = plan_of(&src, &tgt);
+    let sql: String = p.steps.iter().map(|s| s.sql.as_str()).collect();
+    let aside = sql
+        .split("RENAME TO ")
+        .nth(1)
+        .and_then(|r| r.split(';').next())
+        .unwrap_or_else(|| panic!("no rename in {sql}"));
+    assert!(aside.len() <= 63, "{aside}");
+    assert_ne!(aside, n);
+    assert!(aside.ends_with("__pgalign_old"), "{aside}");
+}

@@ -2,7 +2,7 @@
 //! its columns over.
 
 use super::{acl, first_statements, Altered, Decision};
-use crate::catalog::parse::quote_ident;
+use crate::catalog::parse::{name_making_way, quote_ident};
 use crate::catalog::read::{enum_labels, identity_of};
 use crate::catalog::{Block, ObjectKind};
 use crate::plan::{Ctx, Hazard, Op, Role};
@@ -81,7 +81,8 @@ fn rebuild_enum(ctx: &mut Ctx, s: &Block, t: &Block, id: &str) -> Decision {
     }
     let mut touched_elsewhere = Vec::new();
     let name = s.key.name.as_str();
-    let old_name = format!("{name}__pgalign_old");
+    // Cut to fit 63 bytes so that PostgreSQL's truncation cannot bring it back to `name`.
+    let old_name = name_making_way(name, "__pgalign_old");
     let mut sql = format!(
         "ALTER TYPE {id} RENAME TO {};\n{};\n",
         quote_ident(&old_name),
