@@ -532,30 +532,27 @@ pub fn qualified(schema: &str, name: &str) -> String {
     }
 }
 
+/// The longest start of `s` that fits `bytes` bytes, cut on a character boundary.
+fn cut_to_bytes(s: &str, bytes: usize) -> &str {
+    let end = s
+        .char_indices()
+        .map(|(i, ch)| i + ch.len_utf8())
+        .take_while(|&end| end <= bytes)
+        .last()
+        .unwrap_or(0);
+    &s[..end]
+}
+
 /// PostgreSQL truncates identifiers to 63 bytes (NAMEDATALEN - 1); cut here, on a character
 /// boundary, the name used is the one it keeps.
 pub fn truncate_identifier(s: &str) -> String {
-    let mut out = String::new();
-    for ch in s.chars() {
-        if out.len() + ch.len_utf8() > 63 {
-            break;
-        }
-        out.push(ch);
-    }
-    out
+    cut_to_bytes(s, 63).to_string()
 }
 
 /// A name for an object that makes way for another of its name: `name` with `suffix`, `name`
 /// cut short enough that the suffix survives PostgreSQL's truncation (unquoted).
 pub fn name_making_way(name: &str, suffix: &str) -> String {
-    let room = 63usize.saturating_sub(suffix.len());
-    let mut base = String::new();
-    for ch in name.chars() {
-        if base.len() + ch.len_utf8() > room {
-            break;
-        }
-        base.push(ch);
-    }
+    let base = cut_to_bytes(name, 63usize.saturating_sub(suffix.len()));
     truncate_identifier(&format!("{base}{suffix}"))
 }
 
