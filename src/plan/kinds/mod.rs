@@ -219,14 +219,20 @@ pub fn create(ctx: &mut Ctx, si: usize, recreated: bool) -> Vec<Step> {
     }
     let mut reason = reason.to_string();
     let existing = builds_on_rows(kind) && on_existing_table(ctx, s);
-    // What the rows already in the table must satisfy for the build to succeed.
+    // TARGET's definition of the table it is built on, and what the rows already in it must
+    // satisfy for the build to succeed.
+    let table = if existing {
+        built_on_table(ctx, s)
+    } else {
+        None
+    };
     let checks = if existing {
-        preflight::for_created(s, built_on_table(ctx, s))
+        preflight::for_created(s, table)
     } else {
         Vec::new()
     };
     if ctx.opts.online && s.settings().is_empty() && existing {
-        if let Some(why) = online::not_on_partitioned_table(ctx, s) {
+        if let Some(why) = online::not_on_partitioned_table(kind, table) {
             // The plain form, and its hazard, stay.
             reason.push_str(why);
         } else if let Some(steps) = online::create_online(ctx, s, &reason, &checks) {

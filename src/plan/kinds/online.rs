@@ -5,7 +5,7 @@
 
 use crate::catalog::parse::quote_ident;
 use crate::catalog::read::{self};
-use crate::catalog::{Block, ObjectKind};
+use crate::catalog::{Block, ObjectKind, TableDef};
 use crate::plan::preflight::Check;
 use crate::plan::{Ctx, Hazard, Op, Step};
 
@@ -74,21 +74,18 @@ pub fn unique_via_index(sql: &str) -> Option<(String, String)> {
     ))
 }
 
-/// Why an index or constraint on a table TARGET has partitioned keeps its plain form: PostgreSQL
-/// builds no index CONCURRENTLY on a partitioned table and (before 18) adds no NOT VALID
-/// foreign key to one. (A CHECK constraint can be NOT VALID there: it keeps its online form.)
-pub(super) fn not_on_partitioned_table(ctx: &Ctx, s: &Block) -> Option<&'static str> {
-    let partitioned = s
-        .stmts
-        .first()
-        .and_then(|sql| read::built_on(&s.key.kind, sql))
-        .and_then(|table| ctx.tgt_rel.tables.get(&table))
-        .and_then(|&i| ctx.tgt.blocks[i].table())
-        .is_some_and(|t| t.partition_by.is_some());
-    if !partitioned {
+/// Why an index or constraint on `table` (TARGET's definition of the table it is built on) keeps
+/// its plain form when that table is partitioned: PostgreSQL builds no index CONCURRENTLY on a
+/// partitioned table and (before 18) adds no NOT VALID foreign key to one. (A CHECK constraint
+/// can be NOT VALID there: it keeps its online form.)
+pub(super) fn not_on_partitioned_table(
+    kind: &ObjectKind,
+    table: Option<&TableDef>,
+) -> Option<&'static str> {
+    if table.is_none_or(|t| t.partition_by.is_none()) {
         return None;
     }
-    match s.key.kind {
+    match kind {
         ObjectKind::Index | ObjectKind::Constraint => Some(
             "; on a partitioned table, which has no CONCURRENTLY form: created ON ONLY as pg_dump writes it, and each partition's index is built in a step of its own (CONCURRENTLY) and attached (--online)",
         ),
