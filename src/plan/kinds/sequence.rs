@@ -108,14 +108,12 @@ fn sequence_to_identity(ctx: &Ctx, s: &Block, t: &Block) -> Decision {
     else {
         return Decision::Unsupported("cannot read the identity definition".into());
     };
-    let (schema, name) = (t.key.schema.as_str(), t.key.name.as_str());
-    let old = qualified(schema, &name_making_way(name, MAKING_WAY));
     make_way(
         ctx,
         s,
-        (schema, name),
+        (t.key.schema.as_str(), t.key.name.as_str()),
         &format!("{add};\n"),
-        &format!("DROP SEQUENCE {old};\n"),
+        |old| format!("DROP SEQUENCE {old};\n"),
         "the sequence becomes the identity of its column (serial to identity): the old one makes way for SOURCE's, which continues from its value",
     )
 }
@@ -138,30 +136,32 @@ fn identity_to_sequence(ctx: &Ctx, s: &Block, t: &Block) -> Decision {
         s,
         (s.key.schema.as_str(), s.key.name.as_str()),
         &format!("{create};\n"),
-        &drop_identity,
+        |_| drop_identity,
         "the identity's sequence becomes a sequence of its own (identity to serial): SOURCE's is created and continues from the identity's value",
     )
 }
 
 /// One step for a sequence that changes form under its name: the old one is renamed out of the
-/// way, `make` makes SOURCE's under the name, which takes the old one's value, then `then` runs
-/// (it removes the old one) and SOURCE's comment and privileges are set again.
+/// way, `make` makes SOURCE's under the name, which takes the old one's value, then what `then`
+/// writes for the old one (given its name aside, as SQL) runs, which removes it, and SOURCE's
+/// comment and privileges are set again.
 fn make_way(
     ctx: &Ctx,
     s: &Block,
     (schema, name): (&str, &str),
     make: &str,
-    then: &str,
+    then: impl FnOnce(&str) -> String,
     reason: &str,
 ) -> Decision {
     let aside = name_making_way(name, MAKING_WAY);
+    let old = qualified(schema, &aside);
     let mut sql = format!(
         "ALTER SEQUENCE {} RENAME TO {};\n{make}",
         qualified(schema, name),
         quote_ident(&aside),
     );
-    sql.push_str(&carry_value(&qualified(schema, &aside), schema, name));
-    sql.push_str(then);
+    sql.push_str(&carry_value(&old, schema, name));
+    sql.push_str(&then(&old));
     sql.push_str(&comment_and_privileges(ctx, s));
     Decision::alter(Altered::steps(vec![ctx.step(
         s,
