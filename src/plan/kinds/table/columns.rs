@@ -253,14 +253,13 @@ impl Columns<'_, '_, '_> {
         } else {
             None
         };
-        let via = match conversion {
-            Some(Conversion::Through(via)) => Some(via),
-            _ => None,
-        };
-        let using = match conversion {
-            None => String::new(),
-            Some(Conversion::Cast) => format!(" USING {col}::{}", c.type_sql),
-            Some(Conversion::Through(via)) => format!(" USING {col}::{via}::{}", c.type_sql),
+        // The USING clause, and the type it converts through first, if any.
+        let (using, via) = match conversion {
+            None => (String::new(), None),
+            Some(Conversion::Cast) => (format!(" USING {col}::{}", c.type_sql), None),
+            Some(Conversion::Through(via)) => {
+                (format!(" USING {col}::{via}::{}", c.type_sql), Some(via))
+            }
             Some(Conversion::None) => {
                 return Err(format!(
                     "column {}: its type changes from {} to {}, and PostgreSQL has no cast between the two, so ALTER COLUMN ... TYPE would fail; convert it by hand (ALTER TABLE {} ALTER COLUMN {col} TYPE {} USING <an expression that maps each old value>), then plan again",
