@@ -4,6 +4,7 @@
 pub mod compat;
 mod infer;
 pub mod kind;
+pub mod locks;
 pub mod majors;
 pub mod parse;
 pub mod privileges;
