@@ -151,6 +151,10 @@ pub struct ApplyArgs {
     /// Allow every hazard.
     #[arg(long)]
     pub allow_all_hazards: bool,
+    /// Refuse (exit 3) a plan with a step that rewrites a table larger than this (500MB, 10GB;
+    /// sizes as TARGET reports them now, indexes included), or whose size cannot be read.
+    #[arg(long, value_name = "SIZE", value_parser = crate::bytes::parse)]
+    pub max_rewrite: Option<crate::bytes::Bytes>,
     /// Run the transactional part inside a transaction on TARGET and roll it back.
     #[arg(long)]
     pub dry_run: bool,

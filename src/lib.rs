@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod archive;
+pub mod bytes;
 pub mod catalog;
 pub mod cli;
 pub mod commands;

@@ -2,10 +2,12 @@
 //! They decide nothing.
 
 use crate::apply::StepRun;
+use crate::catalog::locks::Lock;
 use crate::catalog::Catalog;
 use crate::diff::{Change, ChangeKind, Diff, Sides};
 use crate::duration::Millis;
-use crate::plan::{preamble, session_settings, GroupKind, Plan};
+use crate::plan::impact::{Impact, Rel, Work};
+use crate::plan::{preamble, session_settings, GroupKind, Plan, Step};
 use crate::preflight;
 use serde::Serialize;
 use std::io::{self, Write};
@@ -42,8 +44,11 @@ pub fn plan_sql_with(
         let names: Vec<&str> = hazards.iter().map(|h| h.name()).collect();
         writeln!(w, "-- hazards: {}", names.join(", "))?;
     }
-    if let Some(o) = preflight {
+    if let Some(o) = preflight.filter(|o| o.checks > 0) {
         writeln!(w, "-- preflight: {}", one_line(&o.summary()))?;
+    }
+    for line in impact_summary(plan, preflight) {
+        writeln!(w, "-- impact: {}", one_line(&line))?;
     }
     let findings = preflight.map_or(&[][..], |o| &o.findings);
     let groups = plan.groups();
@@ -124,6 +129,9 @@ pub fn plan_sql_with(
                 let names: Vec<&str> = s.hazards.iter().map(|h| h.name()).collect();
                 writeln!(w, "-- hazards: {}", names.join(", "))?;
             }
+            if let Some(text) = impact_text(s, preflight) {
+                writeln!(w, "-- impact: {}", one_line(&text))?;
+            }
             for f in findings.iter().filter(|f| f.step == i + 1) {
                 writeln!(w, "-- preflight: {}", one_line(&f.text()))?;
             }
@@ -150,6 +158,144 @@ pub fn plan_sql_with(
     Ok(())
 }
 
+/// A table as the impact lines show it: `public.orders (1.2 GB, ~9.1M rows)` when its size
+/// is known.
+fn sized(t: &Rel, o: Option<&preflight::Outcome>) -> String {
+    match o.and_then(|o| o.size_of(t)) {
+        Some(size) => format!("{} ({})", t.display(), size.text()),
+        None => t.display(),
+    }
+}
+
+/// What a step locks and does: `ACCESS EXCLUSIVE on public.orders (1.2 GB, ~9.1M rows),
+/// rewrites the table; SHARE ROW EXCLUSIVE on public.customers (...)`. None when it locks
+/// nothing TARGET has.
+pub fn impact_text(s: &Step, o: Option<&preflight::Outcome>) -> Option<String> {
+    let imp = s.impact.as_ref()?;
+    let mut parts: Vec<String> = Vec::new();
+    let mut levels: Vec<Lock> = imp.locks.iter().map(|l| l.lock).collect();
+    levels.dedup();
+    for (n, level) in levels.into_iter().enumerate() {
+        let tables: Vec<String> = imp
+            .locks
+            .iter()
+            .filter(|l| l.lock == level)
+            .map(|l| sized(&l.table, o))
+            .collect();
+        let mut part = format!("{} on {}", level.name(), tables.join(", "));
+        if n == 0 {
+            if let Some(work) = imp.work {
+                part.push_str(&format!(", {}", work.text()));
+            }
+        }
+        parts.push(part);
+    }
+    Some(parts.join("; "))
+}
+
+/// The header's summary of the steps' impact: how many steps take which strongest lock, and
+/// the largest tables rewritten or locked ACCESS EXCLUSIVE (sizes when TARGET was read).
+pub fn impact_summary(plan: &Plan, o: Option<&preflight::Outcome>) -> Vec<String> {
+    let mut out = Vec::new();
+    let with: Vec<(usize, &Impact)> = plan
+        .steps
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| s.impact.as_ref().map(|m| (i + 1, m)))
+        .collect();
+    if with.is_empty() {
+        return out;
+    }
+    let count = |lock: Lock| with.iter().filter(|(_, m)| m.lock() == Some(lock)).count();
+    let mut counts: Vec<String> = [
+        Lock::AccessExclusive,
+        Lock::ShareRowExclusive,
+        Lock::Share,
+        Lock::ShareUpdateExclusive,
+    ]
+    .into_iter()
+    .filter(|l| count(*l) > 0)
+    .map(|l| format!("{} {}", count(l), l.name()))
+    .collect();
+    let rewrites = with
+        .iter()
+        .filter(|(_, m)| m.work == Some(Work::Rewrite))
+        .count();
+    if rewrites > 0 {
+        counts.push(format!("{rewrites} rewrite(s)"));
+    }
+    out.push(format!(
+        "steps on existing tables by strongest lock: {}",
+        counts.join(", ")
+    ));
+    if let Some(why) = o.and_then(|o| o.sizes_not_read.as_deref()) {
+        out.push(format!("sizes not read: {why}"));
+    }
+    // The tables that wait longest: those rewritten or locked ACCESS EXCLUSIVE, largest first
+    // (in plan order when sizes are unknown), each once, with the steps that do it.
+    struct Heavy<'a> {
+        table: &'a Rel,
+        bytes: u64,
+        locked: Vec<usize>,
+        rewritten: Vec<usize>,
+    }
+    let mut heavy: Vec<Heavy> = Vec::new();
+    for (i, m) in &with {
+        let rewrite = m.work == Some(Work::Rewrite);
+        if !rewrite && m.lock() != Some(Lock::AccessExclusive) {
+            continue;
+        }
+        for t in m.strongest() {
+            let at = match heavy.iter().position(|h| h.table == t) {
+                Some(at) => at,
+                None => {
+                    let bytes = o.and_then(|o| o.size_of(t)).map_or(0, |z| z.bytes);
+                    heavy.push(Heavy {
+                        table: t,
+                        bytes,
+                        locked: Vec::new(),
+                        rewritten: Vec::new(),
+                    });
+                    heavy.len() - 1
+                }
+            };
+            let h = &mut heavy[at];
+            if m.lock() == Some(Lock::AccessExclusive) {
+                h.locked.push(*i);
+            }
+            if rewrite {
+                h.rewritten.push(*i);
+            }
+        }
+    }
+    heavy.sort_by_key(|h| std::cmp::Reverse(h.bytes));
+    let steps = |v: &[usize]| {
+        let n: Vec<String> = v.iter().map(|i| i.to_string()).collect();
+        format!(
+            "step{} {}",
+            if v.len() > 1 { "s" } else { "" },
+            n.join(", ")
+        )
+    };
+    let more = heavy.len().saturating_sub(3);
+    for h in heavy.iter().take(3) {
+        let mut what = Vec::new();
+        if !h.locked.is_empty() {
+            what.push(format!("ACCESS EXCLUSIVE in {}", steps(&h.locked)));
+        }
+        if !h.rewritten.is_empty() {
+            what.push(format!("rewritten in {}", steps(&h.rewritten)));
+        }
+        out.push(format!("{}: {}", sized(h.table, o), what.join("; ")));
+    }
+    if more > 0 {
+        out.push(format!(
+            "and {more} more table(s) locked ACCESS EXCLUSIVE or rewritten"
+        ));
+    }
+    out
+}
+
 /// Text for a `--` comment: names (which may hold line breaks, quoted) on one line. The server
 /// ends a comment at `\n` or `\r`; what follows would be SQL.
 fn one_line(s: &str) -> std::borrow::Cow<'_, str> {
@@ -170,12 +316,12 @@ pub fn plan_json(plan: &Plan, w: &mut impl Write) -> io::Result<()> {
 }
 
 /// The plan as JSON, with what preflight found (when it ran) as a top-level `preflight`
-/// array. Findings are what TARGET's rows were when the plan was made: kept beside the plan,
-/// outside its digest, and ignored when the plan is read back (`apply --plan` runs the checks
-/// again).
+/// array, and the sizes of the relations its steps lock as `table_sizes`. Both are what TARGET
+/// was when the plan was made: kept beside the plan, outside its digest, and ignored when the
+/// plan is read back (`apply --plan` looks again).
 pub fn plan_json_with(
     plan: &Plan,
-    preflight: Option<&[preflight::Finding]>,
+    preflight: Option<&preflight::Outcome>,
     w: &mut impl Write,
 ) -> io::Result<()> {
     #[derive(Serialize)]
@@ -184,8 +330,21 @@ pub fn plan_json_with(
         plan: &'a Plan,
         #[serde(skip_serializing_if = "Option::is_none")]
         preflight: Option<&'a [preflight::Finding]>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        table_sizes: Option<&'a [preflight::TableSize]>,
     }
-    serde_json::to_writer_pretty(&mut *w, &WithFindings { plan, preflight })?;
+    let findings = preflight.filter(|o| o.checks > 0).map(|o| &o.findings[..]);
+    let table_sizes = preflight
+        .filter(|o| !o.sizes.is_empty())
+        .map(|o| &o.sizes[..]);
+    serde_json::to_writer_pretty(
+        &mut *w,
+        &WithFindings {
+            plan,
+            preflight: findings,
+            table_sizes,
+        },
+    )?;
     writeln!(w)
 }
 
@@ -315,6 +474,9 @@ pub struct ApplyReport<'a> {
     /// What preflight found before anything changed; None when it did not run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub preflight: Option<&'a [preflight::Finding]>,
+    /// What each step locks on TARGET's existing relations, with their sizes when read.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub impact: Vec<ImpactRow>,
     pub steps: &'a [StepRun],
     pub groups: usize,
     pub groups_committed: usize,
@@ -322,6 +484,43 @@ pub struct ApplyReport<'a> {
     pub verification: &'a str,
     pub residue: &'a [String],
     pub total_ms: f64,
+}
+
+/// One step's impact, for reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImpactRow {
+    pub step: usize,
+    pub object: String,
+    pub lock: &'static str,
+    /// `ACCESS EXCLUSIVE on public.orders (1.2 GB, ~9.1M rows), rewrites the table`.
+    pub text: String,
+    /// The size of the largest table under the strongest lock, when read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub work: Option<Work>,
+}
+
+/// The impact of each step that has one.
+pub fn impact_rows(plan: &Plan, o: Option<&preflight::Outcome>) -> Vec<ImpactRow> {
+    plan.steps
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| {
+            let m = s.impact.as_ref()?;
+            Some(ImpactRow {
+                step: i + 1,
+                object: s.object.clone(),
+                lock: m.lock()?.name(),
+                text: impact_text(s, o)?,
+                bytes: m
+                    .strongest()
+                    .filter_map(|t| o.and_then(|o| o.size_of(t)).map(|z| z.bytes))
+                    .max(),
+                work: m.work,
+            })
+        })
+        .collect()
 }
 
 pub fn apply_report_json(r: &ApplyReport) -> serde_json::Result<String> {
@@ -372,6 +571,19 @@ pub fn apply_report_md(r: &ApplyReport) -> String {
         }
         None => {}
     }
+    if !r.impact.is_empty() {
+        s.push_str("Impact (locks on TARGET's existing tables):\n\n| # | step | lock | on, and work |\n|---|---|---|---|\n");
+        for m in &r.impact {
+            s.push_str(&format!(
+                "| {} | {} | {} | {} |\n",
+                m.step,
+                m.object.replace('|', "\\|"),
+                m.lock,
+                m.text.replace('|', "\\|")
+            ));
+        }
+        s.push('\n');
+    }
     if !r.steps.is_empty() {
         s.push_str("| # | step | status | ms |\n|---|---|---|---|\n");
         for st in r.steps {
@@ -418,6 +630,7 @@ mod tests {
             on_failure_sql: None,
             finishes_concurrent_build: false,
             preflight: Vec::new(),
+            impact: None,
             mark: Default::default(),
         };
         let plan = Plan {

@@ -10,6 +10,7 @@ use crate::diff;
 use crate::dump;
 use crate::endpoint::{Endpoint, Side};
 use crate::interrupt;
+use crate::plan::impact::Work;
 use crate::plan::{self, Hazard, Plan};
 use crate::render::{self, ApplyReport};
 use anyhow::{anyhow, bail, Context, Result};
@@ -83,6 +84,53 @@ fn refusals(p: &Plan, allowed: &BTreeSet<Hazard>) -> Vec<String> {
         }
     }
     out
+}
+
+/// What stderr says when a step rewrites a table larger than `--max-rewrite`, or one whose
+/// size could not be read (None: every rewrite is within the limit).
+fn too_large_rewrites(
+    p: &Plan,
+    sizes: Option<&crate::preflight::Outcome>,
+    max: crate::bytes::Bytes,
+    target_name: &str,
+) -> Option<Vec<String>> {
+    let mut refused = Vec::new();
+    for (i, s) in p.steps.iter().enumerate() {
+        let Some(m) = s.impact.as_ref().filter(|m| m.work == Some(Work::Rewrite)) else {
+            continue;
+        };
+        for t in m.strongest() {
+            let what = match sizes.and_then(|o| o.size_of(t)) {
+                Some(z) if z.bytes <= max.0 => continue,
+                Some(z) => format!("rewrites {} ({})", t.display(), z.text()),
+                None => format!(
+                    "rewrites {}, whose size could not be read{}",
+                    t.display(),
+                    sizes
+                        .and_then(|o| o.sizes_not_read.as_deref())
+                        .map(|w| format!(" ({w})"))
+                        .unwrap_or_default()
+                ),
+            };
+            refused.push(format!(
+                "  step {} ({} {}): {what}",
+                i + 1,
+                s.op.name(),
+                s.object
+            ));
+        }
+    }
+    if refused.is_empty() {
+        return None;
+    }
+    let mut messages = vec![format!(
+        "pgalign: refused: the plan rewrites a table larger than --max-rewrite {max}; nothing was changed on {target_name}"
+    )];
+    messages.extend(refused);
+    messages.push(
+        "  rewrite it in a maintenance window with a larger --max-rewrite, or change it in smaller steps by hand (a new column, backfill, swap)".into(),
+    );
+    Some(messages)
 }
 
 /// Connected, locked, and planned: what apply starts from.
@@ -293,6 +341,7 @@ pub async fn run(args: &ApplyArgs, out: &mut impl Write) -> Result<Outcome> {
         hazards_present: p.hazards().into_iter().map(|h| h.name()).collect(),
         hazards_allowed: allowed.iter().map(|h| h.name()).collect(),
         preflight: None,
+        impact: Vec::new(),
         steps: &[],
         groups: 0,
         groups_committed: 0,
@@ -316,13 +365,26 @@ pub async fn run(args: &ApplyArgs, out: &mut impl Write) -> Result<Outcome> {
         Ok(super::preflight::for_apply(&args.preflight, &target, &p).await)
     })
     .await?;
-    if let Some(o) = &checked {
+    if let Some(o) = checked.as_ref().filter(|o| o.checks > 0) {
         timings.lap("preflight", t);
         say(out, &format!("preflight: {}", o.summary()))?;
         for f in &o.findings {
             say(out, &format!("preflight: {}", f.line()))?;
         }
-        report.preflight = Some(&o.findings);
+        if o.checks > 0 {
+            report.preflight = Some(&o.findings);
+        }
+    }
+    report.impact = render::impact_rows(&p, checked.as_ref());
+    if let Some(messages) = args
+        .max_rewrite
+        .and_then(|max| too_large_rewrites(&p, checked.as_ref(), max, &target_name))
+    {
+        apply::unlock(&target.client).await;
+        report.error = Some("refused: the plan rewrites a table larger than --max-rewrite");
+        report.total_ms = ms_since(started);
+        reports.write(&report)?;
+        return Ok(Outcome { code: 3, messages });
     }
     if let Some(refused) = checked
         .as_ref()

@@ -41,9 +41,7 @@ pub async fn run(args: &PlanArgs, out: &mut impl Write) -> Result<Outcome> {
             checked.as_ref(),
             &mut buf,
         )?,
-        PlanFormat::Json => {
-            render::plan_json_with(&p, checked.as_ref().map(|o| &o.findings[..]), &mut buf)?
-        }
+        PlanFormat::Json => render::plan_json_with(&p, checked.as_ref(), &mut buf)?,
     }
     match &args.output {
         Some(path) => std::fs::write(path, &buf)

@@ -12,9 +12,10 @@ fn options(args: &cli::Preflight) -> preflight::Options {
     }
 }
 
-/// Whether there is anything to run: not skipped, and some step carries a check.
+/// Whether there is anything to run: checks (unless skipped), or sizes to look up for the
+/// steps' impact (read from the catalog, not the rows: looked up even with `--no-preflight`).
 fn wanted(args: &cli::Preflight, plan: &Plan) -> bool {
-    !args.no_preflight && preflight::has_checks(plan)
+    (!args.no_preflight && preflight::has_checks(plan)) || preflight::has_impact(plan)
 }
 
 /// For `plan`: TARGET's rows, looked at on a connection of its own once the plan is made.
@@ -30,6 +31,9 @@ pub async fn for_plan(
         return None;
     }
     let Some(conn) = &loaded.target_conn else {
+        if args.no_preflight || !preflight::has_checks(plan) {
+            return None;
+        }
         messages.push(
             "note: preflight not run: the target is a dump file (there are no rows to look at)"
                 .into(),
@@ -46,7 +50,7 @@ pub async fn for_plan(
             return None;
         }
     };
-    let outcome = preflight::run(&target, plan, &options(args)).await;
+    let outcome = preflight::run(&target, plan, &options(args), !args.no_preflight).await;
     for f in outcome.blocking() {
         messages.push(format!("warning: preflight: {}", f.line()));
     }
@@ -58,7 +62,7 @@ pub async fn for_apply(args: &cli::Preflight, target: &Target, plan: &Plan) -> O
     if !wanted(args, plan) {
         return None;
     }
-    Some(preflight::run(target, plan, &options(args)).await)
+    Some(preflight::run(target, plan, &options(args), !args.no_preflight).await)
 }
 
 /// Why apply refuses, on one line: each step that would fail, what it meets and what to do.

@@ -133,6 +133,7 @@ impl Ctx<'_> {
             on_failure_sql: None,
             finishes_concurrent_build: false,
             preflight: Vec::new(),
+            impact: None,
             mark: Mark {
                 key: Some(b.key.clone()),
                 role: Role::Other,

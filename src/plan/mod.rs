@@ -8,6 +8,7 @@
 pub(crate) mod cascade;
 mod checks;
 mod context;
+pub mod impact;
 mod kinds;
 mod order;
 pub mod preflight;
@@ -138,6 +139,10 @@ pub struct Step {
     /// this step fail, or that it loses.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub preflight: Vec<preflight::Check>,
+    /// The locks it takes on TARGET's relations and the work it does under them (a rewrite,
+    /// a scan, an index build): what a reviewer weighs before a maintenance window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impact: Option<impact::Impact>,
     /// What the planner's ordering rules know of the step: its object's typed key, and what
     /// it does that another step must run before or after. Planning only: a plan file does
     /// not carry it.
@@ -379,6 +384,7 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
     if let Some(major) = tgt.server_version {
         steps = without_newer_syntax(steps, major, &mut ctx.unsupported);
     }
+    impact::annotate(&mut steps, tgt);
     Plan {
         format: PLAN_FORMAT,
         pgalign_version: String::new(),

@@ -57,6 +57,7 @@ fn plain_step(kind: ObjectKind, object: &str, sql: &str) -> Step {
         on_failure_sql: None,
         finishes_concurrent_build: false,
         preflight: Vec::new(),
+        impact: None,
         mark: Mark::default(),
     }
 }

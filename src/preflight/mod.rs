@@ -10,6 +10,10 @@
 //! finding, "not checked", never an error that stops the run.
 
 pub mod query;
+mod sizes;
+
+use sizes::locked_relations;
+pub use sizes::{has_impact, TableSize};
 
 use crate::apply::connect::Target;
 use crate::apply::pg_error_text;
@@ -95,14 +99,24 @@ fn one_line(s: &str) -> String {
     s.replace(['\n', '\r'], " ")
 }
 
-/// What preflight did: how many checks it ran, and what it found.
+/// What preflight did: how many checks it ran, what it found, and how big the relations the
+/// steps lock are.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Outcome {
     pub checks: usize,
     pub findings: Vec<Finding>,
+    /// The relations the plan's steps lock (`Step::impact`), with their sizes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sizes: Vec<TableSize>,
+    /// Why the sizes are missing, when they could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sizes_not_read: Option<String>,
 }
 
 impl Outcome {
+    pub fn size_of(&self, t: &Rel) -> Option<&TableSize> {
+        self.sizes.iter().find(|s| s.table == *t)
+    }
     pub fn blocking(&self) -> impl Iterator<Item = &Finding> {
         self.findings.iter().filter(|f| f.blocks())
     }
@@ -136,13 +150,14 @@ impl Options {
     }
 }
 
-/// Whether any step carries a check (no connection is needed otherwise).
+/// Whether any step carries a check.
 pub fn has_checks(plan: &Plan) -> bool {
     plan.steps.iter().any(|s| !s.preflight.is_empty())
 }
 
-/// Runs every check of the plan on TARGET's connection, in step order.
-pub async fn run(target: &Target, plan: &Plan, opts: &Options) -> Outcome {
+/// Runs every check of the plan on TARGET's connection, in step order (none when `checks` is
+/// false: `--no-preflight`), after looking up the sizes of the relations its steps lock.
+pub async fn run(target: &Target, plan: &Plan, opts: &Options, checks: bool) -> Outcome {
     let mut s = Session {
         target,
         opts: *opts,
@@ -152,7 +167,15 @@ pub async fn run(target: &Target, plan: &Plan, opts: &Options) -> Outcome {
         tables: HashMap::new(),
     };
     let mut out = Outcome::default();
-    for (i, step) in plan.steps.iter().enumerate() {
+    let locked = locked_relations(plan);
+    if !locked.is_empty() {
+        match s.sizes(&locked).await {
+            Ok(sizes) => out.sizes = sizes,
+            Err(f) => out.sizes_not_read = Some(s.why(f, &locked[0])),
+        }
+    }
+    let steps = if checks { &plan.steps[..] } else { &[] };
+    for (i, step) in steps.iter().enumerate() {
         for check in &step.preflight {
             out.checks += 1;
             let types_change_before = plan.steps[..i]

@@ -45,6 +45,26 @@ pub const REL_INFO: &str = "SELECT c.relkind = 'p',
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
  WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')";
 
+/// The size on disk (indexes and TOAST included; a partitioned table's partitions summed) and
+/// the estimated rows of the relations named by the arrays $1 (schemas) and $2 (names): one
+/// row per relation TARGET has.
+pub const SIZES: &str = "SELECT w.s, w.n,
+       CASE WHEN c.relkind = 'p'
+            THEN (SELECT coalesce(sum(pg_catalog.pg_total_relation_size(t.relid)), 0)::int8
+                    FROM pg_catalog.pg_partition_tree(c.oid) t)
+            ELSE pg_catalog.pg_total_relation_size(c.oid)::int8 END,
+       CASE WHEN c.relkind = 'p'
+            THEN (SELECT sum(greatest(l.reltuples, 0))::float8
+                    FROM pg_catalog.pg_partition_tree(c.oid) t
+                    JOIN pg_catalog.pg_class l ON l.oid = t.relid
+                   WHERE t.isleaf)
+            WHEN c.reltuples < 0 THEN NULL
+            ELSE c.reltuples::float8 END
+  FROM unnest($1::text[], $2::text[]) AS w(s, n)
+  JOIN pg_catalog.pg_namespace ns ON ns.nspname = w.s
+  JOIN pg_catalog.pg_class c ON c.relnamespace = ns.oid AND c.relname = w.n
+ WHERE c.relkind IN ('r', 'p', 'm', 't', 'S')";
+
 /// Which of a table's rows a statement reaches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
