@@ -372,3 +372,109 @@ async fn a_dry_run_takes_no_lock_on_target() {
     );
     assert_eq!(schema_of(&t), before);
 }
+
+/// SIGTERM while the rehearsal runs, as soon as its scratch database exists (in practice during
+/// the restore, whose pg_restore is killed): the run stops with exit 1, the scratch database is
+/// dropped all the same, TARGET is unchanged.
+#[test]
+fn a_signal_during_the_rehearsal_still_drops_the_scratch_database() {
+    // Enough tables that the scratch database lives for a while (restore, steps, re-dump).
+    let (t, s) = pair(
+        "DO $$BEGIN FOR i IN 1..300 LOOP EXECUTE format('CREATE TABLE t%s (id int PRIMARY KEY, v text)', i); END LOOP; END$$;",
+        "DO $$BEGIN FOR i IN 1..300 LOOP EXECUTE format('CREATE TABLE t%s (id int PRIMARY KEY, v text, w int)', i); END LOOP; END$$;",
+    );
+    let before = schema_of(&t);
+    let existing = databases_like("pgalign_rehearsal_");
+    let child = apply_cmd(&s, &t, &["--rehearse"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let scratch = loop {
+        let new: Vec<String> = databases_like("pgalign_rehearsal_")
+            .into_iter()
+            .filter(|n| !existing.contains(n))
+            .collect();
+        if let Some(n) = new.into_iter().next() {
+            break n;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "no scratch database appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}{}", out(&o), err(&o));
+    assert!(err(&o).contains("interrupted by SIGTERM"), "{}", err(&o));
+    assert!(
+        !databases_like(&scratch).contains(&scratch),
+        "{scratch} is still there:\n{}",
+        out(&o)
+    );
+    assert!(target_lines(&out(&o)).is_empty(), "{}", out(&o));
+    assert_eq!(schema_of(&t), before);
+}
+
+/// A TARGET user without CREATEDB cannot rehearse on TARGET's server: exit 1 before TARGET is
+/// touched, saying what to do; `--rehearse-on` a server where another user may create
+/// databases rehearses, and the restore keeps TARGET's owner (the role exists there).
+#[test]
+fn without_createdb_the_error_says_to_rehearse_elsewhere() {
+    let role = format!("pgalign_nocreatedb_{}", std::process::id());
+    ensure_roles(std::slice::from_ref(&role));
+    admin(&format!("ALTER ROLE {role} LOGIN NOCREATEDB"));
+    let (t, s) = pair(
+        &format!("GRANT ALL ON SCHEMA public TO {role}; SET ROLE {role}; CREATE TABLE t (id int);"),
+        &format!("GRANT ALL ON SCHEMA public TO {role}; SET ROLE {role}; CREATE TABLE t (id int, v int);"),
+    );
+    let before = schema_of(&t);
+    let target = format!("postgres://{role}@{}:{}/{}", host(), port(), t.name);
+    let run_with = |extra: &[&str]| {
+        run({
+            let mut c = Command::new(env!("CARGO_BIN_EXE_pgalign"));
+            c.args(["apply", "--source", &s.url(), "--target", &target])
+                .args(extra);
+            c
+        })
+    };
+    let refused = run_with(&["--rehearse"]);
+    let after_refused = schema_of(&t);
+    let elsewhere = run_with(&[
+        "--rehearse-on",
+        &format!("postgres://{}@{}:{}/postgres", user(), host(), port()),
+    ]);
+    let after = t.exec("SELECT count(*) FROM information_schema.columns WHERE table_name = 't' AND column_name = 'v'");
+    drop((t, s));
+    admin(&format!("DROP ROLE {role}"));
+
+    assert_eq!(refused.status.code(), Some(1), "{}", err(&refused));
+    let e = err(&refused);
+    assert!(
+        e.contains("rehearsal: creating a scratch database on")
+            && e.contains("permission denied")
+            && e.contains("CREATEDB")
+            && e.contains("--rehearse-on"),
+        "{e}"
+    );
+    assert_eq!(after_refused, before);
+    assert_eq!(
+        elsewhere.status.code(),
+        Some(0),
+        "{}{}",
+        out(&elsewhere),
+        err(&elsewhere)
+    );
+    assert!(
+        out(&elsewhere).contains("rehearsal: passed"),
+        "{}",
+        out(&elsewhere)
+    );
+    assert_eq!(after.unwrap().trim(), "1");
+}

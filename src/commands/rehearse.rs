@@ -92,7 +92,7 @@ pub async fn run(
         ..Default::default()
     };
     let created = interrupt::or_interrupted(
-        "creating the rehearsal's scratch database (nothing was changed)",
+        "creating the rehearsal's scratch database",
         scratch::create(inputs.server),
     )
     .await;
@@ -104,8 +104,14 @@ pub async fn run(
             s
         }
         Err(e) => {
+            let e = format!("{e:#}");
+            let hint = if e.contains("permission denied") {
+                " (the user needs CREATEDB there; or rehearse on another server with --rehearse-on URL)"
+            } else {
+                ""
+            };
             report.error = Some(format!(
-                "creating a scratch database on {}: {e:#} (the user needs CREATEDB there; or rehearse on another server with --rehearse-on URL)",
+                "creating a scratch database on {}: {e}{hint}",
                 inputs.server
             ));
             report.ms = ms_since(started);
@@ -165,7 +171,7 @@ async fn on_scratch(
         no_privileges: plan.filter.no_privileges,
     };
     let restored = interrupt::or_interrupted(
-        "restoring TARGET's schema for the rehearsal (nothing was changed)",
+        "restoring TARGET's schema for the rehearsal",
         dump::restore_schema(inputs.archive, &scratch.conn, tool, opts),
     )
     .await;
@@ -183,7 +189,7 @@ async fn on_scratch(
         return;
     }
     let target = match interrupt::or_interrupted(
-        "connecting to the rehearsal's scratch database (nothing was changed)",
+        "connecting to the rehearsal's scratch database",
         apply::connect::connect(&scratch.conn),
     )
     .await
@@ -208,6 +214,13 @@ async fn on_scratch(
     let what = format!("the rehearsal's copy {}", scratch.name);
     let verification =
         verify::verify(&scratch.conn, inputs.tools, plan, inputs.source, &what).await;
+    if interrupt::interrupted() {
+        report.error = Some(format!(
+            "interrupted by {} while verifying the copy",
+            interrupt::name()
+        ));
+        return;
+    }
     report.verification = verification.summary();
     report.residue = verification.residue().to_vec();
     report.error = match &verification {
