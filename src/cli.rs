@@ -9,7 +9,7 @@ use std::path::PathBuf;
 const EXIT_CODES: &str = "Exit codes:
   0  success; for diff/plan --exit-code: no differences
   1  error (bad input, connection, pg_dump failure, apply failure; apply refused by preflight:
-     a step would fail on TARGET's rows)
+     a step would fail on TARGET's rows; a plan that failed its rehearsal)
   2  differences found (diff, plan --exit-code), or residual differences after apply
   3  refused: the plan has hazards that were not allowed";
 
