@@ -478,3 +478,91 @@ fn without_createdb_the_error_says_to_rehearse_elsewhere() {
     );
     assert_eq!(after.unwrap().trim(), "1");
 }
+
+/// The real client tools' directory: PGALIGN_TEST_BINDIR, else the newest
+/// /usr/lib/postgresql/*/bin (PATH's pg_restore may be Debian's wrapper script).
+fn real_bindir() -> std::path::PathBuf {
+    if let Ok(d) = std::env::var("PGALIGN_TEST_BINDIR") {
+        if !d.is_empty() {
+            return d.into();
+        }
+    }
+    let mut dirs: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("/usr/lib/postgresql")
+        .flatten()
+        .filter_map(|e| {
+            let major = e.file_name().to_str()?.parse().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("pg_restore").is_file().then_some((major, bin))
+        })
+        .collect();
+    dirs.sort();
+    dirs.pop().expect("a PostgreSQL bin directory").1
+}
+
+/// A password in TARGET's URL reaches pg_restore through its environment, never its command
+/// line, and appears in no output of a rehearsal, passing or failing. (The server trusts
+/// local connections, so any password is accepted.)
+#[test]
+fn the_password_reaches_pg_restore_through_its_environment_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let pw = format!("Rh{}pw_secret", std::process::id());
+    let (t, s) = pair(
+        "CREATE TABLE t (id int PRIMARY KEY, v point);",
+        "CREATE TABLE t (id int PRIMARY KEY, v integer);",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let real = real_bindir();
+    let d = dir.path().display();
+    let tools = [
+        ("pg_dump", String::new()),
+        (
+            "pg_restore",
+            format!(
+                "{{ printf 'argv:'; for a in \"$@\"; do printf ' [%s]' \"$a\"; done; printf ' env:%s\\n' \"$PGPASSWORD\"; }} >> '{d}/calls'\n"
+            ),
+        ),
+    ];
+    for (tool, record) in tools {
+        let p = dir.path().join(tool);
+        let script = format!(
+            "#!/bin/sh\n{record}exec '{}' \"$@\"\n",
+            real.join(tool).display()
+        );
+        std::fs::write(&p, script).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let target = format!(
+        "postgres://{}:{pw}@{}:{}/{}",
+        user(),
+        host(),
+        port(),
+        t.name
+    );
+    let pg_dump = dir.path().join("pg_dump");
+    let o = pgalign(&[
+        "apply",
+        "--source",
+        &s.url(),
+        "--target",
+        &target,
+        "--rehearse",
+        "--no-preflight",
+        "--allow-all-hazards",
+        "--pg-dump",
+        pg_dump.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", out(&o), err(&o));
+    assert!(err(&o).contains("rehearsal: step 1"), "{}", err(&o));
+    assert!(!out(&o).contains(&pw) && !err(&o).contains(&pw));
+    let calls = std::fs::read_to_string(dir.path().join("calls")).unwrap();
+    let lines: Vec<&str> = calls.lines().collect();
+    assert_eq!(lines.len(), 1, "{calls}");
+    let (argv, env) = lines[0].split_once(" env:").unwrap();
+    assert!(
+        argv.contains("--single-transaction") && argv.contains("dbname=pgalign_rehearsal_"),
+        "{argv}"
+    );
+    assert!(!argv.contains(&pw), "{argv}");
+    assert_eq!(env, pw);
+}
