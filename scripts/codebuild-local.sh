@@ -52,7 +52,7 @@ unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_SESSION_TOKEN AWS_ROLE_ARN AWS_WEB_IDE
   PGPASSWORD PGHOST PGPORT PGUSER PGDATABASE PGSSLMODE \
   SOURCE_DATABASE_URL TARGET_DATABASE_URL SOURCE_DB_SECRETS TARGET_DB_SECRETS \
   PGALIGN_APPLY PGALIGN_ARGS PGALIGN_APPLY_ARGS PGALIGN_FAIL_ON_DIFF PGALIGN_RELEASE_URL \
-  PGALIGN_RELEASE_SHA256 PGALIGN_SSLMODE PGALIGN_SSLROOTCERT
+  PGALIGN_RELEASE_SHA256 PGALIGN_SSLMODE PGALIGN_SSLROOTCERT PGALIGN_REHEARSE PGALIGN_REHEARSE_ON
 export AWS_CONFIG_FILE=/nonexistent/aws-config AWS_SHARED_CREDENTIALS_FILE=/nonexistent/aws-credentials
 eval "$("$here/moto.sh" start)"
 py="$PGALIGN_PYTHON"
@@ -212,6 +212,10 @@ run apply SUCCEEDED PGALIGN_APPLY=true PGALIGN_RELEASE_URL="file://$built_bin" P
 has_artifacts apply plan.json plan.sql report.json report.md result
 [ "$(exported apply PGALIGN_RESULT)" = applied ] || fail "apply: PGALIGN_RESULT=$(exported apply PGALIGN_RESULT)"
 "$py" -c 'import json,sys; json.load(open(sys.argv[1]))' "$(artifact apply report.json)" || fail "report.json is not JSON"
+# Rehearsed by default, and the report says how it went.
+"$py" -c 'import json,sys; r=json.load(open(sys.argv[1]))["rehearsal"]; assert r["passed"] and r["steps"], r' \
+  "$(artifact apply report.json)" || fail "apply: report.json shows no passed rehearsal"
+grep -q "Rehearsal on a scratch copy" "$(artifact apply report.md)" || fail "apply: report.md shows no rehearsal"
 [ "$(psql_ -d "$tgt_db" -Atc "select count(*) from pg_class where relname in ('items', 'order_notes')")" = 2 ] \
   || fail "apply did not change the target"
 
@@ -230,5 +234,23 @@ run allowed SUCCEEDED PGALIGN_BIN="$built_bin" PGALIGN_APPLY=true PGALIGN_APPLY_
 [ "$(exported allowed PGALIGN_RESULT)" = applied ] || fail "allowed: PGALIGN_RESULT=$(exported allowed PGALIGN_RESULT)"
 [ "$(psql_ -d "$tgt_db" -Atc "select count(*) from information_schema.columns where column_name = 'legacy'")" = 0 ] \
   || fail "allowed: the column is still there"
+
+# 7. A plan that fails its rehearsal (a type change with no cast; preflight, which would say
+# so first, is skipped): the build fails, TARGET untouched. PGALIGN_REHEARSE=false skips it.
+psql_ -d "$tgt_db" -c "ALTER TABLE orders ADD COLUMN pos point" >/dev/null
+psql_ -d "$src_db" -c "ALTER TABLE orders ADD COLUMN pos integer" >/dev/null
+run rehearsal-failed FAILED PGALIGN_BIN="$built_bin" PGALIGN_APPLY=true PGALIGN_APPLY_ARGS="--allow-all-hazards --no-preflight"
+[ "$(exported rehearsal-failed PGALIGN_RESULT)" = rehearsal-failed ] \
+  || fail "rehearsal-failed: PGALIGN_RESULT=$(exported rehearsal-failed PGALIGN_RESULT)"
+grep -q 'rehearsal: step .*cannot cast type point to integer' "$tmp/rehearsal-failed/log" \
+  || fail "rehearsal-failed: the log does not name the step and the error"
+grep -q 'Rehearsal on a scratch copy of TARGET.s schema: ❌ failed' "$(artifact rehearsal-failed report.md)" \
+  || fail "rehearsal-failed: report.md does not show the failed rehearsal"
+run unrehearsed FAILED PGALIGN_BIN="$built_bin" PGALIGN_APPLY=true PGALIGN_REHEARSE=false PGALIGN_APPLY_ARGS="--allow-all-hazards --no-preflight"
+[ "$(exported unrehearsed PGALIGN_RESULT)" = error ] || fail "unrehearsed: PGALIGN_RESULT=$(exported unrehearsed PGALIGN_RESULT)"
+"$py" -c 'import json,sys; assert "rehearsal" not in json.load(open(sys.argv[1]))' "$(artifact unrehearsed report.json)" \
+  || fail "unrehearsed: the report shows a rehearsal"
+[ "$(psql_ -d "$tgt_db" -Atc "select format_type(atttypid, atttypmod) from pg_attribute where attrelid = 'orders'::regclass and attname = 'pos'")" = point ] \
+  || fail "a failed rehearsal or apply changed the target"
 
 say "all $runs runs behaved as expected"

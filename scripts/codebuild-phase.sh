@@ -21,12 +21,20 @@
 #   PGALIGN_ARGS                           more flags for plan and apply (e.g. --schema app --online)
 #   PGALIGN_APPLY_ARGS                     more flags for apply (e.g. --allow-hazards data-loss)
 #   PGALIGN_FAIL_ON_DIFF=true              a plan-only run fails when there are differences
+#   PGALIGN_REHEARSE=false                 apply without rehearsing first (by default apply runs
+#                                          the plan on a scratch copy of TARGET's schema, created
+#                                          on TARGET's server and dropped after: the database user
+#                                          needs CREATEDB there)
+#   PGALIGN_REHEARSE_ON                    rehearse on this server instead (a postgres:// URL or
+#                                          secret:NAME whose user may create databases; TARGET's
+#                                          roles must exist there)
 #
 # Output, the build's artifacts: pgalign-out/{plan.sql,plan.json,report.json,report.md,result}.
 #
 # Exit status is the build's: plan-only runs succeed with or without differences (the log and
 # pgalign-out/result say which); apply fails the build on residue (2), refused hazards (3) or
-# an error (1).
+# an error (1), a plan that failed its rehearsal included (result rehearsal-failed: TARGET
+# was not touched).
 set -uo pipefail
 
 phase="${1:-}"
@@ -227,15 +235,32 @@ phase_build() {
     return 0
   fi
 
-  say "pgalign apply (the reviewed plan.json)"
-  "$bin" apply --plan "$out/plan.json" "${common[@]}" "${extra[@]}" "${apply_extra[@]}" \
+  local rehearse=()
+  if [ -n "${PGALIGN_REHEARSE_ON:-}" ]; then
+    rehearse=(--rehearse-on "$PGALIGN_REHEARSE_ON")
+  elif [ "${PGALIGN_REHEARSE:-true}" != "false" ]; then
+    rehearse=(--rehearse)
+  fi
+  if [ ${#rehearse[@]} -gt 0 ]; then
+    say "pgalign apply (the reviewed plan.json), rehearsed first on a scratch copy of TARGET's schema"
+  else
+    say "pgalign apply (the reviewed plan.json), not rehearsed (PGALIGN_REHEARSE=false)"
+  fi
+  "$bin" apply --plan "$out/plan.json" "${common[@]}" "${extra[@]}" "${rehearse[@]}" "${apply_extra[@]}" \
     --report "$out/report.json" --report-md "$out/report.md"
   rc=$?
   case $rc in
     0) result applied; say "applied; TARGET verified equal to SOURCE" ;;
     2) result residue; say "FAILED: applied, but TARGET still differs from SOURCE (see report.md)" ;;
     3) result refused; say "FAILED: refused: the plan has hazards that were not allowed; review plan.sql and allow them with PGALIGN_APPLY_ARGS=\"--allow-hazards LIST\"" ;;
-    *) result error; say "FAILED: pgalign apply failed (exit $rc)" ;;
+    *)
+      # Only the rehearsal's section of the report has "passed".
+      if grep -q '"passed": false' "$out/report.json" 2>/dev/null; then
+        result rehearsal-failed; say "FAILED: the plan failed its rehearsal; TARGET was not touched (see report.md)"
+      else
+        result error; say "FAILED: pgalign apply failed (exit $rc)"
+      fi
+      ;;
   esac
   [ -f "$out/report.md" ] && { echo "----- report.md -----"; cat "$out/report.md"; echo "---------------------"; }
   exit $rc

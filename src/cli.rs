@@ -1,6 +1,7 @@
 //! Command-line definitions. No I/O here.
 
 use crate::duration::{self, Millis};
+use crate::endpoint::Endpoint;
 use crate::plan::Hazard;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -8,7 +9,7 @@ use std::path::PathBuf;
 const EXIT_CODES: &str = "Exit codes:
   0  success; for diff/plan --exit-code: no differences
   1  error (bad input, connection, pg_dump failure, apply failure; apply refused by preflight:
-     a step would fail on TARGET's rows)
+     a step would fail on TARGET's rows; a plan that failed its rehearsal)
   2  differences found (diff, plan --exit-code), or residual differences after apply
   3  refused: the plan has hazards that were not allowed";
 
@@ -155,9 +156,20 @@ pub struct ApplyArgs {
     /// sizes as TARGET reports them now, indexes included), or whose size cannot be read.
     #[arg(long, value_name = "SIZE", value_parser = crate::bytes::parse)]
     pub max_rewrite: Option<crate::bytes::Bytes>,
-    /// Run the transactional part inside a transaction on TARGET and roll it back.
+    /// Change nothing: rehearse the plan (see --rehearse) and run preflight, without locking
+    /// any of TARGET's tables.
     #[arg(long)]
     pub dry_run: bool,
+    /// Before touching TARGET, run the whole plan on a scratch database holding TARGET's
+    /// schema, created on TARGET's server and dropped after, and verify it there; a step that
+    /// fails there stops the run (exit 1) with TARGET unchanged.
+    #[arg(long)]
+    pub rehearse: bool,
+    /// Rehearse on this server instead of TARGET's (a postgres:// URL, libpq string or secret
+    /// whose user may create databases; implies --rehearse). TARGET's roles must exist there,
+    /// unless --no-owner / --no-privileges leave owners and privileges out.
+    #[arg(long, value_name = "URL", value_parser = parse_rehearsal_server)]
+    pub rehearse_on: Option<Endpoint>,
     #[command(flatten)]
     pub timeouts: Timeouts,
     /// Use low-lock forms on existing tables (see `plan --online`).
@@ -177,6 +189,16 @@ pub struct ApplyArgs {
     /// Write a Markdown report (for a pull-request comment).
     #[arg(long, value_name = "FILE")]
     pub report_md: Option<std::path::PathBuf>,
+}
+
+fn parse_rehearsal_server(s: &str) -> Result<Endpoint, String> {
+    match Endpoint::parse(s) {
+        Ok(Endpoint::DumpFile(_)) => {
+            Err("a rehearsal needs a database server, not a dump file".into())
+        }
+        Ok(e) => Ok(e),
+        Err(e) => Err(format!("{e:#}")),
+    }
 }
 
 fn parse_hazard(s: &str) -> Result<Hazard, String> {

@@ -203,12 +203,78 @@ pub struct Archive {
 impl Archive {
     /// The archive read into a catalog; the archive is removed after.
     pub async fn catalog(self, tools: &Tools, filter: &Filter) -> Result<Catalog, DumpError> {
-        let cat = archive_to_catalog(self.path.clone(), Some(tools), filter)
-            .await
-            .map_err(DumpError::Other);
+        let cat = self.read(tools, filter).await;
         drop(self.dir);
         cat
     }
+
+    /// The archive read into a catalog, kept for a rehearsal to restore (removed when dropped).
+    pub async fn read(&self, tools: &Tools, filter: &Filter) -> Result<Catalog, DumpError> {
+        archive_to_catalog(self.path.clone(), Some(tools), filter)
+            .await
+            .map_err(DumpError::Other)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// What a schema restore leaves out: owners and privileges, when the comparison ignores them
+/// too (`--no-owner`, `--no-privileges`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RestoreOptions {
+    pub no_owner: bool,
+    pub no_privileges: bool,
+}
+
+/// Restores a custom-format archive's schema into the (empty) database `conn` names: one
+/// transaction, stopping at the first error, within `--dump-timeout`. The password reaches
+/// pg_restore through its environment only.
+pub async fn restore_schema(
+    archive: &Path,
+    conn: &ConnParams,
+    tools: &Tools,
+    opts: RestoreOptions,
+) -> Result<()> {
+    let mut cmd = Command::new(&tools.pg_restore);
+    cmd.arg("--schema-only")
+        // --single-transaction implies --exit-on-error: a schema restored halfway would be
+        // rehearsed on as if it were TARGET's.
+        .arg("--single-transaction")
+        .arg(format!("--dbname={}", conn.conninfo()));
+    if opts.no_owner {
+        cmd.arg("--no-owner");
+    }
+    if opts.no_privileges {
+        cmd.arg("--no-privileges");
+    }
+    cmd.arg(archive)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(p) = conn.password() {
+        cmd.env("PGPASSWORD", p);
+    }
+    if conn.get("application_name").is_none() {
+        cmd.env("PGAPPNAME", "pgalign");
+    }
+    if conn.resolved("connect_timeout").is_none() {
+        cmd.env("PGCONNECT_TIMEOUT", "30");
+    }
+    let out = bounded("pg_restore", tools.timeout, cmd.output()).await?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // pg_restore's first error is the cause; what follows it is the rollback's echo.
+        let first = stderr
+            .lines()
+            .find(|l| l.contains("error:") || l.contains("ERROR:"))
+            .map(|l| l.trim().to_string())
+            .unwrap_or_else(|| one_line(&stderr));
+        bail!("pg_restore failed ({}): {first}", out.status);
+    }
+    Ok(())
 }
 
 /// Runs pg_dump (custom format) on a live database into a temporary archive. Only this part

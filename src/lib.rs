@@ -15,6 +15,7 @@ pub mod interrupt;
 pub mod plan;
 pub mod preflight;
 pub mod render;
+pub mod scratch;
 pub mod secrets;
 
 use cli::{Cli, Command};

@@ -483,6 +483,9 @@ pub struct ApplyReport<'a> {
     pub error: Option<&'a str>,
     pub verification: &'a str,
     pub residue: &'a [String],
+    /// The plan run first on a scratch copy of TARGET's schema; None when it was not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rehearsal: Option<&'a RehearsalReport>,
     pub total_ms: f64,
 }
 
@@ -523,6 +526,58 @@ pub fn impact_rows(plan: &Plan, o: Option<&preflight::Outcome>) -> Vec<ImpactRow
         .collect()
 }
 
+/// What the rehearsal on a scratch database found, before anything ran on TARGET.
+#[derive(Debug, Default, Serialize)]
+pub struct RehearsalReport {
+    /// The scratch database, as `user@host:port/pgalign_rehearsal_...`.
+    pub database: String,
+    pub passed: bool,
+    pub steps: Vec<StepRun>,
+    pub error: Option<String>,
+    pub verification: String,
+    pub residue: Vec<String>,
+    pub ms: f64,
+}
+
+fn steps_table_md(steps: &[StepRun], s: &mut String) {
+    if steps.is_empty() {
+        return;
+    }
+    s.push_str("| # | step | status | ms |\n|---|---|---|---|\n");
+    for st in steps {
+        s.push_str(&format!(
+            "| {} | {} {} | {} | {:.0} |\n",
+            st.step,
+            st.op,
+            st.object.replace('|', "\\|"),
+            st.status.replace('|', "\\|"),
+            st.ms
+        ));
+    }
+    s.push('\n');
+}
+
+fn rehearsal_md(r: &RehearsalReport, s: &mut String) {
+    s.push_str(&format!(
+        "#### Rehearsal on a scratch copy of TARGET's schema: {} ({:.1} s)\n\n",
+        if r.passed { "✅ passed" } else { "❌ failed" },
+        r.ms / 1000.0
+    ));
+    s.push_str(&format!(
+        "Scratch database: `{}` (dropped after)\n\n",
+        r.database
+    ));
+    if let Some(e) = &r.error {
+        s.push_str(&format!("**Error:** {}\n\n", e.replace('|', "\\|")));
+    }
+    steps_table_md(&r.steps, s);
+    s.push_str(&format!("Verification: {}\n", r.verification));
+    for x in &r.residue {
+        s.push_str(&format!("- `{x}`\n"));
+    }
+    s.push('\n');
+}
+
 pub fn apply_report_json(r: &ApplyReport) -> serde_json::Result<String> {
     Ok(serde_json::to_string_pretty(r)? + "\n")
 }
@@ -535,7 +590,7 @@ pub fn apply_report_md(r: &ApplyReport) -> String {
     } else if !r.residue.is_empty() {
         "⚠️ applied, differences remain"
     } else if r.dry_run {
-        "🧪 dry run"
+        "🧪 dry run (rehearsed; nothing was changed on TARGET)"
     } else {
         "✅ applied and verified"
     };
@@ -584,20 +639,13 @@ pub fn apply_report_md(r: &ApplyReport) -> String {
         }
         s.push('\n');
     }
-    if !r.steps.is_empty() {
-        s.push_str("| # | step | status | ms |\n|---|---|---|---|\n");
-        for st in r.steps {
-            s.push_str(&format!(
-                "| {} | {} {} | {} | {:.0} |\n",
-                st.step,
-                st.op,
-                st.object.replace('|', "\\|"),
-                st.status,
-                st.ms
-            ));
-        }
-        s.push('\n');
+    if let Some(rh) = r.rehearsal {
+        rehearsal_md(rh, &mut s);
     }
+    if r.rehearsal.is_some() && !r.steps.is_empty() {
+        s.push_str("#### On TARGET\n\n");
+    }
+    steps_table_md(r.steps, &mut s);
     s.push_str(&format!("Verification: {}\n", r.verification));
     for x in r.residue {
         s.push_str(&format!("- `{x}`\n"));

@@ -313,26 +313,23 @@ fn dry_run_proves_the_plan_and_changes_nothing() {
     let before = schema_of(&t);
     let o = run(apply_cmd(&s, &t, &["--allow-all-hazards", "--dry-run"]));
     assert_eq!(o.status.code(), Some(0), "{}", err(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("rolled back"));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("rehearsal: passed"), "{out}");
     assert_eq!(schema_of(&t), before);
-    // A plan that cannot run fails the dry run, still changing nothing.
+    // A plan that cannot run on TARGET's rows: the rehearsal's copy has none, so it is
+    // preflight, the dry run's other half, that says so; still changing nothing.
     t.exec("INSERT INTO t VALUES (1000, NULL)").unwrap();
     s.exec("ALTER TABLE t ALTER COLUMN v SET NOT NULL").unwrap();
-    // (Preflight would refuse it first: the dry run itself is what is proved here.)
-    let o = run(apply_cmd(
-        &s,
-        &t,
-        &["--allow-all-hazards", "--dry-run", "--no-preflight"],
-    ));
+    let o = run(apply_cmd(&s, &t, &["--allow-all-hazards", "--dry-run"]));
     assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(err(&o).contains("refused by preflight"), "{}", err(&o));
     assert_eq!(schema_of(&t), before);
 }
 
-/// --online builds a unique constraint's index concurrently, then attaches it: a dry run (one
-/// transaction) can do neither, and skips both by what the steps say they are, not by their
-/// names; the rest runs and is rolled back.
+/// --online builds a unique constraint's index concurrently, then attaches it: a dry run
+/// rehearses both (outside a transaction, as on TARGET), on the scratch copy only.
 #[test]
-fn an_online_dry_run_skips_the_concurrent_build_and_its_attach() {
+fn an_online_dry_run_rehearses_the_concurrent_build_and_its_attach() {
     let old = "CREATE TABLE u (id integer PRIMARY KEY, code text); INSERT INTO u VALUES (1, 'a');";
     let new = "CREATE TABLE u (id integer PRIMARY KEY, code text, note text, CONSTRAINT u_code_key UNIQUE (code));";
     let (t, s) = pair(old, new);
@@ -344,18 +341,22 @@ fn an_online_dry_run_skips_the_concurrent_build_and_its_attach() {
     ));
     assert_eq!(o.status.code(), Some(0), "{}", err(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    let skipped: Vec<&str> = out
+    let rehearsed: Vec<&str> = out
         .lines()
-        .filter(|l| l.contains("skipped (dry run"))
+        .filter(|l| l.starts_with("rehearsal: step ") && l.contains("u_code_key"))
         .collect();
     assert_eq!(
-        skipped.len(),
+        rehearsed.len(),
         2,
-        "the build and the attach are skipped:\n{out}"
+        "the build and the attach are rehearsed:\n{out}"
     );
     assert!(
-        out.contains("rolled back step 1 (dry run)"),
-        "the new column's step runs:\n{out}"
+        out.contains("rehearsal: done step") && out.contains("(outside a transaction)"),
+        "the build runs outside a transaction:\n{out}"
+    );
+    assert!(
+        !out.lines().any(|l| l.starts_with("step ")),
+        "nothing ran on TARGET:\n{out}"
     );
     assert_eq!(schema_of(&t), before);
 }

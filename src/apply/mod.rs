@@ -17,7 +17,6 @@ pub const ADVISORY_KEY: i64 = 0x0070_6761_6c69_676e;
 #[derive(Debug, Clone)]
 pub struct Options {
     pub lock_retries: u32,
-    pub dry_run: bool,
     /// First pause after a lock timeout; doubled on each retry.
     pub backoff: Duration,
 }
@@ -176,41 +175,8 @@ async fn execute(target: &Target, sql: &str) -> Result<(), Stop> {
     Err(Stop::Interrupted)
 }
 
-/// The groups to run, each with its steps. A dry run is one transaction, rolled back: the
-/// steps that cannot run in one are skipped (listed as such), and so are the steps that finish
-/// their work (attaching an index built concurrently).
-fn groups_to_run(
-    plan: &Plan,
-    opts: &Options,
-    progress: &mut dyn FnMut(Progress),
-    out: &mut Outcome,
-) -> Vec<(GroupKind, Vec<usize>)> {
-    if !opts.dry_run {
-        return plan
-            .groups()
-            .into_iter()
-            .map(|g| (g.kind, g.steps.collect::<Vec<_>>()))
-            .collect();
-    }
-    let (skipped, tx): (Vec<usize>, Vec<usize>) = (0..plan.steps.len())
-        .partition(|&i| !plan.steps[i].transactional || plan.steps[i].finishes_concurrent_build);
-    for &i in &skipped {
-        let r = StepRun {
-            step: i + 1,
-            object: plan.steps[i].object.clone(),
-            op: plan.steps[i].op.name().into(),
-            status: "skipped (dry run: cannot run inside a transaction)".into(),
-            ms: 0.0,
-            attempts: 0,
-        };
-        progress(Progress::Step(&r));
-        out.runs.push(r);
-    }
-    vec![(GroupKind::Transaction, tx)]
-}
-
-/// Runs the plan. In a dry run every transactional step runs in one transaction that is rolled
-/// back, and steps that cannot run in a transaction are skipped.
+/// Runs the plan, group by group. (A dry run does not come here: it is a rehearsal, this same
+/// run on a scratch database, plus preflight; see `commands::rehearse`.)
 pub async fn run(
     target: &Target,
     plan: &Plan,
@@ -218,7 +184,11 @@ pub async fn run(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Outcome, Failure> {
     let mut out = Outcome::default();
-    let groups = groups_to_run(plan, opts, progress, &mut out);
+    let groups: Vec<(GroupKind, Vec<usize>)> = plan
+        .groups()
+        .into_iter()
+        .map(|g| (g.kind, g.steps.collect::<Vec<_>>()))
+        .collect();
     out.groups = groups.len();
     for (kind, steps) in groups {
         if steps.is_empty() {
@@ -227,8 +197,7 @@ pub async fn run(
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let result =
-                run_group(target, plan, kind, &steps, opts.dry_run, attempt, progress).await;
+            let result = run_group(target, plan, kind, &steps, attempt, progress).await;
             let range = format!(
                 "step{} {}",
                 if steps.len() > 1 { "s" } else { "" },
@@ -240,23 +209,16 @@ pub async fn run(
             );
             match result {
                 Ok(mut runs) => {
-                    if opts.dry_run {
-                        for r in &mut runs {
-                            r.status = "ran (rolled back)".into();
-                        }
-                        progress(Progress::Group(format!("rolled back {range} (dry run)")));
-                    } else {
-                        for r in &mut runs {
-                            r.status = "ok".into();
-                        }
-                        out.groups_committed += 1;
-                        progress(Progress::Group(match kind {
-                            GroupKind::Transaction => format!("committed {range}"),
-                            GroupKind::Autocommit => {
-                                format!("done {range} (outside a transaction)")
-                            }
-                        }));
+                    for r in &mut runs {
+                        r.status = "ok".into();
                     }
+                    out.groups_committed += 1;
+                    progress(Progress::Group(match kind {
+                        GroupKind::Transaction => format!("committed {range}"),
+                        GroupKind::Autocommit => {
+                            format!("done {range} (outside a transaction)")
+                        }
+                    }));
                     out.runs.extend(runs);
                     break;
                 }
@@ -312,11 +274,7 @@ pub async fn run(
                     if kind == GroupKind::Transaction {
                         progress(Progress::Group(format!("rolled back {range}")));
                     }
-                    let cleanup = if opts.dry_run {
-                        String::new()
-                    } else {
-                        clean_up_failed_group(&target.client, plan, &steps).await
-                    };
+                    let cleanup = clean_up_failed_group(&target.client, plan, &steps).await;
                     let what = format!("step {} ({} {})", i + 1, step.op.name(), step.object);
                     let committed = if out.groups_committed == 0 {
                         "nothing was changed".to_string()
@@ -382,7 +340,6 @@ async fn run_group(
     plan: &Plan,
     kind: GroupKind,
     steps: &[usize],
-    rollback: bool,
     attempt: u32,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Vec<StepRun>, GroupError> {
@@ -432,12 +389,10 @@ async fn run_group(
                 step: i + 1,
                 object: s.object.clone(),
                 op: s.op.name().into(),
-                status: if !tx {
-                    "done".into()
-                } else if rollback {
-                    "ran (dry run: to be rolled back)".into()
-                } else {
+                status: if tx {
                     "ran (commits with its group)".into()
+                } else {
+                    "done".into()
                 },
                 ms: start.elapsed().as_secs_f64() * 1000.0,
                 attempts: attempt,
@@ -452,7 +407,7 @@ async fn run_group(
         Ok(()) => {
             if tx {
                 // A signal that arrived after the last statement still stops the commit.
-                let end = if rollback || crate::interrupt::interrupted() {
+                let end = if crate::interrupt::interrupted() {
                     "ROLLBACK"
                 } else {
                     "COMMIT"
@@ -460,7 +415,7 @@ async fn run_group(
                 if let Err(e) = client.batch_execute(end).await {
                     return Err((last, Stop::Pg(e), runs));
                 }
-                if end == "ROLLBACK" && !rollback {
+                if end == "ROLLBACK" {
                     return Err((last, Stop::Interrupted, runs));
                 }
             }

@@ -2,7 +2,7 @@
 //! under an advisory lock, then re-dump TARGET and prove it equals SOURCE.
 
 use super::verify::{self, Verification};
-use super::{connect_params, dump_catalog, filter_of, load, Outcome, Timings};
+use super::{connect_params, filter_of, load, Outcome, Timings};
 use crate::apply;
 use crate::catalog::Catalog;
 use crate::cli::ApplyArgs;
@@ -138,6 +138,9 @@ struct Prepared {
     target: apply::connect::Target,
     plan: Plan,
     source: Option<Catalog>,
+    /// TARGET's schema as dumped for the plan (or for checking the reviewed plan): what a
+    /// rehearsal restores.
+    archive: Option<dump::Archive>,
 }
 
 /// Connects, takes the advisory lock, and plans (or reads and checks the reviewed plan).
@@ -157,7 +160,7 @@ async fn prepare(
         .map_err(|e| anyhow!("target {target_name}: {e}"))?;
     // Under the lock: what TARGET is now, and the plan for it.
     let t = Instant::now();
-    let (plan, source): (Plan, Option<Catalog>) = match &args.plan {
+    let (plan, source, archive) = match &args.plan {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading the plan {}", path.display()))?;
@@ -181,8 +184,15 @@ async fn prepare(
                     path.display()
                 );
             }
-            let now =
-                dump_catalog(conn, tools, &p.filter, &format!("target {target_name}")).await?;
+            let tool = tools.first().context("no pg_dump found")?;
+            let dumped = async {
+                let a = dump::dump_archive(conn, tool).await?;
+                let cat = a.read(tool, &p.filter).await?;
+                Ok::<_, dump::DumpError>((cat, a))
+            };
+            let (now, archive) = dumped
+                .await
+                .map_err(|e| anyhow!("dumping target {target_name}: {e}"))?;
             if now.fingerprint() != p.target_fingerprint {
                 bail!(
                     "target {target_name} has changed since the plan {} was made (schema fingerprint {} now, {} in the plan): make a new plan and review it",
@@ -191,7 +201,7 @@ async fn prepare(
                     &p.target_fingerprint[..12.min(p.target_fingerprint.len())]
                 );
             }
-            (p, None)
+            (p, None, Some(archive))
         }
         None => {
             let loaded = load(&args.common, timings).await?;
@@ -203,10 +213,8 @@ async fn prepare(
                 online: args.online,
                 filter: filter_of(&args.common),
             };
-            (
-                plan::plan(&loaded.source, &loaded.target, &d, &opts),
-                Some(loaded.source),
-            )
+            let planned = plan::plan(&loaded.source, &loaded.target, &d, &opts);
+            (planned, Some(loaded.source), loaded.target_archive)
         }
     };
     timings.lap("plan", t);
@@ -214,6 +222,7 @@ async fn prepare(
         target,
         plan,
         source,
+        archive,
     })
 }
 
@@ -240,6 +249,18 @@ impl<'a> Reports<'a> {
         })
     }
 
+    /// Ends a run that changed nothing: TARGET's advisory lock released, the reports written.
+    async fn stop(
+        &self,
+        report: &mut ApplyReport<'_>,
+        target: &apply::connect::Target,
+        started: Instant,
+    ) -> Result<()> {
+        apply::unlock(&target.client).await;
+        report.total_ms = ms_since(started);
+        self.write(report)
+    }
+
     fn write(&self, report: &ApplyReport) -> Result<()> {
         if let Some((f, path)) = &self.json {
             let json = render::apply_report_json(report)?;
@@ -256,16 +277,17 @@ impl<'a> Reports<'a> {
     }
 }
 
-/// Runs the plan with a line on `out` as each step (and each group) ends.
-async fn apply_plan(
+/// Runs the plan with a line on `out` (each starting with `prefix`) as each step (and each
+/// group) ends: on TARGET, or on a rehearsal's scratch database.
+pub(super) async fn apply_plan(
     target: &apply::connect::Target,
     p: &Plan,
     args: &ApplyArgs,
+    prefix: &str,
     out: &mut impl Write,
 ) -> Result<apply::Outcome, apply::Failure> {
     let opts = apply::Options {
         lock_retries: args.lock_retries,
-        dry_run: args.dry_run,
         backoff: Duration::from_millis(500),
     };
     let total = p.steps.len();
@@ -284,7 +306,7 @@ async fn apply_plan(
             }
             apply::Progress::Group(g) => g,
         };
-        let _ = say(out, &line);
+        let _ = say(out, &format!("{prefix}{line}"));
     })
     .await
 }
@@ -292,7 +314,7 @@ async fn apply_plan(
 /// One line of apply's stdout, out at once: a killed apply still shows how far it got. A reader
 /// that went away (a closed pipe) is no error here, unlike in diff and plan (which then end
 /// with exit 0): apply's result is its exit code and its reports, and they must stand.
-fn say(out: &mut impl Write, line: &str) -> std::io::Result<()> {
+pub(super) fn say(out: &mut impl Write, line: &str) -> std::io::Result<()> {
     match writeln!(out, "{line}").and_then(|()| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         r => r,
@@ -301,6 +323,57 @@ fn say(out: &mut impl Write, line: &str) -> std::io::Result<()> {
 
 fn ms_since(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
+}
+
+/// The report as it stands before anything ran.
+fn first_report<'a>(
+    target_name: &'a str,
+    args: &ApplyArgs,
+    p: &Plan,
+    allowed: &BTreeSet<Hazard>,
+) -> ApplyReport<'a> {
+    ApplyReport {
+        target: target_name,
+        dry_run: args.dry_run,
+        plan_steps: p.steps.len(),
+        hazards_present: p.hazards().into_iter().map(|h| h.name()).collect(),
+        hazards_allowed: allowed.iter().map(|h| h.name()).collect(),
+        preflight: None,
+        impact: Vec::new(),
+        steps: &[],
+        groups: 0,
+        groups_committed: 0,
+        error: None,
+        verification: "not run",
+        residue: &[],
+        rehearsal: None,
+        total_ms: 0.0,
+    }
+}
+
+/// What a dry run says once its rehearsal and preflight have passed.
+fn dry_run_done(
+    p: &Plan,
+    target_name: &str,
+    args: &ApplyArgs,
+    timings: &Timings,
+    out: &mut impl Write,
+) -> Result<Outcome> {
+    say(
+        out,
+        &if p.is_empty() {
+            "nothing to apply: target already equals source".to_string()
+        } else {
+            format!(
+                "dry run: the plan rehearsed cleanly; nothing was changed on target {target_name}"
+            )
+        },
+    )?;
+    let mut messages = Vec::new();
+    if args.common.timings {
+        messages.extend(timings.lines());
+    }
+    Ok(Outcome { code: 0, messages })
 }
 
 pub async fn run(args: &ApplyArgs, out: &mut impl Write) -> Result<Outcome> {
@@ -323,38 +396,23 @@ pub async fn run(args: &ApplyArgs, out: &mut impl Write) -> Result<Outcome> {
         .context("the target is not a database")?;
     let target_name = conn.to_string();
     let tools = super::find_tools(&args.common)?;
+    let rehearsal_server = super::rehearse::server(args, &conn).await?;
 
     let Prepared {
         target,
         plan: p,
         source,
+        archive,
     } = interrupt::or_interrupted(
         "connecting and planning (nothing was changed)",
         prepare(args, &conn, &target_name, &tools, &mut timings),
     )
     .await?;
 
-    let mut report = ApplyReport {
-        target: &target_name,
-        dry_run: args.dry_run,
-        plan_steps: p.steps.len(),
-        hazards_present: p.hazards().into_iter().map(|h| h.name()).collect(),
-        hazards_allowed: allowed.iter().map(|h| h.name()).collect(),
-        preflight: None,
-        impact: Vec::new(),
-        steps: &[],
-        groups: 0,
-        groups_committed: 0,
-        error: None,
-        verification: "not run",
-        residue: &[],
-        total_ms: 0.0,
-    };
+    let mut report = first_report(&target_name, args, &p, &allowed);
     if let Some(messages) = refusal(&p, &allowed, &target_name) {
-        apply::unlock(&target.client).await;
         report.error = Some("refused: the plan has hazards that were not allowed");
-        report.total_ms = ms_since(started);
-        reports.write(&report)?;
+        reports.stop(&mut report, &target, started).await?;
         return Ok(Outcome { code: 3, messages });
     }
 
@@ -371,34 +429,58 @@ pub async fn run(args: &ApplyArgs, out: &mut impl Write) -> Result<Outcome> {
         for f in &o.findings {
             say(out, &format!("preflight: {}", f.line()))?;
         }
-        if o.checks > 0 {
-            report.preflight = Some(&o.findings);
-        }
+        report.preflight = Some(&o.findings);
     }
     report.impact = render::impact_rows(&p, checked.as_ref());
     if let Some(messages) = args
         .max_rewrite
         .and_then(|max| too_large_rewrites(&p, checked.as_ref(), max, &target_name))
     {
-        apply::unlock(&target.client).await;
         report.error = Some("refused: the plan rewrites a table larger than --max-rewrite");
-        report.total_ms = ms_since(started);
-        reports.write(&report)?;
+        reports.stop(&mut report, &target, started).await?;
         return Ok(Outcome { code: 3, messages });
     }
     if let Some(refused) = checked
         .as_ref()
         .and_then(|o| super::preflight::refusal(o, &target_name))
     {
-        apply::unlock(&target.client).await;
         report.error = Some(&refused);
-        report.total_ms = ms_since(started);
-        reports.write(&report)?;
+        reports.stop(&mut report, &target, started).await?;
         bail!("{refused}");
     }
 
+    // The whole plan on a scratch copy of TARGET's schema, while the advisory lock keeps other
+    // pgalign runs off TARGET: a plan that fails there never reaches it.
     let t = Instant::now();
-    let result = apply_plan(&target, &p, args, out).await;
+    let rehearsal = super::rehearse::when_asked(
+        rehearsal_server.as_ref(),
+        archive.as_ref(),
+        &p,
+        source.as_ref(),
+        &tools,
+        args,
+        out,
+    )
+    .await?;
+    if rehearsal.is_some() {
+        timings.lap("rehearsal", t);
+    }
+    drop(archive);
+    report.rehearsal = rehearsal.as_ref();
+    if let Some(e) = rehearsal.as_ref().and_then(|r| r.error.as_deref()) {
+        report.error = Some(e);
+        report.verification = "not run (the rehearsal failed: nothing was changed)";
+        reports.stop(&mut report, &target, started).await?;
+        bail!("rehearsal: {e}; nothing was changed on target {target_name}");
+    }
+    if args.dry_run {
+        report.verification = "not run (dry run: nothing was changed)";
+        reports.stop(&mut report, &target, started).await?;
+        return dry_run_done(&p, &target_name, args, &timings, out);
+    }
+
+    let t = Instant::now();
+    let result = apply_plan(&target, &p, args, "", out).await;
     timings.lap("apply", t);
     apply::unlock(&target.client).await;
     drop(target);
@@ -410,8 +492,6 @@ pub async fn run(args: &ApplyArgs, out: &mut impl Write) -> Result<Outcome> {
     let t = Instant::now();
     let verification = if error.is_some() {
         Verification::NotRun("apply failed")
-    } else if args.dry_run {
-        Verification::NotRun("dry run: nothing was changed")
     } else {
         verify::verify(&conn, &tools, &p, source.as_ref(), &target_name).await
     };

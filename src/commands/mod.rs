@@ -4,6 +4,7 @@ pub mod apply;
 pub mod diff;
 pub mod plan;
 mod preflight;
+mod rehearse;
 mod verify;
 
 use crate::catalog::ObjectKind;
@@ -70,6 +71,8 @@ pub struct Loaded {
     pub target_name: String,
     /// TARGET's connection, when it is a database (not a dump file).
     pub target_conn: Option<ConnParams>,
+    /// TARGET's schema as pg_dump wrote it (when it is a database), for a rehearsal to restore.
+    pub target_archive: Option<dump::Archive>,
     pub messages: Vec<String>,
 }
 
@@ -120,21 +123,27 @@ pub async fn connect_params(ep: &Endpoint, c: &Common) -> Result<Option<ConnPara
     }
 }
 
+/// One side's catalog, and the archive pg_dump wrote when it is a database.
+type SideDump = (Catalog, Option<dump::Archive>);
+
 async fn dump_side(
     ep: &Endpoint,
     conn: Option<&ConnParams>,
     tools: &[Tools],
     filter: &catalog::Filter,
-) -> Result<Catalog, DumpError> {
+) -> Result<SideDump, DumpError> {
     match (ep, conn) {
         (Endpoint::DumpFile(p), _) => dump::read_dump_file(p, tools.first(), filter)
             .await
+            .map(|c| (c, None))
             .map_err(DumpError::Other),
         (_, Some(c)) => {
             let t = tools
                 .first()
                 .ok_or_else(|| DumpError::Other(anyhow!("no pg_dump found")))?;
-            dump::dump_database(c, t, filter).await
+            let archive = dump::dump_archive(c, t).await?;
+            let cat = archive.read(t, filter).await?;
+            Ok((cat, Some(archive)))
         }
         _ => Err(DumpError::Other(anyhow!("no connection parameters"))),
     }
@@ -220,10 +229,10 @@ pub async fn load(c: &Common, timings: &mut Timings) -> Result<Loaded> {
             Ok(sa) => {
                 let (s, ta) = tokio::join!(sa.catalog(tool, &filter), dump::dump_archive(tc, tool));
                 let t = match ta {
-                    Ok(ta) => ta.catalog(tool, &filter).await,
+                    Ok(ta) => ta.read(tool, &filter).await.map(|c| (c, Some(ta))),
                     Err(e) => Err(e),
                 };
-                (s, t)
+                (s.map(|c| (c, None)), t)
             }
             Err(e) => (
                 Err(e),
@@ -246,8 +255,9 @@ pub async fn load(c: &Common, timings: &mut Timings) -> Result<Loaded> {
             (s, t)
         }
     };
-    let source = s.map_err(|e| anyhow!("dumping source {source_name}: {e}"))?;
-    let target = t.map_err(|e| anyhow!("dumping target {target_name}: {e}"))?;
+    // The source's archive is removed here; the target's stays for a rehearsal.
+    let (source, _) = s.map_err(|e| anyhow!("dumping source {source_name}: {e}"))?;
+    let (target, target_archive) = t.map_err(|e| anyhow!("dumping target {target_name}: {e}"))?;
     timings.lap("dump and catalog both sides", t1);
     // A --schema that names nothing on either side (a typo) would compare two empty sets and
     // call them equal.
@@ -270,6 +280,7 @@ pub async fn load(c: &Common, timings: &mut Timings) -> Result<Loaded> {
         source_name,
         target_name,
         target_conn: tp,
+        target_archive,
         messages,
     })
 }
