@@ -12,6 +12,7 @@ use crate::plan::preflight::Rel;
 const EXAMPLES: usize = 3;
 
 impl Session<'_> {
+    /// A table's new CHECK: the rows where it is false, through the children the ADD reaches.
     pub(super) async fn violations(
         &mut self,
         at: &At<'_>,
@@ -145,6 +146,7 @@ impl Session<'_> {
         Ok(Some(at.finding(Verdict::WillFail, Some(total), msg)))
     }
 
+    /// An enum rebuilt without `labels`: the rows of one of its columns that hold one.
     pub(super) async fn removed_labels(
         &mut self,
         at: &At<'_>,

@@ -293,10 +293,10 @@ pub fn violations(t: &Rel, info: &RelInfo, expr: &str, scope: Scope) -> Option<R
 }
 
 /// The columns `ALTER DOMAIN ... ADD CONSTRAINT` or `SET NOT NULL` reads: every column of the
-/// domain, or of a domain over it, in a table or materialized view (a partitioned table's are
-/// its partitions'), as (schema, table, column, whether it holds the domain inside an array,
-/// which PostgreSQL refuses whatever the values). Domain schema and name are parameters ($1,
-/// $2).
+/// domain, or of a domain over it, in a table or populated materialized view (a partitioned
+/// table's are its partitions'), as (schema, table, column, whether it holds the domain inside
+/// an array, which PostgreSQL refuses whatever the values). Domain schema and name are
+/// parameters ($1, $2).
 pub const DOMAIN_COLUMNS: &str = "WITH RECURSIVE d(oid) AS (
        SELECT t.oid
          FROM pg_catalog.pg_type t
@@ -310,7 +310,7 @@ SELECT n.nspname::text, c.relname::text, a.attname::text, a.atttypid NOT IN (SEL
   JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
  WHERE c.relkind IN ('r', 'm') AND a.attnum > 0 AND NOT a.attisdropped
-   AND (a.atttypid IN (SELECT oid FROM d)
+   AND (a.atttypid IN (SELECT oid FROM d) AND (c.relkind = 'r' OR c.relispopulated)
         OR a.atttypid IN (SELECT t.oid FROM pg_catalog.pg_type t
                            WHERE t.typcategory = 'A' AND t.typelem IN (SELECT oid FROM d)))
  ORDER BY 1, 2, a.attnum";
