@@ -109,7 +109,12 @@ impl Outcome {
     }
     /// A one-line summary for a plan's header and apply's output.
     pub fn summary(&self) -> String {
-        let fail = self.blocking().count();
+        // Steps, not findings: one step can fail on several columns (an enum's rebuild).
+        let fail = self
+            .blocking()
+            .map(|f| f.step)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
         let mut s = format!(
             "{} check(s) on TARGET's rows, {} finding(s)",
             self.checks,
