@@ -480,24 +480,29 @@ fn removed_enum_labels_meet_rows_holding_them() {
     let p = plan(&s, &t, &[]);
     finding(
         &p,
-        &["WILL FAIL: column m holds 3 rows with a label SOURCE's enum no longer has ('sad', 'meh', 'it''s') (e.g. id=1, id=2, id=4)"],
+        &["WILL FAIL: column m of public.t holds 3 rows with a label SOURCE's enum no longer has ('sad', 'meh', 'it''s') (e.g. id=1, id=2, id=4)"],
     );
     finding(
         &p,
         &[
-            "WILL FAIL: column hist holds 2 rows with a label SOURCE's enum no longer has",
+            "WILL FAIL: column hist of public.t holds 2 rows with a label SOURCE's enum no longer has",
             "(e.g. id=2, id=5)",
         ],
     );
     let (found, checks) = json_plan(&s, &t, &[]);
-    assert_eq!(json_count(&found, "column m holds"), 3);
-    assert_eq!(json_count(&found, "column hist holds"), 2);
+    assert_eq!(json_count(&found, "column m of public.t holds"), 3);
+    assert_eq!(json_count(&found, "column hist of public.t holds"), 2);
+    // Two findings, one step.
+    assert!(
+        p.contains("-- preflight: 2 check(s) on TARGET's rows, 2 finding(s), 1 step(s) WILL FAIL"),
+        "{p}"
+    );
     assert_eq!(checks, ["removed-labels", "removed-labels"]);
     assert_refused(
         &s,
         &t,
         &[],
-        &["(replace type public.mood): column m holds 3 rows"],
+        &["(replace type public.mood): column m of public.t holds 3 rows"],
         "SELECT * FROM t ORDER BY id",
     );
     // Rows holding kept labels only: no finding, and the rebuild applies.

@@ -165,8 +165,9 @@ impl Session<'_> {
         };
         let shown: Vec<String> = labels.iter().map(|l| quote_literal(l)).collect();
         let msg = format!(
-            "column {} holds {} with a label SOURCE's enum no longer has ({}){}: change those rows first, or keep the labels in SOURCE",
+            "column {} of {} holds {} with a label SOURCE's enum no longer has ({}){}: change those rows first, or keep the labels in SOURCE",
             quote_ident(column),
+            at.table.display(),
             plural(&n, "row", "rows"),
             shown.join(", "),
             n.examples()
