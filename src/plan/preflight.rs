@@ -24,7 +24,7 @@ impl Rel {
             name: def.name.clone(),
         }
     }
-    pub(crate) fn from_pair((schema, name): (String, String)) -> Rel {
+    fn from_pair((schema, name): (String, String)) -> Rel {
         Rel { schema, name }
     }
     /// `public.orders`, as people read it (quoted where SQL would quote it).
@@ -252,7 +252,7 @@ fn of_rule(rule: RowRule, target: Option<&TableDef>, retyped: &[String]) -> Vec<
 }
 
 /// Why a condition that calls `calls` is not evaluated, if it calls any.
-pub(crate) fn calls_note(calls: &[String]) -> Option<String> {
+fn calls_note(calls: &[String]) -> Option<String> {
     (!calls.is_empty()).then(|| {
         format!(
             "calls a function that is not immutable or not a builtin ({}): preflight does not run it on TARGET's rows",
