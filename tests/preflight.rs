@@ -372,6 +372,27 @@ fn a_new_check_constraint_meets_rows_where_it_is_false() {
         rows,
     );
     assert_refused(&s, &t, &["--online"], &["t_qty_check meets 2 rows"], rows);
+    // A reviewed plan carries the expressions, and apply --plan runs them again.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plan.json");
+    let f = file.to_str().unwrap();
+    plan(&s, &t, &["--format", "json", "-o", f]);
+    let before = schema_of(&t);
+    let o = pgalign(&[
+        "apply",
+        "--plan",
+        f,
+        "--target",
+        &t.url(),
+        "--allow-all-hazards",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("t_qty_check meets 2 rows"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(schema_of(&t), before);
     assert_eq!(t.exec("SELECT count(*) FROM canary").unwrap().trim(), "1");
     // Rows that keep them: no finding, and the plan applies.
     t.exec("DELETE FROM t WHERE id = 5; UPDATE t SET qty = abs(qty), code = left(code, 4)")

@@ -75,6 +75,11 @@ fn checks_read() {
         row_rule("ALTER TABLE public.t\n    ADD CONSTRAINT c CHECK ((x > 0)) NOT VALID"),
         Some(RowRule::Nothing)
     );
+    // 18+: a constraint that is not enforced reads no rows.
+    assert_eq!(
+        row_rule("ALTER TABLE public.t\n    ADD CONSTRAINT c CHECK ((x > 0)) NOT ENFORCED"),
+        Some(RowRule::Nothing)
+    );
     assert!(matches!(
         row_rule("ALTER TABLE public.t\n    ADD CONSTRAINT c CHECK ((x > 0)) NO INHERIT"),
         Some(RowRule::Check {
