@@ -263,6 +263,348 @@ fn type_changes_that_cannot_convert() {
     );
 }
 
+/// The plan as JSON: the findings preflight made (beside the plan), and the checks the steps
+/// carry, by kind.
+fn json_plan(s: &TempDb, t: &TempDb, extra: &[&str]) -> (Vec<serde_json::Value>, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plan.json");
+    let mut args = vec!["--format", "json", "-o", file.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    plan(s, t, &args);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let checks = json["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["preflight"].as_array().into_iter().flatten())
+        .map(|c| c["check"].as_str().unwrap().to_string())
+        .collect();
+    (json["preflight"].as_array().unwrap().clone(), checks)
+}
+
+/// The JSON finding whose message contains `part`: its count.
+fn json_count(findings: &[serde_json::Value], part: &str) -> u64 {
+    let f = findings
+        .iter()
+        .find(|f| f["message"].as_str().unwrap().contains(part))
+        .unwrap_or_else(|| panic!("no finding with {part:?} in {findings:#?}"));
+    assert_eq!(f["verdict"], "will-fail", "{f:#}");
+    f["count"].as_u64().unwrap()
+}
+
+#[test]
+fn a_new_check_constraint_meets_rows_where_it_is_false() {
+    let funcs = "CREATE TABLE canary (x int); INSERT INTO canary VALUES (1);
+         CREATE FUNCTION valid(s text) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$ SELECT s <> 'x' $$;";
+    let (t, s) = pair(
+        &format!(
+            "{funcs}
+             CREATE TABLE t (id int PRIMARY KEY, qty int, code text);
+             INSERT INTO t VALUES (1, -1, 'a'), (2, 5, 'b'), (3, NULL, 'c'), (4, -3, 'toolong'),
+                                  (5, 1, '''); DELETE FROM canary; --');"
+        ),
+        &format!(
+            "{funcs}
+             CREATE TABLE t (id int PRIMARY KEY, qty int CHECK (qty >= 0), code text,
+                 CONSTRAINT code_short CHECK (char_length(code) <= 4),
+                 CONSTRAINT \"no evil\" CHECK (code <> '''); DELETE FROM canary; --'),
+                 CONSTRAINT code_valid CHECK (public.valid(code)));"
+        ),
+    );
+    let p = plan(&s, &t, &[]);
+    // -1 and -3 break it; the NULL passes, as PostgreSQL has it.
+    finding(
+        &p,
+        &["WILL FAIL: CHECK constraint t_qty_check meets 2 rows where it is false (e.g. id=1, id=4)"],
+    );
+    finding(
+        &p,
+        &["CHECK constraint code_short meets 2 rows where it is false (e.g. id=4, id=5)"],
+    );
+    // The constraint's literal is a literal in preflight's query too.
+    finding(
+        &p,
+        &["CHECK constraint \"no evil\" meets 1 row where it is false (e.g. id=5)"],
+    );
+    finding(
+        &p,
+        &["not checked: calls a function that is not immutable or not a builtin (public.valid)"],
+    );
+    assert!(
+        p.contains("-- preflight: 4 check(s) on TARGET's rows, 4 finding(s), 3 step(s) WILL FAIL"),
+        "{p}"
+    );
+    let (found, checks) = json_plan(&s, &t, &[]);
+    assert_eq!(json_count(&found, "t_qty_check"), 2);
+    assert_eq!(json_count(&found, "code_short"), 2);
+    // In the order pg_dump lists the constraints.
+    assert_eq!(
+        checks,
+        ["violations", "not-checked", "violations", "violations"]
+    );
+    // Online, the VALIDATE is what reads the rows: the finding is on it, not on the NOT VALID
+    // constraint before it.
+    let online = plan(&s, &t, &["--online"]);
+    let step = |sql: &str| {
+        online
+            .split("\n-- step ")
+            .find(|st| st.contains(sql))
+            .unwrap_or_else(|| panic!("no step with {sql}:\n{online}"))
+    };
+    finding(
+        step("VALIDATE CONSTRAINT t_qty_check"),
+        &["t_qty_check meets 2 rows where it is false"],
+    );
+    assert!(
+        findings(step("CHECK ((qty >= 0)) NOT VALID")).is_empty(),
+        "{online}"
+    );
+    let rows = "SELECT * FROM t ORDER BY id";
+    assert_refused(
+        &s,
+        &t,
+        &[],
+        &[
+            "step 1 (alter table public.t): CHECK constraint code_short meets 2 rows",
+            "step 4 (alter table public.t): CHECK constraint t_qty_check meets 2 rows",
+        ],
+        rows,
+    );
+    assert_refused(&s, &t, &["--online"], &["t_qty_check meets 2 rows"], rows);
+    // A reviewed plan carries the expressions, and apply --plan runs them again.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plan.json");
+    let f = file.to_str().unwrap();
+    plan(&s, &t, &["--format", "json", "-o", f]);
+    let before = schema_of(&t);
+    let o = pgalign(&[
+        "apply",
+        "--plan",
+        f,
+        "--target",
+        &t.url(),
+        "--allow-all-hazards",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("t_qty_check meets 2 rows"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(schema_of(&t), before);
+    assert_eq!(t.exec("SELECT count(*) FROM canary").unwrap().trim(), "1");
+    // Rows that keep them: no finding, and the plan applies.
+    t.exec("DELETE FROM t WHERE id = 5; UPDATE t SET qty = abs(qty), code = left(code, 4)")
+        .unwrap();
+    let p = plan(&s, &t, &[]);
+    assert_eq!(
+        findings(&p),
+        [
+            "-- preflight: 4 check(s) on TARGET's rows, 1 finding(s)",
+            "-- preflight: not checked: calls a function that is not immutable or not a builtin (public.valid): preflight does not run it on TARGET's rows",
+        ],
+        "{p}"
+    );
+    let o = apply(&s, &t, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+#[test]
+fn a_domain_constraint_meets_values_that_break_it() {
+    // `small` is a domain over `posint`: its column is checked too. t's own column named
+    // `value` (all negative) is not what VALUE reads.
+    let tables = "CREATE DOMAIN small AS posint;
+         CREATE TABLE t (id int PRIMARY KEY, v posint, value int);
+         CREATE TABLE u (k text PRIMARY KEY, w small);
+         CREATE TABLE c (id int PRIMARY KEY, x code);";
+    let (t, s) = pair(
+        &format!(
+            "CREATE DOMAIN posint AS int; CREATE DOMAIN code AS text; {tables}
+             INSERT INTO t VALUES (1, -1, -5), (2, 3, -9), (3, NULL, -1);
+             INSERT INTO u VALUES ('a', -7), ('b', 2);
+             INSERT INTO c VALUES (1, NULL), (2, 'a'), (3, NULL);"
+        ),
+        &format!(
+            "CREATE DOMAIN posint AS int CONSTRAINT pos CHECK (VALUE > 0);
+             CREATE DOMAIN code AS text NOT NULL; {tables}"
+        ),
+    );
+    let p = plan(&s, &t, &[]);
+    finding(
+        &p,
+        &["WILL FAIL: ADD CONSTRAINT pos on domain public.posint meets 2 values that break it (1 in column v of public.t, 1 in column w of public.u; e.g. public.t id=1, public.u k=a)"],
+    );
+    finding(
+        &p,
+        &["WILL FAIL: SET NOT NULL on domain public.code meets 2 NULL values (2 in column x of public.c; e.g. public.c id=1, public.c id=3)"],
+    );
+    let (found, checks) = json_plan(&s, &t, &[]);
+    assert_eq!(json_count(&found, "ADD CONSTRAINT pos"), 2);
+    assert_eq!(json_count(&found, "SET NOT NULL on domain"), 2);
+    assert_eq!(checks, ["domain-violations", "domain-violations"]);
+    let rows = "SELECT * FROM t, u, c ORDER BY 1, 4, 6";
+    assert_refused(
+        &s,
+        &t,
+        &[],
+        &["ADD CONSTRAINT pos on domain public.posint meets 2 values"],
+        rows,
+    );
+    // Values that keep them: no finding, and the plan applies.
+    t.exec("UPDATE t SET v = 1 WHERE id = 1; UPDATE u SET w = 1; UPDATE c SET x = 'z'")
+        .unwrap();
+    let p = plan(&s, &t, &[]);
+    assert_eq!(
+        findings(&p),
+        ["-- preflight: 2 check(s) on TARGET's rows, 0 finding(s)"],
+        "{p}"
+    );
+    let o = apply(&s, &t, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+/// PostgreSQL changes no constraint of a domain that a column uses inside an array, whatever
+/// the values: preflight says so before the step is tried.
+#[test]
+fn a_domain_used_in_an_array_column_cannot_take_a_constraint() {
+    let (t, s) = pair(
+        "CREATE DOMAIN tag AS text; CREATE TABLE a (id int, tags tag[]);",
+        "CREATE DOMAIN tag AS text CONSTRAINT nonempty CHECK (VALUE <> '');
+         CREATE TABLE a (id int, tags tag[]);",
+    );
+    let p = plan(&s, &t, &[]);
+    finding(
+        &p,
+        &["WILL FAIL: ADD CONSTRAINT nonempty on domain public.tag fails whatever the values: column tags of public.a holds the domain inside an array"],
+    );
+    assert_refused(
+        &s,
+        &t,
+        &[],
+        &["column tags of public.a"],
+        "SELECT count(*) FROM a",
+    );
+}
+
+#[test]
+fn removed_enum_labels_meet_rows_holding_them() {
+    let table = "CREATE TABLE t (id int PRIMARY KEY, m mood, hist mood[]);";
+    let (t, s) = pair(
+        &format!(
+            "CREATE TYPE mood AS ENUM ('sad', 'meh', 'ok', 'it''s'); {table}
+             INSERT INTO t VALUES (1, 'sad', '{{ok}}'), (2, 'meh', '{{ok,sad}}'), (3, 'ok', NULL),
+                                  (4, 'it''s', '{{}}'), (5, NULL, '{{meh}}');"
+        ),
+        &format!("CREATE TYPE mood AS ENUM ('ok', 'happy'); {table}"),
+    );
+    let p = plan(&s, &t, &[]);
+    finding(
+        &p,
+        &["WILL FAIL: column m of public.t holds 3 rows with a label SOURCE's enum no longer has ('sad', 'meh', 'it''s') (e.g. id=1, id=2, id=4)"],
+    );
+    finding(
+        &p,
+        &[
+            "WILL FAIL: column hist of public.t holds 2 rows with a label SOURCE's enum no longer has",
+            "(e.g. id=2, id=5)",
+        ],
+    );
+    let (found, checks) = json_plan(&s, &t, &[]);
+    assert_eq!(json_count(&found, "column m of public.t holds"), 3);
+    assert_eq!(json_count(&found, "column hist of public.t holds"), 2);
+    // Two findings, one step.
+    assert!(
+        p.contains("-- preflight: 2 check(s) on TARGET's rows, 2 finding(s), 1 step(s) WILL FAIL"),
+        "{p}"
+    );
+    assert_eq!(checks, ["removed-labels", "removed-labels"]);
+    assert_refused(
+        &s,
+        &t,
+        &[],
+        &["(replace type public.mood): column m of public.t holds 3 rows"],
+        "SELECT * FROM t ORDER BY id",
+    );
+    // Rows holding kept labels only: no finding, and the rebuild applies.
+    t.exec("UPDATE t SET m = 'ok', hist = '{ok}' WHERE id <> 3")
+        .unwrap();
+    let p = plan(&s, &t, &[]);
+    assert_eq!(
+        findings(&p),
+        ["-- preflight: 2 check(s) on TARGET's rows, 0 finding(s)"],
+        "{p}"
+    );
+    let o = apply(&s, &t, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        t.exec("SELECT count(*) FROM t WHERE m = 'ok'")
+            .unwrap()
+            .trim(),
+        "5"
+    );
+}
+
+/// A condition that errors on a row fails the step the same way; after an earlier step
+/// changes a type (here, adds the label the condition names), TARGET as it is only says it may.
+#[test]
+fn a_check_that_errors_on_target() {
+    let table = "CREATE TABLE t (id int PRIMARY KEY, d int, st state,
+             CONSTRAINT ratio CHECK (100 / d > 1));";
+    let (t, s) = pair(
+        "CREATE TYPE state AS ENUM ('open');
+         CREATE TABLE t (id int PRIMARY KEY, d int, st state);
+         INSERT INTO t VALUES (1, 5, 'open'), (2, 0, 'open');",
+        &format!("CREATE TYPE state AS ENUM ('open'); {table}"),
+    );
+    let p = plan(&s, &t, &[]);
+    finding(
+        &p,
+        &["WILL FAIL: CHECK constraint ratio fails on a row as it is evaluated (ERROR: division by zero): the step fails the same way; fix that row"],
+    );
+    assert_refused(
+        &s,
+        &t,
+        &[],
+        &["division by zero"],
+        "SELECT * FROM t ORDER BY id",
+    );
+    s.exec("ALTER TYPE state ADD VALUE 'done'").unwrap();
+    s.exec("ALTER TABLE t ADD CONSTRAINT st_known CHECK (st <> 'done' OR d > 0)")
+        .unwrap();
+    let p = plan(&s, &t, &[]);
+    finding(
+        &p,
+        &["may fail: CHECK constraint st_known fails on a row as it is evaluated (ERROR: invalid input value for enum public.state: \"done\"): the step fails the same way; an earlier step of the plan changes a type"],
+    );
+}
+
+/// The builtins a CHECK may call and still be evaluated are immutable in every overload the
+/// server has, as pgalign's list says.
+#[test]
+fn immutable_builtins_are_immutable_on_the_server() {
+    let names = pgalign::catalog::rules::IMMUTABLE_BUILTINS;
+    let list = names
+        .iter()
+        .map(|n| format!("'{n}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let q = |cond: &str| {
+        admin_query(&format!(
+            "SELECT coalesce(string_agg(DISTINCT proname, ','), '') FROM pg_proc
+              WHERE pronamespace = 'pg_catalog'::regnamespace
+                AND proname = ANY (ARRAY[{list}]) AND {cond}"
+        ))
+    };
+    // length(bytea, name) is stable: pgalign evaluates length with one argument only.
+    assert_eq!(
+        q("provolatile <> 'i' AND NOT (proname = 'length' AND pronargs = 2)"),
+        "",
+        "not immutable"
+    );
+    assert_eq!(q("true").split(',').count(), names.len(), "not all found");
+}
+
 #[test]
 fn drops_say_what_they_lose_and_do_not_block() {
     let (t, s) = pair(

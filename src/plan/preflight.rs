@@ -6,7 +6,7 @@
 //! reading a step's SQL. Pure.
 
 use super::{Op, Step};
-use crate::catalog::rules::{row_rule, RowRule};
+use crate::catalog::rules::{domain_check, row_rule, table_check, RowRule};
 use crate::catalog::{Block, TableDef};
 use serde::{Deserialize, Serialize};
 
@@ -85,11 +85,44 @@ pub enum Check {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         column: Option<String>,
     },
+    /// A CHECK constraint added to a table TARGET has (without NOT VALID), or validated
+    /// (`--online`): rows where its expression is false make it fail (a NULL passes). `expr`
+    /// is the expression the catalog deparsed from SOURCE's dump (`catalog::rules`); preflight
+    /// writes it into its query only after reading it back as one expression.
+    Violations {
+        table: Rel,
+        constraint: String,
+        expr: String,
+        /// `NO INHERIT`: the table's own rows only.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        no_inherit: bool,
+    },
+    /// A domain's CHECK constraint added (`expr`, over `value`), or its NOT NULL set (no
+    /// `expr`): values in TARGET's columns of the domain, or of a domain over it, that break it
+    /// make the step fail. Preflight finds those columns itself.
+    DomainViolations {
+        domain: Rel,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        constraint: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expr: Option<String>,
+    },
+    /// Enum labels removed (the type is rebuilt and each column converted through text): rows
+    /// whose value in the column (an element, for an array column) is one of `labels` make it
+    /// fail.
+    RemovedLabels {
+        table: Rel,
+        column: String,
+        labels: Vec<String>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        array: bool,
+    },
     /// The step can fail on existing rows, and pgalign does not count them: why.
     NotChecked { table: Rel, why: String },
 }
 
 impl Check {
+    /// The table whose rows it reads; for a domain's constraint, the domain.
     pub fn table(&self) -> &Rel {
         match self {
             Check::Nulls { table, .. }
@@ -99,30 +132,68 @@ impl Check {
             | Check::Converts { table, .. }
             | Check::Truncates { table, .. }
             | Check::RowsLost { table, .. }
+            | Check::Violations { table, .. }
+            | Check::RemovedLabels { table, .. }
             | Check::NotChecked { table, .. } => table,
+            Check::DomainViolations { domain, .. } => domain,
         }
     }
 }
 
 /// The checks of an index or constraint created on a table TARGET has (`target` is that table's
-/// definition in TARGET): from what the catalog reads of its statement. A key over a column the
-/// plan adds is not checked (TARGET has no such column to look at).
+/// definition in TARGET): from what the catalog reads of its statement.
 pub(crate) fn for_created(s: &Block, target: Option<&TableDef>) -> Vec<Check> {
-    let Some(rule) = s.stmts.first().and_then(|sql| row_rule(sql)) else {
-        return Vec::new();
-    };
+    match s.stmts.first().and_then(|sql| row_rule(sql)) {
+        Some(rule) => of_rule(rule, target, &[]),
+        None => Vec::new(),
+    }
+}
+
+/// The checks of the CHECK constraint `name` of SOURCE's `CREATE TABLE` (its block `s`), added
+/// to the table TARGET has (`target`); `retyped`: the columns whose type or collation the plan
+/// changes before it.
+pub(crate) fn for_table_check(
+    s: &Block,
+    name: &str,
+    target: &TableDef,
+    retyped: &[String],
+) -> Vec<Check> {
+    let rule = s
+        .stmts
+        .first()
+        .and_then(|sql| table_check(sql, name))
+        .unwrap_or(RowRule::NotReadable {
+            table: Some((target.schema.clone(), target.name.clone())),
+            why: "a CHECK constraint pgalign cannot find in SOURCE's CREATE TABLE: its rows are not counted",
+        });
+    of_rule(rule, Some(target), retyped)
+}
+
+/// What a rule asks of TARGET's rows. A key or condition over a column the plan adds is not
+/// checked (TARGET has no such column to look at), nor a condition over a column whose type
+/// the plan changes first (TARGET's values are not the ones it will meet), nor one that calls
+/// a function preflight does not run.
+fn of_rule(rule: RowRule, target: Option<&TableDef>, retyped: &[String]) -> Vec<Check> {
     let missing = |table: &(String, String), columns: &[String]| -> Option<Check> {
         let def = target?;
-        let absent = columns
-            .iter()
-            .find(|c| !def.columns.iter().any(|d| d.name == **c))?;
-        Some(Check::NotChecked {
+        let not_checked = |why: String| Check::NotChecked {
             table: Rel::from_pair(table.clone()),
-            why: format!(
+            why,
+        };
+        if let Some(absent) = columns
+            .iter()
+            .find(|c| !def.columns.iter().any(|d| d.name == **c))
+        {
+            return Some(not_checked(format!(
                 "column {} is added by this plan: TARGET has no values of it to look at",
                 crate::catalog::quote_ident(absent)
-            ),
-        })
+            )));
+        }
+        let changed = columns.iter().find(|c| retyped.contains(c))?;
+        Some(not_checked(format!(
+            "column {} changes type or collation in this plan before this step: TARGET's values are not the ones it will meet",
+            crate::catalog::quote_ident(changed)
+        )))
     };
     let check = match rule {
         RowRule::Nothing => return Vec::new(),
@@ -158,8 +229,57 @@ pub(crate) fn for_created(s: &Block, target: Option<&TableDef>) -> Vec<Check> {
             match_full,
             references_emptied: false,
         }),
+        RowRule::Check {
+            table,
+            name,
+            expr,
+            no_inherit,
+        } => match (missing(&table, &expr.columns), calls_note(&expr.calls)) {
+            (Some(not_checked), _) => not_checked,
+            (None, Some(why)) => Check::NotChecked {
+                table: Rel::from_pair(table),
+                why,
+            },
+            (None, None) => Check::Violations {
+                table: Rel::from_pair(table),
+                constraint: name,
+                expr: expr.expr,
+                no_inherit,
+            },
+        },
     };
     vec![check]
+}
+
+/// Why a condition that calls `calls` is not evaluated, if it calls any.
+fn calls_note(calls: &[String]) -> Option<String> {
+    (!calls.is_empty()).then(|| {
+        format!(
+            "calls a function that is not immutable or not a builtin ({}): preflight does not run it on TARGET's rows",
+            calls.join(", ")
+        )
+    })
+}
+
+/// The check of a domain's CHECK constraint `name`, added by the plan, as SOURCE's `CREATE
+/// DOMAIN` (block `s`) defines it; `domain` is the domain's (schema, name).
+pub(crate) fn for_domain_check(s: &Block, domain: Rel, name: &str) -> Vec<Check> {
+    let read = s.stmts.first().and_then(|sql| domain_check(sql, name));
+    let why = match read {
+        Some(Ok(c)) => match calls_note(&c.calls) {
+            None => {
+                return vec![Check::DomainViolations {
+                    domain,
+                    constraint: Some(name.to_string()),
+                    expr: Some(c.expr),
+                }]
+            }
+            Some(why) => why,
+        },
+        Some(Err(why)) => why.to_string(),
+        None => "a domain constraint pgalign cannot find in SOURCE's CREATE DOMAIN: its values are not counted".to_string(),
+    };
+    vec![Check::NotChecked { table: domain, why }]
 }
 
 /// A table the plan drops before a step (to create it again: a change of partitioning) has no

@@ -9,6 +9,7 @@
 //! lock held elsewhere. A query that times out, waits too long for its lock or fails is a
 //! finding, "not checked", never an error that stops the run.
 
+mod conditions;
 pub mod query;
 mod sizes;
 
@@ -50,7 +51,7 @@ pub struct Finding {
     pub step: usize,
     pub op: String,
     pub object: String,
-    /// The table whose rows were looked at.
+    /// The table whose rows were looked at (for a domain's constraint, the domain).
     pub table: String,
     pub verdict: Verdict,
     /// Rows (or groups of rows, or values) found; with `approximate`, an estimate or a count
@@ -122,7 +123,12 @@ impl Outcome {
     }
     /// A one-line summary for a plan's header and apply's output.
     pub fn summary(&self) -> String {
-        let fail = self.blocking().count();
+        // Steps, not findings: one step can fail on several columns (an enum's rebuild).
+        let fail = self
+            .blocking()
+            .map(|f| f.step)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
         let mut s = format!(
             "{} check(s) on TARGET's rows, {} finding(s)",
             self.checks,
@@ -439,8 +445,21 @@ impl Session<'_> {
     /// One check: None when it found nothing to say; Err, why it was not checked.
     async fn check(&mut self, at: &At<'_>, check: &Check) -> Result<Option<Finding>, String> {
         let table = check.table();
-        if let Check::NotChecked { why, .. } = check {
-            return Ok(Some(at.finding(Verdict::NotChecked, None, why.clone())));
+        match check {
+            Check::NotChecked { why, .. } => {
+                return Ok(Some(at.finding(Verdict::NotChecked, None, why.clone())))
+            }
+            // A domain is no table: its columns are looked up by the check itself.
+            Check::DomainViolations {
+                domain,
+                constraint,
+                expr,
+            } => {
+                return self
+                    .domain_violations(at, domain, constraint.as_deref(), expr.as_deref())
+                    .await
+            }
+            _ => {}
         }
         let info = match self.info(table).await {
             Ok(Some(i)) => i,
@@ -497,7 +516,23 @@ impl Session<'_> {
                 self.truncates(at, &info, column, *length).await
             }
             Check::RowsLost { column, .. } => self.rows_lost(at, &info, column.as_deref()).await,
-            Check::NotChecked { .. } => Ok(None),
+            Check::Violations {
+                constraint,
+                expr,
+                no_inherit,
+                ..
+            } => {
+                return self
+                    .violations(at, &info, constraint, expr, *no_inherit)
+                    .await
+            }
+            Check::RemovedLabels {
+                column,
+                labels,
+                array,
+                ..
+            } => self.removed_labels(at, &info, column, labels, *array).await,
+            Check::NotChecked { .. } | Check::DomainViolations { .. } => Ok(None),
         };
         result.map_err(|f| self.why(f, table))
     }

@@ -4,7 +4,7 @@
 //! name given to `pg_input_is_valid`, a schema and table name looked up) are bind parameters.
 //! Pure: the text is tested without a server.
 
-use crate::catalog::rules::is_type_name;
+use crate::catalog::rules::{is_type_name, one_expression};
 use crate::catalog::{qualified, quote_ident};
 use crate::plan::preflight::Rel;
 
@@ -298,6 +298,81 @@ pub fn invalid_input(t: &Rel, info: &RelInfo, column: &str) -> RowsWhere {
     )
 }
 
+/// Rows where a CHECK constraint's expression is false (a NULL passes, as PostgreSQL has it).
+/// None when `expr` is not one expression alone, as the catalog deparsed it
+/// (`catalog::rules::one_expression`): nothing else is written after `WHERE NOT`.
+pub fn violations(t: &Rel, info: &RelInfo, expr: &str, scope: Scope) -> Option<RowsWhere> {
+    let expr = one_expression(expr)?;
+    let (ex, label) = example_key(info, "x");
+    Some(rows_where(
+        &from(t, info, scope, "x"),
+        &format!("NOT ({expr})"),
+        ex,
+        label,
+    ))
+}
+
+/// The columns `ALTER DOMAIN ... ADD CONSTRAINT` or `SET NOT NULL` reads: every column of the
+/// domain, or of a domain over it, in a table or populated materialized view (a partitioned
+/// table's are its partitions'), as (schema, table, column, whether it holds the domain inside
+/// an array, which PostgreSQL refuses whatever the values). Domain schema and name are
+/// parameters ($1, $2).
+pub const DOMAIN_COLUMNS: &str = "WITH RECURSIVE d(oid) AS (
+       SELECT t.oid
+         FROM pg_catalog.pg_type t
+         JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+        WHERE n.nspname = $1 AND t.typname = $2 AND t.typtype = 'd'
+       UNION
+       SELECT t.oid FROM pg_catalog.pg_type t JOIN d ON t.typbasetype = d.oid
+        WHERE t.typtype = 'd')
+SELECT n.nspname::text, c.relname::text, a.attname::text, a.atttypid NOT IN (SELECT oid FROM d)
+  FROM pg_catalog.pg_attribute a
+  JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'm') AND a.attnum > 0 AND NOT a.attisdropped
+   AND (a.atttypid IN (SELECT oid FROM d) AND (c.relkind = 'r' OR c.relispopulated)
+        OR a.atttypid IN (SELECT t.oid FROM pg_catalog.pg_type t
+                           WHERE t.typcategory = 'A' AND t.typelem IN (SELECT oid FROM d)))
+ ORDER BY 1, 2, a.attnum";
+
+/// A domain column's values that break its new constraint (`expr`, over `value`), or that are
+/// NULL (`expr` None: SET NOT NULL). The values reach the expression as the one column `value`
+/// of a subquery (beside the example key, `k`): a column of the table named `value` cannot be
+/// what the expression reads. Each table on its own (ONLY), as PostgreSQL checks them. None
+/// when `expr` is not one expression alone.
+pub fn domain_violations(
+    t: &Rel,
+    info: &RelInfo,
+    column: &str,
+    expr: Option<&str>,
+) -> Option<RowsWhere> {
+    let cond = match expr {
+        Some(e) => format!("NOT ({})", one_expression(e)?),
+        None => "v.value IS NULL".to_string(),
+    };
+    let (ex, label) = example_key(info, "x");
+    let values = format!(
+        "(SELECT x.{} AS value, {ex} AS k FROM {}) v",
+        quote_ident(column),
+        from(t, info, Scope::Own, "x")
+    );
+    Some(rows_where(&values, &cond, "v.k".into(), label))
+}
+
+/// Rows whose value in the column is one of an enum's labels (a text[] parameter, $1); for an
+/// array column, rows with any element that is. The enum's rebuild converts the column through
+/// text: such a value has no label to go to.
+pub fn holding_labels(t: &Rel, info: &RelInfo, column: &str, array: bool) -> RowsWhere {
+    let c = format!("x.{}", quote_ident(column));
+    let cond = if array {
+        format!("{c}::text[] && $1::text[]")
+    } else {
+        format!("{c}::text = ANY ($1::text[])")
+    };
+    let (ex, label) = example_key(info, "x");
+    rows_where(&from(t, info, Scope::WithChildren, "x"), &cond, ex, label)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,6 +413,11 @@ mod tests {
                 true,
             ),
             invalid_input(&t, &info, &col),
+            holding_labels(&t, &info, &col, false),
+            holding_labels(&t, &info, &col, true),
+            violations(&t, &info, "x > 0", Scope::Own).unwrap(),
+            domain_violations(&t, &info, &col, Some("value > 0")).unwrap(),
+            domain_violations(&t, &info, &col, None).unwrap(),
         ]
         .into_iter()
         .flat_map(|q| [q.examples, q.count])
@@ -362,6 +442,21 @@ mod tests {
             "int\n",
         ] {
             assert!(converts(&t, &info, "c", None, ty).is_none(), "{ty}");
+        }
+        // Nor does an expression that is more than one expression, or not as the deparser
+        // writes it.
+        for expr in [
+            "x > 0) OR (true",
+            "x > 0; DROP TABLE canary",
+            "x > 0 -- canary",
+            "true) FROM canary --",
+            "x>0",
+        ] {
+            assert!(violations(&t, &info, expr, Scope::Own).is_none(), "{expr}");
+            assert!(
+                domain_violations(&t, &info, "c", Some(expr)).is_none(),
+                "{expr}"
+            );
         }
     }
 
@@ -413,5 +508,24 @@ mod tests {
             "SELECT count((x.v)::text::public.mood) FROM public.\"Orders\" x"
         );
         assert!(converts(&t, &plain, "v", Some("text; DROP"), "public.mood").is_none());
+        let v = violations(&t, &plain, "qty >= 0", Scope::WithChildren).unwrap();
+        assert_eq!(
+            v.examples,
+            "SELECT left(x.id::text, 60) FROM public.\"Orders\" x WHERE NOT (qty >= 0) LIMIT 3"
+        );
+        // VALUE is the subquery's one column: the table's own `value` cannot be it.
+        let d = domain_violations(&t, &plain, "value", Some("value > 0")).unwrap();
+        assert_eq!(
+            d.examples,
+            "SELECT v.k FROM (SELECT x.value AS value, left(x.id::text, 60) AS k FROM ONLY public.\"Orders\" x) v WHERE NOT (value > 0) LIMIT 3"
+        );
+        assert_eq!(
+            domain_violations(&t, &plain, "c", None).unwrap().count,
+            "SELECT count(*) FROM (SELECT FROM (SELECT x.c AS value, left(x.id::text, 60) AS k FROM ONLY public.\"Orders\" x) v WHERE v.value IS NULL LIMIT 1000001) s"
+        );
+        assert_eq!(
+            holding_labels(&t, &plain, "m", true).examples,
+            "SELECT left(x.id::text, 60) FROM public.\"Orders\" x WHERE x.m::text[] && $1::text[] LIMIT 3"
+        );
     }
 }

@@ -2,8 +2,10 @@
 //! rebuilds the domain.
 
 use super::{first_statements, Altered, Decision};
+use crate::catalog::parse::unquote_ident;
 use crate::catalog::read::{identity_of, parse_domain};
 use crate::catalog::Block;
+use crate::plan::preflight::{self, Check, Rel};
 use crate::plan::{Ctx, Hazard, Op};
 
 /// A changed domain: constraints, default and NOT NULL change in place; a new base type or
@@ -20,6 +22,11 @@ pub(super) fn domain(ctx: &Ctx, s: &Block, t: &Block) -> Decision {
     }
     let Some(id) = identity_of(s) else {
         return Decision::Unsupported("cannot read the domain's name".into());
+    };
+    // The domain, as preflight looks it up on TARGET (the key names it unquoted).
+    let domain = || Rel {
+        schema: s.key.schema.to_string(),
+        name: s.key.name.to_string(),
     };
     let mut steps = Vec::new();
     for (name, text) in &old.checks {
@@ -49,18 +56,28 @@ pub(super) fn domain(ctx: &Ctx, s: &Block, t: &Block) -> Decision {
         } else {
             (format!("ALTER DOMAIN {id} DROP NOT NULL;\n"), vec![])
         };
-        steps.push(ctx.step(s, Op::Alter, "NOT NULL differs", sql, hz));
+        let mut step = ctx.step(s, Op::Alter, "NOT NULL differs", sql, hz);
+        if new.not_null {
+            step.preflight = vec![Check::DomainViolations {
+                domain: domain(),
+                constraint: None,
+                expr: None,
+            }];
+        }
+        steps.push(step);
     }
     for (name, text) in &new.checks {
         if !old.checks.iter().any(|(n, x)| n == name && x == text) {
             // Adding a CHECK to a domain checks every column that uses it.
-            steps.push(ctx.step(
+            let mut step = ctx.step(
                 s,
                 Op::Alter,
                 &format!("constraint {name} not in target or differs"),
                 format!("ALTER DOMAIN {id} ADD {text};\n"),
                 vec![Hazard::ValidationScan],
-            ));
+            );
+            step.preflight = preflight::for_domain_check(s, domain(), &unquote_ident(name));
+            steps.push(step);
         }
     }
     Decision::alter(Altered::steps(steps))

@@ -4,7 +4,9 @@
 use super::{acl, first_statements, Altered, Decision};
 use crate::catalog::parse::{name_making_way, quote_ident};
 use crate::catalog::read::{enum_labels, identity_of};
+use crate::catalog::rules::enum_values;
 use crate::catalog::{Block, ObjectKind};
+use crate::plan::preflight::{Check, Rel};
 use crate::plan::{Ctx, Hazard, Op, Role};
 
 /// A changed enum: new labels are added in place (BEFORE/AFTER keeps the order); removing or
@@ -89,6 +91,16 @@ fn rebuild_enum(ctx: &mut Ctx, s: &Block, t: &Block, id: &str) -> Decision {
         s.stmts[0]
     );
     let array = format!("{id}[]");
+    // A row holding a label SOURCE drops makes its column's conversion fail: preflight counts
+    // them, column by column.
+    let removed: Vec<String> = match (
+        s.stmts.first().and_then(|x| enum_values(x)),
+        t.stmts.first().and_then(|x| enum_values(x)),
+    ) {
+        (Some(new), Some(old)) => old.into_iter().filter(|l| !new.contains(l)).collect(),
+        _ => Vec::new(),
+    };
+    let mut checks = Vec::new();
     for b in tgt
         .blocks
         .iter()
@@ -104,6 +116,14 @@ fn rebuild_enum(ctx: &mut Ctx, s: &Block, t: &Block, id: &str) -> Decision {
             // Views and rules over the column must go before its type changes.
             if let Some(bi) = tgt.position(&b.key) {
                 touched_elsewhere.push((bi, vec![c.name.clone()]));
+            }
+            if !removed.is_empty() {
+                checks.push(Check::RemovedLabels {
+                    table: Rel::of(tab),
+                    column: c.name.clone(),
+                    labels: removed.clone(),
+                    array: c.type_sql == array,
+                });
             }
             let col = quote_ident(&c.name);
             let text = if c.type_sql == array {
@@ -157,19 +177,21 @@ fn rebuild_enum(ctx: &mut Ctx, s: &Block, t: &Block, id: &str) -> Decision {
             }
         }
     }
+    let mut step = ctx.step(
+        s,
+        Op::Replace,
+        "enum labels removed or reordered: the type is rebuilt and its columns moved over",
+        sql,
+        vec![
+            Hazard::TypeRebuild,
+            Hazard::TableRewrite,
+            Hazard::AccessExclusiveLock,
+        ],
+    );
+    step.preflight = checks;
     Decision::alter(Altered {
         rebuilds: vec![ti],
         touched_elsewhere,
-        ..Altered::steps(vec![ctx.step(
-            s,
-            Op::Replace,
-            "enum labels removed or reordered: the type is rebuilt and its columns moved over",
-            sql,
-            vec![
-                Hazard::TypeRebuild,
-                Hazard::TableRewrite,
-                Hazard::AccessExclusiveLock,
-            ],
-        )])
+        ..Altered::steps(vec![step])
     })
 }

@@ -11,7 +11,7 @@ use crate::catalog::parse::{
 };
 use crate::catalog::types::{self, Conversion};
 use crate::catalog::{Catalog, Key, ObjectKind, TableDef};
-use crate::plan::preflight::{Check, Rel};
+use crate::plan::preflight::{self, Check, Rel};
 use crate::plan::{Hazard, Role, Step};
 
 /// What the column steps of one table need besides its diff.
@@ -47,8 +47,16 @@ impl Columns<'_, '_, '_> {
         for a in &diff.added {
             self.added_column(a, out);
         }
+        // A new CHECK over a column whose type (or collation) changes first meets other values
+        // than TARGET's.
+        let retyped: Vec<String> = diff
+            .changed
+            .iter()
+            .filter(|ch| ch.type_sql || ch.collation)
+            .map(|ch| ch.new.name.clone())
+            .collect();
         for k in &diff.checks_added {
-            self.added_check(k, out);
+            self.added_check(k, &retyped, out);
         }
     }
 
@@ -510,12 +518,19 @@ impl Columns<'_, '_, '_> {
         }
     }
 
-    fn added_check(&self, k: &CheckChange, out: &mut Out) {
+    fn added_check(&self, k: &CheckChange, retyped: &[String], out: &mut Out) {
         let t = self.table;
         if Self::parents_check(t.ctx.src, self.parent.map(|p| &p.new), &k.check.name) {
             return;
         }
         let name = &k.check.name;
+        // What TARGET's rows must satisfy, on the step that reads them: the ADD, or the
+        // VALIDATE of the online form. A foreign table's are not here to read.
+        let checks = if t.foreign {
+            Vec::new()
+        } else {
+            preflight::for_table_check(t.block, name, self.old, retyped)
+        };
         if t.ctx.opts.online {
             out.steps.push(t.step(
                 &format!("check constraint {name} added NOT VALID, validated below (--online)"),
@@ -528,6 +543,7 @@ impl Columns<'_, '_, '_> {
                 vec![],
             );
             v.own_transaction = true;
+            v.preflight = checks;
             out.steps.push(v);
         } else {
             let why = if k.differs {
@@ -535,11 +551,13 @@ impl Columns<'_, '_, '_> {
             } else {
                 "not in target"
             };
-            out.steps.push(t.step(
+            let mut step = t.step(
                 &format!("check constraint {name} {why}"),
                 t.sql(&format!("ADD {}", k.check.text)),
                 vec![Hazard::ValidationScan, Hazard::AccessExclusiveLock],
-            ));
+            );
+            step.preflight = checks;
+            out.steps.push(step);
         }
     }
 }
