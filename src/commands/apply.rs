@@ -8,7 +8,7 @@ use crate::catalog::Catalog;
 use crate::cli::ApplyArgs;
 use crate::diff;
 use crate::dump;
-use crate::endpoint::{Endpoint, Side};
+use crate::endpoint::{ConnParams, Endpoint, Side};
 use crate::interrupt;
 use crate::plan::impact::Work;
 use crate::plan::{self, Hazard, Plan};
@@ -376,10 +376,10 @@ fn dry_run_done(
     Ok(Outcome { code: 0, messages })
 }
 
-pub async fn run(args: &ApplyArgs, out: &mut impl Write) -> Result<Outcome> {
-    let started = Instant::now();
-    let mut timings = Timings::default();
-    let allowed = allowed_hazards(args);
+/// TARGET's connection (a database: a dump file cannot be changed), and the report files,
+/// opened before anything changes: a report that cannot be written must stop the run while
+/// TARGET is still untouched.
+async fn target_and_reports(args: &ApplyArgs) -> Result<(ConnParams, Reports<'_>)> {
     let target_ep = Endpoint::resolve(args.common.target.as_deref(), Side::Target)?;
     if let Endpoint::DumpFile(p) = &target_ep {
         bail!(
@@ -387,13 +387,19 @@ pub async fn run(args: &ApplyArgs, out: &mut impl Write) -> Result<Outcome> {
             crate::endpoint::redact(&p.display().to_string())
         );
     }
-    // Every output file is opened before anything changes: a report that cannot be written
-    // must stop the run while TARGET is still untouched.
     let reports = Reports::open(args)?;
     let conn = connect_params(&target_ep, &args.common)
         .await
         .with_context(|| format!("reading target {target_ep}"))?
         .context("the target is not a database")?;
+    Ok((conn, reports))
+}
+
+pub async fn run(args: &ApplyArgs, out: &mut impl Write) -> Result<Outcome> {
+    let started = Instant::now();
+    let mut timings = Timings::default();
+    let allowed = allowed_hazards(args);
+    let (conn, reports) = target_and_reports(args).await?;
     let target_name = conn.to_string();
     let tools = super::find_tools(&args.common)?;
     let rehearsal_server = super::rehearse::server(args, &conn).await?;
