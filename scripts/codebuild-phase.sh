@@ -197,7 +197,8 @@ phase_build() {
     result error
     die "set SOURCE_DB_SECRETS and TARGET_DB_SECRETS (the ARNs of the two databases' secrets) on the CodeBuild project"
   fi
-  local common=()
+  # The build log is no terminal: a plain line as each stage (dumps, preflight checks) ends.
+  local common=(--progress "${PGALIGN_PROGRESS:-plain}")
   [ -n "${PGALIGN_SSLMODE:-}" ] && common+=(--sslmode "$PGALIGN_SSLMODE")
   [ -n "${PGALIGN_SSLROOTCERT:-}" ] && common+=(--sslrootcert "$(rootcert_path)")
   local extra=() apply_extra=()

@@ -32,6 +32,17 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// The options every subcommand shares.
+    pub fn common(&self) -> &Common {
+        match &self.command {
+            Command::Diff(a) => &a.common,
+            Command::Plan(a) => &a.common,
+            Command::Apply(a) => &a.common,
+        }
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Show every object that differs between SOURCE and TARGET.
@@ -77,6 +88,11 @@ pub struct Common {
     /// Print how long each stage took, on stderr.
     #[arg(long)]
     pub timings: bool,
+    /// Progress while it works, on stderr: live lines on a terminal (auto, live), a line as
+    /// each stage or check ends (plain: for CI logs), or nothing (none; auto when stderr is not
+    /// a terminal).
+    #[arg(long, value_enum, default_value = "auto", value_name = "MODE")]
+    pub progress: crate::progress::Mode,
     /// How long pg_dump waits for each table's lock (a session holding ACCESS EXCLUSIVE on a
     /// table blocks it); then it fails, naming the table and the blocking process.
     #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = duration::parse_nonzero)]

@@ -14,6 +14,7 @@ pub mod endpoint;
 pub mod interrupt;
 pub mod plan;
 pub mod preflight;
+pub mod progress;
 pub mod render;
 pub mod scratch;
 pub mod secrets;

@@ -20,6 +20,11 @@ fn main() {
             std::process::exit(1);
         }
     };
+    // Progress goes to stderr: live lines (drawn by indicatif) only on a terminal.
+    let live = io::stderr().is_terminal().then(|| {
+        indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stderr())
+    });
+    pgalign::progress::install(cli.common().progress, live, say_redacted);
     let stdout = io::stdout();
     let tty = stdout.is_terminal();
     let mut out = io::BufWriter::new(Stdout {
@@ -67,6 +72,10 @@ fn main() {
         }
     }
     std::process::exit(code);
+}
+
+fn say_redacted(line: &str) {
+    say(&pgalign::endpoint::redact(line));
 }
 
 /// One line on stderr. Not `eprintln!`, which panics when stderr is a closed pipe (Rust ignores

@@ -291,8 +291,19 @@ pub(super) async fn apply_plan(
         backoff: Duration::from_millis(500),
     };
     let total = p.steps.len();
+    let mut bar = crate::progress::counted_live(
+        if prefix.is_empty() {
+            "applying"
+        } else {
+            "rehearsing"
+        },
+        total,
+    );
     // A failed write must not stop the apply midway.
     apply::run(target, p, &opts, &mut |ev| {
+        if let apply::Progress::Step(r) = &ev {
+            bar.item(&r.object, Duration::from_secs_f64(r.ms.max(0.0) / 1000.0));
+        }
         let line = match ev {
             apply::Progress::Step(r) if r.ms > 0.0 => format!(
                 "step {}/{total}: {} {}: {} ({:.0} ms)",
@@ -315,7 +326,9 @@ pub(super) async fn apply_plan(
 /// that went away (a closed pipe) is no error here, unlike in diff and plan (which then end
 /// with exit 0): apply's result is its exit code and its reports, and they must stand.
 pub(super) fn say(out: &mut impl Write, line: &str) -> std::io::Result<()> {
-    match writeln!(out, "{line}").and_then(|()| out.flush()) {
+    // Live progress lines are cleared while it is written, and drawn again after.
+    let written = crate::progress::suspend(|| writeln!(out, "{line}").and_then(|()| out.flush()));
+    match written {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         r => r,
     }

@@ -127,6 +127,24 @@ pub async fn connect_params(ep: &Endpoint, c: &Common) -> Result<Option<ConnPara
 type SideDump = (Catalog, Option<dump::Archive>);
 
 async fn dump_side(
+    side: &str,
+    ep: &Endpoint,
+    conn: Option<&ConnParams>,
+    tools: &[Tools],
+    filter: &catalog::Filter,
+) -> Result<SideDump, DumpError> {
+    let stage = match conn {
+        Some(c) => crate::progress::stage(&format!("dumping {side} {c}")),
+        None => crate::progress::stage(&format!("reading {side} {ep}")),
+    };
+    let r = dump_side_now(ep, conn, tools, filter).await;
+    if r.is_ok() {
+        stage.done();
+    }
+    r
+}
+
+async fn dump_side_now(
     ep: &Endpoint,
     conn: Option<&ConnParams>,
     tools: &[Tools],
@@ -157,9 +175,12 @@ pub async fn dump_catalog(
     what: &str,
 ) -> Result<Catalog> {
     let t = tools.first().context("no pg_dump found")?;
-    dump::dump_database(conn, t, filter)
+    let stage = crate::progress::stage(&format!("dumping {what}"));
+    let cat = dump::dump_database(conn, t, filter)
         .await
-        .map_err(|e| anyhow!("dumping {what}: {e}"))
+        .map_err(|e| anyhow!("dumping {what}: {e}"))?;
+    stage.done();
+    Ok(cat)
 }
 
 /// The blocks of both sides that reach the plan (created, dropped or changed), checked with the
@@ -213,8 +234,8 @@ pub async fn load(c: &Common, timings: &mut Timings) -> Result<Loaded> {
     let filter = filter_of(c);
     let mut messages = Vec::new();
     let (s, t) = tokio::join!(
-        dump_side(&src_ep, sp.as_ref(), &tools, &filter),
-        dump_side(&tgt_ep, tp.as_ref(), &tools, &filter)
+        dump_side("source", &src_ep, sp.as_ref(), &tools, &filter),
+        dump_side("target", &tgt_ep, tp.as_ref(), &tools, &filter)
     );
     // Two pg_dumps on one server can exhaust its lock table; one after the other may fit.
     let retry_s = matches!(s, Err(DumpError::OutOfLocks(_)));
@@ -243,12 +264,12 @@ pub async fn load(c: &Common, timings: &mut Timings) -> Result<Loaded> {
         },
         _ => {
             let s = if retry_s {
-                dump_side(&src_ep, sp.as_ref(), &tools, &filter).await
+                dump_side("source", &src_ep, sp.as_ref(), &tools, &filter).await
             } else {
                 s
             };
             let t = if retry_t {
-                dump_side(&tgt_ep, tp.as_ref(), &tools, &filter).await
+                dump_side("target", &tgt_ep, tp.as_ref(), &tools, &filter).await
             } else {
                 t
             };

@@ -170,11 +170,15 @@ async fn on_scratch(
         no_owner: plan.filter.no_owner,
         no_privileges: plan.filter.no_privileges,
     };
+    let stage = crate::progress::stage("rehearsal: restoring TARGET's schema");
     let restored = interrupt::or_interrupted(
         "restoring TARGET's schema for the rehearsal",
         dump::restore_schema(inputs.archive, &scratch.conn, tool, opts),
     )
     .await;
+    if restored.is_ok() {
+        stage.done();
+    }
     if let Err(e) = restored {
         let e = format!("{e:#}");
         let hint = if e.contains("role") && e.contains("does not exist") {

@@ -71,9 +71,20 @@ pub async fn run(target: &Target, plan: &Plan, opts: &Options, checks: bool) -> 
         }
     }
     let steps = if checks { &plan.steps[..] } else { &[] };
+    let total = steps.iter().map(|s| s.preflight.len()).sum();
+    let mut stage = (total > 0).then(|| crate::progress::counted("preflight", total));
     for (i, step) in steps.iter().enumerate() {
         for check in &step.preflight {
             out.checks += 1;
+            let started = std::time::Instant::now();
+            if let Some(p) = &stage {
+                p.at(&format!(
+                    "step {} ({} {})",
+                    i + 1,
+                    step.op.name(),
+                    step.object
+                ));
+            }
             let types_change_before = plan.steps[..i]
                 .iter()
                 .any(|p| matches!(p.kind, ObjectKind::Type | ObjectKind::Domain));
@@ -87,10 +98,19 @@ pub async fn run(target: &Target, plan: &Plan, opts: &Options, checks: bool) -> 
                 Ok(f) => f,
                 Err(why) => Some(at.finding(Verdict::NotChecked, None, why)),
             };
+            if let Some(p) = &mut stage {
+                let said = found
+                    .as_ref()
+                    .map_or_else(|| format!("step {}: nothing found", i + 1), |f| f.line());
+                p.item(&said, started.elapsed());
+            }
             out.findings.extend(found);
         }
     }
     s.close().await;
+    if let Some(p) = stage {
+        p.done();
+    }
     out
 }
 
