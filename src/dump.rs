@@ -277,6 +277,46 @@ pub async fn restore_schema(
     Ok(())
 }
 
+/// A custom-format archive's schema as the SQL script pg_restore prints (no server needed), for
+/// a server older than pg_restore's SET lines allow (`restore_schema` then cannot be used: a
+/// pg_restore of 17 or later sends `SET transaction_timeout`, which servers before 17 refuse).
+/// The lines only a newer server or psql understands are left out: `SET transaction_timeout`,
+/// and the `\restrict` / `\unrestrict` meta-commands.
+pub async fn schema_script(archive: &Path, tools: &Tools, opts: RestoreOptions) -> Result<String> {
+    let mut cmd = Command::new(&tools.pg_restore);
+    cmd.arg("--schema-only").arg("--file=-");
+    if opts.no_owner {
+        cmd.arg("--no-owner");
+    }
+    if opts.no_privileges {
+        cmd.arg("--no-privileges");
+    }
+    cmd.arg(archive)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let out = bounded("pg_restore", tools.timeout, cmd.output()).await?;
+    if !out.status.success() {
+        bail!(
+            "pg_restore failed ({}): {}",
+            out.status,
+            one_line(&String::from_utf8_lossy(&out.stderr))
+        );
+    }
+    let text =
+        String::from_utf8(out.stdout).context("pg_restore printed text that is not UTF-8")?;
+    Ok(text
+        .lines()
+        .filter(|l| {
+            !(l.starts_with("SET transaction_timeout")
+                || l.starts_with("\\restrict ")
+                || l.starts_with("\\unrestrict "))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect())
+}
+
 /// Runs pg_dump (custom format) on a live database into a temporary archive. Only this part
 /// holds locks on the server: two sides dumped one after the other can overlap one side's
 /// reading with the other's dump.
