@@ -39,6 +39,7 @@ impl Cli {
             Command::Diff(a) => &a.common,
             Command::Plan(a) => &a.common,
             Command::Apply(a) => &a.common,
+            Command::Fleet(f) => &f.apply.common,
         }
     }
 }
@@ -54,6 +55,42 @@ pub enum Command {
     /// Plan (or read a reviewed plan) and apply it to TARGET, then verify by dumping again.
     #[command(after_help = format!("{ENDPOINTS}\n\nHazards: {}\n\n{EXIT_CODES}", crate::plan::Hazard::ALL.map(|h| h.name()).join(", ")))]
     Apply(ApplyArgs),
+    /// Diff, plan or apply one SOURCE against many TARGETs (a members file), N at a time.
+    #[command(after_help = format!("{ENDPOINTS}\n\nMembers file: one member a line, NAME ENDPOINT (any endpoint above; a dump\nfile for diff and plan); # starts a comment.\n\nExit codes:\n  0  every member equal (diff, plan) or applied and verified\n  1  an error on any member\n  3  refused by hazards (or --max-rewrite) on any member\n  2  otherwise, some member differs, has residue, or was not started"))]
+    Fleet(FleetArgs),
+}
+
+/// What a fleet run does to each member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FleetAction {
+    Diff,
+    Plan,
+    Apply,
+}
+
+#[derive(Args, Debug)]
+pub struct FleetArgs {
+    /// diff (drift check), plan (with --out-dir: a plan file per member) or apply.
+    #[arg(value_enum)]
+    pub action: FleetAction,
+    /// The members: one a line, NAME ENDPOINT.
+    #[arg(long, value_name = "FILE")]
+    pub targets: PathBuf,
+    /// Members processed at once.
+    #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub jobs: u32,
+    /// Run the first N members (in file order) first; when any of them fails or is refused,
+    /// start no other.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub canary: u32,
+    /// Start no more members once K have failed or been refused.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_failures: Option<u32>,
+    /// Write each member's plan (plan: NAME.sql) or apply log (apply: NAME.log) here.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub apply: ApplyArgs,
 }
 
 #[derive(Args, Clone)]
@@ -154,7 +191,7 @@ pub struct PlanArgs {
     pub preflight: Preflight,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub struct ApplyArgs {
     #[command(flatten)]
     pub common: Common,

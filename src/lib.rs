@@ -11,6 +11,7 @@ pub mod diff;
 pub mod dump;
 pub mod duration;
 pub mod endpoint;
+pub mod fleet;
 pub mod interrupt;
 pub mod plan;
 pub mod preflight;
@@ -34,5 +35,6 @@ pub async fn run(cli: Cli, stdout_is_tty: bool, out: &mut impl Write) -> anyhow:
             interrupt::or_interrupted("planning", commands::plan::run(a, out)).await
         }
         Command::Apply(a) => commands::apply::run(a, out).await,
+        Command::Fleet(f) => commands::fleet::run(f, out).await,
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod diff;
+pub mod fleet;
 pub mod plan;
 mod preflight;
 mod rehearse;

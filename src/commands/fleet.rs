@@ -1,0 +1,352 @@
+//! `pgalign fleet diff|plan|apply`: one SOURCE, many TARGETs. SOURCE is dumped once, into an
+//! archive every member reads; members run `--jobs` at a time, each exactly as a single
+//! `diff`, `plan` or `apply` runs (its own connection, advisory lock, preflight, rehearsal when
+//! asked, verification); `--canary N` runs the first N before the rest, `--max-failures K`
+//! stops starting members after K failures, and a signal stops starting them at once.
+
+use super::{connect_params, find_tools, load, Outcome, Timings};
+use crate::cli::{ApplyArgs, FleetAction, FleetArgs};
+use crate::endpoint::{redact, Endpoint, Side};
+use crate::fleet::{self, Member, MemberResult, Outcome as Became};
+use crate::{diff, dump, interrupt, plan, render};
+use anyhow::{anyhow, bail, Context, Result};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// SOURCE as every member reads it: a dump file as given, or the archive of one pg_dump.
+struct Source {
+    /// Keeps the archive (and its private directory) for as long as the members run.
+    _archive: Option<dump::Archive>,
+    path: PathBuf,
+    name: String,
+}
+
+async fn source_once(args: &ApplyArgs) -> Result<Source> {
+    let ep = Endpoint::resolve(args.common.source.as_deref(), Side::Source)?;
+    if let Endpoint::DumpFile(p) = &ep {
+        return Ok(Source {
+            _archive: None,
+            path: p.clone(),
+            name: redact(&p.display().to_string()),
+        });
+    }
+    let conn = connect_params(&ep, &args.common)
+        .await
+        .with_context(|| format!("reading source {ep}"))?
+        .context("the source is not a database")?;
+    let tools = find_tools(&args.common)?;
+    let tool = tools.first().context("no pg_dump found")?;
+    let stage = crate::progress::stage(&format!("dumping source {conn}"));
+    let archive = interrupt::or_interrupted("dumping the source", async {
+        dump::dump_archive(&conn, tool)
+            .await
+            .map_err(|e| anyhow!("dumping source {conn}: {e}"))
+    })
+    .await?;
+    stage.done();
+    Ok(Source {
+        path: archive.path().to_path_buf(),
+        _archive: Some(archive),
+        name: conn.to_string(),
+    })
+}
+
+/// The members file, read and checked.
+fn members(path: &Path) -> Result<Vec<Member>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the members file {}", path.display()))?;
+    fleet::parse_members(&text).map_err(|e| anyhow!("the members file {}: {e}", path.display()))
+}
+
+/// The flags of one member's run: the fleet's, with SOURCE's archive and the member's endpoint.
+fn member_args(args: &ApplyArgs, source: &Source, m: &Member) -> ApplyArgs {
+    let mut a = args.clone();
+    a.common.source = Some(source.path.display().to_string());
+    a.common.target = Some(m.endpoint.clone());
+    a.report = None;
+    a.report_md = None;
+    a
+}
+
+/// One line of an error, redacted.
+fn first_line(e: &anyhow::Error) -> String {
+    redact(&format!("{e:#}").replace('\n', " "))
+}
+
+async fn diff_member(args: &ApplyArgs, r: &mut MemberResult) -> Result<()> {
+    let loaded = load(&args.common, &mut Timings::default()).await?;
+    let d = diff::diff(&loaded.source, &loaded.target);
+    super::validate(&loaded, &d)?;
+    r.residue = d.changes.iter().map(render::change_line).collect();
+    r.outcome = if d.changes.is_empty() {
+        Became::Equal
+    } else {
+        Became::Differs
+    };
+    Ok(())
+}
+
+async fn plan_member(
+    args: &ApplyArgs,
+    fleet: &FleetArgs,
+    m: &Member,
+    r: &mut MemberResult,
+) -> Result<()> {
+    let mut loaded = load(&args.common, &mut Timings::default()).await?;
+    let d = diff::diff(&loaded.source, &loaded.target);
+    super::validate(&loaded, &d)?;
+    let opts = plan::Options {
+        lock_timeout: args.timeouts.lock_timeout,
+        statement_timeout: args.timeouts.statement_timeout,
+        online: args.online,
+        filter: super::filter_of(&args.common),
+    };
+    let p = plan::plan(&loaded.source, &loaded.target, &d, &opts);
+    let mut messages = std::mem::take(&mut loaded.messages);
+    let checked = super::preflight::for_plan(&args.preflight, &loaded, &p, &mut messages).await;
+    if let Some(dir) = &fleet.out_dir {
+        let path = dir.join(format!("{}.sql", m.name));
+        let mut buf = Vec::new();
+        render::plan_sql_with(
+            &p,
+            &render::Header {
+                source: &loaded.source_name,
+                target: &loaded.target_name,
+            },
+            checked.as_ref(),
+            &mut buf,
+        )?;
+        std::fs::write(&path, &buf)
+            .with_context(|| format!("writing the plan {}", path.display()))?;
+    }
+    r.steps = Some(p.steps.len());
+    r.hazards = p.hazards().iter().map(|h| h.name().to_string()).collect();
+    if let Some(o) = &checked {
+        r.residue = o.blocking().map(|f| f.line()).collect();
+    }
+    r.outcome = if p.is_empty() {
+        Became::Equal
+    } else {
+        Became::Differs
+    };
+    Ok(())
+}
+
+async fn apply_member(
+    args: &ApplyArgs,
+    fleet: &FleetArgs,
+    m: &Member,
+    r: &mut MemberResult,
+) -> Result<()> {
+    let dir = tempfile::tempdir().context("making a temporary directory")?;
+    let mut a = args.clone();
+    let report = dir.path().join("report.json");
+    a.report = Some(report.clone());
+    let mut log = Vec::new();
+    let ran = super::apply::run(&a, &mut log).await;
+    if let Some(out) = &fleet.out_dir {
+        let path = out.join(format!("{}.log", m.name));
+        std::fs::write(&path, &log)
+            .with_context(|| format!("writing the log {}", path.display()))?;
+    }
+    // What apply recorded, when it got as far as opening its report.
+    if let Ok(text) = std::fs::read_to_string(&report) {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+            r.steps = v["plan_steps"].as_u64().map(|n| n as usize);
+            r.hazards = strings(&v["hazards_present"]);
+            r.residue = strings(&v["residue"]);
+        }
+    }
+    let o = ran?;
+    r.outcome = match o.code {
+        0 if r.steps == Some(0) => Became::Equal,
+        0 => Became::Applied,
+        2 => Became::Residue,
+        3 => Became::Refused,
+        _ => Became::Failed,
+    };
+    if o.code != 0 && o.code != 2 {
+        r.error = Some(redact(
+            &o.messages
+                .iter()
+                .map(|l| l.trim())
+                .collect::<Vec<_>>()
+                .join(" "),
+        ));
+    }
+    Ok(())
+}
+
+fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Runs one member to its end; never an error (it is the member's result).
+async fn run_member(fleet: &FleetArgs, source: &Source, m: &Member, canary: bool) -> MemberResult {
+    let started = Instant::now();
+    let args = member_args(&fleet.apply, source, m);
+    let mut r = MemberResult {
+        member: m.name.clone(),
+        endpoint: redact(&m.endpoint),
+        outcome: Became::Failed,
+        steps: None,
+        hazards: Vec::new(),
+        residue: Vec::new(),
+        error: None,
+        ms: 0.0,
+        canary,
+    };
+    let ran = match fleet.action {
+        FleetAction::Diff => diff_member(&args, &mut r).await,
+        FleetAction::Plan => plan_member(&args, fleet, m, &mut r).await,
+        FleetAction::Apply => apply_member(&args, fleet, m, &mut r).await,
+    };
+    if let Err(e) = ran {
+        r.outcome = Became::Failed;
+        r.error = Some(first_line(&e));
+    }
+    r.ms = started.elapsed().as_secs_f64() * 1000.0;
+    r
+}
+
+/// Why no more members start, once something says so.
+fn stop_reason(results: &[Option<MemberResult>], fleet: &FleetArgs) -> Option<String> {
+    if interrupt::interrupted() {
+        return Some(format!("interrupted by {}", interrupt::name()));
+    }
+    let failures = results
+        .iter()
+        .flatten()
+        .filter(|r| r.outcome.failed())
+        .count();
+    match fleet.max_failures {
+        Some(k) if failures >= k as usize => {
+            Some(format!("{failures} member(s) failed (--max-failures {k})"))
+        }
+        _ => None,
+    }
+}
+
+pub async fn run(fleet: &FleetArgs, out: &mut impl Write) -> Result<Outcome> {
+    let started = Instant::now();
+    let args = &fleet.apply;
+    if args.common.target.is_some() {
+        bail!("fleet takes its targets from --targets FILE, not --target");
+    }
+    if args.plan.is_some() {
+        bail!("fleet apply plans each member itself: --plan (one reviewed plan) is for a single apply");
+    }
+    let members = members(&fleet.targets)?;
+    if let Some(dir) = &fleet.out_dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("making the directory {}", dir.display()))?;
+    }
+    // The fleet's reports, opened before anything changes.
+    let open = |p: &Option<PathBuf>| -> Result<Option<(std::fs::File, PathBuf)>> {
+        p.as_ref()
+            .map(|p| {
+                std::fs::File::create(p)
+                    .map(|f| (f, p.clone()))
+                    .with_context(|| {
+                        format!(
+                            "opening the report file {} (nothing was changed)",
+                            p.display()
+                        )
+                    })
+            })
+            .transpose()
+    };
+    let (json, md) = (open(&args.report)?, open(&args.report_md)?);
+    let source = source_once(args).await?;
+
+    let canary = (fleet.canary as usize).min(members.len());
+    let mut results: Vec<Option<MemberResult>> = vec![None; members.len()];
+    let mut stopped: Option<String> = None;
+    for wave in [0..canary, canary..members.len()] {
+        let mut next = wave.start;
+        let mut running = FuturesUnordered::new();
+        loop {
+            if stopped.is_none() {
+                stopped = stop_reason(&results, fleet);
+            }
+            while stopped.is_none() && running.len() < fleet.jobs as usize && next < wave.end {
+                let i = next;
+                next += 1;
+                let in_canary = i < canary;
+                let (f, s, m) = (fleet, &source, &members[i]);
+                running.push(async move { (i, run_member(f, s, m, in_canary).await) });
+            }
+            let Some((i, r)) = running.next().await else {
+                break;
+            };
+            super::apply::say(out, &r.line())?;
+            results[i] = Some(r);
+        }
+        if wave.end == canary && canary > 0 && stopped.is_none() {
+            let bad: Vec<&str> = results[..canary]
+                .iter()
+                .flatten()
+                .filter(|r| r.outcome.failed())
+                .map(|r| r.member.as_str())
+                .collect();
+            if !bad.is_empty() {
+                stopped = Some(format!("the canary failed ({})", bad.join(", ")));
+            }
+        }
+    }
+    let results: Vec<MemberResult> = results
+        .into_iter()
+        .zip(&members)
+        .map(|(r, m)| {
+            r.unwrap_or_else(|| MemberResult {
+                member: m.name.clone(),
+                endpoint: redact(&m.endpoint),
+                outcome: Became::NotStarted,
+                steps: None,
+                hazards: Vec::new(),
+                residue: Vec::new(),
+                error: stopped.clone(),
+                ms: 0.0,
+                canary: false,
+            })
+        })
+        .collect();
+    let code = fleet::exit_code(&results);
+    for line in fleet::summary(&results) {
+        super::apply::say(out, &line)?;
+    }
+    let action = match fleet.action {
+        FleetAction::Diff => "diff",
+        FleetAction::Plan => "plan",
+        FleetAction::Apply => "apply",
+    };
+    let report = fleet::Report {
+        action,
+        source: &source.name,
+        exit_code: code,
+        members: &results,
+        total_ms: started.elapsed().as_secs_f64() * 1000.0,
+    };
+    if let Some((mut f, p)) = json {
+        let text = serde_json::to_string_pretty(&report)? + "\n";
+        f.write_all(text.as_bytes())
+            .with_context(|| format!("writing the report {}", p.display()))?;
+    }
+    if let Some((mut f, p)) = md {
+        f.write_all(fleet::report_md(&report).as_bytes())
+            .with_context(|| format!("writing the report {}", p.display()))?;
+    }
+    let mut messages = Vec::new();
+    if let Some(why) = &stopped {
+        messages.push(format!("pgalign: fleet: members not started: {why}"));
+    }
+    Ok(Outcome { code, messages })
+}

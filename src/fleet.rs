@@ -1,0 +1,336 @@
+//! Fleets: one SOURCE, many TARGETs. The members file, what became of each member, and the
+//! summary, JSON and Markdown reports over them. Pure: `commands/fleet.rs` runs the members.
+
+use serde::Serialize;
+
+/// One TARGET of a fleet, as its line in the members file gives it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Member {
+    /// A short name: letters, digits, `_`, `-`, `.` (it names the member's plan file).
+    pub name: String,
+    /// Any endpoint pgalign takes (URL, libpq string, secret, dump file for diff and plan).
+    pub endpoint: String,
+    /// The line it was read from, counted from 1.
+    pub line: usize,
+}
+
+impl std::fmt::Debug for Member {
+    // The endpoint may hold a password: never shown whole.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Member")
+            .field("name", &self.name)
+            .field("endpoint", &crate::endpoint::redact(&self.endpoint))
+            .field("line", &self.line)
+            .finish()
+    }
+}
+
+/// Reads a members file: `NAME ENDPOINT` a line, `#` comments and blank lines ignored. The
+/// error names the line and what is wrong with it (never its endpoint, which may hold a
+/// password).
+pub fn parse_members(text: &str) -> Result<Vec<Member>, String> {
+    let mut out: Vec<Member> = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        let l = raw.trim();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        let (name, rest) = match l.split_once(char::is_whitespace) {
+            Some((n, r)) => (n, r.trim()),
+            None => {
+                return Err(format!(
+                    "line {line}: a member needs a name and an endpoint (NAME ENDPOINT)"
+                ))
+            }
+        };
+        let name_ok = !name.is_empty()
+            && name.len() <= 63
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+            && !name.starts_with('.');
+        if !name_ok {
+            return Err(format!(
+                "line {line}: the member name {:?} is not 1-63 letters, digits, '_', '-' or '.'",
+                name.chars().take(40).collect::<String>()
+            ));
+        }
+        if rest.is_empty() {
+            return Err(format!("line {line}: member {name} has no endpoint"));
+        }
+        if rest.split_whitespace().any(|t| t.starts_with("schema=")) {
+            return Err(format!(
+                "line {line}: member {name}: schema=TENANT (one schema per tenant) is not supported yet; give each member its own database"
+            ));
+        }
+        if let Some(first) = out.iter().find(|m| m.name == name) {
+            return Err(format!(
+                "line {line}: member {name} is already on line {}",
+                first.line
+            ));
+        }
+        out.push(Member {
+            name: name.to_string(),
+            endpoint: rest.to_string(),
+            line,
+        });
+    }
+    if out.is_empty() {
+        return Err("it lists no member (one a line: NAME ENDPOINT)".into());
+    }
+    Ok(out)
+}
+
+/// What became of a member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Already equal to SOURCE (diff, plan: nothing to do; apply: nothing applied).
+    Equal,
+    /// Differs from SOURCE (diff, plan).
+    Differs,
+    /// Applied and verified equal.
+    Applied,
+    /// Applied, and differences remain (not supported changes).
+    Residue,
+    /// Refused before any change: hazards not allowed, or a rewrite over --max-rewrite.
+    Refused,
+    /// An error: connection, dump, preflight refusal, rehearsal, apply.
+    Failed,
+    /// Not started: the canary failed, too many failures, or a signal.
+    NotStarted,
+}
+
+impl Outcome {
+    pub fn text(self) -> &'static str {
+        match self {
+            Outcome::Equal => "equal",
+            Outcome::Differs => "differs",
+            Outcome::Applied => "applied",
+            Outcome::Residue => "applied, differences remain",
+            Outcome::Refused => "refused",
+            Outcome::Failed => "FAILED",
+            Outcome::NotStarted => "not started",
+        }
+    }
+    /// Whether it counts against `--max-failures` and the canary.
+    pub fn failed(self) -> bool {
+        matches!(self, Outcome::Failed | Outcome::Refused)
+    }
+}
+
+/// One member's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberResult {
+    pub member: String,
+    /// The endpoint, passwords redacted.
+    pub endpoint: String,
+    pub outcome: Outcome,
+    /// Steps planned (or applied).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steps: Option<usize>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hazards: Vec<String>,
+    /// Differences found (diff), or left after apply.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub residue: Vec<String>,
+    /// What went wrong, or why it was not started: one line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub ms: f64,
+    /// Whether it ran in the canary wave.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub canary: bool,
+}
+
+impl MemberResult {
+    /// The line printed as the member finishes.
+    pub fn line(&self) -> String {
+        let mut s = format!("member {}: {}", self.member, self.outcome.text());
+        if let Some(n) = self.steps.filter(|n| *n > 0) {
+            s.push_str(&format!(", {n} step(s)"));
+        }
+        if !self.residue.is_empty() {
+            s.push_str(&format!(", {} difference(s)", self.residue.len()));
+        }
+        if let Some(e) = &self.error {
+            s.push_str(&format!(": {e}"));
+        }
+        if self.outcome != Outcome::NotStarted {
+            s.push_str(&format!(" ({:.1} s)", self.ms / 1000.0));
+        }
+        s.replace(['\n', '\r'], " ")
+    }
+}
+
+/// The fleet's exit code: 1 when any member failed, else 3 when any was refused, else 2 when
+/// any differs or has residue (or was not started), else 0.
+pub fn exit_code(results: &[MemberResult]) -> i32 {
+    let any = |o: Outcome| results.iter().any(|r| r.outcome == o);
+    if any(Outcome::Failed) {
+        1
+    } else if any(Outcome::Refused) {
+        3
+    } else if any(Outcome::Differs) || any(Outcome::Residue) || any(Outcome::NotStarted) {
+        2
+    } else {
+        0
+    }
+}
+
+/// The summary table printed at the end.
+pub fn summary(results: &[MemberResult]) -> Vec<String> {
+    let width = results
+        .iter()
+        .map(|r| r.member.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    let mut out = vec![format!(
+        "{:<width$}  {:<28}  {:>5}  {:>8}  hazards",
+        "member", "result", "steps", "time"
+    )];
+    for r in results {
+        out.push(format!(
+            "{:<width$}  {:<28}  {:>5}  {:>8}  {}",
+            r.member,
+            r.outcome.text(),
+            r.steps.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
+            if r.outcome == Outcome::NotStarted {
+                "-".to_string()
+            } else {
+                format!("{:.1} s", r.ms / 1000.0)
+            },
+            if r.hazards.is_empty() {
+                "-".to_string()
+            } else {
+                r.hazards.join(",")
+            }
+        ));
+    }
+    let count = |o: Outcome| results.iter().filter(|r| r.outcome == o).count();
+    let mut totals = Vec::new();
+    for o in [
+        Outcome::Equal,
+        Outcome::Differs,
+        Outcome::Applied,
+        Outcome::Residue,
+        Outcome::Refused,
+        Outcome::Failed,
+        Outcome::NotStarted,
+    ] {
+        if count(o) > 0 {
+            totals.push(format!("{} {}", count(o), o.text()));
+        }
+    }
+    out.push(format!(
+        "{} member(s): {}",
+        results.len(),
+        totals.join(", ")
+    ));
+    out
+}
+
+/// The fleet report, as JSON.
+#[derive(Debug, Serialize)]
+pub struct Report<'a> {
+    pub action: &'a str,
+    pub source: &'a str,
+    pub exit_code: i32,
+    pub members: &'a [MemberResult],
+    pub total_ms: f64,
+}
+
+/// The fleet report in Markdown: a drift dashboard for a pull request or a wiki.
+pub fn report_md(r: &Report) -> String {
+    let cell = |s: &str| s.replace('|', "\\|").replace(['\n', '\r'], " ");
+    let mut s = format!(
+        "### pgalign fleet {}: {} member(s), exit {}\n\nSource: `{}` · {:.1} s\n\n",
+        r.action,
+        r.members.len(),
+        r.exit_code,
+        cell(r.source),
+        r.total_ms / 1000.0
+    );
+    s.push_str(
+        "| member | result | steps | hazards | time | details |\n|---|---|---|---|---|---|\n",
+    );
+    for m in r.members {
+        let details = match (&m.error, m.residue.is_empty()) {
+            (Some(e), _) => e.clone(),
+            (None, false) => m.residue.join("; "),
+            (None, true) => String::new(),
+        };
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            cell(&m.member),
+            m.outcome.text(),
+            m.steps.map(|n| n.to_string()).unwrap_or_default(),
+            m.hazards.join(", "),
+            if m.outcome == Outcome::NotStarted {
+                String::new()
+            } else {
+                format!("{:.1} s", m.ms / 1000.0)
+            },
+            cell(&details.chars().take(300).collect::<String>())
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_file() {
+        let m = parse_members(
+            "# region databases\n\neu postgres://app@eu.example/app\nus-1  host=us.example dbname=app user=app\n",
+        )
+        .unwrap();
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[1].name, "us-1");
+        assert_eq!(m[1].endpoint, "host=us.example dbname=app user=app");
+        assert_eq!(m[1].line, 4);
+        for (text, says) in [
+            ("eu\n", "line 1: a member needs a name and an endpoint"),
+            ("e/u x\n", "line 1: the member name \"e/u\""),
+            ("a x\na y\n", "line 2: member a is already on line 1"),
+            ("# only\n", "lists no member"),
+            ("t postgres://h/db schema=tenant_1\n", "schema=TENANT"),
+        ] {
+            let e = parse_members(text).unwrap_err();
+            assert!(e.contains(says), "{text:?}: {e}");
+        }
+        let e = parse_members("a\tpostgres://u:hunter2@h/db\nbad/name postgres://u:hunter2@h/db\n")
+            .unwrap_err();
+        assert!(!e.contains("hunter2"), "{e}");
+        let m = parse_members("a postgres://u:hunter2@h/db\n").unwrap();
+        assert!(!format!("{m:?}").contains("hunter2"));
+    }
+
+    fn r(o: Outcome) -> MemberResult {
+        MemberResult {
+            member: "m".into(),
+            endpoint: String::new(),
+            outcome: o,
+            steps: None,
+            hazards: vec![],
+            residue: vec![],
+            error: None,
+            ms: 0.0,
+            canary: false,
+        }
+    }
+
+    #[test]
+    fn exit_codes() {
+        use Outcome::*;
+        assert_eq!(exit_code(&[r(Equal), r(Applied)]), 0);
+        assert_eq!(exit_code(&[r(Equal), r(Differs)]), 2);
+        assert_eq!(exit_code(&[r(Residue), r(Refused)]), 3);
+        assert_eq!(exit_code(&[r(Refused), r(Failed)]), 1);
+        assert_eq!(exit_code(&[r(Applied), r(NotStarted)]), 2);
+    }
+}
