@@ -60,12 +60,19 @@ pub enum Command {
     Fleet(FleetArgs),
 }
 
-/// What a fleet run does to each member.
+/// What a fleet run does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FleetAction {
+    /// Each member's drift from SOURCE.
     Diff,
+    /// Each member's plan.
     Plan,
+    /// Apply to each member.
     Apply,
+    /// Write a CodeBuild batch buildspec: --shards builds, each a --shard of the members.
+    Codebuild,
+    /// Merge the JSON reports of several fleet runs (a batch's shards) into one.
+    Merge,
 }
 
 #[derive(Args, Debug)]
@@ -75,7 +82,20 @@ pub struct FleetArgs {
     pub action: FleetAction,
     /// The members: one a line, NAME ENDPOINT.
     #[arg(long, value_name = "FILE")]
-    pub targets: PathBuf,
+    pub targets: Option<PathBuf>,
+    /// Only this share of the members: the I-th of N (members I, I+N, I+2N, ... in file
+    /// order), for one build of a CodeBuild batch.
+    #[arg(long, value_name = "I/N", value_parser = crate::fleet::Shard::parse)]
+    pub shard: Option<crate::fleet::Shard>,
+    /// codebuild: how many builds the batch runs (1-100).
+    #[arg(long, default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub shards: u32,
+    /// codebuild: write the buildspec here (default: stdout).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// merge: a fleet JSON report to merge (repeatable).
+    #[arg(long = "from", value_name = "FILE")]
+    pub from: Vec<PathBuf>,
     /// Members processed at once.
     #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub jobs: u32,

@@ -1,7 +1,37 @@
 //! Fleets: one SOURCE, many TARGETs. The members file, what became of each member, and the
 //! summary, JSON and Markdown reports over them. Pure: `commands/fleet.rs` runs the members.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+/// One share of a fleet's members: the `index`-th (from 1) of `of`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub of: u32,
+}
+
+impl Shard {
+    /// `2/4`: the second of four shares.
+    pub fn parse(s: &str) -> Result<Shard, String> {
+        let bad = || {
+            format!(
+                "{:?} is not a shard: write I/N with 1 <= I <= N <= 100, e.g. 2/4",
+                s.chars().take(20).collect::<String>()
+            )
+        };
+        let (i, n) = s.trim().split_once('/').ok_or_else(bad)?;
+        let (index, of): (u32, u32) =
+            (i.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
+        if index == 0 || index > of || of > 100 {
+            return Err(bad());
+        }
+        Ok(Shard { index, of })
+    }
+    /// Whether the member at `position` (from 0, in file order) belongs to this share.
+    pub fn has(self, position: usize) -> bool {
+        position % self.of as usize == (self.index - 1) as usize
+    }
+}
 
 /// One TARGET of a fleet, as its line in the members file gives it.
 #[derive(Clone, PartialEq, Eq)]
@@ -83,7 +113,7 @@ pub fn parse_members(text: &str) -> Result<Vec<Member>, String> {
 }
 
 /// What became of a member.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     /// Already equal to SOURCE (diff, plan: nothing to do; apply: nothing applied).
@@ -121,26 +151,26 @@ impl Outcome {
 }
 
 /// One member's result.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MemberResult {
     pub member: String,
     /// The endpoint, passwords redacted.
     pub endpoint: String,
     pub outcome: Outcome,
     /// Steps planned (or applied).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub steps: Option<usize>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hazards: Vec<String>,
     /// Differences found (diff), or left after apply.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub residue: Vec<String>,
     /// What went wrong, or why it was not started: one line.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub ms: f64,
     /// Whether it ran in the canary wave.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub canary: bool,
 }
 
@@ -242,6 +272,78 @@ pub struct Report<'a> {
     pub total_ms: f64,
 }
 
+/// A fleet report read back (`fleet merge`).
+#[derive(Debug, Deserialize)]
+pub struct ReadReport {
+    pub action: String,
+    pub source: String,
+    pub members: Vec<MemberResult>,
+    pub total_ms: f64,
+}
+
+/// Reports of several runs (a batch's shards) as one: members in the order given, the same
+/// action and SOURCE required. The wall time is the longest run's (the shards ran at once).
+pub fn merge(
+    reports: Vec<(String, ReadReport)>,
+) -> Result<(String, String, Vec<MemberResult>, f64), String> {
+    let mut it = reports.into_iter();
+    let Some((first_name, first)) = it.next() else {
+        return Err("no report to merge: pass --from FILE (repeatable)".into());
+    };
+    let (action, source, mut members, mut ms) =
+        (first.action, first.source, first.members, first.total_ms);
+    for (name, r) in it {
+        if r.action != action || r.source != source {
+            return Err(format!(
+                "{name} is a fleet {} of {}, {first_name} a fleet {action} of {source}: only reports of one run merge",
+                r.action, r.source
+            ));
+        }
+        for m in r.members {
+            if let Some(dup) = members.iter().find(|x| x.member == m.member) {
+                return Err(format!(
+                    "member {} is in two reports ({name} and another)",
+                    dup.member
+                ));
+            }
+            members.push(m);
+        }
+        ms = ms.max(r.total_ms);
+    }
+    Ok((action, source, members, ms))
+}
+
+/// A CodeBuild batch buildspec: `shards` builds, each running `fleet apply` (or the action
+/// given) on its share of the members listed in `targets` (a path in the repository), and
+/// uploading its report.
+pub fn batch_buildspec(targets: &str, shards: u32, action: &str) -> String {
+    // YAML single-quoted: a quote is written twice; nothing else is special inside.
+    let q = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    let mut s = String::from(
+        "# CodeBuild batch build: pgalign fleet, one build per shard of the members.\n\
+         # Written by `pgalign fleet codebuild`; start it with\n\
+         #   aws codebuild start-build-batch --project-name pgalign --buildspec-override file://THIS_FILE\n\
+         # (the project needs batch builds enabled and a batch service role: see the README). Each\n\
+         # build uploads fleet-<shard>.json/.md; merge them with\n\
+         #   pgalign fleet merge --from fleet-1.json --from fleet-2.json ... --report-md fleet.md\n\
+         version: 0.2\n\nbatch:\n  fast-fail: false\n  build-list:\n",
+    );
+    for i in 1..=shards {
+        s.push_str(&format!(
+            "    - identifier: shard_{i}\n      env:\n        variables:\n          PGALIGN_FLEET_SHARD: {}\n",
+            q(&format!("{i}/{shards}"))
+        ));
+    }
+    s.push_str(&format!(
+        "\nenv:\n  variables:\n    PGALIGN_PG_MAJOR: \"16\"\n    PGALIGN_FLEET_TARGETS: {}\n    PGALIGN_FLEET_ACTION: {}\n\n\
+         phases:\n  install:\n    commands:\n      - bash scripts/codebuild-phase.sh install\n  build:\n    commands:\n      - bash scripts/codebuild-phase.sh fleet\n\n\
+         artifacts:\n  base-directory: pgalign-out\n  files:\n    - \"**/*\"\n  discard-paths: yes\n",
+        q(targets),
+        q(action)
+    ));
+    s
+}
+
 /// The fleet report in Markdown: a drift dashboard for a pull request or a wiki.
 pub fn report_md(r: &Report) -> String {
     let cell = |s: &str| s.replace('|', "\\|").replace(['\n', '\r'], " ");
@@ -322,6 +424,54 @@ mod tests {
             ms: 0.0,
             canary: false,
         }
+    }
+
+    #[test]
+    fn shards_and_batches() {
+        let s = Shard::parse("2/3").unwrap();
+        let picked: Vec<usize> = (0..7).filter(|i| s.has(*i)).collect();
+        assert_eq!(picked, [1, 4]);
+        for bad in ["0/2", "3/2", "1/101", "a/b", "2", "1/0", "-1/2"] {
+            assert!(Shard::parse(bad).is_err(), "{bad}");
+        }
+        let spec = batch_buildspec("fleets/it's.txt", 2, "apply");
+        assert!(spec.contains("    - identifier: shard_2\n"), "{spec}");
+        assert!(spec.contains("PGALIGN_FLEET_SHARD: '2/2'"), "{spec}");
+        assert!(
+            spec.contains("PGALIGN_FLEET_TARGETS: 'fleets/it''s.txt'"),
+            "{spec}"
+        );
+        assert!(
+            spec.contains("bash scripts/codebuild-phase.sh fleet"),
+            "{spec}"
+        );
+    }
+
+    #[test]
+    fn reports_merge() {
+        let rep = |members: Vec<MemberResult>| ReadReport {
+            action: "apply".into(),
+            source: "s".into(),
+            members,
+            total_ms: 5.0,
+        };
+        let mut a = r(Outcome::Applied);
+        a.member = "a".into();
+        let mut b = r(Outcome::Failed);
+        b.member = "b".into();
+        let (_, _, m, _) = merge(vec![
+            ("1".into(), rep(vec![a.clone()])),
+            ("2".into(), rep(vec![b])),
+        ])
+        .unwrap();
+        assert_eq!(exit_code(&m), 1);
+        assert!(merge(vec![
+            ("1".into(), rep(vec![a.clone()])),
+            ("2".into(), rep(vec![a]))
+        ])
+        .unwrap_err()
+        .contains("member a is in two reports"));
+        assert!(merge(Vec::new()).is_err());
     }
 
     #[test]

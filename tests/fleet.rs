@@ -354,3 +354,75 @@ fn a_bad_members_file_is_one_line_naming_the_line() {
     );
     assert!(!e.contains("s3cret"), "{e}");
 }
+
+#[test]
+fn shards_run_apart_and_their_reports_merge() {
+    let f = fleet();
+    let dir = tempfile::tempdir().unwrap();
+    let file = members_file(dir.path(), &f, false);
+    let src = f.source.url();
+    let mut froms = Vec::new();
+    let mut seen = 0;
+    for i in 1..=2 {
+        let rep = dir.path().join(format!("r{i}.json"));
+        let o = run(&[
+            "fleet",
+            "diff",
+            "--source",
+            &src,
+            "--targets",
+            file.to_str().unwrap(),
+            "--shard",
+            &format!("{i}/2"),
+            "--report",
+            rep.to_str().unwrap(),
+        ]);
+        seen += text(&o.stdout)
+            .lines()
+            .filter(|l| l.starts_with("member ") && l.contains(": "))
+            .count();
+        froms.push(rep);
+    }
+    assert_eq!(seen, 5, "each member in exactly one shard");
+    let md = dir.path().join("all.md");
+    let o = run(&[
+        "fleet",
+        "merge",
+        "--from",
+        froms[0].to_str().unwrap(),
+        "--from",
+        froms[1].to_str().unwrap(),
+        "--report-md",
+        md.to_str().unwrap(),
+    ]);
+    let out = text(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}{}", text(&o.stderr));
+    assert!(
+        out.contains("5 member(s): 1 equal, 3 differs, 1 FAILED"),
+        "{out}"
+    );
+    assert!(std::fs::read_to_string(&md)
+        .unwrap()
+        .contains("| broken | FAILED |"));
+
+    // The batch buildspec for CodeBuild: one build per shard.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_pgalign"))
+        .current_dir(dir.path())
+        .args([
+            "fleet",
+            "codebuild",
+            "--targets",
+            "members.txt",
+            "--shards",
+            "3",
+        ])
+        .output()
+        .unwrap();
+    let spec = text(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(spec.matches("- identifier: shard_").count(), 3, "{spec}");
+    assert!(
+        spec.contains("PGALIGN_FLEET_TARGETS: 'members.txt'"),
+        "{spec}"
+    );
+}

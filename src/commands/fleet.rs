@@ -207,7 +207,7 @@ async fn run_member(fleet: &FleetArgs, source: &Source, m: &Member, canary: bool
     let ran = match fleet.action {
         FleetAction::Diff => diff_member(&args, &mut r).await,
         FleetAction::Plan => plan_member(&args, fleet, m, &mut r).await,
-        FleetAction::Apply => apply_member(&args, fleet, m, &mut r).await,
+        _ => apply_member(&args, fleet, m, &mut r).await,
     };
     if let Err(e) = ran {
         r.outcome = Became::Failed;
@@ -235,6 +235,82 @@ fn stop_reason(results: &[Option<MemberResult>], fleet: &FleetArgs) -> Option<St
     }
 }
 
+/// `fleet codebuild`: the batch buildspec, its members file checked first.
+fn codebuild(fleet: &FleetArgs, targets: &Path, out: &mut impl Write) -> Result<Outcome> {
+    let members = members(targets)?;
+    let shards = fleet.shards.min(members.len() as u32).max(1);
+    if targets.is_absolute()
+        || targets
+            .components()
+            .any(|c| c == std::path::Component::ParentDir)
+    {
+        bail!(
+            "--targets {} must be a path inside the repository the build checks out (relative, no ..)",
+            targets.display()
+        );
+    }
+    let text = fleet::batch_buildspec(&targets.display().to_string(), shards, "apply");
+    match &fleet.output {
+        Some(p) => std::fs::write(p, &text)
+            .with_context(|| format!("writing the buildspec {}", p.display()))?,
+        None => out.write_all(text.as_bytes())?,
+    }
+    Ok(Outcome {
+        code: 0,
+        messages: vec![format!(
+            "pgalign: fleet: a batch of {shards} build(s) over {} member(s)",
+            members.len()
+        )],
+    })
+}
+
+/// `fleet merge`: one report from several runs' (a batch's shards).
+fn merge(fleet: &FleetArgs, out: &mut impl Write) -> Result<Outcome> {
+    let mut read = Vec::new();
+    for p in &fleet.from {
+        let text = std::fs::read_to_string(p)
+            .with_context(|| format!("reading the report {}", p.display()))?;
+        let r: fleet::ReadReport = serde_json::from_str(&text).map_err(|e| {
+            anyhow!(
+                "{} is not a pgalign fleet report (--report of `pgalign fleet`): {e}",
+                p.display()
+            )
+        })?;
+        read.push((p.display().to_string(), r));
+    }
+    let (action, source, members, ms) = fleet::merge(read).map_err(|e| anyhow!("{e}"))?;
+    let code = fleet::exit_code(&members);
+    for line in fleet::summary(&members) {
+        super::apply::say(out, &line)?;
+    }
+    write_reports(
+        &fleet.apply,
+        &fleet::Report {
+            action: &action,
+            source: &source,
+            exit_code: code,
+            members: &members,
+            total_ms: ms,
+        },
+    )?;
+    Ok(Outcome {
+        code,
+        messages: Vec::new(),
+    })
+}
+
+fn write_reports(args: &ApplyArgs, report: &fleet::Report) -> Result<()> {
+    if let Some(p) = &args.report {
+        let text = serde_json::to_string_pretty(report)? + "\n";
+        std::fs::write(p, text).with_context(|| format!("writing the report {}", p.display()))?;
+    }
+    if let Some(p) = &args.report_md {
+        std::fs::write(p, fleet::report_md(report))
+            .with_context(|| format!("writing the report {}", p.display()))?;
+    }
+    Ok(())
+}
+
 pub async fn run(fleet: &FleetArgs, out: &mut impl Write) -> Result<Outcome> {
     let started = Instant::now();
     let args = &fleet.apply;
@@ -244,7 +320,24 @@ pub async fn run(fleet: &FleetArgs, out: &mut impl Write) -> Result<Outcome> {
     if args.plan.is_some() {
         bail!("fleet apply plans each member itself: --plan (one reviewed plan) is for a single apply");
     }
-    let members = members(&fleet.targets)?;
+    if fleet.action == FleetAction::Merge {
+        return merge(fleet, out);
+    }
+    let Some(targets) = &fleet.targets else {
+        bail!("fleet needs its members: --targets FILE (one a line: NAME ENDPOINT)");
+    };
+    if fleet.action == FleetAction::Codebuild {
+        return codebuild(fleet, targets, out);
+    }
+    let members: Vec<Member> = members(targets)?
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| fleet.shard.is_none_or(|s| s.has(*i)))
+        .map(|(_, m)| m)
+        .collect();
+    if members.is_empty() {
+        bail!("--shard leaves no member of {} to run", targets.display());
+    }
     if let Some(dir) = &fleet.out_dir {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("making the directory {}", dir.display()))?;
@@ -326,7 +419,7 @@ pub async fn run(fleet: &FleetArgs, out: &mut impl Write) -> Result<Outcome> {
     let action = match fleet.action {
         FleetAction::Diff => "diff",
         FleetAction::Plan => "plan",
-        FleetAction::Apply => "apply",
+        _ => "apply",
     };
     let report = fleet::Report {
         action,
