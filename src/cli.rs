@@ -93,6 +93,10 @@ pub struct FleetArgs {
     /// codebuild: write the buildspec here (default: stdout).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// SOURCE's template schema, compared with each `schema=TENANT` member's schema as if it
+    /// bore the tenant's name (schema-per-tenant databases).
+    #[arg(long, value_name = "NAME")]
+    pub source_schema: Option<String>,
     /// merge: a fleet JSON report to merge (repeatable).
     #[arg(long = "from", value_name = "FILE")]
     pub from: Vec<PathBuf>,

@@ -42,6 +42,9 @@ pub struct Member {
     pub endpoint: String,
     /// The line it was read from, counted from 1.
     pub line: usize,
+    /// `schema=TENANT`: the member is that schema of its database, compared with SOURCE's
+    /// template schema (`--source-schema`) as if it bore the tenant's name.
+    pub schema: Option<String>,
 }
 
 impl std::fmt::Debug for Member {
@@ -51,6 +54,7 @@ impl std::fmt::Debug for Member {
             .field("name", &self.name)
             .field("endpoint", &crate::endpoint::redact(&self.endpoint))
             .field("line", &self.line)
+            .field("schema", &self.schema)
             .finish()
     }
 }
@@ -89,10 +93,22 @@ pub fn parse_members(text: &str) -> Result<Vec<Member>, String> {
         if rest.is_empty() {
             return Err(format!("line {line}: member {name} has no endpoint"));
         }
-        if rest.split_whitespace().any(|t| t.starts_with("schema=")) {
-            return Err(format!(
-                "line {line}: member {name}: schema=TENANT (one schema per tenant) is not supported yet; give each member its own database"
-            ));
+        // A last word `schema=TENANT` (libpq has no such keyword, so it cannot end an endpoint).
+        let (rest, schema) = match rest.rsplit_once(char::is_whitespace) {
+            Some((ep, last)) if last.starts_with("schema=") => (ep.trim(), Some(&last[7..])),
+            _ if rest.starts_with("schema=") => {
+                return Err(format!(
+                    "line {line}: member {name} has no endpoint before schema="
+                ))
+            }
+            _ => (rest, None),
+        };
+        if let Some(t) = schema {
+            if t.is_empty() || t.len() > 63 || t.contains(['"', '\0']) {
+                return Err(format!(
+                    "line {line}: member {name}: schema= needs a schema name of 1-63 bytes"
+                ));
+            }
         }
         if let Some(first) = out.iter().find(|m| m.name == name) {
             return Err(format!(
@@ -104,6 +120,7 @@ pub fn parse_members(text: &str) -> Result<Vec<Member>, String> {
             name: name.to_string(),
             endpoint: rest.to_string(),
             line,
+            schema: schema.map(String::from),
         });
     }
     if out.is_empty() {
@@ -395,12 +412,16 @@ mod tests {
         assert_eq!(m[1].name, "us-1");
         assert_eq!(m[1].endpoint, "host=us.example dbname=app user=app");
         assert_eq!(m[1].line, 4);
+        let t = parse_members("t1 host=h dbname=app schema=tenant_1\n").unwrap();
+        assert_eq!(t[0].endpoint, "host=h dbname=app");
+        assert_eq!(t[0].schema.as_deref(), Some("tenant_1"));
         for (text, says) in [
             ("eu\n", "line 1: a member needs a name and an endpoint"),
             ("e/u x\n", "line 1: the member name \"e/u\""),
             ("a x\na y\n", "line 2: member a is already on line 1"),
             ("# only\n", "lists no member"),
-            ("t postgres://h/db schema=tenant_1\n", "schema=TENANT"),
+            ("t schema=tenant_1\n", "has no endpoint before schema="),
+            ("t postgres://h/db schema=\n", "schema= needs a schema name"),
         ] {
             let e = parse_members(text).unwrap_err();
             assert!(e.contains(says), "{text:?}: {e}");

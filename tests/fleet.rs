@@ -426,3 +426,84 @@ fn shards_run_apart_and_their_reports_merge() {
         "{spec}"
     );
 }
+
+#[test]
+fn tenant_schemas_compare_with_the_template_schema() {
+    let source = TempDb::new("fl_tmpl");
+    source
+        .exec(
+            "CREATE SCHEMA tmpl; CREATE TABLE tmpl.t (id integer PRIMARY KEY, b text); CREATE INDEX ON tmpl.t (b);
+             CREATE TABLE public.shared (id integer);",
+        )
+        .unwrap();
+    let db = TempDb::new("fl_tenants");
+    db.exec(
+        "CREATE SCHEMA tenant_1; CREATE TABLE tenant_1.t (id integer PRIMARY KEY, b text); CREATE INDEX ON tenant_1.t (b);
+         CREATE SCHEMA tenant_2; CREATE TABLE tenant_2.t (id integer PRIMARY KEY);",
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tenants.txt");
+    std::fs::write(
+        &file,
+        format!(
+            "t1 {} schema=tenant_1\nt2 {} schema=tenant_2\n",
+            db.url(),
+            db.url()
+        ),
+    )
+    .unwrap();
+    let (src, file_s) = (source.url(), file.to_str().unwrap().to_string());
+    let base = [
+        "--source",
+        &src,
+        "--targets",
+        &file_s,
+        "--source-schema",
+        "tmpl",
+    ];
+    let scratch_before = db
+        .exec("SELECT count(*) FROM pg_database WHERE datname LIKE 'pgalign_rehearsal_%'")
+        .unwrap();
+
+    let o = run(&[&["fleet", "diff"][..], &base].concat());
+    let out = text(&o.stdout);
+    assert_eq!(o.status.code(), Some(2), "{out}{}", text(&o.stderr));
+    assert!(line_of(&out, "t1").starts_with("member t1: equal"), "{out}");
+    assert!(
+        line_of(&out, "t2").starts_with("member t2: differs, 2 difference(s)"),
+        "{out}"
+    );
+
+    let o = run(&[&["fleet", "apply", "--allow-all-hazards"][..], &base].concat());
+    let out = text(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", text(&o.stderr));
+    assert!(
+        line_of(&out, "t2").starts_with("member t2: applied"),
+        "{out}"
+    );
+    let o = run(&[&["fleet", "diff"][..], &base].concat());
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stdout));
+    // Only the tenant's schema was compared: SOURCE's public.shared did not come along.
+    assert_eq!(
+        db.exec("SELECT count(*) FROM pg_class WHERE relname = 'shared'")
+            .unwrap()
+            .trim(),
+        "0"
+    );
+    assert_eq!(
+        db.exec("SELECT count(*) FROM pg_database WHERE datname LIKE 'pgalign_rehearsal_%'")
+            .unwrap(),
+        scratch_before,
+        "a scratch database was left behind"
+    );
+
+    // Without the template's name, a tenant member is refused at once.
+    let o = run(&["fleet", "diff", "--source", &src, "--targets", &file_s]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("--source-schema"),
+        "{}",
+        text(&o.stderr)
+    );
+}

@@ -5,10 +5,11 @@
 //! stops starting members after K failures, and a signal stops starting them at once.
 
 use super::{connect_params, find_tools, load, Outcome, Timings};
+use crate::catalog::quote_ident;
 use crate::cli::{ApplyArgs, FleetAction, FleetArgs};
 use crate::endpoint::{redact, Endpoint, Side};
 use crate::fleet::{self, Member, MemberResult, Outcome as Became};
-use crate::{diff, dump, interrupt, plan, render};
+use crate::{apply, diff, dump, interrupt, plan, render, scratch};
 use anyhow::{anyhow, bail, Context, Result};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::io::Write;
@@ -68,6 +69,57 @@ fn member_args(args: &ApplyArgs, source: &Source, m: &Member) -> ApplyArgs {
     a.report = None;
     a.report_md = None;
     a
+}
+
+/// SOURCE as a `schema=TENANT` member sees it: SOURCE restored into a scratch database on the
+/// member's server, its template schema renamed to the tenant's by the server (which renames
+/// every reference it tracks: keys, grants, comments, dependencies), dumped again. The scratch
+/// database is dropped on every path (a killed run's is dropped by the next one, by its age).
+async fn tenant_source(
+    args: &ApplyArgs,
+    source: &Source,
+    m: &Member,
+    template: &str,
+    tenant: &str,
+) -> Result<dump::Archive> {
+    let ep = Endpoint::parse(&m.endpoint).context("reading the member's endpoint")?;
+    let server = connect_params(&ep, &args.common)
+        .await
+        .context("reading the member's endpoint")?
+        .context("schema= needs a database member, not a dump file")?;
+    let tools = find_tools(&args.common)?;
+    let tool = tools.first().context("no pg_dump found")?;
+    let (scratch, _) = scratch::create(&server).await.map_err(|e| {
+        anyhow!("creating a scratch database on {server} for the tenant's SOURCE (the member's user needs CREATEDB): {e:#}")
+    })?;
+    let made = interrupt::or_interrupted("making the tenant's SOURCE", async {
+        let opts = dump::RestoreOptions {
+            no_owner: args.common.no_owner,
+            no_privileges: args.common.no_privileges,
+        };
+        super::rehearse::restore(&source.path, &scratch.conn, tool, opts)
+            .await
+            .context("restoring SOURCE into the scratch database")?;
+        let t = apply::connect::connect(&scratch.conn).await?;
+        let sql = format!(
+            "ALTER SCHEMA {} RENAME TO {}",
+            quote_ident(template),
+            quote_ident(tenant)
+        );
+        t.client.batch_execute(&sql).await.map_err(|e| {
+            anyhow!(
+                "renaming SOURCE's schema {template} to {tenant}: {}",
+                apply::pg_error_text(&e)
+            )
+        })?;
+        drop(t);
+        dump::dump_archive(&scratch.conn, tool)
+            .await
+            .map_err(|e| anyhow!("dumping the tenant's SOURCE: {e}"))
+    })
+    .await;
+    let _ = scratch.drop().await;
+    made
 }
 
 /// One line of an error, redacted.
@@ -192,7 +244,7 @@ fn strings(v: &serde_json::Value) -> Vec<String> {
 /// Runs one member to its end; never an error (it is the member's result).
 async fn run_member(fleet: &FleetArgs, source: &Source, m: &Member, canary: bool) -> MemberResult {
     let started = Instant::now();
-    let args = member_args(&fleet.apply, source, m);
+    let mut args = member_args(&fleet.apply, source, m);
     let mut r = MemberResult {
         member: m.name.clone(),
         endpoint: redact(&m.endpoint),
@@ -204,6 +256,22 @@ async fn run_member(fleet: &FleetArgs, source: &Source, m: &Member, canary: bool
         ms: 0.0,
         canary,
     };
+    // A tenant schema: its own SOURCE, and both sides read as that schema alone.
+    let mut _tenant = None;
+    if let (Some(t), Some(template)) = (&m.schema, &fleet.source_schema) {
+        match tenant_source(&fleet.apply, source, m, template, t).await {
+            Ok(a) => {
+                args.common.source = Some(a.path().display().to_string());
+                args.common.schemas = vec![t.clone()];
+                _tenant = Some(a);
+            }
+            Err(e) => {
+                r.error = Some(first_line(&e));
+                r.ms = started.elapsed().as_secs_f64() * 1000.0;
+                return r;
+            }
+        }
+    }
     let ran = match fleet.action {
         FleetAction::Diff => diff_member(&args, &mut r).await,
         FleetAction::Plan => plan_member(&args, fleet, m, &mut r).await,
@@ -337,6 +405,15 @@ pub async fn run(fleet: &FleetArgs, out: &mut impl Write) -> Result<Outcome> {
         .collect();
     if members.is_empty() {
         bail!("--shard leaves no member of {} to run", targets.display());
+    }
+    if let Some(m) = members.iter().find(|m| m.schema.is_some()) {
+        if fleet.source_schema.is_none() {
+            bail!(
+                "member {} (line {}) is a tenant schema: name SOURCE's template schema with --source-schema NAME",
+                m.name,
+                m.line
+            );
+        }
     }
     if let Some(dir) = &fleet.out_dir {
         std::fs::create_dir_all(dir)

@@ -154,7 +154,7 @@ pub async fn run(
 /// the server older (it would send `SET transaction_timeout`, which such a server refuses:
 /// common, as the newest client tools dump every major): then pg_restore's script, without
 /// that line, run on a connection of pgalign's in one transaction.
-async fn restore(
+pub(super) async fn restore(
     archive: &std::path::Path,
     conn: &crate::endpoint::ConnParams,
     tool: &dump::Tools,
