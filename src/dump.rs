@@ -228,6 +228,31 @@ pub struct RestoreOptions {
     pub no_privileges: bool,
 }
 
+impl RestoreOptions {
+    fn add_to(self, cmd: &mut Command) {
+        if self.no_owner {
+            cmd.arg("--no-owner");
+        }
+        if self.no_privileges {
+            cmd.arg("--no-privileges");
+        }
+    }
+}
+
+/// What a pg_dump or pg_restore connecting to `conn` gets in its environment: the password
+/// (never on its command line), an application name and a connect timeout unless given.
+fn connection_env(cmd: &mut Command, conn: &ConnParams) {
+    if let Some(p) = conn.password() {
+        cmd.env("PGPASSWORD", p);
+    }
+    if conn.get("application_name").is_none() {
+        cmd.env("PGAPPNAME", "pgalign");
+    }
+    if conn.resolved("connect_timeout").is_none() {
+        cmd.env("PGCONNECT_TIMEOUT", "30");
+    }
+}
+
 /// Restores a custom-format archive's schema into the (empty) database `conn` names: one
 /// transaction, stopping at the first error, within `--dump-timeout`. The password reaches
 /// pg_restore through its environment only.
@@ -243,26 +268,13 @@ pub async fn restore_schema(
         // rehearsed on as if it were TARGET's.
         .arg("--single-transaction")
         .arg(format!("--dbname={}", conn.conninfo()));
-    if opts.no_owner {
-        cmd.arg("--no-owner");
-    }
-    if opts.no_privileges {
-        cmd.arg("--no-privileges");
-    }
+    opts.add_to(&mut cmd);
     cmd.arg(archive)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    if let Some(p) = conn.password() {
-        cmd.env("PGPASSWORD", p);
-    }
-    if conn.get("application_name").is_none() {
-        cmd.env("PGAPPNAME", "pgalign");
-    }
-    if conn.resolved("connect_timeout").is_none() {
-        cmd.env("PGCONNECT_TIMEOUT", "30");
-    }
+    connection_env(&mut cmd, conn);
     let out = bounded("pg_restore", tools.timeout, cmd.output()).await?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -285,12 +297,7 @@ pub async fn restore_schema(
 pub async fn schema_script(archive: &Path, tools: &Tools, opts: RestoreOptions) -> Result<String> {
     let mut cmd = Command::new(&tools.pg_restore);
     cmd.arg("--schema-only").arg("--file=-");
-    if opts.no_owner {
-        cmd.arg("--no-owner");
-    }
-    if opts.no_privileges {
-        cmd.arg("--no-privileges");
-    }
+    opts.add_to(&mut cmd);
     cmd.arg(archive)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -340,16 +347,7 @@ pub async fn dump_archive(conn: &ConnParams, tools: &Tools) -> Result<Archive, D
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    // The password goes through the child's environment, never its command line.
-    if let Some(p) = conn.password() {
-        cmd.env("PGPASSWORD", p);
-    }
-    if conn.get("application_name").is_none() {
-        cmd.env("PGAPPNAME", "pgalign");
-    }
-    if conn.resolved("connect_timeout").is_none() {
-        cmd.env("PGCONNECT_TIMEOUT", "30");
-    }
+    connection_env(&mut cmd, conn);
     let out = bounded("pg_dump", tools.timeout, cmd.output())
         .await
         .map_err(DumpError::Other)?;

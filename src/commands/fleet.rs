@@ -149,12 +149,7 @@ async fn plan_member(
     let mut loaded = load(&args.common, &mut Timings::default()).await?;
     let d = diff::diff(&loaded.source, &loaded.target);
     super::validate(&loaded, &d)?;
-    let opts = plan::Options {
-        lock_timeout: args.timeouts.lock_timeout,
-        statement_timeout: args.timeouts.statement_timeout,
-        online: args.online,
-        filter: super::filter_of(&args.common),
-    };
+    let opts = super::plan_options(&args.common, &args.timeouts, args.online);
     let p = plan::plan(&loaded.source, &loaded.target, &d, &opts);
     let mut messages = std::mem::take(&mut loaded.messages);
     let checked = super::preflight::for_plan(&args.preflight, &loaded, &p, &mut messages).await;

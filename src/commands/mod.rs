@@ -77,6 +77,16 @@ pub struct Loaded {
     pub messages: Vec<String>,
 }
 
+/// The planner's options from a command's flags.
+pub fn plan_options(c: &Common, t: &crate::cli::Timeouts, online: bool) -> crate::plan::Options {
+    crate::plan::Options {
+        lock_timeout: t.lock_timeout,
+        statement_timeout: t.statement_timeout,
+        online,
+        filter: filter_of(c),
+    }
+}
+
 pub fn filter_of(c: &Common) -> Filter {
     Filter {
         schemas: c.schemas.clone(),
