@@ -84,7 +84,7 @@ chmod +x "$work/bin/pg_dump"
 ln -s "$(command -v pg_restore)" "$work/bin/pg_restore"
 
 now_ns() { date +%s%N; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", (b - a) / 1e9 }'; }
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 : >"$work/floor" ; : >"$work/fleet" ; : >"$work/rss"
 for r in $(seq 1 "$reps"); do

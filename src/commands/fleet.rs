@@ -22,15 +22,33 @@ struct Source {
     _archive: Option<dump::Archive>,
     path: PathBuf,
     name: String,
+    /// SOURCE read once, for diff and plan (apply reads the archive per member, as a single
+    /// apply reads its SOURCE).
+    catalog: Option<crate::catalog::Catalog>,
 }
 
-async fn source_once(args: &ApplyArgs) -> Result<Source> {
+/// SOURCE's catalog, for the actions that can share one.
+async fn read_once(fleet: &FleetArgs, path: &Path) -> Result<Option<crate::catalog::Catalog>> {
+    if fleet.action == FleetAction::Apply {
+        return Ok(None);
+    }
+    let tools = find_tools(&fleet.apply.common).unwrap_or_default();
+    let filter = super::filter_of(&fleet.apply.common);
+    dump::read_dump_file(path, tools.first(), &filter)
+        .await
+        .map(Some)
+        .context("reading the source's dump")
+}
+
+async fn source_once(fleet: &FleetArgs) -> Result<Source> {
+    let args = &fleet.apply;
     let ep = Endpoint::resolve(args.common.source.as_deref(), Side::Source)?;
     if let Endpoint::DumpFile(p) = &ep {
         return Ok(Source {
             _archive: None,
             path: p.clone(),
             name: redact(&p.display().to_string()),
+            catalog: read_once(fleet, p).await?,
         });
     }
     let conn = connect_params(&ep, &args.common)
@@ -48,6 +66,7 @@ async fn source_once(args: &ApplyArgs) -> Result<Source> {
     .await?;
     stage.done();
     Ok(Source {
+        catalog: read_once(fleet, archive.path()).await?,
         path: archive.path().to_path_buf(),
         _archive: Some(archive),
         name: conn.to_string(),
@@ -127,10 +146,62 @@ fn first_line(e: &anyhow::Error) -> String {
     redact(&format!("{e:#}").replace('\n', " "))
 }
 
-async fn diff_member(args: &ApplyArgs, r: &mut MemberResult) -> Result<()> {
-    let loaded = load(&args.common, &mut Timings::default()).await?;
-    let d = diff::diff(&loaded.source, &loaded.target);
-    super::validate(&loaded, &d)?;
+/// SOURCE's catalog (shared, or this member's own) and the member's.
+enum Sides<'a> {
+    /// SOURCE read once, and the member: (catalog, name, connection).
+    Shared(
+        &'a crate::catalog::Catalog,
+        &'a str,
+        Box<(
+            crate::catalog::Catalog,
+            String,
+            Option<crate::endpoint::ConnParams>,
+        )>,
+    ),
+    Own(Box<super::Loaded>),
+}
+
+impl<'a> Sides<'a> {
+    async fn load(
+        args: &ApplyArgs,
+        shared: Option<(&'a crate::catalog::Catalog, &'a str)>,
+    ) -> Result<Sides<'a>> {
+        Ok(match shared {
+            Some((src, name)) => {
+                let (tgt, tname, conn) = super::load_target(&args.common).await?;
+                Sides::Shared(src, name, Box::new((tgt, tname, conn)))
+            }
+            None => Sides::Own(Box::new(load(&args.common, &mut Timings::default()).await?)),
+        })
+    }
+    fn source(&self) -> (&crate::catalog::Catalog, &str) {
+        match self {
+            Sides::Shared(s, n, ..) => (s, n),
+            Sides::Own(l) => (&l.source, &l.source_name),
+        }
+    }
+    fn target(&self) -> (&crate::catalog::Catalog, &str) {
+        match self {
+            Sides::Shared(_, _, m) => (&m.0, &m.1),
+            Sides::Own(l) => (&l.target, &l.target_name),
+        }
+    }
+    fn target_conn(&self) -> Option<&crate::endpoint::ConnParams> {
+        match self {
+            Sides::Shared(_, _, m) => m.2.as_ref(),
+            Sides::Own(l) => l.target_conn.as_ref(),
+        }
+    }
+}
+
+async fn diff_member(
+    args: &ApplyArgs,
+    shared: Option<(&crate::catalog::Catalog, &str)>,
+    r: &mut MemberResult,
+) -> Result<()> {
+    let sides = Sides::load(args, shared).await?;
+    let d = diff::diff(sides.source().0, sides.target().0);
+    super::validate_pair(sides.source(), sides.target(), &d)?;
     r.residue = d.changes.iter().map(render::change_line).collect();
     r.outcome = if d.changes.is_empty() {
         Became::Equal
@@ -144,23 +215,31 @@ async fn plan_member(
     args: &ApplyArgs,
     fleet: &FleetArgs,
     m: &Member,
+    shared: Option<(&crate::catalog::Catalog, &str)>,
     r: &mut MemberResult,
 ) -> Result<()> {
-    let mut loaded = load(&args.common, &mut Timings::default()).await?;
-    let d = diff::diff(&loaded.source, &loaded.target);
-    super::validate(&loaded, &d)?;
+    let sides = Sides::load(args, shared).await?;
+    let ((src, src_name), (tgt, tgt_name)) = (sides.source(), sides.target());
+    let d = diff::diff(src, tgt);
+    super::validate_pair((src, src_name), (tgt, tgt_name), &d)?;
     let opts = super::plan_options(&args.common, &args.timeouts, args.online);
-    let p = plan::plan(&loaded.source, &loaded.target, &d, &opts);
-    let mut messages = std::mem::take(&mut loaded.messages);
-    let checked = super::preflight::for_plan(&args.preflight, &loaded, &p, &mut messages).await;
+    let p = plan::plan(src, tgt, &d, &opts);
+    let mut messages = Vec::new();
+    let checked = super::preflight::for_plan_on(
+        &args.preflight,
+        (sides.target_conn(), tgt_name),
+        &p,
+        &mut messages,
+    )
+    .await;
     if let Some(dir) = &fleet.out_dir {
         let path = dir.join(format!("{}.sql", m.name));
         let mut buf = Vec::new();
         render::plan_sql_with(
             &p,
             &render::Header {
-                source: &loaded.source_name,
-                target: &loaded.target_name,
+                source: src_name,
+                target: tgt_name,
             },
             checked.as_ref(),
             &mut buf,
@@ -267,9 +346,15 @@ async fn run_member(fleet: &FleetArgs, source: &Source, m: &Member, canary: bool
             }
         }
     }
+    // SOURCE read once serves every member but a tenant (whose SOURCE is its own).
+    let shared = source
+        .catalog
+        .as_ref()
+        .filter(|_| _tenant.is_none())
+        .map(|c| (c, source.name.as_str()));
     let ran = match fleet.action {
-        FleetAction::Diff => diff_member(&args, &mut r).await,
-        FleetAction::Plan => plan_member(&args, fleet, m, &mut r).await,
+        FleetAction::Diff => diff_member(&args, shared, &mut r).await,
+        FleetAction::Plan => plan_member(&args, fleet, m, shared, &mut r).await,
         _ => apply_member(&args, fleet, m, &mut r).await,
     };
     if let Err(e) = ran {
@@ -430,7 +515,7 @@ pub async fn run(fleet: &FleetArgs, out: &mut impl Write) -> Result<Outcome> {
             .transpose()
     };
     let (json, md) = (open(&args.report)?, open(&args.report_md)?);
-    let source = source_once(args).await?;
+    let source = source_once(fleet).await?;
 
     let canary = (fleet.canary as usize).min(members.len());
     let mut results: Vec<Option<MemberResult>> = vec![None; members.len()];

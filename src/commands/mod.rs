@@ -198,16 +198,51 @@ pub async fn dump_catalog(
 /// server's grammar (`catalog::validate`): a statement that is not pg_dump's never becomes a step.
 /// Only those: parsing every statement of 10,000 tables would cost more than reading them.
 pub fn validate(loaded: &Loaded, d: &crate::diff::Diff) -> Result<()> {
+    validate_pair(
+        (&loaded.source, &loaded.source_name),
+        (&loaded.target, &loaded.target_name),
+        d,
+    )
+}
+
+/// `validate` for two catalogs held apart (a fleet's SOURCE, read once, and a member).
+pub fn validate_pair(
+    (source, source_name): (&Catalog, &str),
+    (target, target_name): (&Catalog, &str),
+    d: &crate::diff::Diff,
+) -> Result<()> {
     // One side on a thread of its own (2 cores): each is a parse per changed statement.
     let (s, t) = std::thread::scope(|scope| {
-        let t = scope.spawn(|| {
-            catalog::validate(&loaded.target, d.changes.iter().filter_map(|c| c.target()))
-        });
-        let s = catalog::validate(&loaded.source, d.changes.iter().filter_map(|c| c.source()));
+        let t =
+            scope.spawn(|| catalog::validate(target, d.changes.iter().filter_map(|c| c.target())));
+        let s = catalog::validate(source, d.changes.iter().filter_map(|c| c.source()));
         (s, t.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
     });
-    s.with_context(|| format!("reading source {}", loaded.source_name))?;
-    t.with_context(|| format!("reading target {}", loaded.target_name))
+    s.with_context(|| format!("reading source {source_name}"))?;
+    t.with_context(|| format!("reading target {target_name}"))
+}
+
+/// TARGET alone, resolved, dumped and catalogued: a fleet member beside a SOURCE read once.
+/// Returns its catalog, its name and its connection (None for a dump file).
+pub async fn load_target(c: &Common) -> Result<(Catalog, String, Option<ConnParams>)> {
+    let ep = Endpoint::resolve(c.target.as_deref(), Side::Target)?;
+    let conn = connect_params(&ep, c).await.with_context(|| match &ep {
+        Endpoint::Secret(_) => "reading the target's secret".to_string(),
+        _ => format!("reading target {ep}"),
+    })?;
+    let name = conn
+        .as_ref()
+        .map(|p| p.to_string())
+        .unwrap_or(ep.to_string());
+    let tools = match find_tools(c) {
+        Ok(t) => t,
+        Err(e) if conn.is_some() => return Err(e),
+        Err(_) => Vec::new(),
+    };
+    let (cat, _) = dump_side("target", &ep, conn.as_ref(), &tools, &filter_of(c))
+        .await
+        .map_err(|e| anyhow!("dumping target {name}: {e}"))?;
+    Ok((cat, name, conn))
 }
 
 /// Resolves, dumps (in parallel) and catalogs both sides.

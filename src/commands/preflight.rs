@@ -27,10 +27,26 @@ pub async fn for_plan(
     plan: &Plan,
     messages: &mut Vec<String>,
 ) -> Option<Outcome> {
+    for_plan_on(
+        args,
+        (loaded.target_conn.as_ref(), &loaded.target_name),
+        plan,
+        messages,
+    )
+    .await
+}
+
+/// `for_plan` with TARGET's connection (None: a dump file) and name given apart.
+pub async fn for_plan_on(
+    args: &cli::Preflight,
+    (target_conn, target_name): (Option<&crate::endpoint::ConnParams>, &str),
+    plan: &Plan,
+    messages: &mut Vec<String>,
+) -> Option<Outcome> {
     if !wanted(args, plan) {
         return None;
     }
-    let Some(conn) = &loaded.target_conn else {
+    let Some(conn) = target_conn else {
         if args.no_preflight || !preflight::has_checks(plan) {
             return None;
         }
@@ -44,8 +60,7 @@ pub async fn for_plan(
         Ok(t) => t,
         Err(e) => {
             messages.push(format!(
-                "warning: preflight not run: connecting to target {}: {e:#}",
-                loaded.target_name
+                "warning: preflight not run: connecting to target {target_name}: {e:#}"
             ));
             return None;
         }
