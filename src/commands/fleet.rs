@@ -25,6 +25,8 @@ struct Source {
     /// SOURCE read once, for diff and plan (apply reads the archive per member, as a single
     /// apply reads its SOURCE).
     catalog: Option<crate::catalog::Catalog>,
+    /// pg_dump and pg_restore, found once for every member.
+    tools: Vec<dump::Tools>,
 }
 
 /// SOURCE's catalog, for the actions that can share one.
@@ -49,6 +51,7 @@ async fn source_once(fleet: &FleetArgs) -> Result<Source> {
             path: p.clone(),
             name: redact(&p.display().to_string()),
             catalog: read_once(fleet, p).await?,
+            tools: find_tools(&args.common).unwrap_or_default(),
         });
     }
     let conn = connect_params(&ep, &args.common)
@@ -70,6 +73,7 @@ async fn source_once(fleet: &FleetArgs) -> Result<Source> {
         path: archive.path().to_path_buf(),
         _archive: Some(archive),
         name: conn.to_string(),
+        tools,
     })
 }
 
@@ -106,7 +110,7 @@ async fn tenant_source(
         .await
         .context("reading the member's endpoint")?
         .context("schema= needs a database member, not a dump file")?;
-    let tools = find_tools(&args.common)?;
+    let tools = &source.tools;
     let tool = tools.first().context("no pg_dump found")?;
     let (scratch, _) = scratch::create(&server).await.map_err(|e| {
         anyhow!("creating a scratch database on {server} for the tenant's SOURCE (the member's user needs CREATEDB): {e:#}")
@@ -164,11 +168,11 @@ enum Sides<'a> {
 impl<'a> Sides<'a> {
     async fn load(
         args: &ApplyArgs,
-        shared: Option<(&'a crate::catalog::Catalog, &'a str)>,
+        shared: Option<(&'a crate::catalog::Catalog, &'a str, &'a [dump::Tools])>,
     ) -> Result<Sides<'a>> {
         Ok(match shared {
-            Some((src, name)) => {
-                let (tgt, tname, conn) = super::load_target(&args.common).await?;
+            Some((src, name, tools)) => {
+                let (tgt, tname, conn) = super::load_target(&args.common, tools).await?;
                 Sides::Shared(src, name, Box::new((tgt, tname, conn)))
             }
             None => Sides::Own(Box::new(load(&args.common, &mut Timings::default()).await?)),
@@ -196,7 +200,7 @@ impl<'a> Sides<'a> {
 
 async fn diff_member(
     args: &ApplyArgs,
-    shared: Option<(&crate::catalog::Catalog, &str)>,
+    shared: Option<(&crate::catalog::Catalog, &str, &[dump::Tools])>,
     r: &mut MemberResult,
 ) -> Result<()> {
     let sides = Sides::load(args, shared).await?;
@@ -215,7 +219,7 @@ async fn plan_member(
     args: &ApplyArgs,
     fleet: &FleetArgs,
     m: &Member,
-    shared: Option<(&crate::catalog::Catalog, &str)>,
+    shared: Option<(&crate::catalog::Catalog, &str, &[dump::Tools])>,
     r: &mut MemberResult,
 ) -> Result<()> {
     let sides = Sides::load(args, shared).await?;
@@ -351,7 +355,7 @@ async fn run_member(fleet: &FleetArgs, source: &Source, m: &Member, canary: bool
         .catalog
         .as_ref()
         .filter(|_| _tenant.is_none())
-        .map(|c| (c, source.name.as_str()));
+        .map(|c| (c, source.name.as_str(), source.tools.as_slice()));
     let ran = match fleet.action {
         FleetAction::Diff => diff_member(&args, shared, &mut r).await,
         FleetAction::Plan => plan_member(&args, fleet, m, shared, &mut r).await,

@@ -222,9 +222,13 @@ pub fn validate_pair(
     t.with_context(|| format!("reading target {target_name}"))
 }
 
-/// TARGET alone, resolved, dumped and catalogued: a fleet member beside a SOURCE read once.
-/// Returns its catalog, its name and its connection (None for a dump file).
-pub async fn load_target(c: &Common) -> Result<(Catalog, String, Option<ConnParams>)> {
+/// TARGET alone, resolved, dumped and catalogued: a fleet member beside a SOURCE read once,
+/// with the tools the fleet found once (finding them asks each pg_dump its version: 80 ms for
+/// Debian's wrapper). Returns its catalog, its name and its connection (None for a dump file).
+pub async fn load_target(
+    c: &Common,
+    tools: &[Tools],
+) -> Result<(Catalog, String, Option<ConnParams>)> {
     let ep = Endpoint::resolve(c.target.as_deref(), Side::Target)?;
     let conn = connect_params(&ep, c).await.with_context(|| match &ep {
         Endpoint::Secret(_) => "reading the target's secret".to_string(),
@@ -234,12 +238,10 @@ pub async fn load_target(c: &Common) -> Result<(Catalog, String, Option<ConnPara
         .as_ref()
         .map(|p| p.to_string())
         .unwrap_or(ep.to_string());
-    let tools = match find_tools(c) {
-        Ok(t) => t,
-        Err(e) if conn.is_some() => return Err(e),
-        Err(_) => Vec::new(),
-    };
-    let (cat, _) = dump_side("target", &ep, conn.as_ref(), &tools, &filter_of(c))
+    if conn.is_some() && tools.is_empty() {
+        bail!("no pg_dump found: install PostgreSQL's client tools or pass --pg-dump PATH");
+    }
+    let (cat, _) = dump_side("target", &ep, conn.as_ref(), tools, &filter_of(c))
         .await
         .map_err(|e| anyhow!("dumping target {name}: {e}"))?;
     Ok((cat, name, conn))
