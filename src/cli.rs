@@ -16,9 +16,10 @@ const EXIT_CODES: &str = "Exit codes:
 const ENDPOINTS: &str =
     "An endpoint (--source, --target) is a postgres:// URL, a libpq keyword string
 (\"host=... dbname=...\"), a file made by pg_dump --schema-only (plain or --format=custom),
-an AWS Secrets Manager secret (arn:aws[-cn|-us-gov]:secretsmanager:... or secret:NAME), or, when
+SQL files (a directory of .sql files, or a .sql file pg_dump did not write: loaded into a
+scratch database, see --scratch), an AWS Secrets Manager secret (arn:aws[-cn|-us-gov]:secretsmanager:... or secret:NAME), or, when
 omitted, SOURCE_DATABASE_URL / TARGET_DATABASE_URL, else SOURCE_DB_SECRETS /
-TARGET_DB_SECRETS. libpq variables (PGHOST, PGUSER, PGPASSWORD, PGSSLMODE, ...) apply.";
+TARGET_DB_SECRETS, else SOURCE_SCHEMA_DIR / TARGET_SCHEMA_DIR. libpq variables (PGHOST, PGUSER, PGPASSWORD, PGSSLMODE, ...) apply.";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -97,9 +98,19 @@ pub struct Common {
     /// table blocks it); then it fails, naming the table and the blocking process.
     #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = duration::parse_nonzero)]
     pub dump_lock_timeout: Millis,
-    /// How long one pg_dump (or pg_restore) may run in all before it is stopped.
+    /// How long one pg_dump (or pg_restore, or psql loading SQL files) may run in all before
+    /// it is stopped.
     #[arg(long, default_value = "30min", value_name = "DURATION", value_parser = duration::parse_nonzero)]
     pub dump_timeout: Millis,
+    /// Where SQL-file endpoints are loaded: a server (postgres:// URL, libpq string or secret)
+    /// whose user may create databases; pgalign creates a pgalign_scratch_* database there and
+    /// drops it after. Default: PGALIGN_SCRATCH_URL.
+    #[arg(long, value_name = "URL", value_parser = parse_scratch_server)]
+    pub scratch: Option<Endpoint>,
+    /// statement_timeout of each statement while SQL files load (an endless loop in a file
+    /// ends there).
+    #[arg(long, default_value = "5min", value_name = "DURATION", value_parser = duration::parse_nonzero)]
+    pub scratch_timeout: Millis,
 }
 
 /// By hand, not derived: `--source` / `--target` may be URLs with passwords.
@@ -117,6 +128,8 @@ impl std::fmt::Debug for Common {
             .field("sslmode", &self.sslmode)
             .field("sslrootcert", &self.sslrootcert)
             .field("timings", &self.timings)
+            .field("scratch", &self.scratch)
+            .field("scratch_timeout", &self.scratch_timeout)
             .finish()
     }
 }
@@ -209,9 +222,20 @@ pub struct ApplyArgs {
 
 fn parse_rehearsal_server(s: &str) -> Result<Endpoint, String> {
     match Endpoint::parse(s) {
-        Ok(Endpoint::DumpFile(_)) => {
-            Err("a rehearsal needs a database server, not a dump file".into())
+        Ok(Endpoint::DumpFile(_) | Endpoint::SqlFiles(_)) => {
+            Err("a rehearsal needs a database server, not a file".into())
         }
+        Ok(e) => Ok(e),
+        Err(e) => Err(format!("{e:#}")),
+    }
+}
+
+/// A server to make scratch databases on, from `--scratch` or PGALIGN_SCRATCH_URL.
+pub fn parse_scratch_server(s: &str) -> Result<Endpoint, String> {
+    match Endpoint::parse(s) {
+        Ok(Endpoint::DumpFile(_) | Endpoint::SqlFiles(_)) => Err(
+            "a scratch server is a database server (postgres://user@host/db), not a file".into(),
+        ),
         Ok(e) => Ok(e),
         Err(e) => Err(format!("{e:#}")),
     }

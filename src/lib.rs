@@ -11,6 +11,7 @@ pub mod diff;
 pub mod dump;
 pub mod duration;
 pub mod endpoint;
+pub mod files;
 pub mod interrupt;
 pub mod plan;
 pub mod preflight;

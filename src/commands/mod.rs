@@ -12,6 +12,7 @@ use crate::catalog::{self, Catalog, Filter};
 use crate::cli::Common;
 use crate::dump::{self, DumpError, Tools};
 use crate::endpoint::{ConnParams, Endpoint, Side};
+use crate::files::{self, Materialized};
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -111,7 +112,7 @@ pub fn find_tools(c: &Common) -> Result<Vec<Tools>> {
 pub async fn connect_params(ep: &Endpoint, c: &Common) -> Result<Option<ConnParams>> {
     let extra = extra_params(c);
     match ep {
-        Endpoint::DumpFile(_) => Ok(None),
+        Endpoint::DumpFile(_) | Endpoint::SqlFiles(_) => Ok(None),
         Endpoint::Database(p) => {
             let mut p = p.clone();
             for (k, v) in extra {
@@ -199,8 +200,81 @@ pub fn validate(loaded: &Loaded, d: &crate::diff::Diff) -> Result<()> {
     t.with_context(|| format!("reading target {}", loaded.target_name))
 }
 
-/// Resolves, dumps (in parallel) and catalogs both sides.
+/// Resolves, dumps (in parallel) and catalogs both sides. A side that is SQL files is loaded
+/// into a scratch database first, dumped from there, and the database dropped before this
+/// returns, whatever happened (`Materialized` drops it even when a signal drops this future).
 pub async fn load(c: &Common, timings: &mut Timings) -> Result<Loaded> {
+    let mut held: Vec<Materialized> = Vec::new();
+    let loaded = load_into(c, timings, &mut held).await;
+    let mut warnings = Vec::new();
+    for m in held {
+        warnings.extend(m.release().await);
+    }
+    match loaded {
+        Ok(mut l) => {
+            l.messages.extend(warnings);
+            Ok(l)
+        }
+        Err(e) if warnings.is_empty() => Err(e),
+        Err(e) => Err(anyhow!("{e:#} ({})", warnings.join("; "))),
+    }
+}
+
+/// The server SQL files are loaded on: `--scratch`, else PGALIGN_SCRATCH_URL. Not given the
+/// endpoints' --sslmode: it is often a local server of another kind than the two sides.
+async fn scratch_server(c: &Common) -> Result<ConnParams> {
+    let ep = match &c.scratch {
+        Some(ep) => ep.clone(),
+        None => match std::env::var("PGALIGN_SCRATCH_URL") {
+            Ok(v) if !v.is_empty() => crate::cli::parse_scratch_server(&v)
+                .map_err(|e| anyhow!("reading PGALIGN_SCRATCH_URL: {e}"))?,
+            _ => bail!("SQL files are loaded into a scratch database: pass --scratch URL (or set PGALIGN_SCRATCH_URL) naming a server where pgalign may create and drop a database"),
+        },
+    };
+    match &ep {
+        Endpoint::Database(p) => Ok(p.clone()),
+        Endpoint::Secret(s) => crate::secrets::resolve(s, &BTreeMap::new())
+            .await
+            .context("reading the scratch server's secret"),
+        _ => bail!("the scratch server is a database server, not a file"),
+    }
+}
+
+/// Loads a side that is SQL files into a scratch database; its connection, held in `held`.
+async fn materialize_side(
+    side: &str,
+    path: &std::path::Path,
+    c: &Common,
+    tools: &[Tools],
+    held: &mut Vec<Materialized>,
+    messages: &mut Vec<String>,
+) -> Result<ConnParams> {
+    let what = || format!("loading {side} SQL files {}", path.display());
+    let server = scratch_server(c).await.with_context(what)?;
+    let tool = tools.first().context("no pg_dump found")?;
+    let stage = crate::progress::stage(&format!(
+        "loading {side} SQL files {} into a scratch database on {server}",
+        path.display()
+    ));
+    let limits = files::Limits {
+        statement: c.scratch_timeout,
+        overall: c.dump_timeout,
+    };
+    let (m, warnings) = files::materialize(path, &server, tool, limits)
+        .await
+        .with_context(what)?;
+    stage.done();
+    messages.extend(warnings);
+    let conn = m.conn.clone();
+    held.push(m);
+    Ok(conn)
+}
+
+async fn load_into(
+    c: &Common,
+    timings: &mut Timings,
+    held: &mut Vec<Materialized>,
+) -> Result<Loaded> {
     let t0 = Instant::now();
     let src_ep = Endpoint::resolve(c.source.as_deref(), Side::Source)?;
     let tgt_ep = Endpoint::resolve(c.target.as_deref(), Side::Target)?;
@@ -220,7 +294,12 @@ pub async fn load(c: &Common, timings: &mut Timings) -> Result<Loaded> {
         .as_ref()
         .map(|p| p.to_string())
         .unwrap_or(tgt_ep.to_string());
-    let needs_tools = sp.is_some() || tp.is_some();
+    let files_side = |ep: &Endpoint| match ep {
+        Endpoint::SqlFiles(p) => Some(p.clone()),
+        _ => None,
+    };
+    let (src_files, tgt_files) = (files_side(&src_ep), files_side(&tgt_ep));
+    let needs_tools = sp.is_some() || tp.is_some() || src_files.is_some() || tgt_files.is_some();
     let tools = match find_tools(c) {
         Ok(t) => t,
         Err(e) if needs_tools => return Err(e),
@@ -228,11 +307,26 @@ pub async fn load(c: &Common, timings: &mut Timings) -> Result<Loaded> {
     };
     timings.lap("resolve endpoints", t0);
 
+    let mut messages = Vec::new();
+    let t1 = Instant::now();
+    // A scratch database is dumped as the side it stands for; it is not TARGET for preflight.
+    let target_conn = tp.clone();
+    let mut sp = sp;
+    let mut tp = tp;
+    if let Some(p) = &src_files {
+        sp = Some(materialize_side("source", p, c, &tools, held, &mut messages).await?);
+    }
+    if let Some(p) = &tgt_files {
+        tp = Some(materialize_side("target", p, c, &tools, held, &mut messages).await?);
+    }
+    if !held.is_empty() {
+        timings.lap("load SQL files", t1);
+    }
+
     // Each side is read into its catalog while pg_restore (or the file) streams it: the dump
     // text is never held whole.
     let t1 = Instant::now();
     let filter = filter_of(c);
-    let mut messages = Vec::new();
     let (s, t) = tokio::join!(
         dump_side("source", &src_ep, sp.as_ref(), &tools, &filter),
         dump_side("target", &tgt_ep, tp.as_ref(), &tools, &filter)
@@ -300,7 +394,7 @@ pub async fn load(c: &Common, timings: &mut Timings) -> Result<Loaded> {
         target,
         source_name,
         target_name,
-        target_conn: tp,
+        target_conn,
         target_archive,
         messages,
     })
