@@ -105,8 +105,18 @@ pub struct Common {
     /// Where SQL-file endpoints are loaded: a server (postgres:// URL, libpq string or secret)
     /// whose user may create databases; pgalign creates a pgalign_scratch_* database there and
     /// drops it after. Default: PGALIGN_SCRATCH_URL.
+    /// Without it, pgalign starts a throwaway server of TARGET's major (initdb, pg_ctl and
+    /// postgres from PATH, /usr/lib/postgresql/*/bin or --pg-bin) on a Unix socket in a
+    /// temporary directory, and removes it after.
     #[arg(long, value_name = "URL", value_parser = parse_scratch_server)]
     pub scratch: Option<Endpoint>,
+    /// The throwaway server's major version (default: TARGET's; the newest found when TARGET
+    /// does not say).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(9..=99))]
+    pub scratch_major: Option<u32>,
+    /// The directory of the throwaway server's initdb, pg_ctl and postgres.
+    #[arg(long, value_name = "DIR")]
+    pub pg_bin: Option<PathBuf>,
     /// statement_timeout of each statement while SQL files load (an endless loop in a file
     /// ends there).
     #[arg(long, default_value = "5min", value_name = "DURATION", value_parser = duration::parse_nonzero)]
@@ -130,6 +140,8 @@ impl std::fmt::Debug for Common {
             .field("timings", &self.timings)
             .field("scratch", &self.scratch)
             .field("scratch_timeout", &self.scratch_timeout)
+            .field("scratch_major", &self.scratch_major)
+            .field("pg_bin", &self.pg_bin)
             .finish()
     }
 }

@@ -265,6 +265,13 @@ impl Materialized {
     }
 }
 
+impl Materialized {
+    /// For a database on a server that is removed whole: nothing to drop.
+    pub fn forget(mut self) {
+        self.scratch = None;
+    }
+}
+
 fn left_behind(name: &str, e: &str) -> String {
     format!("warning: the scratch database {name} could not be dropped ({e}): drop it by hand, or the next run that makes one on that server drops it once it is an hour old")
 }
@@ -288,15 +295,14 @@ impl Drop for Materialized {
     }
 }
 
-/// Loads the SQL files at `path` into a new scratch database on `server`. Returns it (with the
+/// Loads `files` (from `list`) into a new scratch database on `server`. Returns it (with the
 /// warnings of the stale-database cleanup), or the error of the load, the database dropped.
 pub async fn materialize(
-    path: &Path,
+    files: &[PathBuf],
     server: &ConnParams,
     tools: &Tools,
     limits: Limits,
 ) -> Result<(Materialized, Vec<String>)> {
-    let files = list(path)?;
     let psql = psql_of(tools)?;
     let (s, mut warnings) = scratch::create(server, scratch::Purpose::Files)
         .await
@@ -305,7 +311,7 @@ pub async fn materialize(
         conn: s.conn.clone(),
         scratch: Some(s),
     };
-    match load(&files, &m.conn, &psql, limits).await {
+    match load(files, &m.conn, &psql, limits).await {
         Ok(()) => Ok((m, warnings)),
         Err(e) => {
             if let Some(w) = m.release().await {

@@ -261,12 +261,6 @@ fn bad_files_are_one_line_errors_and_leave_nothing_behind() {
         start.elapsed()
     );
 
-    let no_server = Command::new(env!("CARGO_BIN_EXE_pgalign"))
-        .args(["plan", "--source", &ext, "--target", &tgt])
-        .env_remove("PGALIGN_SCRATCH_URL")
-        .output()
-        .unwrap();
-    assert_one_line_error(&no_server, &["ext.sql", "--scratch URL"]);
     assert_eq!(
         scratch_databases(),
         before,
@@ -308,4 +302,131 @@ fn bad_files_are_one_line_errors_and_leave_nothing_behind() {
         before,
         "SIGINT left a scratch database"
     );
+}
+
+/// Processes whose command line names `dir` (a throwaway server's postgres and its children).
+fn processes_under(dir: &Path) -> Vec<String> {
+    let needle = dir.to_str().unwrap();
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            if cmd.contains(needle) {
+                found.push(format!("{}: {cmd}", e.file_name().to_string_lossy()));
+            }
+        }
+    }
+    found
+}
+
+/// Waits until a throwaway server runs under `tmp`; its directory.
+fn wait_for_server(tmp: &Path) -> PathBuf {
+    let start = Instant::now();
+    loop {
+        let running = std::fs::read_dir(tmp)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.join("data/postmaster.pid").exists() && p.join(".s.PGSQL.5432").exists());
+        if let Some(d) = running {
+            return d;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no throwaway server started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Without --scratch: a throwaway server of TARGET's major, on a Unix socket in a directory
+/// of its own, gone after a plan, after a load failure, after a SIGINT, and (left by a
+/// SIGKILL) after the next run.
+#[test]
+fn a_throwaway_server_is_started_and_removed_on_every_path() {
+    let _one = one_at_a_time();
+    let tmp = tempfile::tempdir().unwrap();
+    // Reachable by the server's user when the tests run as root.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let files = tempfile::tempdir().unwrap();
+    let ext = write(
+        files.path(),
+        "ext.sql",
+        "CREATE EXTENSION nonexistent_ext;\n",
+    );
+    let endless = write(
+        files.path(),
+        "loop.sql",
+        "DO $$BEGIN LOOP END LOOP; END$$;\n",
+    );
+    let source = repo().join("fixtures/column/type_int_to_bigint");
+    let target = TempDb::new("files_throwaway");
+    target.load_file(&source.join("old.sql")).unwrap();
+    let tgt = target.url();
+    let new_sql = source.join("new.sql");
+    let cmd = |src: &str, extra: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_pgalign"));
+        c.args(["plan", "--source", src, "--target", &tgt])
+            .args(extra)
+            .env("TMPDIR", tmp.path())
+            .env_remove("PGALIGN_SCRATCH_URL");
+        c
+    };
+    let assert_gone = |when: &str| {
+        let left: Vec<_> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        assert!(left.is_empty(), "{when}: left {left:?}");
+        let procs = processes_under(tmp.path());
+        assert!(procs.is_empty(), "{when}: still running: {procs:?}");
+    };
+
+    let o = cmd(new_sql.to_str().unwrap(), &["--progress", "plain"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("starting a throwaway PostgreSQL 15 server"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stdout(&o).contains("TYPE bigint"), "{}", stdout(&o));
+    assert_gone("after a plan");
+
+    let o = cmd(&ext, &[]).output().unwrap();
+    assert_one_line_error(&o, &[&format!("{ext}:1: ERROR:"), "nonexistent_ext"]);
+    assert_gone("after a load failure");
+
+    let o = cmd(&ext, &["--scratch-major", "9"]).output().unwrap();
+    assert_one_line_error(&o, &["no PostgreSQL 9 server binaries", "--scratch URL"]);
+    assert_gone("without binaries");
+
+    let child = cmd(&endless, &[]).stderr(Stdio::piped()).spawn().unwrap();
+    wait_for_server(tmp.path());
+    assert!(Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let o = child.wait_with_output().unwrap();
+    assert_one_line_error(&o, &["interrupted by SIGINT"]);
+    assert_gone("after SIGINT");
+
+    // SIGKILL leaves the server running; the next run stops and removes it.
+    let mut child = cmd(&endless, &[]).stderr(Stdio::null()).spawn().unwrap();
+    let dir = wait_for_server(tmp.path());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !processes_under(&dir).is_empty(),
+        "the killed run's server is gone already"
+    );
+    let o = cmd(new_sql.to_str().unwrap(), &[]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_gone("after the run that follows a SIGKILL");
 }

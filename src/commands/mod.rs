@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod diff;
+mod files;
 pub mod plan;
 mod preflight;
 mod rehearse;
@@ -12,7 +13,6 @@ use crate::catalog::{self, Catalog, Filter};
 use crate::cli::Common;
 use crate::dump::{self, DumpError, Tools};
 use crate::endpoint::{ConnParams, Endpoint, Side};
-use crate::files::{self, Materialized};
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -204,12 +204,9 @@ pub fn validate(loaded: &Loaded, d: &crate::diff::Diff) -> Result<()> {
 /// into a scratch database first, dumped from there, and the database dropped before this
 /// returns, whatever happened (`Materialized` drops it even when a signal drops this future).
 pub async fn load(c: &Common, timings: &mut Timings) -> Result<Loaded> {
-    let mut held: Vec<Materialized> = Vec::new();
+    let mut held = files::Scratches::default();
     let loaded = load_into(c, timings, &mut held).await;
-    let mut warnings = Vec::new();
-    for m in held {
-        warnings.extend(m.release().await);
-    }
+    let warnings = held.release().await;
     match loaded {
         Ok(mut l) => {
             l.messages.extend(warnings);
@@ -220,60 +217,10 @@ pub async fn load(c: &Common, timings: &mut Timings) -> Result<Loaded> {
     }
 }
 
-/// The server SQL files are loaded on: `--scratch`, else PGALIGN_SCRATCH_URL. Not given the
-/// endpoints' --sslmode: it is often a local server of another kind than the two sides.
-async fn scratch_server(c: &Common) -> Result<ConnParams> {
-    let ep = match &c.scratch {
-        Some(ep) => ep.clone(),
-        None => match std::env::var("PGALIGN_SCRATCH_URL") {
-            Ok(v) if !v.is_empty() => crate::cli::parse_scratch_server(&v)
-                .map_err(|e| anyhow!("reading PGALIGN_SCRATCH_URL: {e}"))?,
-            _ => bail!("SQL files are loaded into a scratch database: pass --scratch URL (or set PGALIGN_SCRATCH_URL) naming a server where pgalign may create and drop a database"),
-        },
-    };
-    match &ep {
-        Endpoint::Database(p) => Ok(p.clone()),
-        Endpoint::Secret(s) => crate::secrets::resolve(s, &BTreeMap::new())
-            .await
-            .context("reading the scratch server's secret"),
-        _ => bail!("the scratch server is a database server, not a file"),
-    }
-}
-
-/// Loads a side that is SQL files into a scratch database; its connection, held in `held`.
-async fn materialize_side(
-    side: &str,
-    path: &std::path::Path,
-    c: &Common,
-    tools: &[Tools],
-    held: &mut Vec<Materialized>,
-    messages: &mut Vec<String>,
-) -> Result<ConnParams> {
-    let what = || format!("loading {side} SQL files {}", path.display());
-    let server = scratch_server(c).await.with_context(what)?;
-    let tool = tools.first().context("no pg_dump found")?;
-    let stage = crate::progress::stage(&format!(
-        "loading {side} SQL files {} into a scratch database on {server}",
-        path.display()
-    ));
-    let limits = files::Limits {
-        statement: c.scratch_timeout,
-        overall: c.dump_timeout,
-    };
-    let (m, warnings) = files::materialize(path, &server, tool, limits)
-        .await
-        .with_context(what)?;
-    stage.done();
-    messages.extend(warnings);
-    let conn = m.conn.clone();
-    held.push(m);
-    Ok(conn)
-}
-
 async fn load_into(
     c: &Common,
     timings: &mut Timings,
-    held: &mut Vec<Materialized>,
+    held: &mut files::Scratches,
 ) -> Result<Loaded> {
     let t0 = Instant::now();
     let src_ep = Endpoint::resolve(c.source.as_deref(), Side::Source)?;
@@ -313,13 +260,16 @@ async fn load_into(
     let target_conn = tp.clone();
     let mut sp = sp;
     let mut tp = tp;
+    let target = (&tgt_ep, target_conn.as_ref());
     if let Some(p) = &src_files {
-        sp = Some(materialize_side("source", p, c, &tools, held, &mut messages).await?);
+        let conn = files::materialize_side("source", p, c, target, &tools, held, &mut messages);
+        sp = Some(conn.await?);
     }
     if let Some(p) = &tgt_files {
-        tp = Some(materialize_side("target", p, c, &tools, held, &mut messages).await?);
+        let conn = files::materialize_side("target", p, c, target, &tools, held, &mut messages);
+        tp = Some(conn.await?);
     }
-    if !held.is_empty() {
+    if src_files.is_some() || tgt_files.is_some() {
         timings.lap("load SQL files", t1);
     }
 
