@@ -40,6 +40,7 @@ impl Cli {
             Command::Diff(a) => &a.common,
             Command::Plan(a) => &a.common,
             Command::Apply(a) => &a.common,
+            Command::Dump(a) => &a.common,
         }
     }
 }
@@ -55,6 +56,10 @@ pub enum Command {
     /// Plan (or read a reviewed plan) and apply it to TARGET, then verify by dumping again.
     #[command(after_help = format!("{ENDPOINTS}\n\nHazards: {}\n\n{EXIT_CODES}", crate::plan::Hazard::ALL.map(|h| h.name()).join(", ")))]
     Apply(ApplyArgs),
+    /// Write SOURCE's schema as SQL files, one per object (DIR/<schema>/<kind>/<name>.sql),
+    /// with load-order.txt: a folder that loads back as it is (schema as code).
+    #[command(after_help = format!("{ENDPOINTS}\n\n{EXIT_CODES}"))]
+    Dump(DumpArgs),
 }
 
 #[derive(Args, Clone)]
@@ -177,6 +182,15 @@ pub struct PlanArgs {
     pub online: bool,
     #[command(flatten)]
     pub preflight: Preflight,
+}
+
+#[derive(Args, Debug)]
+pub struct DumpArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The directory to write (new or empty).
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub output: PathBuf,
 }
 
 #[derive(Args, Debug)]

@@ -43,14 +43,15 @@ pub fn list(path: &Path) -> Result<Vec<PathBuf>> {
     walk(path, Path::new(""), 0, &mut found)?;
     found.sort();
     let order = path.join(ORDER_FILE);
+    // An order file that lists nothing says the schema is empty (a dump of an empty
+    // database); without one, an empty directory is more likely the wrong one.
     let files = if order.is_file() {
         ordered(path, &order, &found)?
+    } else if found.is_empty() {
+        bail!("no .sql files in this directory: an empty schema would make a plan that drops everything (an empty {ORDER_FILE} says the schema is meant to be empty)");
     } else {
         found
     };
-    if files.is_empty() {
-        bail!("no .sql files in this directory: an empty schema would make a plan that drops everything");
-    }
     Ok(files.into_iter().map(|f| path.join(f)).collect())
 }
 
@@ -160,8 +161,10 @@ pub async fn load(files: &[PathBuf], conn: &ConnParams, psql: &Path, limits: Lim
     let mut conn = conn.clone();
     // In the connection string rather than PGOPTIONS, which an `options` keyword there would
     // override. client_min_messages keeps NOTICEs out of the stderr the error is read from.
+    // check_function_bodies off, as pg_dump's scripts set it: a function's body may name
+    // what a later file creates (pg_dump orders SQL-language bodies by nothing).
     let ours = format!(
-        "-c statement_timeout={} -c client_min_messages=warning",
+        "-c statement_timeout={} -c client_min_messages=warning -c check_function_bodies=off",
         limits.statement.as_ms()
     );
     let options = match conn.get("options") {
@@ -243,6 +246,9 @@ pub fn failure(stderr: &str, statement_timeout: Millis) -> String {
     if let Some(ext) = missing_extension {
         return format!("{line} (the extension {ext} is not installed on the scratch server: install it there, or load the files on a server that has it with --scratch URL)");
     }
+    if let Some(role) = missing_role(&line) {
+        return format!("{line} (roles belong to the server, not to a database: create the role {role} on the scratch server, or load the files on a throwaway server (no --scratch), where pgalign creates the roles they name)");
+    }
     if line.contains("canceling statement due to statement timeout") {
         return format!("{line} (a statement ran longer than --scratch-timeout {statement_timeout}: raise it if the statement is meant to take that long)");
     }
@@ -295,34 +301,69 @@ impl Drop for Materialized {
     }
 }
 
+/// More roles than this missing is not a few owners and grantees: something else is wrong.
+const MAX_ROLES: usize = 100;
+
 /// Loads `files` (from `list`) into a new scratch database on `server`. Returns it (with the
 /// warnings of the stale-database cleanup), or the error of the load, the database dropped.
+/// `make_roles` (a throwaway server, whose roles are its own): a role the files name that does
+/// not exist is created there, and the files loaded again on a new database.
 pub async fn materialize(
     files: &[PathBuf],
     server: &ConnParams,
     tools: &Tools,
     limits: Limits,
+    make_roles: bool,
 ) -> Result<(Materialized, Vec<String>)> {
     let psql = psql_of(tools)?;
-    let (s, mut warnings) = scratch::create(server, scratch::Purpose::Files)
-        .await
-        .with_context(|| format!("creating a scratch database on {server}"))?;
-    let m = Materialized {
-        conn: s.conn.clone(),
-        scratch: Some(s),
-    };
-    match load(files, &m.conn, &psql, limits).await {
-        Ok(()) => Ok((m, warnings)),
-        Err(e) => {
-            if let Some(w) = m.release().await {
-                warnings.push(w);
+    let mut warnings = Vec::new();
+    let mut made: Vec<String> = Vec::new();
+    loop {
+        let (s, w) = scratch::create(server, scratch::Purpose::Files)
+            .await
+            .with_context(|| format!("creating a scratch database on {server}"))?;
+        warnings.extend(w);
+        let m = Materialized {
+            conn: s.conn.clone(),
+            scratch: Some(s),
+        };
+        let e = match load(files, &m.conn, &psql, limits).await {
+            Ok(()) => return Ok((m, warnings)),
+            Err(e) => e,
+        };
+        warnings.extend(m.release().await);
+        let role = missing_role(&format!("{e:#}")).filter(|r| !made.contains(r));
+        match role {
+            Some(role) if make_roles && made.len() < MAX_ROLES => {
+                create_role(server, &role)
+                    .await
+                    .with_context(|| format!("creating the role {role} the files name"))?;
+                made.push(role);
             }
-            match warnings.is_empty() {
-                true => Err(e),
-                false => Err(anyhow!("{e:#} ({})", warnings.join("; "))),
-            }
+            _ if warnings.is_empty() => return Err(e),
+            _ => return Err(anyhow!("{e:#} ({})", warnings.join("; "))),
         }
     }
+}
+
+/// The role in psql's `ERROR: role "app" does not exist`.
+fn missing_role(error: &str) -> Option<String> {
+    let re = Regex::new(r#"ERROR: role "((?:[^"]|"")+)" does not exist"#).ok()?;
+    Some(re.captures(error)?[1].replace("\"\"", "\""))
+}
+
+async fn create_role(server: &ConnParams, role: &str) -> Result<()> {
+    let work = async {
+        let t = crate::apply::connect::connect(server).await?;
+        let sql = format!("CREATE ROLE {}", crate::catalog::quote_ident(role));
+        t.client
+            .batch_execute(&sql)
+            .await
+            .map_err(|e| anyhow!("{}", crate::apply::pg_error_text(&e)))
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), work)
+        .await
+        .map_err(|_| anyhow!("no answer within 60 s"))?
 }
 
 #[cfg(test)]
@@ -349,6 +390,12 @@ mod tests {
         let timeout = "psql:loop.sql:2: ERROR:  canceling statement due to statement timeout\nCONTEXT:  PL/pgSQL function inline_code_block line 1 at LOOP\n";
         assert!(failure(timeout, t).contains("--scratch-timeout 1s"));
         assert!(failure("psql: error: connection refused\n", t).contains("connection refused"));
+        let role = "psql:t.sql:4: ERROR:  role \"the \"\"app\"\"\" does not exist\n";
+        assert!(failure(role, t).contains("create the role the \"app\" on"));
+        assert_eq!(
+            missing_role(&failure(role, t)).as_deref(),
+            Some("the \"app\"")
+        );
     }
 
     #[test]
@@ -382,6 +429,8 @@ mod tests {
         bad("a.sql\nc.sql\n", ":2: c.sql: no such file");
         let empty = tempfile::tempdir().unwrap();
         assert!(format!("{:#}", list(empty.path()).unwrap_err()).contains("no .sql files"));
+        std::fs::write(empty.path().join(ORDER_FILE), "# nothing\n").unwrap();
+        assert!(list(empty.path()).unwrap().is_empty());
     }
 
     #[test]

@@ -36,5 +36,8 @@ pub async fn run(cli: Cli, stdout_is_tty: bool, out: &mut impl Write) -> anyhow:
             interrupt::or_interrupted("planning", commands::plan::run(a, out)).await
         }
         Command::Apply(a) => commands::apply::run(a, out).await,
+        Command::Dump(a) => {
+            interrupt::or_interrupted("dumping to files", commands::dump_files::run(a)).await
+        }
     }
 }

@@ -174,7 +174,8 @@ pub async fn materialize_side(
         statement: c.scratch_timeout,
         overall: c.dump_timeout,
     };
-    let (m, warnings) = files::materialize(&list, &server, tool, limits)
+    let throwaway = held.server.is_some();
+    let (m, warnings) = files::materialize(&list, &server, tool, limits, throwaway)
         .await
         .with_context(what)?;
     stage.done();

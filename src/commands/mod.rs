@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod diff;
+pub mod dump_files;
 mod files;
 pub mod plan;
 mod preflight;
