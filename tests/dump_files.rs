@@ -63,7 +63,8 @@ fn fixture_schemas_dump_to_files_that_load_back_equal() {
         "comment/removed_from_every_kind",
         "constraint/add_exclusion_with_btree_gist",
         "grant/column_level_grant",
-        "type/enum_add_value_in_middle",
+        // pg_dump's "no default of its own" markers, written as the planner runs them.
+        "table/partition_without_its_parents_default",
     ] {
         let dir = repo().join("fixtures").join(case);
         if !dir.join("old.sql").is_file() {

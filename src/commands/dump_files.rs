@@ -114,24 +114,9 @@ pub fn layout(cat: &Catalog) -> Vec<(PathBuf, String)> {
         if !text.is_empty() {
             text.push('\n');
         }
-        text.push_str(&block_sql(b));
+        text.push_str(&crate::plan::create_sql(b));
     }
     files
-}
-
-/// The block as it loads: the table settings it was made under, its statements, and the
-/// settings back to their defaults (files load one after another in one session).
-fn block_sql(b: &Block) -> String {
-    let mut sql = String::new();
-    for st in b.settings() {
-        sql.push_str(st);
-        sql.push_str(";\n");
-    }
-    sql.push_str(&b.sql());
-    if !b.settings().is_empty() {
-        sql.push_str("SET default_tablespace = '';\nSET default_table_access_method = heap;\n");
-    }
-    sql
 }
 
 /// `<schema>/<kind>/<name>.sql`; a schema's own file under its name, objects of no schema
