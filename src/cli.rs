@@ -56,8 +56,10 @@ pub enum Command {
     /// Plan (or read a reviewed plan) and apply it to TARGET, then verify by dumping again.
     #[command(after_help = format!("{ENDPOINTS}\n\nHazards: {}\n\n{EXIT_CODES}", crate::plan::Hazard::ALL.map(|h| h.name()).join(", ")))]
     Apply(ApplyArgs),
-    /// Write SOURCE's schema as SQL files, one per object (DIR/<schema>/<kind>/<name>.sql),
-    /// with load-order.txt: a folder that loads back as it is (schema as code).
+    /// Write SOURCE's schema as SQL files, one per object, that load back as they are.
+    ///
+    /// DIR/<schema>/<kind>/<name>.sql, in the order load-order.txt lists (schema as code: the
+    /// directory is an endpoint for diff, plan and apply).
     #[command(after_help = format!("{ENDPOINTS}\n\n{EXIT_CODES}"))]
     Dump(DumpArgs),
 }

@@ -57,7 +57,7 @@ pub async fn run(args: &DumpArgs) -> Result<Outcome> {
     let files = layout(&cat);
     write(&args.output, &files)?;
     messages.push(format!(
-        "wrote {} file(s) for {} object(s) to {} (load order in {ORDER_FILE})",
+        "wrote {} file(s) ({} dump entries) to {} (load order in {ORDER_FILE})",
         files.len(),
         cat.blocks.len(),
         args.output.display()

@@ -202,8 +202,9 @@ pub fn validate(loaded: &Loaded, d: &crate::diff::Diff) -> Result<()> {
 }
 
 /// Resolves, dumps (in parallel) and catalogs both sides. A side that is SQL files is loaded
-/// into a scratch database first, dumped from there, and the database dropped before this
-/// returns, whatever happened (`Materialized` drops it even when a signal drops this future).
+/// into a scratch database first (on a throwaway server when no --scratch is given), dumped
+/// from there, and the database and server removed before this returns, whatever happened:
+/// when a signal drops this future, their `Drop`s remove them.
 pub async fn load(c: &Common, timings: &mut Timings) -> Result<Loaded> {
     let mut held = files::Scratches::default();
     let loaded = load_into(c, timings, &mut held).await;
