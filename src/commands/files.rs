@@ -125,7 +125,20 @@ async fn host(
         return Ok(h.clone());
     }
     let h = match given_server(c).await? {
-        Some(s) => s,
+        Some(s) => {
+            // Both asked at once; either may say nothing (a dump file without its header).
+            let scratch_ep = Endpoint::Database(s.clone());
+            let (theirs, ours) = tokio::join!(
+                target_major(target.0, target.1),
+                target_major(&scratch_ep, Some(&s))
+            );
+            if let (Some(t), Some(o)) = (theirs, ours) {
+                if t != o {
+                    messages.push(format!("warning: the scratch server runs PostgreSQL {o} and TARGET {t}: pg_dump writes some definitions differently on other majors, which would show as differences; load on a server of {t} (or leave out --scratch: pgalign starts one)"));
+                }
+            }
+            s
+        }
         None => {
             let major = match c.scratch_major {
                 Some(m) => Some(m),
