@@ -250,8 +250,11 @@ pub struct ApplyArgs {
 
 fn parse_rehearsal_server(s: &str) -> Result<Endpoint, String> {
     match Endpoint::parse(s) {
-        Ok(Endpoint::DumpFile(_) | Endpoint::SqlFiles(_)) => {
-            Err("a rehearsal needs a database server, not a file".into())
+        Ok(Endpoint::DumpFile(_)) => {
+            Err("a rehearsal needs a database server, not a dump file".into())
+        }
+        Ok(Endpoint::SqlFiles(_)) => {
+            Err("a rehearsal needs a database server, not SQL files".into())
         }
         Ok(e) => Ok(e),
         Err(e) => Err(format!("{e:#}")),
