@@ -279,6 +279,19 @@ fn bad_files_are_one_line_errors_and_leave_nothing_behind() {
         start.elapsed()
     );
 
+    // A scratch server that does not answer: its password is in no error.
+    let o = pgalign(&[
+        "plan",
+        "--source",
+        &ext,
+        "--target",
+        &tgt,
+        "--scratch",
+        "postgres://u:S3cretPW42@127.0.0.1:1/db",
+    ]);
+    assert_one_line_error(&o, &["ext.sql", "127.0.0.1:1"]);
+    assert!(!stderr(&o).contains("S3cret"), "{}", stderr(&o));
+
     assert_no_leftover(&before, "after the bad files");
 
     // SIGINT while the endless loop runs: the database is dropped before pgalign exits.
