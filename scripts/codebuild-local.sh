@@ -76,8 +76,8 @@ tgt_arn="$(secret "pgalign-cbl-$$/production" "$tgt_db")"
 # buildspec version 0.2), phases install, pre_build, build, post_build; a failed install or
 # pre_build skips the rest, a failed build still runs post_build; `finally` always runs after
 # its phase; then the artifacts section. Exit 0 when the build SUCCEEDED.
-emulate() { # SRC_DIR
-  "$py" - "$repo/buildspec.yml" "$1" <<'PY'
+emulate() { # SRC_DIR [BUILDSPEC]
+  "$py" - "${2:-$repo/buildspec.yml}" "$1" <<'PY'
 import glob, os, shlex, shutil, subprocess, sys, yaml
 
 spec_path, src = sys.argv[1], sys.argv[2]
@@ -152,9 +152,11 @@ PY
 
 runs=0
 # run NAME EXPECT(SUCCEEDED|FAILED) [VAR=VALUE...]: a build in its own source directory.
-run() {
-  local name="$1" expect="$2"
-  shift 2
+run() { run_spec "$repo/buildspec.yml" "$@"; }
+# run_spec BUILDSPEC NAME EXPECT [VAR=VALUE...]: the same with another buildspec (a batch's).
+run_spec() {
+  local spec="$1" name="$2" expect="$3"
+  shift 3
   local dir="$tmp/$name"
   mkdir -p "$dir"
   ln -s "$repo/scripts" "$dir/scripts"
@@ -166,7 +168,7 @@ run() {
     export SOURCE_DB_SECRETS="$src_arn" TARGET_DB_SECRETS="$tgt_arn" PGALIGN_PG_MAJOR="$server_major" \
       PGALIGN_INSTALL_DIR="$dir/bin" PGALIGN_WORK="$dir/work"
     for kv in "$@"; do export "${kv?}"; done
-    emulate "$dir"
+    emulate "$dir" "$spec"
   ) >"$dir/log" 2>&1 || status=FAILED
   sed 's/^/    /' "$dir/log"
   [ "$status" = "$expect" ] || fail "run $name: build $status, expected $expect (log above)"
@@ -270,5 +272,43 @@ run unrehearsed FAILED PGALIGN_BIN="$built_bin" PGALIGN_APPLY=true PGALIGN_REHEA
   || fail "unrehearsed: the report shows a rehearsal"
 [ "$(psql_ -d "$tgt_db" -Atc "select format_type(atttypid, atttypmod) from pg_attribute where attrelid = 'orders'::regclass and attname = 'pos'")" = point ] \
   || fail "a failed rehearsal or apply changed the target"
+
+# 8. A fleet as a CodeBuild batch: `pgalign fleet codebuild` writes the batch buildspec; each
+# build of its build-list runs here with the variables the batch gives it (its shard), applies
+# to its share of three members (secrets in moto), and uploads its report; `fleet merge` makes
+# one report of the shards'.
+fleet_dbs=()
+members="$tmp/fleet.txt"
+: >"$members"
+for i in 1 2 3; do
+  db="pgalign_cbl_$$_m$i"
+  fleet_dbs+=("$db")
+  psql_ -d postgres -c "CREATE DATABASE $db" >/dev/null
+  echo "m$i $(secret "pgalign-cbl-$$/member-$i" "$db")" >>"$members"
+done
+cleanup_fleet() { for d in "${fleet_dbs[@]}"; do psql_ -d postgres -c "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1; done; }
+trap 'cleanup_fleet; cleanup' EXIT
+(cd "$tmp" && "$built_bin" fleet codebuild --targets fleet.txt --shards 2 -o "$tmp/batch.yml") \
+  || fail "fleet codebuild failed"
+builds="$("$py" -c 'import sys, yaml
+spec = yaml.safe_load(open(sys.argv[1]))
+for b in spec["batch"]["build-list"]:
+    print(b["identifier"], " ".join(f"{k}={v}" for k, v in b["env"]["variables"].items()))' "$tmp/batch.yml")"
+[ "$(wc -l <<<"$builds")" = 2 ] || fail "the batch buildspec does not list 2 builds: $builds"
+reports=()
+while read -r id vars; do
+  mkdir -p "$tmp/$id"
+  cp "$members" "$tmp/$id/fleet.txt"
+  # shellcheck disable=SC2086
+  run_spec "$tmp/batch.yml" "$id" SUCCEEDED PGALIGN_BIN="$built_bin" PGALIGN_APPLY_ARGS="--allow-all-hazards" $vars
+  n="${id#shard_}"
+  [ -f "$(artifact "$id" "fleet-$n.json")" ] || fail "$id: no fleet-$n.json artifact"
+  reports+=(--from "$(artifact "$id" "fleet-$n.json")")
+done <<<"$builds"
+"$built_bin" fleet merge "${reports[@]}" --report-md "$tmp/fleet.md" >"$tmp/merge.out" || fail "fleet merge: exit $? ($(cat "$tmp/merge.out"))"
+grep -q '^3 member(s): 3 applied$' "$tmp/merge.out" || fail "fleet merge: $(cat "$tmp/merge.out")"
+for db in "${fleet_dbs[@]}"; do
+  [ "$(psql_ -d "$db" -Atc "select count(*) from pg_class where relname = 'items'")" = 1 ] || fail "fleet: $db was not aligned"
+done
 
 say "all $runs runs behaved as expected"

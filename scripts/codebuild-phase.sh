@@ -4,6 +4,7 @@
 #
 #   scripts/codebuild-phase.sh install   a pg_dump new enough for the servers, and pgalign
 #   scripts/codebuild-phase.sh build     plan; apply when PGALIGN_APPLY=true
+#   scripts/codebuild-phase.sh fleet     one build of a fleet batch (see phase_fleet)
 #
 # Settings (environment variables of the CodeBuild project; all optional but the first two):
 #   SOURCE_DB_SECRETS, TARGET_DB_SECRETS   ARNs of the Secrets Manager secrets (RDS JSON) of the
@@ -297,8 +298,50 @@ phase_build() {
   exit $rc
 }
 
+# One build of a fleet batch (the buildspec `pgalign fleet codebuild` writes): this build's
+# share of the members (PGALIGN_FLEET_SHARD=I/N) of the members file PGALIGN_FLEET_TARGETS,
+# with PGALIGN_FLEET_ACTION (apply, or diff for a drift check); SOURCE as for a single build.
+# Its report is pgalign-out/fleet-I.json and .md.
+phase_fleet() {
+  mkdir -p "$out"
+  local bin
+  bin="$(pgalign_bin)"
+  [ -n "$bin" ] || { result error; die "pgalign is not installed: run the install phase first"; }
+  [ -n "${PGALIGN_FLEET_TARGETS:-}" ] || { result error; die "set PGALIGN_FLEET_TARGETS (the members file, a path in the repository)"; }
+  [ -n "${SOURCE_DB_SECRETS:-}${SOURCE_DATABASE_URL:-}" ] || { result error; die "set SOURCE_DB_SECRETS (the ARN of the source database's secret) on the CodeBuild project"; }
+  local shard="${PGALIGN_FLEET_SHARD:-1/1}" action="${PGALIGN_FLEET_ACTION:-apply}"
+  case "$action" in diff|apply) ;; *) result error; die "PGALIGN_FLEET_ACTION must be diff or apply, not $action" ;; esac
+  local common=(--progress "${PGALIGN_PROGRESS:-plain}")
+  [ -n "${PGALIGN_SSLMODE:-}" ] && common+=(--sslmode "$PGALIGN_SSLMODE")
+  [ -n "${PGALIGN_SSLROOTCERT:-}" ] && common+=(--sslrootcert "$(rootcert_path)")
+  local extra=() apply_extra=() rehearse=()
+  read -r -a extra <<<"${PGALIGN_ARGS:-}"
+  if [ "$action" = apply ]; then
+    read -r -a apply_extra <<<"${PGALIGN_APPLY_ARGS:-}"
+    if [ -n "${PGALIGN_REHEARSE_ON:-}" ]; then rehearse=(--rehearse-on "$PGALIGN_REHEARSE_ON")
+    elif [ "${PGALIGN_REHEARSE:-true}" != "false" ]; then rehearse=(--rehearse); fi
+  fi
+  local n="${shard%%/*}"
+  say "pgalign fleet $action, shard $shard of $PGALIGN_FLEET_TARGETS"
+  "$bin" fleet "$action" --targets "$PGALIGN_FLEET_TARGETS" --shard "$shard" "${common[@]}" \
+    "${extra[@]}" "${rehearse[@]}" "${apply_extra[@]}" \
+    --report "$out/fleet-$n.json" --report-md "$out/fleet-$n.md"
+  local rc=$?
+  case $rc in
+    0) result "$([ "$action" = apply ] && echo applied || echo no-differences)" ;;
+    2) result "$([ "$action" = apply ] && echo residue || echo differences)" ;;
+    3) result refused ;;
+    *) result error ;;
+  esac
+  [ -f "$out/fleet-$n.md" ] && { echo "----- fleet-$n.md -----"; cat "$out/fleet-$n.md"; echo "-----------------------"; }
+  # A drift check succeeds with differences unless asked to fail on them, as a single build.
+  if [ "$action" = diff ] && [ $rc -eq 2 ] && [ "${PGALIGN_FAIL_ON_DIFF:-false}" != "true" ]; then rc=0; fi
+  exit $rc
+}
+
 case "$phase" in
   install) phase_install ;;
   build) phase_build ;;
-  *) echo "usage: scripts/codebuild-phase.sh install|build" >&2; exit 2 ;;
+  fleet) phase_fleet ;;
+  *) echo "usage: scripts/codebuild-phase.sh install|build|fleet" >&2; exit 2 ;;
 esac

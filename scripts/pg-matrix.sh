@@ -257,8 +257,8 @@ if [ -n "$serve" ]; then
   while :; do sleep 3600 & wait $! || true; done
 fi
 
-cargo test --quiet --no-run --test fixtures --test versions >/dev/null 2>&1 \
-  || cargo test --no-run --test fixtures --test versions
+cargo test --quiet --no-run --test fixtures --test versions --test impact >/dev/null 2>&1 \
+  || cargo test --no-run --test fixtures --test versions --test impact
 
 # ---------------------------------------------------------------- run -------------------------
 
@@ -330,6 +330,16 @@ for m in ${majors//,/ }; do
   fi
   total_passed=$((total_passed + passed)); total_failed=$((total_failed + failed))
   total_known=$((total_known + known)); total_skipped=$((total_skipped + skipped))
+  # The lock each statement form takes, as plans state it, against this major's pg_locks
+  # (seconds): lock levels are per major in PostgreSQL's docs.
+  if env PGALIGN_TEST_HOST="$host" PGALIGN_TEST_PORT="${port_of[$m]}" PGALIGN_TEST_USER="$luser" \
+      ${client_bin:+PGALIGN_TEST_BINDIR="$client_bin" PG_DUMP="$client_bin/pg_dump"} \
+      cargo test --quiet --test impact -- each_statement_form_takes_the_lock_the_plan_says \
+      >"$logs/locks-$m.out" 2>&1; then
+    echo "MATRIX locks major=$m ok"
+  else
+    echo "MATRIX locks major=$m FAILED"; status=1; say "details: $logs/locks-$m.out"
+  fi
 done
 echo "MATRIX total majors=$majors passed=$total_passed failed=$total_failed known=$total_known skipped=$total_skipped seconds=$((SECONDS - t_all))"
 

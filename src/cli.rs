@@ -41,6 +41,7 @@ impl Cli {
             Command::Plan(a) => &a.common,
             Command::Apply(a) => &a.common,
             Command::Dump(a) => &a.common,
+            Command::Fleet(f) => &f.apply.common,
         }
     }
 }
@@ -62,6 +63,66 @@ pub enum Command {
     /// directory is an endpoint for diff, plan and apply).
     #[command(after_help = format!("{ENDPOINTS}\n\n{EXIT_CODES}"))]
     Dump(DumpArgs),
+    /// Diff, plan or apply one SOURCE against many TARGETs (a members file), N at a time.
+    #[command(after_help = format!("{ENDPOINTS}\n\nMembers file: one member a line, NAME ENDPOINT (any endpoint above; a dump\nfile for diff and plan); # starts a comment.\n\nExit codes:\n  0  every member equal (diff, plan) or applied and verified\n  1  an error on any member\n  3  refused by hazards (or --max-rewrite) on any member\n  2  otherwise, some member differs, has residue, or was not started"))]
+    Fleet(FleetArgs),
+}
+
+/// What a fleet run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FleetAction {
+    /// Each member's drift from SOURCE.
+    Diff,
+    /// Each member's plan.
+    Plan,
+    /// Apply to each member.
+    Apply,
+    /// Write a CodeBuild batch buildspec: --shards builds, each a --shard of the members.
+    Codebuild,
+    /// Merge the JSON reports of several fleet runs (a batch's shards) into one.
+    Merge,
+}
+
+#[derive(Args, Debug)]
+pub struct FleetArgs {
+    /// diff (drift check), plan (with --out-dir: a plan file per member) or apply.
+    #[arg(value_enum)]
+    pub action: FleetAction,
+    /// The members: one a line, NAME ENDPOINT.
+    #[arg(long, value_name = "FILE")]
+    pub targets: Option<PathBuf>,
+    /// Only this share of the members: the I-th of N (members I, I+N, I+2N, ... in file
+    /// order), for one build of a CodeBuild batch.
+    #[arg(long, value_name = "I/N", value_parser = crate::fleet::Shard::parse)]
+    pub shard: Option<crate::fleet::Shard>,
+    /// codebuild: how many builds the batch runs (1-100).
+    #[arg(long, default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub shards: u32,
+    /// codebuild: write the buildspec here (default: stdout).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// SOURCE's template schema, compared with each `schema=TENANT` member's schema as if it
+    /// bore the tenant's name (schema-per-tenant databases).
+    #[arg(long, value_name = "NAME")]
+    pub source_schema: Option<String>,
+    /// merge: a fleet JSON report to merge (repeatable).
+    #[arg(long = "from", value_name = "FILE")]
+    pub from: Vec<PathBuf>,
+    /// Members processed at once.
+    #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub jobs: u32,
+    /// Run the first N members (in file order) first; when any of them fails or is refused,
+    /// start no other.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub canary: u32,
+    /// Start no more members once K have failed or been refused.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_failures: Option<u32>,
+    /// Write each member's plan (plan: NAME.sql) or apply log (apply: NAME.log) here.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub apply: ApplyArgs,
 }
 
 #[derive(Args, Clone)]
@@ -195,7 +256,7 @@ pub struct DumpArgs {
     pub output: PathBuf,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub struct ApplyArgs {
     #[command(flatten)]
     pub common: Common,

@@ -228,6 +228,31 @@ pub struct RestoreOptions {
     pub no_privileges: bool,
 }
 
+impl RestoreOptions {
+    fn add_to(self, cmd: &mut Command) {
+        if self.no_owner {
+            cmd.arg("--no-owner");
+        }
+        if self.no_privileges {
+            cmd.arg("--no-privileges");
+        }
+    }
+}
+
+/// What a pg_dump, pg_restore or psql connecting to `conn` gets in its environment: the password
+/// (never on its command line), an application name and a connect timeout unless given.
+pub fn connection_env(cmd: &mut Command, conn: &ConnParams) {
+    if let Some(p) = conn.password() {
+        cmd.env("PGPASSWORD", p);
+    }
+    if conn.get("application_name").is_none() {
+        cmd.env("PGAPPNAME", "pgalign");
+    }
+    if conn.resolved("connect_timeout").is_none() {
+        cmd.env("PGCONNECT_TIMEOUT", "30");
+    }
+}
+
 /// Restores a custom-format archive's schema into the (empty) database `conn` names: one
 /// transaction, stopping at the first error, within `--dump-timeout`. The password reaches
 /// pg_restore through its environment only.
@@ -243,26 +268,13 @@ pub async fn restore_schema(
         // rehearsed on as if it were TARGET's.
         .arg("--single-transaction")
         .arg(format!("--dbname={}", conn.conninfo()));
-    if opts.no_owner {
-        cmd.arg("--no-owner");
-    }
-    if opts.no_privileges {
-        cmd.arg("--no-privileges");
-    }
+    opts.add_to(&mut cmd);
     cmd.arg(archive)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    if let Some(p) = conn.password() {
-        cmd.env("PGPASSWORD", p);
-    }
-    if conn.get("application_name").is_none() {
-        cmd.env("PGAPPNAME", "pgalign");
-    }
-    if conn.resolved("connect_timeout").is_none() {
-        cmd.env("PGCONNECT_TIMEOUT", "30");
-    }
+    connection_env(&mut cmd, conn);
     let out = bounded("pg_restore", tools.timeout, cmd.output()).await?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -275,6 +287,41 @@ pub async fn restore_schema(
         bail!("pg_restore failed ({}): {first}", out.status);
     }
     Ok(())
+}
+
+/// A custom-format archive's schema as the SQL script pg_restore prints (no server needed), for
+/// a server older than pg_restore's SET lines allow (`restore_schema` then cannot be used: a
+/// pg_restore of 17 or later sends `SET transaction_timeout`, which servers before 17 refuse).
+/// The lines only a newer server or psql understands are left out: `SET transaction_timeout`,
+/// and the `\restrict` / `\unrestrict` meta-commands.
+pub async fn schema_script(archive: &Path, tools: &Tools, opts: RestoreOptions) -> Result<String> {
+    let mut cmd = Command::new(&tools.pg_restore);
+    cmd.arg("--schema-only").arg("--file=-");
+    opts.add_to(&mut cmd);
+    cmd.arg(archive)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let out = bounded("pg_restore", tools.timeout, cmd.output()).await?;
+    if !out.status.success() {
+        bail!(
+            "pg_restore failed ({}): {}",
+            out.status,
+            one_line(&String::from_utf8_lossy(&out.stderr))
+        );
+    }
+    let text =
+        String::from_utf8(out.stdout).context("pg_restore printed text that is not UTF-8")?;
+    Ok(text
+        .lines()
+        .filter(|l| {
+            !(l.starts_with("SET transaction_timeout")
+                || l.starts_with("\\restrict ")
+                || l.starts_with("\\unrestrict "))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect())
 }
 
 /// Runs pg_dump (custom format) on a live database into a temporary archive. Only this part
@@ -300,16 +347,7 @@ pub async fn dump_archive(conn: &ConnParams, tools: &Tools) -> Result<Archive, D
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    // The password goes through the child's environment, never its command line.
-    if let Some(p) = conn.password() {
-        cmd.env("PGPASSWORD", p);
-    }
-    if conn.get("application_name").is_none() {
-        cmd.env("PGAPPNAME", "pgalign");
-    }
-    if conn.resolved("connect_timeout").is_none() {
-        cmd.env("PGCONNECT_TIMEOUT", "30");
-    }
+    connection_env(&mut cmd, conn);
     let out = bounded("pg_dump", tools.timeout, cmd.output())
         .await
         .map_err(DumpError::Other)?;

@@ -184,15 +184,7 @@ pub async fn load(files: &[PathBuf], conn: &ConnParams, psql: &Path, limits: Lim
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        if let Some(p) = conn.password() {
-            cmd.env("PGPASSWORD", p);
-        }
-        if conn.get("application_name").is_none() {
-            cmd.env("PGAPPNAME", "pgalign");
-        }
-        if conn.resolved("connect_timeout").is_none() {
-            cmd.env("PGCONNECT_TIMEOUT", "30");
-        }
+        crate::dump::connection_env(&mut cmd, &conn);
         let out = match tokio::time::timeout_at(deadline, cmd.output()).await {
             Ok(r) => r.context("running psql")?,
             Err(_) => bail!(

@@ -12,6 +12,7 @@ pub mod dump;
 pub mod duration;
 pub mod endpoint;
 pub mod files;
+pub mod fleet;
 pub mod interrupt;
 pub mod plan;
 pub mod preflight;
@@ -39,5 +40,6 @@ pub async fn run(cli: Cli, stdout_is_tty: bool, out: &mut impl Write) -> anyhow:
         Command::Dump(a) => {
             interrupt::or_interrupted("dumping to files", commands::dump_files::run(a)).await
         }
+        Command::Fleet(f) => commands::fleet::run(f, out).await,
     }
 }

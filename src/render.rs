@@ -676,7 +676,6 @@ mod tests {
             own_transaction: false,
             replaces_invalid_index: Some(name.into()),
             on_failure_sql: None,
-            finishes_concurrent_build: false,
             preflight: Vec::new(),
             impact: None,
             mark: Default::default(),

@@ -185,6 +185,21 @@ fn a_directory_loads_in_the_order_its_file_lists() {
         plan.contains("CREATE TABLE public.t") && plan.contains("CREATE VIEW public.v"),
         "{plan}"
     );
+    // A fleet's SOURCE too: loaded once, dumped, dropped before the members run.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let members = write(elsewhere.path(), "members.txt", &format!("one {tgt}\n"));
+    let o = pgalign(&[
+        "fleet",
+        "diff",
+        "--source",
+        src,
+        "--targets",
+        &members,
+        "--scratch",
+        &scratch,
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("1 differs"), "{}", stdout(&o));
     // TARGET may be SQL files too (plan and diff; apply needs a database).
     let o = pgalign(&[
         "diff",

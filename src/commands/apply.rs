@@ -2,7 +2,7 @@
 //! under an advisory lock, then re-dump TARGET and prove it equals SOURCE.
 
 use super::verify::{self, Verification};
-use super::{connect_params, filter_of, load, Outcome, Timings};
+use super::{connect_params, load, Outcome, Timings};
 use crate::apply;
 use crate::catalog::Catalog;
 use crate::cli::ApplyArgs;
@@ -207,12 +207,7 @@ async fn prepare(
             let loaded = load(&args.common, timings).await?;
             let d = diff::diff(&loaded.source, &loaded.target);
             super::validate(&loaded, &d)?;
-            let opts = plan::Options {
-                lock_timeout: args.timeouts.lock_timeout,
-                statement_timeout: args.timeouts.statement_timeout,
-                online: args.online,
-                filter: filter_of(&args.common),
-            };
+            let opts = super::plan_options(&args.common, &args.timeouts, args.online);
             let planned = plan::plan(&loaded.source, &loaded.target, &d, &opts);
             (planned, Some(loaded.source), loaded.target_archive)
         }

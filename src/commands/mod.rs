@@ -4,6 +4,7 @@ pub mod apply;
 pub mod diff;
 pub mod dump_files;
 mod files;
+pub mod fleet;
 pub mod plan;
 mod preflight;
 mod rehearse;
@@ -76,6 +77,16 @@ pub struct Loaded {
     /// TARGET's schema as pg_dump wrote it (when it is a database), for a rehearsal to restore.
     pub target_archive: Option<dump::Archive>,
     pub messages: Vec<String>,
+}
+
+/// The planner's options from a command's flags.
+pub fn plan_options(c: &Common, t: &crate::cli::Timeouts, online: bool) -> crate::plan::Options {
+    crate::plan::Options {
+        lock_timeout: t.lock_timeout,
+        statement_timeout: t.statement_timeout,
+        online,
+        filter: filter_of(c),
+    }
 }
 
 pub fn filter_of(c: &Common) -> Filter {

@@ -15,12 +15,7 @@ pub async fn run(args: &PlanArgs, out: &mut impl Write) -> Result<Outcome> {
     super::validate(&loaded, &d)?;
     timings.lap("diff", t);
     let t = Instant::now();
-    let opts = plan::Options {
-        lock_timeout: args.timeouts.lock_timeout,
-        statement_timeout: args.timeouts.statement_timeout,
-        online: args.online,
-        filter: super::filter_of(&args.common),
-    };
+    let opts = super::plan_options(&args.common, &args.timeouts, args.online);
     let p = plan::plan(&loaded.source, &loaded.target, &d, &opts);
     timings.lap("plan", t);
     let t = Instant::now();

@@ -152,6 +152,48 @@ pub async fn run(
     report
 }
 
+/// TARGET's schema into the scratch database: pg_restore itself, unless it is 17 or later and
+/// the server older (it would send `SET transaction_timeout`, which such a server refuses:
+/// common, as the newest client tools dump every major): then pg_restore's script, without
+/// that line, run on a connection of pgalign's in one transaction.
+pub(super) async fn restore(
+    archive: &std::path::Path,
+    conn: &crate::endpoint::ConnParams,
+    tool: &dump::Tools,
+    opts: RestoreOptions,
+) -> anyhow::Result<()> {
+    let target = apply::connect::connect(conn).await?;
+    let major = target
+        .client
+        .query_one(
+            "SELECT current_setting('server_version_num')::int / 10000",
+            &[],
+        )
+        .await?
+        .try_get::<_, i32>(0)?;
+    if tool.major < 17 || major >= 17 {
+        drop(target);
+        return dump::restore_schema(archive, conn, tool, opts).await;
+    }
+    let script = format!(
+        "BEGIN;\n{}\nCOMMIT;",
+        dump::schema_script(archive, tool, opts).await?
+    );
+    let run = target.client.batch_execute(&script);
+    match tokio::time::timeout(tool.timeout.as_duration(), run).await {
+        Ok(r) => r.map_err(|e| {
+            anyhow::anyhow!(
+                "restoring pg_restore's script: {}",
+                apply::pg_error_text(&e)
+            )
+        }),
+        Err(_) => anyhow::bail!(
+            "restoring the schema did not finish within {} and was stopped (raise --dump-timeout)",
+            tool.timeout
+        ),
+    }
+}
+
 /// Restore, apply, verify: fills `report`, stopping at the first thing that goes wrong.
 async fn on_scratch(
     scratch: &Scratch,
@@ -175,7 +217,7 @@ async fn on_scratch(
     let stage = crate::progress::stage("rehearsal: restoring TARGET's schema");
     let restored = interrupt::or_interrupted(
         "restoring TARGET's schema for the rehearsal",
-        dump::restore_schema(inputs.archive, &scratch.conn, tool, opts),
+        restore(inputs.archive, &scratch.conn, tool, opts),
     )
     .await;
     if restored.is_ok() {

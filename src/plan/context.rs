@@ -131,7 +131,6 @@ impl Ctx<'_> {
             own_transaction: false,
             replaces_invalid_index: None,
             on_failure_sql: None,
-            finishes_concurrent_build: false,
             preflight: Vec::new(),
             impact: None,
             mark: Mark {

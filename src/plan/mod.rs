@@ -132,10 +132,6 @@ pub struct Step {
     /// autocommit, when this step's group fails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_failure_sql: Option<String>,
-    /// Finishes what the concurrent build before it started (attaches the index it built as
-    /// the constraint): a dry run, which cannot build concurrently, leaves it out too.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub finishes_concurrent_build: bool,
     /// What preflight asks of TARGET's rows before anything is locked: rows that would make
     /// this step fail, or that it loses.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -55,7 +55,6 @@ fn plain_step(kind: ObjectKind, object: &str, sql: &str) -> Step {
         own_transaction: false,
         replaces_invalid_index: None,
         on_failure_sql: None,
-        finishes_concurrent_build: false,
         preflight: Vec::new(),
         impact: None,
         mark: Mark::default(),

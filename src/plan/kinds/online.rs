@@ -165,7 +165,6 @@ pub(super) fn create_online(
                 vec![Hazard::AccessExclusiveLock],
             );
             a.own_transaction = true;
-            a.finishes_concurrent_build = true;
             Some(vec![b, a])
         }
         _ => None,
