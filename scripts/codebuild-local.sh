@@ -50,7 +50,8 @@ trap cleanup EXIT
 unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_SESSION_TOKEN AWS_ROLE_ARN AWS_WEB_IDENTITY_TOKEN_FILE \
   AWS_CONTAINER_CREDENTIALS_RELATIVE_URI AWS_CONTAINER_CREDENTIALS_FULL_URI \
   PGPASSWORD PGHOST PGPORT PGUSER PGDATABASE PGSSLMODE \
-  SOURCE_DATABASE_URL TARGET_DATABASE_URL SOURCE_DB_SECRETS TARGET_DB_SECRETS \
+  SOURCE_DATABASE_URL TARGET_DATABASE_URL SOURCE_DB_SECRETS TARGET_DB_SECRETS SOURCE_SCHEMA_DIR \
+  PGALIGN_SCRATCH_URL \
   PGALIGN_APPLY PGALIGN_ARGS PGALIGN_APPLY_ARGS PGALIGN_FAIL_ON_DIFF PGALIGN_RELEASE_URL \
   PGALIGN_RELEASE_SHA256 PGALIGN_SSLMODE PGALIGN_SSLROOTCERT PGALIGN_REHEARSE PGALIGN_REHEARSE_ON
 export AWS_CONFIG_FILE=/nonexistent/aws-config AWS_SHARED_CREDENTIALS_FILE=/nonexistent/aws-credentials
@@ -202,13 +203,30 @@ run missing-secret FAILED PGALIGN_BIN="$built_bin" \
 grep -q 'pgalign: error: .*pgalign-cbl-nope.* not found' "$tmp/missing-secret/log" || fail "missing-secret: no clear error"
 [ "$(exported missing-secret PGALIGN_RESULT)" = error ] || fail "missing-secret: wrong PGALIGN_RESULT"
 
+# 4. SOURCE as SQL files in the repository (SOURCE_SCHEMA_DIR, from `pgalign dump`), loaded
+# into a throwaway server of PGALIGN_PG_MAJOR that the run starts and removes.
+mkdir -p "$tmp/schema-files"
+"$built_bin" dump --source "postgres://$user@$host:$port/$src_db" -o "$tmp/schema-files/schema" 2>/dev/null \
+  || fail "pgalign dump of the source failed"
+# The server's directory goes in TMPDIR: one of this run's own, which the server's user (when
+# run as root) can reach.
+server_tmp="$(mktemp -d /tmp/pgalign-cbl-server.XXXXXX)"
+chmod 755 "$server_tmp"
+run schema-files SUCCEEDED PGALIGN_BIN="$built_bin" SOURCE_DB_SECRETS= SOURCE_SCHEMA_DIR=schema TMPDIR="$server_tmp"
+[ "$(exported schema-files PGALIGN_RESULT)" = differences ] || fail "schema-files: PGALIGN_RESULT=$(exported schema-files PGALIGN_RESULT)"
+grep -q 'CREATE TABLE public.items' "$(artifact schema-files plan.sql)" || fail "schema-files: plan.sql lacks CREATE TABLE public.items"
+grep -q 'source: the SQL files in schema' "$tmp/schema-files/log" || fail "schema-files: the log does not name the files"
+grep -q 'starting a throwaway PostgreSQL' "$tmp/schema-files/log" || fail "schema-files: no throwaway server"
+[ -z "$(ls -A "$server_tmp")" ] || fail "schema-files: the throwaway server left $(ls "$server_tmp")"
+rmdir "$server_tmp"
+
 if ! "$built_bin" apply --help >/dev/null 2>&1; then
   say "SKIP: the apply runs: \`pgalign apply\` does not exist in this build (pgalign apply --help failed)"
   say "all $runs plan-only runs behaved as expected"
   exit 0
 fi
 
-# 4. Apply, pgalign downloaded from a release URL (here a file:// one) with its checksum.
+# 5. Apply, pgalign downloaded from a release URL (here a file:// one) with its checksum.
 sum="$(sha256sum "$built_bin" | cut -d' ' -f1)"
 run apply SUCCEEDED PGALIGN_APPLY=true PGALIGN_RELEASE_URL="file://$built_bin" PGALIGN_RELEASE_SHA256="$sum"
 has_artifacts apply plan.json plan.sql report.json report.md result
@@ -221,11 +239,11 @@ grep -q "Rehearsal on a scratch copy" "$(artifact apply report.md)" || fail "app
 [ "$(psql_ -d "$tgt_db" -Atc "select count(*) from pg_class where relname in ('items', 'order_notes')")" = 2 ] \
   || fail "apply did not change the target"
 
-# 5. Nothing left to do.
+# 6. Nothing left to do.
 run aligned SUCCEEDED PGALIGN_BIN="$built_bin"
 [ "$(exported aligned PGALIGN_RESULT)" = no-differences ] || fail "aligned: PGALIGN_RESULT=$(exported aligned PGALIGN_RESULT)"
 
-# 6. A hazard: TARGET has a column SOURCE lacks. Refused (exit 3) unless allowed.
+# 7. A hazard: TARGET has a column SOURCE lacks. Refused (exit 3) unless allowed.
 psql_ -d "$tgt_db" -c "ALTER TABLE orders ADD COLUMN legacy text" >/dev/null
 run refused FAILED PGALIGN_BIN="$built_bin" PGALIGN_APPLY=true
 [ "$(exported refused PGALIGN_RESULT)" = refused ] || fail "refused: PGALIGN_RESULT=$(exported refused PGALIGN_RESULT)"
@@ -237,7 +255,7 @@ run allowed SUCCEEDED PGALIGN_BIN="$built_bin" PGALIGN_APPLY=true PGALIGN_APPLY_
 [ "$(psql_ -d "$tgt_db" -Atc "select count(*) from information_schema.columns where column_name = 'legacy'")" = 0 ] \
   || fail "allowed: the column is still there"
 
-# 7. A plan that fails its rehearsal (a type change with no cast; preflight, which would say
+# 8. A plan that fails its rehearsal (a type change with no cast; preflight, which would say
 # so first, is skipped): the build fails, TARGET untouched. PGALIGN_REHEARSE=false skips it.
 psql_ -d "$tgt_db" -c "ALTER TABLE orders ADD COLUMN pos point" >/dev/null
 psql_ -d "$src_db" -c "ALTER TABLE orders ADD COLUMN pos integer" >/dev/null

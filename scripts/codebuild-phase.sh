@@ -10,6 +10,13 @@
 #   SOURCE_DB_SECRETS, TARGET_DB_SECRETS   ARNs of the Secrets Manager secrets (RDS JSON) of the
 #                                          desired schema (e.g. staging) and of the one to change
 #                                          (SOURCE_DATABASE_URL / TARGET_DATABASE_URL work too)
+#   SOURCE_SCHEMA_DIR=schema               instead of SOURCE_DB_SECRETS: the desired schema as
+#                                          SQL files in the repository (e.g. from `pgalign dump
+#                                          -o schema`), loaded into a throwaway PostgreSQL server
+#                                          of PGALIGN_PG_MAJOR, installed in the install phase
+#   PGALIGN_SCRATCH_URL                    load SOURCE_SCHEMA_DIR on this server instead (a
+#                                          postgres:// URL or secret:NAME whose user may create
+#                                          databases); then no server is installed
 #   PGALIGN_APPLY=true                     apply the plan; otherwise plan only
 #   PGALIGN_PG_MAJOR=16                    major version of the servers: the pg_dump to install
 #   PGALIGN_RELEASE_URL                    where to download a pgalign binary (scripts/release.sh
@@ -100,6 +107,24 @@ install_pg_client() {
   apt_install "postgresql-client-$major" || die "apt-get install postgresql-client-$major failed"
 }
 
+# SOURCE_SCHEMA_DIR without PGALIGN_SCRATCH_URL: pgalign starts a throwaway server of TARGET's
+# major from /usr/lib/postgresql/MAJOR/bin, so the server package must be there.
+install_pg_server() {
+  [ -n "${SOURCE_SCHEMA_DIR:-}" ] && [ -z "${PGALIGN_SCRATCH_URL:-}" ] || return 0
+  if [ -x "/usr/lib/postgresql/$major/bin/initdb" ] && [ -x "/usr/lib/postgresql/$major/bin/postgres" ]; then
+    say "PostgreSQL $major server binaries found (for loading SOURCE_SCHEMA_DIR)"
+    return 0
+  fi
+  say "installing postgresql-$major (a throwaway server loads SOURCE_SCHEMA_DIR)"
+  [ -f /etc/apt/sources.list.d/pgdg.list ] || install_pg_client
+  apt_install "postgresql-$major" || die "apt-get install postgresql-$major failed"
+  # The package makes and starts a cluster of its own; pgalign needs only the binaries.
+  if command -v pg_dropcluster >/dev/null 2>&1; then
+    sudo_ pg_dropcluster --stop "$major" main >/dev/null 2>&1 || true
+  fi
+  [ -x "/usr/lib/postgresql/$major/bin/initdb" ] || die "postgresql-$major installed but no initdb in /usr/lib/postgresql/$major/bin"
+}
+
 pgalign_bin() {
   if [ -n "${PGALIGN_BIN:-}" ]; then echo "$PGALIGN_BIN"
   elif [ -x "$install_dir/pgalign" ]; then echo "$install_dir/pgalign"
@@ -172,6 +197,7 @@ phase_install() {
       die "postgresql-client-$major installed but no pg_dump $major found"
     fi
   fi
+  install_pg_server
   install_pgalign
   case "${PGALIGN_SSLROOTCERT:-}" in
     https://*|http://*)
@@ -194,9 +220,9 @@ phase_build() {
   local bin
   bin="$(pgalign_bin)"
   [ -n "$bin" ] || { result error; die "pgalign is not installed: run the install phase first"; }
-  if [ -z "${SOURCE_DB_SECRETS:-}${SOURCE_DATABASE_URL:-}" ] || [ -z "${TARGET_DB_SECRETS:-}${TARGET_DATABASE_URL:-}" ]; then
+  if [ -z "${SOURCE_DB_SECRETS:-}${SOURCE_DATABASE_URL:-}${SOURCE_SCHEMA_DIR:-}" ] || [ -z "${TARGET_DB_SECRETS:-}${TARGET_DATABASE_URL:-}" ]; then
     result error
-    die "set SOURCE_DB_SECRETS and TARGET_DB_SECRETS (the ARNs of the two databases' secrets) on the CodeBuild project"
+    die "set SOURCE_DB_SECRETS (or SOURCE_SCHEMA_DIR) and TARGET_DB_SECRETS (the ARNs of the two databases' secrets) on the CodeBuild project"
   fi
   # The build log is no terminal: a plain line as each stage (dumps, preflight checks) ends.
   local common=(--progress "${PGALIGN_PROGRESS:-plain}")
@@ -206,7 +232,11 @@ phase_build() {
   read -r -a extra <<<"${PGALIGN_ARGS:-}"
   read -r -a apply_extra <<<"${PGALIGN_APPLY_ARGS:-}"
 
-  say "source: ${SOURCE_DB_SECRETS:-SOURCE_DATABASE_URL}"
+  if [ -z "${SOURCE_DB_SECRETS:-}${SOURCE_DATABASE_URL:-}" ]; then
+    say "source: the SQL files in ${SOURCE_SCHEMA_DIR}"
+  else
+    say "source: ${SOURCE_DB_SECRETS:-SOURCE_DATABASE_URL}"
+  fi
   say "target: ${TARGET_DB_SECRETS:-TARGET_DATABASE_URL}"
   say "pgalign plan"
   "$bin" plan --exit-code "${common[@]}" "${extra[@]}" --format json -o "$out/plan.json"

@@ -16,9 +16,10 @@ const EXIT_CODES: &str = "Exit codes:
 const ENDPOINTS: &str =
     "An endpoint (--source, --target) is a postgres:// URL, a libpq keyword string
 (\"host=... dbname=...\"), a file made by pg_dump --schema-only (plain or --format=custom),
-an AWS Secrets Manager secret (arn:aws[-cn|-us-gov]:secretsmanager:... or secret:NAME), or, when
+SQL files (a directory of .sql files, or a .sql file pg_dump did not write: loaded into a
+scratch database, see --scratch), an AWS Secrets Manager secret (arn:aws[-cn|-us-gov]:secretsmanager:... or secret:NAME), or, when
 omitted, SOURCE_DATABASE_URL / TARGET_DATABASE_URL, else SOURCE_DB_SECRETS /
-TARGET_DB_SECRETS. libpq variables (PGHOST, PGUSER, PGPASSWORD, PGSSLMODE, ...) apply.";
+TARGET_DB_SECRETS, else SOURCE_SCHEMA_DIR / TARGET_SCHEMA_DIR. libpq variables (PGHOST, PGUSER, PGPASSWORD, PGSSLMODE, ...) apply.";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -39,6 +40,7 @@ impl Cli {
             Command::Diff(a) => &a.common,
             Command::Plan(a) => &a.common,
             Command::Apply(a) => &a.common,
+            Command::Dump(a) => &a.common,
             Command::Fleet(f) => &f.apply.common,
         }
     }
@@ -55,6 +57,12 @@ pub enum Command {
     /// Plan (or read a reviewed plan) and apply it to TARGET, then verify by dumping again.
     #[command(after_help = format!("{ENDPOINTS}\n\nHazards: {}\n\n{EXIT_CODES}", crate::plan::Hazard::ALL.map(|h| h.name()).join(", ")))]
     Apply(ApplyArgs),
+    /// Write SOURCE's schema as SQL files, one per object, that load back as they are.
+    ///
+    /// DIR/<schema>/<kind>/<name>.sql, in the order load-order.txt lists (schema as code: the
+    /// directory is an endpoint for diff, plan and apply).
+    #[command(after_help = format!("{ENDPOINTS}\n\n{EXIT_CODES}"))]
+    Dump(DumpArgs),
     /// Diff, plan or apply one SOURCE against many TARGETs (a members file), N at a time.
     #[command(after_help = format!("{ENDPOINTS}\n\nMembers file: one member a line, NAME ENDPOINT (any endpoint above; a dump\nfile for diff and plan); # starts a comment.\n\nExit codes:\n  0  every member equal (diff, plan) or applied and verified\n  1  an error on any member\n  3  refused by hazards (or --max-rewrite) on any member\n  2  otherwise, some member differs, has residue, or was not started"))]
     Fleet(FleetArgs),
@@ -158,9 +166,29 @@ pub struct Common {
     /// table blocks it); then it fails, naming the table and the blocking process.
     #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = duration::parse_nonzero)]
     pub dump_lock_timeout: Millis,
-    /// How long one pg_dump (or pg_restore) may run in all before it is stopped.
+    /// How long one pg_dump (or pg_restore, or psql loading SQL files) may run in all before
+    /// it is stopped.
     #[arg(long, default_value = "30min", value_name = "DURATION", value_parser = duration::parse_nonzero)]
     pub dump_timeout: Millis,
+    /// Where SQL-file endpoints are loaded: a server (postgres:// URL, libpq string or secret)
+    /// whose user may create databases; pgalign creates a pgalign_scratch_* database there and
+    /// drops it after. Default: PGALIGN_SCRATCH_URL.
+    /// Without it, pgalign starts a throwaway server of TARGET's major (initdb, pg_ctl and
+    /// postgres from PATH, /usr/lib/postgresql/*/bin or --pg-bin) on a Unix socket in a
+    /// temporary directory, and removes it after.
+    #[arg(long, value_name = "URL", value_parser = parse_scratch_server)]
+    pub scratch: Option<Endpoint>,
+    /// The throwaway server's major version (default: TARGET's; the newest found when TARGET
+    /// does not say).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(9..=99))]
+    pub scratch_major: Option<u32>,
+    /// The directory of the throwaway server's initdb, pg_ctl and postgres.
+    #[arg(long, value_name = "DIR")]
+    pub pg_bin: Option<PathBuf>,
+    /// statement_timeout of each statement while SQL files load (an endless loop in a file
+    /// ends there).
+    #[arg(long, default_value = "5min", value_name = "DURATION", value_parser = duration::parse_nonzero)]
+    pub scratch_timeout: Millis,
 }
 
 /// By hand, not derived: `--source` / `--target` may be URLs with passwords.
@@ -178,6 +206,10 @@ impl std::fmt::Debug for Common {
             .field("sslmode", &self.sslmode)
             .field("sslrootcert", &self.sslrootcert)
             .field("timings", &self.timings)
+            .field("scratch", &self.scratch)
+            .field("scratch_timeout", &self.scratch_timeout)
+            .field("scratch_major", &self.scratch_major)
+            .field("pg_bin", &self.pg_bin)
             .finish()
     }
 }
@@ -213,6 +245,15 @@ pub struct PlanArgs {
     pub online: bool,
     #[command(flatten)]
     pub preflight: Preflight,
+}
+
+#[derive(Args, Debug)]
+pub struct DumpArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The directory to write (new or empty).
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub output: PathBuf,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -273,6 +314,20 @@ fn parse_rehearsal_server(s: &str) -> Result<Endpoint, String> {
         Ok(Endpoint::DumpFile(_)) => {
             Err("a rehearsal needs a database server, not a dump file".into())
         }
+        Ok(Endpoint::SqlFiles(_)) => {
+            Err("a rehearsal needs a database server, not SQL files".into())
+        }
+        Ok(e) => Ok(e),
+        Err(e) => Err(format!("{e:#}")),
+    }
+}
+
+/// A server to make scratch databases on, from `--scratch` or PGALIGN_SCRATCH_URL.
+pub fn parse_scratch_server(s: &str) -> Result<Endpoint, String> {
+    match Endpoint::parse(s) {
+        Ok(Endpoint::DumpFile(_) | Endpoint::SqlFiles(_)) => Err(
+            "a scratch server is a database server (postgres://user@host/db), not a file".into(),
+        ),
         Ok(e) => Ok(e),
         Err(e) => Err(format!("{e:#}")),
     }

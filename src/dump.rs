@@ -239,9 +239,9 @@ impl RestoreOptions {
     }
 }
 
-/// What a pg_dump or pg_restore connecting to `conn` gets in its environment: the password
+/// What a pg_dump, pg_restore or psql connecting to `conn` gets in its environment: the password
 /// (never on its command line), an application name and a connect timeout unless given.
-fn connection_env(cmd: &mut Command, conn: &ConnParams) {
+pub fn connection_env(cmd: &mut Command, conn: &ConnParams) {
     if let Some(p) = conn.password() {
         cmd.env("PGPASSWORD", p);
     }

@@ -1,5 +1,6 @@
-//! What a `--source` / `--target` is: a PostgreSQL URL or libpq keyword string, a dump file, or
-//! (through `secrets`) an AWS Secrets Manager secret. Passwords live here and nowhere else; they
+//! What a `--source` / `--target` is: a PostgreSQL URL or libpq keyword string, a dump file, SQL
+//! files (a directory of `.sql` files, or one `.sql` file pg_dump did not write), or (through
+//! `secrets`) an AWS Secrets Manager secret. Passwords live here and nowhere else; they
 //! never appear in `Display` or `Debug` output.
 
 use anyhow::{bail, Context, Result};
@@ -103,6 +104,9 @@ pub enum Endpoint {
     DumpFile(PathBuf),
     /// An AWS Secrets Manager secret (ARN or name) holding RDS-style JSON.
     Secret(String),
+    /// Schema as code: a directory of `.sql` files, or one `.sql` file that is not pg_dump's
+    /// output, loaded into a scratch database (`crate::files`) and dumped from there.
+    SqlFiles(PathBuf),
 }
 
 impl fmt::Display for Endpoint {
@@ -111,6 +115,7 @@ impl fmt::Display for Endpoint {
             Endpoint::Database(c) => write!(f, "{c}"),
             Endpoint::DumpFile(p) => write!(f, "dump file {}", redact(&p.display().to_string())),
             Endpoint::Secret(s) => write!(f, "secret {}", redact(s)),
+            Endpoint::SqlFiles(p) => write!(f, "SQL files {}", redact(&p.display().to_string())),
         }
     }
 }
@@ -125,6 +130,10 @@ impl fmt::Debug for Endpoint {
                 .field(&redact(&p.display().to_string()))
                 .finish(),
             Endpoint::Secret(s) => f.debug_tuple("Secret").field(&redact(s)).finish(),
+            Endpoint::SqlFiles(p) => f
+                .debug_tuple("SqlFiles")
+                .field(&redact(&p.display().to_string()))
+                .finish(),
         }
     }
 }
@@ -135,9 +144,17 @@ impl Endpoint {
         if let Some(a) = arg {
             return Endpoint::parse(a).with_context(|| format!("reading --{}", side.name()));
         }
-        let (url_var, secret_var) = match side {
-            Side::Source => ("SOURCE_DATABASE_URL", "SOURCE_DB_SECRETS"),
-            Side::Target => ("TARGET_DATABASE_URL", "TARGET_DB_SECRETS"),
+        let (url_var, secret_var, dir_var) = match side {
+            Side::Source => (
+                "SOURCE_DATABASE_URL",
+                "SOURCE_DB_SECRETS",
+                "SOURCE_SCHEMA_DIR",
+            ),
+            Side::Target => (
+                "TARGET_DATABASE_URL",
+                "TARGET_DB_SECRETS",
+                "TARGET_SCHEMA_DIR",
+            ),
         };
         if let Ok(v) = std::env::var(url_var) {
             if !v.is_empty() {
@@ -149,8 +166,18 @@ impl Endpoint {
                 return secret_endpoint(&v).with_context(|| format!("reading {secret_var}"));
             }
         }
+        if let Some(v) = std::env::var_os(dir_var).filter(|v| !v.is_empty()) {
+            let p = PathBuf::from(v);
+            if !p.is_dir() {
+                bail!(
+                    "{dir_var}: {} is not a directory (it names a folder of .sql files)",
+                    redact(&p.display().to_string())
+                );
+            }
+            return Ok(Endpoint::SqlFiles(p));
+        }
         bail!(
-            "no {} given: pass --{} (a postgres:// URL, a dump file or a secret ARN) or set {url_var} or {secret_var}",
+            "no {} given: pass --{} (a postgres:// URL, a dump file, SQL files or a secret ARN) or set {url_var}, {secret_var} or {dir_var}",
             side.name(),
             side.name()
         )
@@ -180,8 +207,15 @@ impl Endpoint {
             }
             return secret_endpoint(name);
         }
-        if Path::new(t).is_file() {
-            return Ok(Endpoint::DumpFile(PathBuf::from(t)));
+        let path = Path::new(t);
+        if path.is_dir() {
+            return Ok(Endpoint::SqlFiles(path.to_path_buf()));
+        }
+        if path.is_file() {
+            if t.ends_with(".sql") && !written_by_pg_dump(path) {
+                return Ok(Endpoint::SqlFiles(path.to_path_buf()));
+            }
+            return Ok(Endpoint::DumpFile(path.to_path_buf()));
         }
         if let Some(scheme) = url_scheme(t) {
             if scheme == "postgres" || scheme == "postgresql" {
@@ -205,6 +239,23 @@ impl Endpoint {
         }
         bail!("{shown}: not a postgres:// URL, a libpq keyword string (host=... dbname=...), an existing dump file or a secret ARN")
     }
+}
+
+/// Whether a `.sql` file is pg_dump's (or pg_dumpall's, or pg_restore's) output, read from its
+/// first 8 KiB: its header comment, or a custom archive's magic. A file with a NUL byte there is
+/// no SQL anyone wrote either: it stays a dump file, which is refused with the dump reader's
+/// own words. A file that cannot be read stays a dump file too, and its reader names the error.
+fn written_by_pg_dump(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(8192);
+    let read = std::fs::File::open(path).and_then(|f| f.take(8192).read_to_end(&mut head));
+    if read.is_err() || head.starts_with(b"PGDMP") || head.contains(&0) {
+        return true;
+    }
+    String::from_utf8_lossy(&head).lines().any(|l| {
+        l.starts_with("-- PostgreSQL database dump")
+            || l.starts_with("-- PostgreSQL database cluster dump")
+    })
 }
 
 /// A secret's ARN or name. AWS allows only letters, digits and `/_+=.@-` in names (and `:` in

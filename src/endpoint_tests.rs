@@ -176,6 +176,7 @@ fn debug_output_holds_no_password() {
         Endpoint::parse("host=h password='S3cret PW42'").unwrap(),
         Endpoint::Secret(r#"{"username":"u","password":"S3cretPW42"}"#.into()),
         Endpoint::DumpFile(PathBuf::from("dumps/u:S3cretPW42@h.sql")),
+        Endpoint::SqlFiles(PathBuf::from("schema/u:S3cretPW42@h/")),
     ];
     for ep in eps {
         for shown in [format!("{ep:?}"), format!("{ep:#?}"), ep.to_string()] {
@@ -184,5 +185,35 @@ fn debug_output_holds_no_password() {
                 "{shown}"
             );
         }
+    }
+}
+
+#[test]
+fn sql_files_and_dump_files_are_told_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let write = |name: &str, body: &[u8]| {
+        let p = d.join(name);
+        std::fs::write(&p, body).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let hand = write("schema.sql", b"CREATE TABLE t (id int);\n");
+    let dumped = write(
+        "dumped.sql",
+        b"--\n-- PostgreSQL database dump\n--\n\nCREATE TABLE public.t (id int);\n",
+    );
+    let cluster = write("all.sql", b"--\n-- PostgreSQL database cluster dump\n--\n");
+    let custom = write("custom.sql", b"PGDMP\x01\x0e\x00");
+    let binary = write("blob.sql", &[0xff, 0xfe, 0x00, 0x01]);
+    let not_sql = write("schema.txt", b"CREATE TABLE t (id int);\n");
+    let kind = |p: &str| match Endpoint::parse(p).unwrap() {
+        Endpoint::SqlFiles(_) => "files",
+        Endpoint::DumpFile(_) => "dump",
+        _ => "other",
+    };
+    assert_eq!(kind(&hand), "files");
+    assert_eq!(kind(d.to_str().unwrap()), "files");
+    for p in [&dumped, &cluster, &custom, &binary, &not_sql] {
+        assert_eq!(kind(p), "dump", "{p}");
     }
 }

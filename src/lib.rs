@@ -11,6 +11,7 @@ pub mod diff;
 pub mod dump;
 pub mod duration;
 pub mod endpoint;
+pub mod files;
 pub mod fleet;
 pub mod interrupt;
 pub mod plan;
@@ -19,6 +20,7 @@ pub mod progress;
 pub mod render;
 pub mod scratch;
 pub mod secrets;
+pub mod throwaway;
 
 use cli::{Cli, Command};
 use commands::Outcome;
@@ -35,6 +37,9 @@ pub async fn run(cli: Cli, stdout_is_tty: bool, out: &mut impl Write) -> anyhow:
             interrupt::or_interrupted("planning", commands::plan::run(a, out)).await
         }
         Command::Apply(a) => commands::apply::run(a, out).await,
+        Command::Dump(a) => {
+            interrupt::or_interrupted("dumping to files", commands::dump_files::run(a)).await
+        }
         Command::Fleet(f) => commands::fleet::run(f, out).await,
     }
 }

@@ -125,7 +125,7 @@ fn usage_error(e: clap::Error) -> ! {
         std::process::exit(0);
     }
     if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-        say("pgalign: error: a subcommand is needed: diff, plan or apply (see pgalign --help)");
+        say("pgalign: error: a subcommand is needed: diff, plan, apply or dump (see pgalign --help)");
         std::process::exit(1);
     }
     let text = e.render().to_string();

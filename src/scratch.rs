@@ -1,12 +1,13 @@
-//! Scratch databases for rehearsals: created on a server pgalign is given (TARGET's own, or the
-//! one `--rehearse-on` names), filled by the caller, and dropped on every path that unwinds.
+//! Scratch databases: for rehearsals (on TARGET's server, or the one `--rehearse-on` names) and
+//! for SQL-file endpoints (on the `--scratch` server), filled by the caller, and dropped on every
+//! path that unwinds.
 //! Nothing here touches TARGET's database: CREATE and DROP DATABASE run on a maintenance
 //! connection, which takes no lock on any table.
 //!
 //! A run that is killed leaves its scratch database behind. Its name carries its creation time
-//! (`pgalign_rehearsal_<unix secs>_<random>`), so the next rehearsal on that server drops such
-//! leftovers once they are an hour old without needing a catalog timestamp (PostgreSQL keeps
-//! none for databases).
+//! (`pgalign_rehearsal_<unix secs>_<random>`, `pgalign_scratch_<unix secs>_<random>`), so the
+//! next scratch database made on that server drops such leftovers once they are an hour old
+//! without needing a catalog timestamp (PostgreSQL keeps none for databases).
 
 use crate::apply::connect::{connect, Target};
 use crate::apply::pg_error_text;
@@ -16,9 +17,28 @@ use anyhow::{anyhow, Result};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub const PREFIX: &str = "pgalign_rehearsal_";
+/// The databases that SQL-file endpoints are loaded into.
+pub const FILES_PREFIX: &str = "pgalign_scratch_";
+const PREFIXES: [&str; 2] = [PREFIX, FILES_PREFIX];
+
+/// What a scratch database is for: its name says so, and so can a leftover.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    Rehearsal,
+    Files,
+}
+
+impl Purpose {
+    fn prefix(self) -> &'static str {
+        match self {
+            Purpose::Rehearsal => PREFIX,
+            Purpose::Files => FILES_PREFIX,
+        }
+    }
+}
 
 /// Older than this, a scratch database is a leftover of a killed run (a rehearsal runs a
-/// schema-only plan on empty tables: minutes, not an hour).
+/// schema-only plan on empty tables, a load runs schema files: minutes, not an hour).
 pub const STALE_AFTER: Duration = Duration::from_secs(3600);
 
 /// Bounds each CREATE or DROP DATABASE: both wait for nothing but the server's own work (DROP
@@ -26,16 +46,17 @@ pub const STALE_AFTER: Duration = Duration::from_secs(3600);
 const STATEMENT_TIMEOUT: &str = "SET statement_timeout = '120s'; SET lock_timeout = '30s'";
 const OVERALL: Duration = Duration::from_secs(150);
 
-/// `pgalign_rehearsal_<secs>_<8 hex digits>`.
-pub fn name_at(secs: u64, random: u32) -> String {
-    format!("{PREFIX}{secs}_{random:08x}")
+/// `pgalign_rehearsal_<secs>_<8 hex digits>` (or `pgalign_scratch_...`).
+pub fn name_at(purpose: Purpose, secs: u64, random: u32) -> String {
+    format!("{}{secs}_{random:08x}", purpose.prefix())
 }
 
 /// When a scratch database was created, read from its name; None for any name that is not
-/// exactly `pgalign_rehearsal_<digits>_<lower-case letters and digits>`: a database someone
-/// else named with the same start is never taken for one of ours.
+/// exactly `pgalign_rehearsal_<digits>_<lower-case letters and digits>` (or the same after
+/// `pgalign_scratch_`): a database someone else named with the same start is never taken for
+/// one of ours.
 pub fn created_at(name: &str) -> Option<u64> {
-    let rest = name.strip_prefix(PREFIX)?;
+    let rest = PREFIXES.iter().find_map(|p| name.strip_prefix(p))?;
     let (secs, tag) = rest.split_once('_')?;
     let digits = |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
     let tag_ok = !tag.is_empty()
@@ -126,11 +147,11 @@ pub struct Scratch {
 
 /// Drops the leftovers of killed runs, then creates a scratch database. Returns it with a
 /// warning for each leftover that could not be dropped.
-pub async fn create(server: &ConnParams) -> Result<(Scratch, Vec<String>)> {
+pub async fn create(server: &ConnParams, purpose: Purpose) -> Result<(Scratch, Vec<String>)> {
     let work = async {
         let t = admin(server).await?;
         let warnings = drop_stale(&t.client, unix_now()).await;
-        let name = name_at(unix_now(), random_u32());
+        let name = name_at(purpose, unix_now(), random_u32());
         // template0: the copy must hold TARGET's schema and nothing template1 was given.
         let sql = format!("CREATE DATABASE {} TEMPLATE template0", quote_ident(&name));
         t.client
@@ -156,17 +177,18 @@ pub async fn create(server: &ConnParams) -> Result<(Scratch, Vec<String>)> {
 /// Drops every database of ours older than STALE_AFTER; one that cannot be dropped (another
 /// user's, or in use on a server before 13) is a warning, not a reason to stop.
 async fn drop_stale(client: &tokio_postgres::Client, now: u64) -> Vec<String> {
+    let prefixes: Vec<String> = PREFIXES.iter().map(|p| p.to_string()).collect();
     let names: Vec<String> = match client
         .query(
-            "SELECT datname::text FROM pg_catalog.pg_database WHERE strpos(datname::text, $1) = 1 ORDER BY 1",
-            &[&PREFIX],
+            "SELECT datname::text FROM pg_catalog.pg_database WHERE strpos(datname::text, $1) = 1 OR strpos(datname::text, $2) = 1 ORDER BY 1",
+            &[&prefixes[0], &prefixes[1]],
         )
         .await
     {
         Ok(rows) => rows.iter().map(|r| r.get(0)).collect(),
         Err(e) => {
             return vec![format!(
-                "warning: rehearsal: listing leftover scratch databases: {}",
+                "warning: listing leftover scratch databases: {}",
                 pg_error_text(&e)
             )]
         }
@@ -175,7 +197,7 @@ async fn drop_stale(client: &tokio_postgres::Client, now: u64) -> Vec<String> {
     for name in names.iter().filter(|n| is_stale(n, now)) {
         if let Err(e) = drop_database(client, name).await {
             warnings.push(format!(
-                "warning: rehearsal: could not drop the leftover scratch database {name}: {e}"
+                "warning: could not drop the leftover scratch database {name}: {e}"
             ));
         }
     }
@@ -203,17 +225,20 @@ mod tests {
 
     #[test]
     fn names_carry_their_creation_time() {
-        let n = name_at(1_700_000_000, 0xdead_beef);
+        let n = name_at(Purpose::Rehearsal, 1_700_000_000, 0xdead_beef);
         assert_eq!(n, "pgalign_rehearsal_1700000000_deadbeef");
         assert!(n.len() <= 63);
         assert_eq!(created_at(&n), Some(1_700_000_000));
-        assert_eq!(created_at(&name_at(u64::MAX, u32::MAX)), Some(u64::MAX));
+        let m = name_at(Purpose::Files, u64::MAX, u32::MAX);
+        assert_eq!(created_at(&m), Some(u64::MAX));
+        assert!(m.starts_with("pgalign_scratch_") && m.len() <= 63, "{m}");
     }
 
     #[test]
     fn only_our_exact_pattern_is_ever_stale() {
         let now = 1_700_010_000;
         assert!(is_stale("pgalign_rehearsal_1700000000_x", now));
+        assert!(is_stale("pgalign_scratch_1700000000_x", now));
         assert!(!is_stale("pgalign_rehearsal_1700009000_x", now), "fresh");
         for other in [
             "pgalign_rehearsal_1700000000",
@@ -226,6 +251,8 @@ mod tests {
             "pgalign_rehearsal_1700000000_abcdefghijklmnopq",
             "pgalign_rehearsal_123456789012345678901_x",
             "my_pgalign_rehearsal_1700000000_x",
+            "pgalign_scratch_1700000000_x_y",
+            "pgalign_scratch1700000000_x",
             "app",
         ] {
             assert!(created_at(other).is_none(), "{other}");

@@ -341,6 +341,27 @@ fn every_bad_input_is_one_line_exit_1_and_changes_nothing() {
             &["plan", "--source", &nul_in_dump, "--target", &production],
             "nul.sql",
         ),
+        with_env(
+            case(
+                "SOURCE_SCHEMA_DIR that is not a directory",
+                &["plan", "--target", &production],
+                "SOURCE_SCHEMA_DIR",
+            ),
+            &[("SOURCE_SCHEMA_DIR", "/nonexistent/schema")],
+        ),
+        case(
+            "a file as the scratch server",
+            &[
+                "plan",
+                "--source",
+                &prose,
+                "--target",
+                &production,
+                "--scratch",
+                &staging,
+            ],
+            "scratch server",
+        ),
         case(
             "a JSON plan as a dump",
             &["plan", "--source", &json_as_dump, "--target", &production],
@@ -939,9 +960,16 @@ fn every_bad_input_is_one_line_exit_1_and_changes_nothing() {
             "TARGET_DATABASE_URL",
             "SOURCE_DB_SECRETS",
             "TARGET_DB_SECRETS",
+            "SOURCE_SCHEMA_DIR",
+            "TARGET_SCHEMA_DIR",
         ] {
             cmd.env_remove(var);
         }
+        // SQL files (prose.sql) load on the test server: quicker than a throwaway server.
+        cmd.env(
+            "PGALIGN_SCRATCH_URL",
+            format!("postgres://{user}@{host}:{port}/postgres"),
+        );
         for (k, v) in &c.env {
             cmd.env(k, v);
         }

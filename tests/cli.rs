@@ -284,7 +284,8 @@ fn owner_and_privilege_filters() {
 #[test]
 fn bad_input_gets_one_line_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let notdump = dir.path().join("notes.sql");
+    // Not .sql: a .sql file that pg_dump did not write is SQL files, loaded (tests/files.rs).
+    let notdump = dir.path().join("notes.txt");
     std::fs::write(&notdump, "SELECT 1;\n").unwrap();
     let binary = dir.path().join("blob.sql");
     std::fs::write(&binary, [0xffu8, 0xfe, 0x00, 0x01]).unwrap();

@@ -14,7 +14,9 @@ use tokio_postgres::{Client, Config};
 /// One open connection, and what it takes to cancel its running statement from outside.
 pub struct Target {
     pub client: Client,
-    tls: tokio_postgres_rustls::MakeRustlsConnect,
+    /// None over a Unix socket, which carries no TLS (and whose path rustls would refuse as
+    /// a server name before connecting).
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
 }
 
 impl Target {
@@ -22,13 +24,16 @@ impl Target {
     /// carrying the cancel key, as psql's Ctrl-C does); bounded by the connect timeout.
     pub async fn cancel(&self) -> Result<()> {
         let token = self.client.cancel_token();
-        tokio::time::timeout(
-            Duration::from_secs(10),
-            token.cancel_query(self.tls.clone()),
-        )
-        .await
-        .map_err(|_| anyhow!("the cancel request got no answer within 10 s"))?
-        .map_err(|e| anyhow!("{}", crate::apply::pg_error_text(&e)))
+        let cancel = async {
+            match &self.tls {
+                Some(tls) => token.cancel_query(tls.clone()).await,
+                None => token.cancel_query(tokio_postgres::NoTls).await,
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), cancel)
+            .await
+            .map_err(|_| anyhow!("the cancel request got no answer within 10 s"))?
+            .map_err(|e| anyhow!("{}", crate::apply::pg_error_text(&e)))
     }
 }
 
@@ -85,16 +90,24 @@ pub async fn connect(p: &ConnParams) -> Result<Target> {
         ),
     };
     cfg.ssl_mode(ssl_mode);
+    let failed = |e: tokio_postgres::Error| anyhow!("{}", crate::apply::pg_error_text(&e));
+    if host.starts_with('/') {
+        let (client, conn) = cfg.connect(tokio_postgres::NoTls).await.map_err(failed)?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        return Ok(Target { client, tls: None });
+    }
     let tls = tls_config(verify, root.as_deref())?;
     let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls);
-    let (client, conn) = cfg
-        .connect(tls.clone())
-        .await
-        .map_err(|e| anyhow!("{}", crate::apply::pg_error_text(&e)))?;
+    let (client, conn) = cfg.connect(tls.clone()).await.map_err(failed)?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    Ok(Target { client, tls })
+    Ok(Target {
+        client,
+        tls: Some(tls),
+    })
 }
 
 #[derive(Clone, Copy)]

@@ -395,6 +395,9 @@ async fn target_and_reports(args: &ApplyArgs) -> Result<(ConnParams, Reports<'_>
             crate::endpoint::redact(&p.display().to_string())
         );
     }
+    if let Endpoint::SqlFiles(_) = &target_ep {
+        bail!("the target {target_ep} is SQL files: apply needs a database to change");
+    }
     let reports = Reports::open(args)?;
     let conn = connect_params(&target_ep, &args.common)
         .await

@@ -54,25 +54,49 @@ async fn source_once(fleet: &FleetArgs) -> Result<Source> {
             tools: find_tools(&args.common).unwrap_or_default(),
         });
     }
-    let conn = connect_params(&ep, &args.common)
-        .await
-        .with_context(|| format!("reading source {ep}"))?
-        .context("the source is not a database")?;
     let tools = find_tools(&args.common)?;
     let tool = tools.first().context("no pg_dump found")?;
-    let stage = crate::progress::stage(&format!("dumping source {conn}"));
-    let archive = interrupt::or_interrupted("dumping the source", async {
-        dump::dump_archive(&conn, tool)
+    // SQL files: loaded into a scratch database, dumped, and dropped once the archive exists.
+    let mut held = super::files::Scratches::default();
+    let made = interrupt::or_interrupted("dumping the source", async {
+        let conn = match &ep {
+            Endpoint::SqlFiles(p) => {
+                let mut notes = Vec::new();
+                let c = &args.common;
+                let target = (&ep, None);
+                super::files::materialize_side(
+                    "source", p, c, target, &tools, &mut held, &mut notes,
+                )
+                .await?
+            }
+            _ => connect_params(&ep, &args.common)
+                .await
+                .with_context(|| format!("reading source {ep}"))?
+                .context("the source is not a database")?,
+        };
+        let name = match &ep {
+            Endpoint::SqlFiles(_) => ep.to_string(),
+            _ => conn.to_string(),
+        };
+        let stage = crate::progress::stage(&format!("dumping source {name}"));
+        let archive = dump::dump_archive(&conn, tool)
             .await
-            .map_err(|e| anyhow!("dumping source {conn}: {e}"))
+            .map_err(|e| anyhow!("dumping source {name}: {e}"))?;
+        stage.done();
+        Ok((archive, name))
     })
-    .await?;
-    stage.done();
+    .await;
+    let warnings = held.release().await;
+    let (archive, name) = match made {
+        Ok(a) => a,
+        Err(e) if warnings.is_empty() => return Err(e),
+        Err(e) => return Err(anyhow!("{e:#} ({})", warnings.join("; "))),
+    };
     Ok(Source {
         catalog: read_once(fleet, archive.path()).await?,
         path: archive.path().to_path_buf(),
         _archive: Some(archive),
-        name: conn.to_string(),
+        name,
         tools,
     })
 }
@@ -112,7 +136,7 @@ async fn tenant_source(
         .context("schema= needs a database member, not a dump file")?;
     let tools = &source.tools;
     let tool = tools.first().context("no pg_dump found")?;
-    let (scratch, _) = scratch::create(&server).await.map_err(|e| {
+    let (scratch, _) = scratch::create(&server, scratch::Purpose::Rehearsal).await.map_err(|e| {
         anyhow!("creating a scratch database on {server} for the tenant's SOURCE (the member's user needs CREATEDB): {e:#}")
     })?;
     let made = interrupt::or_interrupted("making the tenant's SOURCE", async {

@@ -2,6 +2,8 @@
 
 pub mod apply;
 pub mod diff;
+pub mod dump_files;
+mod files;
 pub mod fleet;
 pub mod plan;
 mod preflight;
@@ -122,7 +124,7 @@ pub fn find_tools(c: &Common) -> Result<Vec<Tools>> {
 pub async fn connect_params(ep: &Endpoint, c: &Common) -> Result<Option<ConnParams>> {
     let extra = extra_params(c);
     match ep {
-        Endpoint::DumpFile(_) => Ok(None),
+        Endpoint::DumpFile(_) | Endpoint::SqlFiles(_) => Ok(None),
         Endpoint::Database(p) => {
             let mut p = p.clone();
             for (k, v) in extra {
@@ -247,8 +249,29 @@ pub async fn load_target(
     Ok((cat, name, conn))
 }
 
-/// Resolves, dumps (in parallel) and catalogs both sides.
+/// Resolves, dumps (in parallel) and catalogs both sides. A side that is SQL files is loaded
+/// into a scratch database first (on a throwaway server when no --scratch is given), dumped
+/// from there, and the database and server removed before this returns, whatever happened:
+/// when a signal drops this future, their `Drop`s remove them.
 pub async fn load(c: &Common, timings: &mut Timings) -> Result<Loaded> {
+    let mut held = files::Scratches::default();
+    let loaded = load_into(c, timings, &mut held).await;
+    let warnings = held.release().await;
+    match loaded {
+        Ok(mut l) => {
+            l.messages.extend(warnings);
+            Ok(l)
+        }
+        Err(e) if warnings.is_empty() => Err(e),
+        Err(e) => Err(anyhow!("{e:#} ({})", warnings.join("; "))),
+    }
+}
+
+async fn load_into(
+    c: &Common,
+    timings: &mut Timings,
+    held: &mut files::Scratches,
+) -> Result<Loaded> {
     let t0 = Instant::now();
     let src_ep = Endpoint::resolve(c.source.as_deref(), Side::Source)?;
     let tgt_ep = Endpoint::resolve(c.target.as_deref(), Side::Target)?;
@@ -268,7 +291,12 @@ pub async fn load(c: &Common, timings: &mut Timings) -> Result<Loaded> {
         .as_ref()
         .map(|p| p.to_string())
         .unwrap_or(tgt_ep.to_string());
-    let needs_tools = sp.is_some() || tp.is_some();
+    let files_side = |ep: &Endpoint| match ep {
+        Endpoint::SqlFiles(p) => Some(p.clone()),
+        _ => None,
+    };
+    let (src_files, tgt_files) = (files_side(&src_ep), files_side(&tgt_ep));
+    let needs_tools = sp.is_some() || tp.is_some() || src_files.is_some() || tgt_files.is_some();
     let tools = match find_tools(c) {
         Ok(t) => t,
         Err(e) if needs_tools => return Err(e),
@@ -276,11 +304,29 @@ pub async fn load(c: &Common, timings: &mut Timings) -> Result<Loaded> {
     };
     timings.lap("resolve endpoints", t0);
 
+    let mut messages = Vec::new();
+    let t1 = Instant::now();
+    // A scratch database is dumped as the side it stands for; it is not TARGET for preflight.
+    let target_conn = tp.clone();
+    let mut sp = sp;
+    let mut tp = tp;
+    let target = (&tgt_ep, target_conn.as_ref());
+    if let Some(p) = &src_files {
+        let conn = files::materialize_side("source", p, c, target, &tools, held, &mut messages);
+        sp = Some(conn.await?);
+    }
+    if let Some(p) = &tgt_files {
+        let conn = files::materialize_side("target", p, c, target, &tools, held, &mut messages);
+        tp = Some(conn.await?);
+    }
+    if src_files.is_some() || tgt_files.is_some() {
+        timings.lap("load SQL files", t1);
+    }
+
     // Each side is read into its catalog while pg_restore (or the file) streams it: the dump
     // text is never held whole.
     let t1 = Instant::now();
     let filter = filter_of(c);
-    let mut messages = Vec::new();
     let (s, t) = tokio::join!(
         dump_side("source", &src_ep, sp.as_ref(), &tools, &filter),
         dump_side("target", &tgt_ep, tp.as_ref(), &tools, &filter)
@@ -348,7 +394,7 @@ pub async fn load(c: &Common, timings: &mut Timings) -> Result<Loaded> {
         target,
         source_name,
         target_name,
-        target_conn: tp,
+        target_conn,
         target_archive,
         messages,
     })

@@ -36,7 +36,9 @@ pub async fn server(args: &ApplyArgs, target: &ConnParams) -> Result<Option<Conn
                 .context("--rehearse-on is not a database server")?;
             Ok(Some(p))
         }
-        Some(Endpoint::DumpFile(_)) => anyhow::bail!("--rehearse-on needs a database server"),
+        Some(Endpoint::DumpFile(_) | Endpoint::SqlFiles(_)) => {
+            anyhow::bail!("--rehearse-on needs a database server")
+        }
         None if args.rehearse || args.dry_run => Ok(Some(target.clone())),
         None => Ok(None),
     }
@@ -93,7 +95,7 @@ pub async fn run(
     };
     let created = interrupt::or_interrupted(
         "creating the rehearsal's scratch database",
-        scratch::create(inputs.server),
+        scratch::create(inputs.server, scratch::Purpose::Rehearsal),
     )
     .await;
     let scratch = match created {

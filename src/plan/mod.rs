@@ -10,6 +10,7 @@ mod checks;
 mod context;
 pub mod impact;
 mod kinds;
+pub use kinds::create_sql;
 mod order;
 pub mod preflight;
 

@@ -173,6 +173,36 @@ pub fn alter(ctx: &mut Ctx, si: usize, ti: usize) -> Decision {
     }
 }
 
+/// The block's statements as they create it: under the table settings it was dumped with
+/// (then reset), with pg_dump's "no default of its own" markers made into DROP DEFAULT (see
+/// table::is_no_default_marker). `pgalign dump` writes blocks this way too.
+pub fn create_sql(s: &Block) -> String {
+    let kind = &s.key.kind;
+    let mut sql = String::new();
+    for st in s.settings() {
+        sql.push_str(st);
+        sql.push_str(";\n");
+    }
+    match kind {
+        ObjectKind::Default => match s
+            .stmts
+            .first()
+            .and_then(|x| read::no_default_marker_as_drop(x))
+        {
+            Some(drop) => sql.push_str(&drop),
+            None => sql.push_str(&s.sql()),
+        },
+        _ => sql.push_str(&s.sql()),
+    }
+    if kind.is_table() {
+        sql.push_str(&table::without_marked_defaults(s));
+    }
+    if !s.settings().is_empty() {
+        sql.push_str("SET default_tablespace = '';\nSET default_table_access_method = heap;\n");
+    }
+    sql
+}
+
 /// SQL that creates SOURCE block `si` (plus a refresh for materialized views).
 pub fn create(ctx: &mut Ctx, si: usize, recreated: bool) -> Vec<Step> {
     let s = &ctx.src.blocks[si];
@@ -194,29 +224,7 @@ pub fn create(ctx: &mut Ctx, si: usize, recreated: bool) -> Vec<Step> {
             Err(_) => vec![ctx.step(s, Op::Create, reason, s.sql(), vec![])],
         };
     }
-    let mut sql = String::new();
-    for st in s.settings() {
-        sql.push_str(st);
-        sql.push_str(";\n");
-    }
-    match kind {
-        // pg_dump's "no default of its own" (see table::is_no_default_marker).
-        ObjectKind::Default => match s
-            .stmts
-            .first()
-            .and_then(|x| read::no_default_marker_as_drop(x))
-        {
-            Some(drop) => sql.push_str(&drop),
-            None => sql.push_str(&s.sql()),
-        },
-        _ => sql.push_str(&s.sql()),
-    }
-    if kind.is_table() {
-        sql.push_str(&table::without_marked_defaults(s));
-    }
-    if !s.settings().is_empty() {
-        sql.push_str("SET default_tablespace = '';\nSET default_table_access_method = heap;\n");
-    }
+    let mut sql = create_sql(s);
     let mut reason = reason.to_string();
     let existing = builds_on_rows(kind) && on_existing_table(ctx, s);
     // TARGET's definition of the table it is built on, and what the rows already in it must
