@@ -19,6 +19,7 @@ pub mod progress;
 pub mod render;
 pub mod scratch;
 pub mod secrets;
+pub mod shards;
 
 use cli::{Cli, Command};
 use commands::Outcome;

@@ -1,0 +1,495 @@
+//! Dumping a side in shards when two whole pg_dumps do not fit the server's lock table: each
+//! shard is a pg_dump of one snapshot (exported by a connection held open for the side) that
+//! locks the tables of some schemas only, and the shards of both sides run so that the locks held
+//! at once stay within what one whole dump needs. The shards' catalogs are merged into the one
+//! a whole dump gives (`catalog::merge`).
+//!
+//! How a shard is cut: pg_dump `--exclude-table 'schema.*'` for the schemas of other shards.
+//! Only tables are left out: every other object (schemas, types, functions, extensions,
+//! publications...) is in every shard, and needs no lock (pg_dump locks plain and partitioned
+//! tables only). A schema whose tables, views or their parts depend on the relations of another
+//! schema (a foreign key, a view, inheritance, a sequence owned across schemas) takes that
+//! schema's tables into its shard too: pg_dump keeps only dependencies between entries it dumps,
+//! and the merge re-links the rest by key.
+//!
+//! Test knob: `PGALIGN_DUMP_SHARDS=N` dumps every live side in N shards (at most one per schema
+//! holding relations) without trying whole dumps first.
+
+use crate::catalog::{self, Catalog, Filter};
+use crate::dump::{self, DumpError, Part, Tools};
+use crate::endpoint::ConnParams;
+use anyhow::{anyhow, Context, Result};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+/// One side's schemas as the shard planner sees them.
+#[derive(Debug, Clone, Default)]
+pub struct Layout {
+    /// Each schema holding relations: the tables pg_dump locks in it.
+    pub locks: BTreeMap<String, u64>,
+    /// Schema -> the schemas whose relations its relations (or their parts) depend on.
+    pub needs: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl Layout {
+    /// The schemas whose tables a shard holding `schema` must dump too (itself included).
+    fn closure(&self, schema: &str) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        let mut todo = vec![schema.to_string()];
+        while let Some(s) = todo.pop() {
+            if let Some(next) = self.needs.get(&s) {
+                todo.extend(next.iter().filter(|n| !out.contains(*n)).cloned());
+            }
+            out.insert(s);
+        }
+        out
+    }
+
+    fn locks_of<'a>(&self, schemas: impl IntoIterator<Item = &'a String>) -> u64 {
+        schemas
+            .into_iter()
+            .map(|s| self.locks.get(s).copied().unwrap_or(0))
+            .sum()
+    }
+
+    /// The tables every shard of a whole dump would lock.
+    pub fn total(&self) -> u64 {
+        self.locks.values().sum()
+    }
+}
+
+/// One shard: the schemas whose tables it dumps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shard {
+    pub schemas: BTreeSet<String>,
+    pub locks: u64,
+}
+
+/// Cuts a side into shards. `cap`: the most tables one shard may lock; `count`: a number of
+/// shards wanted instead (the test knob). Largest schemas first, each into the shard it adds
+/// the fewest locks to (first fit). None when a schema's tables with those it needs exceed
+/// `cap` alone, or when there would be one shard only: then sharding does not pay.
+pub fn plan(layout: &Layout, cap: u64, count: Option<usize>) -> Option<Vec<Shard>> {
+    let mut homes: Vec<(u64, &String, BTreeSet<String>)> = layout
+        .locks
+        .keys()
+        .map(|s| {
+            let c = layout.closure(s);
+            (layout.locks_of(&c), s, c)
+        })
+        .collect();
+    homes.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+    let mut shards: Vec<Shard> = Vec::new();
+    if let Some(k) = count {
+        shards.resize(
+            k.clamp(1, homes.len().max(1)),
+            Shard {
+                schemas: BTreeSet::new(),
+                locks: 0,
+            },
+        );
+    }
+    for (own, _, closure) in homes {
+        if count.is_none() && own > cap {
+            return None;
+        }
+        let grown = |s: &Shard| layout.locks_of(s.schemas.union(&closure));
+        let fits = shards
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (grown(s), s.locks, i))
+            .filter(|&(g, _, _)| count.is_some() || g <= cap)
+            // Forced counts balance (smallest shard first); capped ones fill (least growth).
+            .min_by_key(|&(g, l, i)| {
+                if count.is_some() {
+                    (l, g, i)
+                } else {
+                    (g - l, g, i)
+                }
+            });
+        match fits {
+            Some((g, _, i)) => {
+                shards[i].schemas.extend(closure);
+                shards[i].locks = g;
+            }
+            None => shards.push(Shard {
+                locks: own,
+                schemas: closure,
+            }),
+        }
+    }
+    shards.retain(|s| !s.schemas.is_empty());
+    (shards.len() > 1 || count.is_some()).then_some(shards)
+}
+
+/// pg_dump `--exclude-table` patterns that leave out the tables of every schema `shard` does
+/// not dump: quoted names (so no character means anything to pg_dump's pattern syntax but a
+/// doubled quote), alternated, a hundred to a pattern (one catalog query each).
+pub fn exclude_patterns(layout: &Layout, shard: &Shard) -> Vec<String> {
+    let others: Vec<String> = layout
+        .locks
+        .keys()
+        .filter(|s| !shard.schemas.contains(*s))
+        .map(|s| format!("\"{}\"", s.replace('"', "\"\"")))
+        .collect();
+    others
+        .chunks(100)
+        .map(|c| format!("({}).*", c.join("|")))
+        .collect()
+}
+
+/// Which waiting shard starts next: the first whose locks fit beside those held, or the first
+/// at all when none runs (one shard alone is never held back), below `parallel` at once.
+pub fn pick(
+    waiting: &[u64],
+    held: u64,
+    running: usize,
+    budget: u64,
+    parallel: usize,
+) -> Option<usize> {
+    if running >= parallel {
+        return None;
+    }
+    if running == 0 {
+        return (!waiting.is_empty()).then_some(0);
+    }
+    waiting.iter().position(|&l| held + l <= budget)
+}
+
+/// The number of shards `PGALIGN_DUMP_SHARDS` asks for (a test knob), if set.
+pub fn forced() -> Option<usize> {
+    std::env::var("PGALIGN_DUMP_SHARDS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|&n: &usize| n >= 1)
+}
+
+/// A connection holding one side's snapshot open while its shards read it.
+struct Snapshot {
+    _conn: crate::apply::connect::Target,
+    id: String,
+    layout: Layout,
+    /// `max_locks_per_transaction * (max_connections + max_prepared_transactions)`.
+    lock_table: u64,
+}
+
+const LAYOUT_LOCKS: &str = "SELECT n.nspname::text, count(*) FILTER (WHERE c.relkind IN ('r', 'p'))
+   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+    AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+    AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)'
+  GROUP BY 1";
+
+/// Which schema's relations (or their constraints, triggers, rules, defaults, policies, row
+/// types, statistics) depend on which other schema's.
+const LAYOUT_NEEDS: &str = "WITH rel(classid, objid, nsp) AS (
+      SELECT 'pg_catalog.pg_class'::pg_catalog.regclass, c.oid, c.relnamespace FROM pg_catalog.pg_class c
+      UNION ALL SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass, o.oid, c.relnamespace
+        FROM pg_catalog.pg_constraint o JOIN pg_catalog.pg_class c ON c.oid = o.conrelid
+      UNION ALL SELECT 'pg_catalog.pg_trigger'::pg_catalog.regclass, t.oid, c.relnamespace
+        FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
+      UNION ALL SELECT 'pg_catalog.pg_rewrite'::pg_catalog.regclass, r.oid, c.relnamespace
+        FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class c ON c.oid = r.ev_class
+      UNION ALL SELECT 'pg_catalog.pg_attrdef'::pg_catalog.regclass, a.oid, c.relnamespace
+        FROM pg_catalog.pg_attrdef a JOIN pg_catalog.pg_class c ON c.oid = a.adrelid
+      UNION ALL SELECT 'pg_catalog.pg_policy'::pg_catalog.regclass, p.oid, c.relnamespace
+        FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class c ON c.oid = p.polrelid
+      UNION ALL SELECT 'pg_catalog.pg_statistic_ext'::pg_catalog.regclass, s.oid, c.relnamespace
+        FROM pg_catalog.pg_statistic_ext s JOIN pg_catalog.pg_class c ON c.oid = s.stxrelid
+      UNION ALL SELECT 'pg_catalog.pg_type'::pg_catalog.regclass, t.oid, c.relnamespace
+        FROM pg_catalog.pg_type t JOIN pg_catalog.pg_class c ON c.oid = t.typrelid
+      UNION ALL SELECT 'pg_catalog.pg_type'::pg_catalog.regclass, t.oid, c.relnamespace
+        FROM pg_catalog.pg_type t JOIN pg_catalog.pg_type e ON e.oid = t.typelem
+        JOIN pg_catalog.pg_class c ON c.oid = e.typrelid)
+  SELECT DISTINCT dn.nspname::text, rn.nspname::text
+    FROM pg_catalog.pg_depend d
+    JOIN rel a ON a.classid = d.classid AND a.objid = d.objid
+    JOIN rel b ON b.classid = d.refclassid AND b.objid = d.refobjid
+    JOIN pg_catalog.pg_namespace dn ON dn.oid = a.nsp
+    JOIN pg_catalog.pg_namespace rn ON rn.oid = b.nsp
+   WHERE a.nsp <> b.nsp";
+
+const LOCK_TABLE: &str = "SELECT (pg_catalog.current_setting('max_locks_per_transaction')::int8
+        * (pg_catalog.current_setting('max_connections')::int8
+           + pg_catalog.current_setting('max_prepared_transactions')::int8))";
+
+impl Snapshot {
+    /// Opens a repeatable-read transaction, exports its snapshot and reads the layout in it.
+    async fn open(conn: &ConnParams) -> Result<Snapshot> {
+        let work = async {
+            let c = crate::apply::connect::connect(conn).await?;
+            c.client
+                .batch_execute(
+                    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL statement_timeout = '120s'",
+                )
+                .await?;
+            let id: String = c
+                .client
+                .query_one("SELECT pg_catalog.pg_export_snapshot()", &[])
+                .await?
+                .get(0);
+            let mut layout = Layout::default();
+            for r in c.client.query(LAYOUT_LOCKS, &[]).await? {
+                layout
+                    .locks
+                    .insert(r.get(0), r.get::<_, i64>(1).max(0) as u64);
+            }
+            for r in c.client.query(LAYOUT_NEEDS, &[]).await? {
+                let (from, to): (String, String) = (r.get(0), r.get(1));
+                if layout.locks.contains_key(&from) && layout.locks.contains_key(&to) {
+                    layout.needs.entry(from).or_default().insert(to);
+                }
+            }
+            let lock_table: i64 = c.client.query_one(LOCK_TABLE, &[]).await?.get(0);
+            anyhow::Ok(Snapshot {
+                _conn: c,
+                id,
+                layout,
+                lock_table: lock_table.max(0) as u64,
+            })
+        };
+        tokio::time::timeout(Duration::from_secs(150), work)
+            .await
+            .map_err(|_| anyhow!("exporting a snapshot did not finish within 150 s"))?
+            .map_err(|e| match e.downcast_ref::<tokio_postgres::Error>() {
+                Some(pg) => anyhow!("{}", crate::apply::pg_error_text(pg)),
+                None => e,
+            })
+            .context("exporting a snapshot for a sharded dump")
+    }
+}
+
+/// Both sides, dumped in shards.
+pub struct Pair {
+    pub source: Catalog,
+    pub target: Catalog,
+    /// For --timings: each shard, its locks and how long its pg_dump and its reading took.
+    pub timings: Vec<(String, Duration)>,
+    /// What was done, for stderr.
+    pub message: String,
+}
+
+/// One pg_dump to run.
+struct Job {
+    conn: ConnParams,
+    side: usize,
+    index: usize,
+    of: usize,
+    locks: u64,
+    part: Part,
+}
+
+const SIDES: [&str; 2] = ["source", "target"];
+
+/// Dumps both live sides in shards within one whole dump's locks; None when a side cannot be cut
+/// into shards that fit (one schema holds too many tables): the caller dumps one side after the
+/// other instead. `count`: the test knob's number of shards a side.
+pub async fn dump_pair(
+    conns: [&ConnParams; 2],
+    tools: &Tools,
+    filter: &Filter,
+    count: Option<usize>,
+) -> Result<Option<Pair>, DumpError> {
+    let Some(sharded) = dump_sides(&conns, tools, filter, count).await? else {
+        return Ok(None);
+    };
+    let [source, target]: [Catalog; 2] = sharded
+        .catalogs
+        .try_into()
+        .map_err(|_| DumpError::Other(anyhow!("two sides dumped, but not two catalogs")))?;
+    Ok(Some(Pair {
+        source,
+        target,
+        timings: sharded.timings,
+        message: format!(
+            "note: both sides dumped in shards of one snapshot each ({} source, {} target), at most {} tables locked at once",
+            sharded.shards[0], sharded.shards[1], sharded.budget
+        ),
+    }))
+}
+
+/// Sides dumped in shards: a merged catalog, and its number of shards, a side.
+pub struct Sharded {
+    pub catalogs: Vec<Catalog>,
+    pub shards: Vec<usize>,
+    pub budget: u64,
+    pub timings: Vec<(String, Duration)>,
+}
+
+/// Dumps live sides (one or two) in shards; None when one cannot be cut to fit.
+pub async fn dump_sides(
+    conns: &[&ConnParams],
+    tools: &Tools,
+    filter: &Filter,
+    count: Option<usize>,
+) -> Result<Option<Sharded>, DumpError> {
+    let t0 = Instant::now();
+    let mut opening = tokio::task::JoinSet::new();
+    for (i, c) in conns.iter().enumerate() {
+        let c = (*c).clone();
+        opening.spawn(async move { (i, Snapshot::open(&c).await) });
+    }
+    let mut snaps: Vec<(usize, Snapshot)> = Vec::new();
+    while let Some(r) = opening.join_next().await {
+        let (i, s) = r.map_err(|e| {
+            DumpError::Other(anyhow!("exporting a snapshot stopped unexpectedly: {e}"))
+        })?;
+        snaps.push((i, s.map_err(DumpError::Other)?));
+    }
+    snaps.sort_by_key(|(i, _)| *i);
+    let snaps: Vec<Snapshot> = snaps.into_iter().map(|(_, s)| s).collect();
+    let mut timings = vec![(
+        "shards: export snapshots and read layouts".to_string(),
+        t0.elapsed(),
+    )];
+    // What one whole dump of the larger side needs: the serial fallback holds that much.
+    let budget = snaps
+        .iter()
+        .map(|s| s.layout.total())
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let cap = (budget / 2).max(1);
+    let mut jobs = Vec::new();
+    let mut shards = Vec::new();
+    for (side, snap) in snaps.iter().enumerate() {
+        let planned = match plan(&snap.layout, cap, count) {
+            Some(s) => s,
+            // A side small enough for one shard is dumped whole, at the snapshot.
+            None if snap.layout.total() <= cap => vec![Shard {
+                schemas: snap.layout.locks.keys().cloned().collect(),
+                locks: snap.layout.total(),
+            }],
+            None => return Ok(None),
+        };
+        shards.push(planned.len());
+        let of = planned.len();
+        for (index, sh) in planned.iter().enumerate() {
+            jobs.push(Job {
+                conn: conns[side].clone(),
+                side,
+                index,
+                of,
+                locks: sh.locks,
+                part: Part {
+                    snapshot: Some(snap.id.clone()),
+                    exclude_tables: exclude_patterns(&snap.layout, sh),
+                },
+            });
+        }
+    }
+    let lock_table = snaps.iter().map(|s| s.lock_table).max().unwrap_or(0);
+    timings[0].0 = format!(
+        "shards: export snapshots and read layouts (lock table {lock_table}, budget {budget} tables)"
+    );
+    // The largest first, the sides taking turns: the largest pair that fits runs at once.
+    jobs.sort_by(|a, b| {
+        b.locks
+            .cmp(&a.locks)
+            .then(a.index.cmp(&b.index))
+            .then(a.side.cmp(&b.side))
+    });
+    let (cats, mut lines) = run(jobs, conns.len(), tools, filter, budget).await?;
+    drop(snaps);
+    timings.append(&mut lines);
+    let t1 = Instant::now();
+    let merged = tokio::task::spawn_blocking(move || {
+        cats.into_iter()
+            .map(catalog::merge::merge)
+            .collect::<Result<Vec<_>>>()
+    })
+    .await
+    .map_err(|e| DumpError::Other(anyhow!("merging the shards stopped unexpectedly: {e}")))?
+    .map_err(DumpError::Other)?;
+    timings.push(("shards: merge".to_string(), t1.elapsed()));
+    Ok(Some(Sharded {
+        catalogs: merged,
+        shards,
+        budget,
+        timings,
+    }))
+}
+
+type Done = (
+    usize,
+    usize,
+    usize,
+    u64,
+    Result<dump::Archive, DumpError>,
+    Duration,
+);
+type Read = (usize, usize, Result<Catalog, DumpError>, Duration);
+
+/// Runs the jobs within `budget` locks at once, each archive read while others dump; the
+/// catalogs of each side in shard order, and a timing line a shard.
+async fn run(
+    mut jobs: Vec<Job>,
+    sides: usize,
+    tools: &Tools,
+    filter: &Filter,
+    budget: u64,
+) -> Result<(Vec<Vec<Catalog>>, Vec<(String, Duration)>), DumpError> {
+    let parallel = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4));
+    let mut dumps: tokio::task::JoinSet<Done> = tokio::task::JoinSet::new();
+    let mut reads: tokio::task::JoinSet<Read> = tokio::task::JoinSet::new();
+    let mut held = 0u64;
+    let mut lines = Vec::new();
+    loop {
+        let waiting: Vec<u64> = jobs.iter().map(|j| j.locks).collect();
+        if let Some(i) = pick(&waiting, held, dumps.len(), budget, parallel) {
+            let j = jobs.remove(i);
+            held += j.locks;
+            let tools = tools.clone();
+            dumps.spawn(async move {
+                let t = Instant::now();
+                let r = dump::dump_part(&j.conn, &tools, &j.part).await;
+                (j.side, j.index, j.of, j.locks, r, t.elapsed())
+            });
+            continue;
+        }
+        let Some(done) = dumps.join_next().await else {
+            break;
+        };
+        let (side, index, of, locks, archive, took) = done.map_err(|e| {
+            DumpError::Other(anyhow!("a shard's pg_dump stopped unexpectedly: {e}"))
+        })?;
+        held -= locks;
+        lines.push((
+            format!(
+                "shard {} {}/{of}: pg_dump locking {locks} tables",
+                SIDES.get(side).unwrap_or(&"side"),
+                index + 1
+            ),
+            took,
+        ));
+        let archive = archive?;
+        let (tools, filter) = (tools.clone(), filter.clone());
+        reads.spawn(async move {
+            let t = Instant::now();
+            let r = archive.catalog(&tools, &filter).await;
+            (side, index, r, t.elapsed())
+        });
+    }
+    let mut cats: Vec<Vec<(usize, Catalog)>> = (0..sides).map(|_| Vec::new()).collect();
+    while let Some(r) = reads.join_next().await {
+        let (side, index, cat, took) =
+            r.map_err(|e| DumpError::Other(anyhow!("reading a shard stopped unexpectedly: {e}")))?;
+        lines.push((
+            format!(
+                "shard {} {}: read into a catalog",
+                SIDES.get(side).unwrap_or(&"side"),
+                index + 1
+            ),
+            took,
+        ));
+        cats[side].push((index, cat?));
+    }
+    let cats = cats
+        .into_iter()
+        .map(|mut v| {
+            v.sort_by_key(|(i, _)| *i);
+            v.into_iter().map(|(_, c)| c).collect()
+        })
+        .collect();
+    Ok((cats, lines))
+}
