@@ -52,6 +52,15 @@ impl Layout {
             .sum()
     }
 
+    /// The most tables one schema's shard must lock for other schemas' sake.
+    pub fn shared_overhead(&self) -> u64 {
+        self.locks
+            .keys()
+            .map(|s| self.locks_of(&self.closure(s)) - self.locks_of([s]))
+            .max()
+            .unwrap_or(0)
+    }
+
     /// The tables every shard of a whole dump would lock.
     pub fn total(&self) -> u64 {
         self.locks.values().sum()
@@ -99,13 +108,12 @@ pub fn plan(layout: &Layout, cap: u64, count: Option<usize>) -> Option<Vec<Shard
             .enumerate()
             .map(|(i, s)| (grown(s), s.locks, i))
             .filter(|&(g, _, _)| count.is_some() || g <= cap)
-            // Forced counts balance (smallest shard first); capped ones fill (least growth).
-            .min_by_key(|&(g, l, i)| {
-                if count.is_some() {
-                    (l, g, i)
-                } else {
-                    (g - l, g, i)
-                }
+            // A shard that dumps all it needs already takes it; else forced counts balance
+            // (smallest shard first) and capped ones fill (least growth).
+            .min_by_key(|&(g, l, i)| match count {
+                _ if g == l => (0, 0, 0, i),
+                Some(_) => (1, l, g, i),
+                None => (1, g - l, g, i),
             });
         match fits {
             Some((g, _, i)) => {
@@ -181,13 +189,15 @@ const LAYOUT_LOCKS: &str = "SELECT n.nspname::text, count(*) FILTER (WHERE c.rel
   GROUP BY 1";
 
 /// Which schema's relations (or their constraints, triggers, rules, defaults, policies, row
-/// types, statistics) depend on which other schema's.
-const LAYOUT_NEEDS: &str = "WITH rel(classid, objid, nsp) AS (
+/// types, statistics) depend on which other schema's. Internal triggers are left out: a
+/// foreign key's triggers on the referenced table are not dumped, the constraint is.
+const LAYOUT_NEEDS: &str = "WITH rel(classid, objid, nsp) AS MATERIALIZED (
       SELECT 'pg_catalog.pg_class'::pg_catalog.regclass, c.oid, c.relnamespace FROM pg_catalog.pg_class c
       UNION ALL SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass, o.oid, c.relnamespace
         FROM pg_catalog.pg_constraint o JOIN pg_catalog.pg_class c ON c.oid = o.conrelid
       UNION ALL SELECT 'pg_catalog.pg_trigger'::pg_catalog.regclass, t.oid, c.relnamespace
         FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
+        WHERE NOT t.tgisinternal
       UNION ALL SELECT 'pg_catalog.pg_rewrite'::pg_catalog.regclass, r.oid, c.relnamespace
         FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class c ON c.oid = r.ev_class
       UNION ALL SELECT 'pg_catalog.pg_attrdef'::pg_catalog.regclass, a.oid, c.relnamespace
@@ -200,14 +210,20 @@ const LAYOUT_NEEDS: &str = "WITH rel(classid, objid, nsp) AS (
         FROM pg_catalog.pg_type t JOIN pg_catalog.pg_class c ON c.oid = t.typrelid
       UNION ALL SELECT 'pg_catalog.pg_type'::pg_catalog.regclass, t.oid, c.relnamespace
         FROM pg_catalog.pg_type t JOIN pg_catalog.pg_type e ON e.oid = t.typelem
-        JOIN pg_catalog.pg_class c ON c.oid = e.typrelid)
-  SELECT DISTINCT dn.nspname::text, rn.nspname::text
-    FROM pg_catalog.pg_depend d
-    JOIN rel a ON a.classid = d.classid AND a.objid = d.objid
-    JOIN rel b ON b.classid = d.refclassid AND b.objid = d.refobjid
-    JOIN pg_catalog.pg_namespace dn ON dn.oid = a.nsp
-    JOIN pg_catalog.pg_namespace rn ON rn.oid = b.nsp
-   WHERE a.nsp <> b.nsp";
+        JOIN pg_catalog.pg_class c ON c.oid = e.typrelid),
+    pairs AS (
+      SELECT DISTINCT a.nsp AS from_nsp, b.nsp AS to_nsp
+        FROM pg_catalog.pg_depend d
+        JOIN rel a ON a.classid = d.classid AND a.objid = d.objid
+        JOIN rel b ON b.classid = d.refclassid AND b.objid = d.refobjid
+       WHERE d.refclassid IN ('pg_catalog.pg_class'::pg_catalog.regclass,
+                              'pg_catalog.pg_constraint'::pg_catalog.regclass,
+                              'pg_catalog.pg_type'::pg_catalog.regclass)
+         AND a.nsp <> b.nsp)
+  SELECT dn.nspname::text, rn.nspname::text
+    FROM pairs
+    JOIN pg_catalog.pg_namespace dn ON dn.oid = pairs.from_nsp
+    JOIN pg_catalog.pg_namespace rn ON rn.oid = pairs.to_nsp";
 
 const LOCK_TABLE: &str = "SELECT (pg_catalog.current_setting('max_locks_per_transaction')::int8
         * (pg_catalog.current_setting('max_connections')::int8
@@ -302,7 +318,7 @@ pub async fn dump_pair(
         target,
         timings: sharded.timings,
         message: format!(
-            "note: both sides dumped in shards of one snapshot each ({} source, {} target), at most {} tables locked at once",
+            "dumped both sides in shards of one snapshot each ({} source, {} target), at most {} tables locked at once",
             sharded.shards[0], sharded.shards[1], sharded.budget
         ),
     }))
@@ -349,7 +365,15 @@ pub async fn dump_sides(
         .max()
         .unwrap_or(0)
         .max(1);
-    let cap = (budget / 2).max(1);
+    // Tables a shard dumps for another schema's sake (`shared` lookups behind foreign keys) are
+    // locked by every shard that needs them: the cap leaves room for them.
+    let shared = snaps
+        .iter()
+        .map(|s| s.layout.shared_overhead())
+        .max()
+        .unwrap_or(0);
+    let cap = ((budget + shared) / 2).max(1);
+    let budget = 2 * cap;
     let mut jobs = Vec::new();
     let mut shards = Vec::new();
     for (side, snap) in snaps.iter().enumerate() {
@@ -362,6 +386,8 @@ pub async fn dump_sides(
             }],
             None => return Ok(None),
         };
+        let mut planned = planned;
+        planned.sort_by_key(|s| std::cmp::Reverse(s.locks));
         shards.push(planned.len());
         let of = planned.len();
         for (index, sh) in planned.iter().enumerate() {
@@ -382,13 +408,9 @@ pub async fn dump_sides(
     timings[0].0 = format!(
         "shards: export snapshots and read layouts (lock table {lock_table}, budget {budget} tables)"
     );
-    // The largest first, the sides taking turns: the largest pair that fits runs at once.
-    jobs.sort_by(|a, b| {
-        b.locks
-            .cmp(&a.locks)
-            .then(a.index.cmp(&b.index))
-            .then(a.side.cmp(&b.side))
-    });
+    // The sides take turns, each side's largest shard first: a shard of each side runs at
+    // once, and each snapshot's connection closes as early as it can.
+    jobs.sort_by_key(|j| (j.index, j.side));
     let (cats, mut lines) = run(jobs, conns.len(), tools, filter, budget).await?;
     drop(snaps);
     timings.append(&mut lines);
@@ -492,4 +514,125 @@ async fn run(
         })
         .collect();
     Ok((cats, lines))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout(locks: &[(&str, u64)], needs: &[(&str, &str)]) -> Layout {
+        let mut l = Layout::default();
+        for (s, n) in locks {
+            l.locks.insert(s.to_string(), *n);
+        }
+        for (a, b) in needs {
+            l.needs
+                .entry(a.to_string())
+                .or_default()
+                .insert(b.to_string());
+        }
+        l
+    }
+
+    fn names(s: &Shard) -> Vec<&str> {
+        s.schemas.iter().map(String::as_str).collect()
+    }
+
+    #[test]
+    fn tenants_split_within_the_cap_and_take_what_they_need_along() {
+        // 40 tenants of 250 tables, each with foreign keys into `shared` (10 tables).
+        let mut locks = vec![("shared".to_string(), 10u64)];
+        locks.extend((1..=40).map(|i| (format!("tenant_{i:03}"), 250)));
+        let locks: Vec<(&str, u64)> = locks.iter().map(|(s, n)| (s.as_str(), *n)).collect();
+        let needs: Vec<(String, String)> = (1..=40)
+            .map(|i| (format!("tenant_{i:03}"), "shared".to_string()))
+            .collect();
+        let needs: Vec<(&str, &str)> = needs
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        let l = layout(&locks, &needs);
+        // One whole dump's 10,010 tables, and room for `shared` twice.
+        assert_eq!(l.shared_overhead(), 10);
+        let cap = (l.total() + l.shared_overhead()) / 2;
+        let shards = plan(&l, cap, None).unwrap();
+        assert_eq!(shards.len(), 2);
+        for s in &shards {
+            assert!(s.locks <= cap, "{s:?}");
+            assert!(s.schemas.contains("shared"), "{s:?}");
+            assert_eq!(s.locks, l.locks_of(&s.schemas));
+        }
+        // Every tenant is dumped by exactly one shard.
+        for i in 1..=40 {
+            let t = format!("tenant_{i:03}");
+            assert_eq!(shards.iter().filter(|s| s.schemas.contains(&t)).count(), 1);
+        }
+        // Shard 1 leaves out the other shard's tenants, not `shared`.
+        let pats = exclude_patterns(&l, &shards[0]);
+        assert_eq!(pats.len(), 1);
+        assert!(!pats[0].contains("\"shared\""), "{pats:?}");
+        assert_eq!(pats[0].matches('|').count(), 19, "{pats:?}");
+    }
+
+    #[test]
+    fn one_schema_over_the_cap_cannot_be_sharded() {
+        let l = layout(&[("public", 9_000), ("audit", 100)], &[]);
+        assert_eq!(plan(&l, 5_000, None), None);
+        // Mutual needs make one unit: too big together.
+        let l = layout(&[("a", 3_000), ("b", 3_000)], &[("a", "b"), ("b", "a")]);
+        assert_eq!(plan(&l, 5_000, None), None);
+        // Small enough for one shard: sharding does not pay.
+        let l = layout(&[("a", 100), ("b", 100)], &[]);
+        assert_eq!(plan(&l, 5_000, None), None);
+    }
+
+    #[test]
+    fn forced_counts_balance_and_never_exceed_the_schemas() {
+        let l = layout(&[("a", 10), ("b", 5), ("c", 4), ("d", 1)], &[("d", "a")]);
+        let shards = plan(&l, 1, Some(2)).unwrap();
+        assert_eq!(shards.len(), 2);
+        assert_eq!(names(&shards[0]), ["a", "d"]);
+        assert_eq!(names(&shards[1]), ["b", "c"]);
+        // `a` goes where `d` took it already: three shards, not four.
+        assert_eq!(plan(&l, 1, Some(9)).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn patterns_quote_names_for_pg_dump() {
+        let l = layout(&[("we\"ird.s|x", 1), ("b", 1)], &[]);
+        let sh = Shard {
+            schemas: ["b".to_string()].into(),
+            locks: 1,
+        };
+        assert_eq!(exclude_patterns(&l, &sh), ["(\"we\"\"ird.s|x\").*"]);
+    }
+
+    #[test]
+    fn the_scheduler_keeps_held_locks_within_the_budget() {
+        // Two sides of 10,000 tables in two shards each; one whole dump's locks at once.
+        let mut waiting = vec![5_000u64, 5_000, 5_000, 5_000, 10];
+        let (budget, parallel) = (10_000, 4);
+        let mut running: Vec<u64> = Vec::new();
+        let mut most = 0;
+        while !waiting.is_empty() {
+            while let Some(i) = pick(
+                &waiting,
+                running.iter().sum(),
+                running.len(),
+                budget,
+                parallel,
+            ) {
+                running.push(waiting.remove(i));
+                assert!(running.iter().sum::<u64>() <= budget, "{running:?}");
+                most = most.max(running.len());
+            }
+            running.remove(0);
+        }
+        // Two halves at once, one of each side.
+        assert_eq!(most, 2);
+        // A shard larger than the budget still runs, alone.
+        assert_eq!(pick(&[20_000], 0, 0, budget, parallel), Some(0));
+        assert_eq!(pick(&[20_000], 1, 1, budget, parallel), None);
+        assert_eq!(pick(&[1], 0, 4, budget, parallel), None);
+    }
 }

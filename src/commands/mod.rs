@@ -248,7 +248,10 @@ pub async fn load(c: &Common, timings: &mut Timings) -> Result<Loaded> {
     let (s, t) = match crate::shards::forced() {
         Some(k) if sp.is_some() && tp.is_some() => {
             shards_tried = true;
-            in_shards(sp.as_ref(), tp.as_ref(), &tools, &filter, Some(k), timings).await
+            let (s, t, note) =
+                in_shards(sp.as_ref(), tp.as_ref(), &tools, &filter, Some(k), timings).await;
+            messages.extend(note.map(|n| format!("note: {n} (PGALIGN_DUMP_SHARDS)")));
+            (s, t)
         }
         _ => tokio::join!(
             dump_side("source", &src_ep, sp.as_ref(), &tools, &filter),
@@ -260,9 +263,10 @@ pub async fn load(c: &Common, timings: &mut Timings) -> Result<Loaded> {
     let mut retry_s = matches!(s, Err(DumpError::OutOfLocks(_)));
     let mut retry_t = matches!(t, Err(DumpError::OutOfLocks(_)));
     let (s, t) = if retry_s && retry_t && !shards_tried {
-        let (s2, t2) = in_shards(sp.as_ref(), tp.as_ref(), &tools, &filter, None, timings).await;
-        if s2.is_ok() && t2.is_ok() {
-            messages.push("warning: the server ran out of lock slots with both dumps running at once (raise max_locks_per_transaction); dumped both sides in shards of one snapshot each instead".to_string());
+        let (s2, t2, note) =
+            in_shards(sp.as_ref(), tp.as_ref(), &tools, &filter, None, timings).await;
+        if let Some(note) = note {
+            messages.push(format!("warning: the server ran out of lock slots with both dumps running at once (raise max_locks_per_transaction); {note}"));
             (retry_s, retry_t) = (false, false);
         }
         (s2, t2)
@@ -356,11 +360,16 @@ async fn in_shards(
     filter: &Filter,
     count: Option<usize>,
     timings: &mut Timings,
-) -> (Result<SideDump, DumpError>, Result<SideDump, DumpError>) {
+) -> (
+    Result<SideDump, DumpError>,
+    Result<SideDump, DumpError>,
+    Option<String>,
+) {
     let out_of_locks = |why: &str| {
         (
             Err(DumpError::OutOfLocks(why.to_string())),
             Err(DumpError::OutOfLocks(why.to_string())),
+            None,
         )
     };
     let (Some(sc), Some(tc), Some(tool)) = (sp, tp, tools.first()) else {
@@ -373,7 +382,7 @@ async fn in_shards(
             timings
                 .0
                 .extend(p.timings.into_iter().map(|(s, d)| (s, d, None)));
-            (Ok((p.source, None)), Ok((p.target, None)))
+            (Ok((p.source, None)), Ok((p.target, None)), Some(p.message))
         }
         Ok(None) => out_of_locks("a schema holds more tables than a shard may lock"),
         Err(DumpError::OutOfLocks(e)) => out_of_locks(&e),
@@ -382,6 +391,7 @@ async fn in_shards(
             (
                 Err(DumpError::Other(anyhow!("in shards: {e}"))),
                 Err(DumpError::Other(anyhow!("in shards: {e}"))),
+                None,
             )
         }
         // A failed sharded dump falls back to the serial one, which reports its own errors.
