@@ -12,8 +12,10 @@
 //! schema's tables into its shard too: pg_dump keeps only dependencies between entries it dumps,
 //! and the merge re-links the rest by key.
 //!
-//! Test knob: `PGALIGN_DUMP_SHARDS=N` dumps every live side in N shards (at most one per schema
-//! holding relations) without trying whole dumps first.
+//! Test knob: `PGALIGN_DUMP_SHARDS=N` dumps both live sides in N shards each (at most one per
+//! schema holding relations) without trying whole dumps first; `PGALIGN_DUMP_SHARDS=auto` in the
+//! shards the lock budget calls for, as after whole dumps ran out of locks (when a side cannot
+//! be cut to fit, both are dumped one after the other).
 
 use crate::catalog::{self, Catalog, Filter};
 use crate::dump::{self, DumpError, Part, Tools};
@@ -164,12 +166,15 @@ pub fn pick(
     waiting.iter().position(|&l| held + l <= budget)
 }
 
-/// The number of shards `PGALIGN_DUMP_SHARDS` asks for (a test knob), if set.
-pub fn forced() -> Option<usize> {
-    std::env::var("PGALIGN_DUMP_SHARDS")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .filter(|&n: &usize| n >= 1)
+/// What `PGALIGN_DUMP_SHARDS` asks for (a test knob), if set: `auto`, the shards the lock budget
+/// calls for (Some(None)), or a number of shards a side.
+pub fn forced() -> Option<Option<usize>> {
+    let v = std::env::var("PGALIGN_DUMP_SHARDS").ok()?;
+    let v = v.trim();
+    if v == "auto" {
+        return Some(None);
+    }
+    v.parse().ok().filter(|&n: &usize| n >= 1).map(Some)
 }
 
 /// A connection holding one side's snapshot open while its shards read it.
@@ -230,33 +235,42 @@ const LOCK_TABLE: &str = "SELECT (pg_catalog.current_setting('max_locks_per_tran
            + pg_catalog.current_setting('max_prepared_transactions')::int8))";
 
 impl Snapshot {
-    /// Opens a repeatable-read transaction, exports its snapshot and reads the layout in it.
+    /// Opens a repeatable-read transaction and exports its snapshot; a second transaction reads
+    /// the layout at that snapshot and ends, so that the catalog locks its queries took are not
+    /// held while the shards need the lock table.
     async fn open(conn: &ConnParams) -> Result<Snapshot> {
         let work = async {
             let c = crate::apply::connect::connect(conn).await?;
             c.client
-                .batch_execute(
-                    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL statement_timeout = '120s'",
-                )
+                .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 .await?;
             let id: String = c
                 .client
                 .query_one("SELECT pg_catalog.pg_export_snapshot()", &[])
                 .await?
                 .get(0);
+            let r = crate::apply::connect::connect(conn).await?;
+            // SET TRANSACTION SNAPSHOT takes a literal, not a parameter.
+            r.client
+                .batch_execute(&format!(
+                    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}; SET LOCAL statement_timeout = '120s'",
+                    crate::catalog::quote_literal(&id)
+                ))
+                .await?;
             let mut layout = Layout::default();
-            for r in c.client.query(LAYOUT_LOCKS, &[]).await? {
+            for row in r.client.query(LAYOUT_LOCKS, &[]).await? {
                 layout
                     .locks
-                    .insert(r.get(0), r.get::<_, i64>(1).max(0) as u64);
+                    .insert(row.get(0), row.get::<_, i64>(1).max(0) as u64);
             }
-            for r in c.client.query(LAYOUT_NEEDS, &[]).await? {
-                let (from, to): (String, String) = (r.get(0), r.get(1));
+            for row in r.client.query(LAYOUT_NEEDS, &[]).await? {
+                let (from, to): (String, String) = (row.get(0), row.get(1));
                 if layout.locks.contains_key(&from) && layout.locks.contains_key(&to) {
                     layout.needs.entry(from).or_default().insert(to);
                 }
             }
-            let lock_table: i64 = c.client.query_one(LOCK_TABLE, &[]).await?.get(0);
+            let lock_table: i64 = r.client.query_one(LOCK_TABLE, &[]).await?.get(0);
+            r.client.batch_execute("COMMIT").await?;
             anyhow::Ok(Snapshot {
                 _conn: c,
                 id,
@@ -372,7 +386,10 @@ pub async fn dump_sides(
         .map(|s| s.layout.shared_overhead())
         .max()
         .unwrap_or(0);
-    let cap = ((budget + shared) / 2).max(1);
+    // Halves, so that one shard of each side runs at once: two shards more would each add a
+    // pg_dump's fixed cost (it reads the whole catalog whatever it dumps). Two pg_dumps at once
+    // hold one pg_dump's catalog locks (~60) more than one whole dump does.
+    let cap = (budget + shared).div_ceil(2).max(1);
     let budget = 2 * cap;
     let mut jobs = Vec::new();
     let mut shards = Vec::new();

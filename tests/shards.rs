@@ -13,6 +13,7 @@ use common::*;
 use pgalign::catalog::{Catalog, Filter, Key};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::process::Command;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -270,4 +271,214 @@ fn sharded_catalogs_equal_whole_ones() {
         diffs.len(),
         diffs.join("\n")
     );
+}
+
+/// A throw-away server of the local major whose lock table holds one whole dump of the test's
+/// databases but not two (max_locks_per_transaction 32), run as an unprivileged user on a spare
+/// port as scripts/pg-matrix.sh runs its servers; stopped and removed when dropped.
+struct SmallServer {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    port: u16,
+}
+
+impl SmallServer {
+    fn start() -> Option<SmallServer> {
+        let bin = PathBuf::from("/usr/lib/postgresql/15/bin");
+        if !bin.join("initdb").is_file() {
+            eprintln!("SKIPPED: no /usr/lib/postgresql/15/bin/initdb");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let root = Command::new("id").arg("-u").output().ok()?.stdout == b"0\n";
+        if root {
+            let ok = Command::new("chown")
+                .args(["postgres"])
+                .arg(dir.path())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                eprintln!("SKIPPED: initdb refuses root and there is no postgres user");
+                return None;
+            }
+        }
+        let as_pg = |tool: &str| {
+            let mut c = if root {
+                let mut c = Command::new("runuser");
+                c.args(["-u", "postgres", "--"]).arg(bin.join(tool));
+                c
+            } else {
+                Command::new(bin.join(tool))
+            };
+            c.stdout(std::process::Stdio::null());
+            c
+        };
+        let data = dir.path().join("data");
+        let st = as_pg("initdb")
+            .arg("-D")
+            .arg(&data)
+            .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "initdb failed");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let opts = format!(
+            "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c max_locks_per_transaction=32 -c max_connections=20 -c max_worker_processes=2 -c max_wal_senders=0 -c autovacuum_max_workers=1 -c fsync=off -c shared_buffers=16MB",
+            dir.path().display()
+        );
+        let st = as_pg("pg_ctl")
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(dir.path().join("log"))
+            .args(["-w", "-t", "60", "-o", &opts, "start"])
+            .status()
+            .unwrap();
+        assert!(st.success(), "pg_ctl start failed");
+        Some(SmallServer { dir, bin, port })
+    }
+
+    fn psql(&self, db: &str, sql: &str) {
+        let mut child = Command::new(common::bin("psql"))
+            .args([
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+            ])
+            .args(["-p", &self.port.to_string(), "-d", db, "-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(sql.as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success(), "psql on {db}");
+    }
+
+    fn url(&self, db: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+}
+
+impl Drop for SmallServer {
+    fn drop(&mut self) {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]);
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout == b"0\n");
+        let mut c = if root {
+            c
+        } else {
+            Command::new(self.bin.join("pg_ctl"))
+        };
+        if root {
+            c.arg(self.bin.join("pg_ctl"));
+        }
+        let _ = c
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["-m", "immediate", "-w", "stop"])
+            .stdout(std::process::Stdio::null())
+            .status();
+    }
+}
+
+/// Where two whole pg_dumps do not fit the lock table, the shard planner's budget does: both
+/// sides dump in two shards each, and the plan is the one whole dumps give.
+#[test]
+fn shards_fit_a_lock_table_too_small_for_two_whole_dumps() {
+    let Some(server) = SmallServer::start() else {
+        return;
+    };
+    // Four schemas of 150 tables, each with a foreign key into `shared`, which every shard
+    // then dumps too.
+    let mut tables = String::from(
+        "CREATE SCHEMA shared;\nCREATE TABLE shared.lookup (id integer PRIMARY KEY);\n",
+    );
+    for s in 1..=4 {
+        tables.push_str(&format!("CREATE SCHEMA s{s};\n"));
+        for t in 1..=150 {
+            tables.push_str(&format!(
+                "CREATE TABLE s{s}.t{t} (id integer PRIMARY KEY REFERENCES shared.lookup (id));\n"
+            ));
+        }
+    }
+    for db in ["a", "b"] {
+        server.psql("postgres", &format!("CREATE DATABASE {db}"));
+        server.psql(db, &tables);
+    }
+    server.psql("b", "CREATE TABLE s3.added (id integer);");
+    // Two whole dumps at once: one runs out of lock slots.
+    let dumps: Vec<_> = ["a", "b"]
+        .map(|db| {
+            Command::new(common::bin("pg_dump"))
+                .args(["-s", "-h", "127.0.0.1", "-U", "postgres", "-p"])
+                .arg(server.port.to_string())
+                .arg(db)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    assert!(
+        dumps
+            .iter()
+            .any(|o| String::from_utf8_lossy(&o.stderr).contains("out of shared memory")),
+        "two whole dumps fit: the server's lock table is larger than this test expects"
+    );
+    let run = |env: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_pgalign"));
+        c.args([
+            "plan",
+            "--source",
+            &server.url("b"),
+            "--target",
+            &server.url("a"),
+            "--timings",
+        ]);
+        if let Some(v) = env {
+            c.env("PGALIGN_DUMP_SHARDS", v);
+        }
+        c.output().unwrap()
+    };
+    let sharded = run(Some("auto"));
+    let stderr = String::from_utf8_lossy(&sharded.stderr);
+    assert!(sharded.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("in shards of one snapshot each (2 source, 2 target)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("timing: shard source 1/2: pg_dump locking"),
+        "{stderr}"
+    );
+    let plan = String::from_utf8_lossy(&sharded.stdout);
+    assert!(plan.contains("CREATE TABLE s3.added"), "{plan}");
+    // Without the knob: whole dumps first, then shards or one side after the other; the same plan.
+    let natural = run(None);
+    assert!(
+        natural.status.success(),
+        "{}",
+        String::from_utf8_lossy(&natural.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&natural.stdout), plan);
 }

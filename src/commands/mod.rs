@@ -249,7 +249,7 @@ pub async fn load(c: &Common, timings: &mut Timings) -> Result<Loaded> {
         Some(k) if sp.is_some() && tp.is_some() => {
             shards_tried = true;
             let (s, t, note) =
-                in_shards(sp.as_ref(), tp.as_ref(), &tools, &filter, Some(k), timings).await;
+                in_shards(sp.as_ref(), tp.as_ref(), &tools, &filter, k, timings).await;
             messages.extend(note.map(|n| format!("note: {n} (PGALIGN_DUMP_SHARDS)")));
             (s, t)
         }
