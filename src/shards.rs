@@ -180,6 +180,50 @@ pub fn pick(
     waiting.iter().position(|&l| held + l <= budget)
 }
 
+/// Whether two whole dumps of these sides at once would overflow their server's lock table, by
+/// the server's own numbers (tables to lock against `max_locks_per_transaction *
+/// (max_connections + max_prepared_transactions)`): asked before dumping, so that a large pair
+/// goes to shards at once instead of after two whole dumps failed halfway. False when the sides
+/// are on different servers, or the question gets no answer within 10 s.
+pub async fn whole_dumps_overflow(conns: [&ConnParams; 2]) -> bool {
+    let server = |c: &ConnParams| {
+        (
+            c.resolved("hostaddr").or_else(|| c.resolved("host")),
+            c.resolved("port"),
+        )
+    };
+    if server(conns[0]) != server(conns[1]) {
+        return false;
+    }
+    let count = |c: ConnParams| async move {
+        let t = crate::apply::connect::connect(&c).await.ok()?;
+        let row = t
+            .client
+            .query_one(
+                &format!(
+                    "SELECT (SELECT count(*) FROM pg_catalog.pg_class c
+                              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                             WHERE c.relkind IN ('r', 'p')
+                               AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+                               AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)'), {LOCK_TABLE}"
+                ),
+                &[],
+            )
+            .await
+            .ok()?;
+        Some((row.get::<_, i64>(0), row.get::<_, i64>(1)))
+    };
+    let ask = async {
+        let (a, b) = tokio::join!(count(conns[0].clone()), count(conns[1].clone()));
+        let ((ta, lock_table), (tb, _)) = (a?, b?);
+        Some(ta + tb > lock_table)
+    };
+    matches!(
+        tokio::time::timeout(Duration::from_secs(10), ask).await,
+        Ok(Some(true))
+    )
+}
+
 /// What `PGALIGN_DUMP_SHARDS` asks for (a test knob), if set: `auto`, the shards the lock budget
 /// calls for (Some(None)), or a number of shards a side.
 pub fn forced() -> Option<Option<usize>> {
@@ -244,7 +288,7 @@ const LAYOUT_NEEDS: &str = "WITH rel(classid, objid, nsp) AS MATERIALIZED (
     JOIN pg_catalog.pg_namespace dn ON dn.oid = pairs.from_nsp
     JOIN pg_catalog.pg_namespace rn ON rn.oid = pairs.to_nsp";
 
-const LOCK_TABLE: &str = "SELECT (pg_catalog.current_setting('max_locks_per_transaction')::int8
+const LOCK_TABLE: &str = "(pg_catalog.current_setting('max_locks_per_transaction')::int8
         * (pg_catalog.current_setting('max_connections')::int8
            + pg_catalog.current_setting('max_prepared_transactions')::int8))";
 
@@ -283,7 +327,11 @@ impl Snapshot {
                     layout.needs.entry(from).or_default().insert(to);
                 }
             }
-            let lock_table: i64 = r.client.query_one(LOCK_TABLE, &[]).await?.get(0);
+            let lock_table: i64 = r
+                .client
+                .query_one(&format!("SELECT {LOCK_TABLE}"), &[])
+                .await?
+                .get(0);
             r.client.batch_execute("COMMIT").await?;
             anyhow::Ok(Snapshot {
                 _conn: c,

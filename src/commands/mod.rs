@@ -244,20 +244,15 @@ pub async fn load(c: &Common, timings: &mut Timings) -> Result<Loaded> {
     let t1 = Instant::now();
     let filter = filter_of(c);
     let mut messages = Vec::new();
-    let mut shards_tried = false;
-    let (s, t) = match crate::shards::forced() {
-        Some(k) if sp.is_some() && tp.is_some() => {
-            shards_tried = true;
-            let (s, t, note) =
-                in_shards(sp.as_ref(), tp.as_ref(), &tools, &filter, k, timings).await;
-            messages.extend(note.map(|n| format!("note: {n} (PGALIGN_DUMP_SHARDS)")));
-            (s, t)
-        }
-        _ => tokio::join!(
-            dump_side("source", &src_ep, sp.as_ref(), &tools, &filter),
-            dump_side("target", &tgt_ep, tp.as_ref(), &tools, &filter)
-        ),
-    };
+    let (s, t, shards_tried) = first_dumps(
+        [&src_ep, &tgt_ep],
+        [sp.as_ref(), tp.as_ref()],
+        &tools,
+        &filter,
+        timings,
+        &mut messages,
+    )
+    .await;
     // Two pg_dumps on one server can exhaust its lock table: shards of one snapshot a side,
     // within one whole dump's locks, or else one side after the other.
     let mut retry_s = matches!(s, Err(DumpError::OutOfLocks(_)));
@@ -396,5 +391,65 @@ async fn in_shards(
         }
         // A failed sharded dump falls back to the serial one, which reports its own errors.
         Err(_) => out_of_locks("the sharded dump failed"),
+    }
+}
+
+/// Both sides dumped whole and at once, unless the server's lock table cannot hold both sides'
+/// tables (asked while the dumps start; when it cannot, they are stopped) or the test knob
+/// asks for shards: then in shards (the last value says so).
+async fn first_dumps(
+    eps: [&Endpoint; 2],
+    conns: [Option<&ConnParams>; 2],
+    tools: &[Tools],
+    filter: &Filter,
+    timings: &mut Timings,
+    messages: &mut Vec<String>,
+) -> (
+    Result<SideDump, DumpError>,
+    Result<SideDump, DumpError>,
+    bool,
+) {
+    let why = match (crate::shards::forced(), conns) {
+        (Some(k), [Some(_), Some(_)]) => Some((k, "PGALIGN_DUMP_SHARDS")),
+        (None, [Some(a), Some(b)]) => {
+            let mut whole = Box::pin(async {
+                tokio::join!(
+                    dump_side("source", eps[0], conns[0], tools, filter),
+                    dump_side("target", eps[1], conns[1], tools, filter)
+                )
+            });
+            let t = Instant::now();
+            let check = crate::shards::whole_dumps_overflow([a, b]);
+            let overflow = tokio::select! {
+                (s, t) = &mut whole => return (s, t, false),
+                o = check => o,
+            };
+            timings.lap("lock table check (do two whole dumps fit?)", t);
+            if !overflow {
+                let (s, t) = whole.await;
+                return (s, t, false);
+            }
+            // Stopped (their pg_dumps are killed) before they fill the lock table.
+            drop(whole);
+            Some((
+                None,
+                "the server's lock table holds fewer than both sides' tables (max_locks_per_transaction)",
+            ))
+        }
+        _ => None,
+    };
+    match why {
+        Some((k, why)) => {
+            let (s, t, note) = in_shards(conns[0], conns[1], tools, filter, k, timings).await;
+            messages.extend(note.map(|n| format!("note: {n}: {why}")));
+            (s, t, true)
+        }
+        None => {
+            let (s, t) = tokio::join!(
+                dump_side("source", eps[0], conns[0], tools, filter),
+                dump_side("target", eps[1], conns[1], tools, filter)
+            );
+            (s, t, false)
+        }
     }
 }
