@@ -492,8 +492,7 @@ pub async fn dump_sides(
     timings[0].0 = format!(
         "shards: export snapshots and read layouts (lock table {lock_table}, budget {budget} tables)"
     );
-    // The sides take turns, each side's largest shard first: a shard of each side runs at
-    // once, and each snapshot's connection closes as early as it can.
+    // The sides take turns, each side's largest shard first: a shard of each side runs at once.
     jobs.sort_by_key(|j| (j.index, j.side));
     let (cats, mut lines) = run(jobs, conns.len(), tools, filter, budget).await?;
     drop(snaps);
