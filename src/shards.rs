@@ -498,14 +498,21 @@ pub async fn dump_sides(
     drop(snaps);
     timings.append(&mut lines);
     let t1 = Instant::now();
-    let merged = tokio::task::spawn_blocking(move || {
-        cats.into_iter()
-            .map(catalog::merge::merge)
-            .collect::<Result<Vec<_>>>()
-    })
-    .await
-    .map_err(|e| DumpError::Other(anyhow!("merging the shards stopped unexpectedly: {e}")))?
-    .map_err(DumpError::Other)?;
+    // Each side on a thread of its own.
+    let merging: Vec<_> = cats
+        .into_iter()
+        .map(|c| tokio::task::spawn_blocking(move || catalog::merge::merge(c)))
+        .collect();
+    let mut merged = Vec::with_capacity(merging.len());
+    for m in merging {
+        merged.push(
+            m.await
+                .map_err(|e| {
+                    DumpError::Other(anyhow!("merging the shards stopped unexpectedly: {e}"))
+                })?
+                .map_err(DumpError::Other)?,
+        );
+    }
     timings.push(("shards: merge".to_string(), t1.elapsed()));
     Ok(Some(Sharded {
         catalogs: merged,

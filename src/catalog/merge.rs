@@ -96,35 +96,42 @@ fn ranks(cat: &Catalog) -> Vec<Rank> {
 /// must read the same in every shard that holds it: a difference means the shards did not see
 /// one schema, and is an error (the caller dumps whole instead).
 pub fn merge(shards: Vec<Catalog>) -> Result<Catalog> {
-    let mut nodes: Vec<Block> = Vec::new();
+    // Blocks are moved out of the shards, not copied: ~100,000 a side at 10,000 tables.
+    let mut nodes: Vec<Option<Block>> = Vec::new();
     let mut node_of: HashMap<Key, usize> = HashMap::new();
     // Per shard: its blocks as nodes, in its order, and each block's dependencies as nodes.
     let mut seqs: Vec<Vec<usize>> = Vec::with_capacity(shards.len());
-    let mut shard_deps: Vec<HashMap<usize, Vec<usize>>> = Vec::with_capacity(shards.len());
+    // Per shard, aligned with its order: each block's dependencies as nodes, sorted.
+    let mut shard_deps: Vec<Vec<Vec<usize>>> = Vec::with_capacity(shards.len());
     let mut rank: Vec<Rank> = Vec::new();
     let (dumped_by, server_version) = shards
         .first()
         .map_or((None, None), |c| (c.dumped_by, c.server_version));
-    for cat in &shards {
-        let r = ranks(cat);
+    let count = shards.len();
+    for cat in shards {
+        let r = ranks(&cat);
         let mut seq = Vec::with_capacity(cat.blocks.len());
+        let mut first = Vec::with_capacity(cat.blocks.len());
         for (i, b) in cat.blocks.iter().enumerate() {
             let n = match node_of.get(&b.key) {
                 Some(&n) => {
-                    same_object(&nodes[n], b)?;
+                    if let Some(seen) = &nodes[n] {
+                        same_object(seen, b)?;
+                    }
                     n
                 }
                 None => {
                     node_of.insert(b.key.clone(), nodes.len());
-                    nodes.push(b.clone());
+                    nodes.push(None);
+                    first.push(i);
                     rank.push(r[i].clone());
                     nodes.len() - 1
                 }
             };
             seq.push(n);
         }
-        let mut deps = HashMap::with_capacity(cat.blocks.len());
-        for (i, b) in cat.blocks.iter().enumerate() {
+        let mut deps = Vec::with_capacity(cat.blocks.len());
+        for b in &cat.blocks {
             let mut d: Vec<usize> = b
                 .deps
                 .iter()
@@ -133,28 +140,38 @@ pub fn merge(shards: Vec<Catalog>) -> Result<Catalog> {
                 .collect();
             d.sort_unstable();
             d.dedup();
-            deps.insert(seq[i], d);
+            deps.push(d);
+        }
+        let mut first = first.into_iter().peekable();
+        for (i, b) in cat.blocks.into_iter().enumerate() {
+            if first.next_if_eq(&i).is_some() {
+                nodes[seq[i]] = Some(b);
+            }
         }
         seqs.push(seq);
         shard_deps.push(deps);
     }
-    let in_shard: Vec<std::collections::HashSet<usize>> =
-        seqs.iter().map(|s| s.iter().copied().collect()).collect();
+    // Where each node is in each shard (usize::MAX: not there).
+    let mut pos_in: Vec<Vec<usize>> = vec![vec![usize::MAX; nodes.len()]; count];
+    for (s, seq) in seqs.iter().enumerate() {
+        for (pos, &node) in seq.iter().enumerate() {
+            pos_in[s][node] = pos;
+        }
+    }
+    let of = |s: usize, node: usize| shard_deps[s].get(pos_in[s][node]);
     // Dependencies, by node: those every shard holding both ends agrees on.
     let mut deps: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
     for (n, out) in deps.iter_mut().enumerate() {
-        let mut all: Vec<usize> = shard_deps
-            .iter()
-            .filter_map(|d| d.get(&n))
+        let mut all: Vec<usize> = (0..count)
+            .filter_map(|s| of(s, n))
             .flatten()
             .copied()
             .collect();
         all.sort_unstable();
         all.dedup();
         all.retain(|&z| {
-            (0..shards.len()).all(|s| {
-                !(in_shard[s].contains(&n) && in_shard[s].contains(&z))
-                    || shard_deps[s].get(&n).is_some_and(|d| d.contains(&z))
+            (0..count).all(|s| {
+                pos_in[s][z] == usize::MAX || of(s, n).is_none_or(|d| d.binary_search(&z).is_ok())
             })
         });
         *out = all;
@@ -165,7 +182,6 @@ pub fn merge(shards: Vec<Catalog>) -> Result<Catalog> {
     for (pos, &n) in order.iter().enumerate() {
         toc_of[n] = pos as u32 + 1;
     }
-    let mut nodes: Vec<Option<Block>> = nodes.into_iter().map(Some).collect();
     let mut cat = Catalog {
         dumped_by,
         server_version,
@@ -227,6 +243,9 @@ fn creation_order(seqs: &[Vec<usize>], deps: &[Vec<usize>], rank: &[Rank]) -> Re
             at[node].push((s, pos));
         }
     }
+    // Nodes free to go, for when no shard's next one is.
+    let mut ready: std::collections::BTreeSet<usize> =
+        (0..n).filter(|&i| waiting[i] == 0).collect();
     let mut head = vec![0usize; seqs.len()];
     let mut done = vec![false; n];
     let mut order = Vec::with_capacity(n);
@@ -250,14 +269,18 @@ fn creation_order(seqs: &[Vec<usize>], deps: &[Vec<usize>], rank: &[Rank]) -> Re
         let next =
             best(&mut heads().filter(|&(_, node)| at[node].iter().all(|&(s, pos)| head[s] == pos)))
                 .or_else(|| best(&mut heads()))
-                .or_else(|| (0..n).find(|&i| !done[i] && waiting[i] == 0));
+                .or_else(|| ready.first().copied());
         let Some(node) = next else {
             bail!("the shards' dependencies form a cycle");
         };
         done[node] = true;
+        ready.remove(&node);
         order.push(node);
         for &d in &dependents[node] {
             waiting[d] -= 1;
+            if waiting[d] == 0 {
+                ready.insert(d);
+            }
         }
     }
     Ok(order)
