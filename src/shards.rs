@@ -251,42 +251,84 @@ const LAYOUT_LOCKS: &str = "SELECT n.nspname::text, count(*) FILTER (WHERE c.rel
     AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)'
   GROUP BY 1";
 
-/// Which schema's relations (or their constraints, triggers, rules, defaults, policies, row
-/// types, statistics) depend on which other schema's. Internal triggers are left out: a
-/// foreign key's triggers on the referenced table are not dumped, the constraint is.
-const LAYOUT_NEEDS: &str = "WITH rel(classid, objid, nsp) AS MATERIALIZED (
-      SELECT 'pg_catalog.pg_class'::pg_catalog.regclass, c.oid, c.relnamespace FROM pg_catalog.pg_class c
-      UNION ALL SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass, o.oid, c.relnamespace
-        FROM pg_catalog.pg_constraint o JOIN pg_catalog.pg_class c ON c.oid = o.conrelid
-      UNION ALL SELECT 'pg_catalog.pg_trigger'::pg_catalog.regclass, t.oid, c.relnamespace
-        FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
-        WHERE NOT t.tgisinternal
-      UNION ALL SELECT 'pg_catalog.pg_rewrite'::pg_catalog.regclass, r.oid, c.relnamespace
-        FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class c ON c.oid = r.ev_class
-      UNION ALL SELECT 'pg_catalog.pg_attrdef'::pg_catalog.regclass, a.oid, c.relnamespace
-        FROM pg_catalog.pg_attrdef a JOIN pg_catalog.pg_class c ON c.oid = a.adrelid
-      UNION ALL SELECT 'pg_catalog.pg_policy'::pg_catalog.regclass, p.oid, c.relnamespace
-        FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class c ON c.oid = p.polrelid
-      UNION ALL SELECT 'pg_catalog.pg_statistic_ext'::pg_catalog.regclass, s.oid, c.relnamespace
-        FROM pg_catalog.pg_statistic_ext s JOIN pg_catalog.pg_class c ON c.oid = s.stxrelid
-      UNION ALL SELECT 'pg_catalog.pg_type'::pg_catalog.regclass, t.oid, c.relnamespace
-        FROM pg_catalog.pg_type t JOIN pg_catalog.pg_class c ON c.oid = t.typrelid
-      UNION ALL SELECT 'pg_catalog.pg_type'::pg_catalog.regclass, t.oid, c.relnamespace
-        FROM pg_catalog.pg_type t JOIN pg_catalog.pg_type e ON e.oid = t.typelem
-        JOIN pg_catalog.pg_class c ON c.oid = e.typrelid),
-    pairs AS (
-      SELECT DISTINCT a.nsp AS from_nsp, b.nsp AS to_nsp
+/// Which schema's relations (or their parts) depend on another schema's relations, where that
+/// can happen: foreign keys, inheritance and partitions, what views and rules read, sequences
+/// that defaults call or that a table owns, tables triggers and policies name, row types (and
+/// arrays of them) in columns and defaults. Each part reads its rows of pg_depend by index:
+/// one join of all of pg_depend took twice as long at 10,000 tables (0.7-1.2 s). Internal
+/// triggers are left out: a foreign key's triggers on the referenced table are not dumped.
+const LAYOUT_NEEDS: &str = "WITH pairs(from_nsp, to_nsp) AS (
+      -- foreign keys
+      SELECT c.relnamespace, r.relnamespace
+        FROM pg_catalog.pg_constraint o
+        JOIN pg_catalog.pg_class c ON c.oid = o.conrelid
+        JOIN pg_catalog.pg_class r ON r.oid = o.confrelid
+       WHERE o.contype = 'f'
+      -- inheritance and partitions
+      UNION SELECT c.relnamespace, p.relnamespace
+        FROM pg_catalog.pg_inherits i
+        JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
+        JOIN pg_catalog.pg_class p ON p.oid = i.inhparent
+      -- what a view or rule reads
+      UNION SELECT c.relnamespace, r.relnamespace
         FROM pg_catalog.pg_depend d
-        JOIN rel a ON a.classid = d.classid AND a.objid = d.objid
-        JOIN rel b ON b.classid = d.refclassid AND b.objid = d.refobjid
-       WHERE d.refclassid IN ('pg_catalog.pg_class'::pg_catalog.regclass,
-                              'pg_catalog.pg_constraint'::pg_catalog.regclass,
-                              'pg_catalog.pg_type'::pg_catalog.regclass)
-         AND a.nsp <> b.nsp)
+        JOIN pg_catalog.pg_rewrite w ON w.oid = d.objid
+        JOIN pg_catalog.pg_class c ON c.oid = w.ev_class
+        JOIN pg_catalog.pg_class r ON r.oid = d.refobjid
+       WHERE d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.deptype = 'n'
+         AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+      -- sequences a default calls, tables a trigger or policy names
+      UNION SELECT c.relnamespace, r.relnamespace
+        FROM pg_catalog.pg_depend d
+        JOIN pg_catalog.pg_attrdef a ON a.oid = d.objid
+        JOIN pg_catalog.pg_class c ON c.oid = a.adrelid
+        JOIN pg_catalog.pg_class r ON r.oid = d.refobjid
+       WHERE d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND d.deptype = 'n'
+         AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+      UNION SELECT c.relnamespace, r.relnamespace
+        FROM pg_catalog.pg_depend d
+        JOIN pg_catalog.pg_trigger t ON t.oid = d.objid
+        JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
+        JOIN pg_catalog.pg_class r ON r.oid = d.refobjid
+       WHERE d.classid = 'pg_catalog.pg_trigger'::pg_catalog.regclass AND d.deptype = 'n'
+         AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND NOT t.tgisinternal
+      UNION SELECT c.relnamespace, r.relnamespace
+        FROM pg_catalog.pg_depend d
+        JOIN pg_catalog.pg_policy p ON p.oid = d.objid
+        JOIN pg_catalog.pg_class c ON c.oid = p.polrelid
+        JOIN pg_catalog.pg_class r ON r.oid = d.refobjid
+       WHERE d.classid = 'pg_catalog.pg_policy'::pg_catalog.regclass AND d.deptype = 'n'
+         AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+      -- sequences owned by a table
+      UNION SELECT s.relnamespace, r.relnamespace
+        FROM pg_catalog.pg_sequence q
+        JOIN pg_catalog.pg_class s ON s.oid = q.seqrelid
+        JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+         AND d.objid = q.seqrelid AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+        JOIN pg_catalog.pg_class r ON r.oid = d.refobjid
+      -- row types (and arrays of them) of other relations, in columns or defaults
+      UNION SELECT c.relnamespace, r.relnamespace
+        FROM pg_catalog.pg_depend d
+        JOIN pg_catalog.pg_type t ON t.oid = d.refobjid
+        LEFT JOIN pg_catalog.pg_type e ON e.oid = t.typelem
+        JOIN pg_catalog.pg_class r ON r.oid = COALESCE(NULLIF(t.typrelid, 0), e.typrelid)
+        JOIN pg_catalog.pg_class c ON c.oid = d.objid
+       WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+         AND d.refclassid = 'pg_catalog.pg_type'::pg_catalog.regclass AND d.deptype = 'n'
+      UNION SELECT c.relnamespace, r.relnamespace
+        FROM pg_catalog.pg_depend d
+        JOIN pg_catalog.pg_type t ON t.oid = d.refobjid
+        LEFT JOIN pg_catalog.pg_type e ON e.oid = t.typelem
+        JOIN pg_catalog.pg_class r ON r.oid = COALESCE(NULLIF(t.typrelid, 0), e.typrelid)
+        JOIN pg_catalog.pg_attrdef a ON a.oid = d.objid
+        JOIN pg_catalog.pg_class c ON c.oid = a.adrelid
+       WHERE d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass
+         AND d.refclassid = 'pg_catalog.pg_type'::pg_catalog.regclass AND d.deptype = 'n')
   SELECT dn.nspname::text, rn.nspname::text
     FROM pairs
     JOIN pg_catalog.pg_namespace dn ON dn.oid = pairs.from_nsp
-    JOIN pg_catalog.pg_namespace rn ON rn.oid = pairs.to_nsp";
+    JOIN pg_catalog.pg_namespace rn ON rn.oid = pairs.to_nsp
+   WHERE pairs.from_nsp <> pairs.to_nsp";
 
 const LOCK_TABLE: &str = "(pg_catalog.current_setting('max_locks_per_transaction')::int8
         * (pg_catalog.current_setting('max_connections')::int8
