@@ -181,8 +181,8 @@ pub fn pick(
 }
 
 /// Whether two whole dumps of these sides at once would overflow their server's lock table, by
-/// the server's own numbers (tables to lock against `max_locks_per_transaction *
-/// (max_connections + max_prepared_transactions)`): asked before dumping, so that a large pair
+/// the server's own numbers (tables to lock against the lock table's size, `LOCK_TABLE`):
+/// asked while the whole dumps start, so that a large pair
 /// goes to shards at once instead of after two whole dumps failed halfway. False when the sides
 /// are on different servers, or the question gets no answer within 10 s.
 pub async fn whole_dumps_overflow(conns: [&ConnParams; 2]) -> bool {
@@ -240,7 +240,7 @@ struct Snapshot {
     _conn: crate::apply::connect::Target,
     id: String,
     layout: Layout,
-    /// `max_locks_per_transaction * (max_connections + max_prepared_transactions)`.
+    /// The lock table's size (`LOCK_TABLE`).
     lock_table: u64,
 }
 
@@ -330,8 +330,14 @@ const LAYOUT_NEEDS: &str = "WITH pairs(from_nsp, to_nsp) AS (
     JOIN pg_catalog.pg_namespace rn ON rn.oid = pairs.to_nsp
    WHERE pairs.from_nsp <> pairs.to_nsp";
 
+/// The lock table's size: `max_locks_per_transaction` times the server's backends (its
+/// MaxBackends: connections, autovacuum workers and their launcher, background workers, WAL
+/// senders) and prepared transactions, as lock.c sizes it (NLOCKENTS).
 const LOCK_TABLE: &str = "(pg_catalog.current_setting('max_locks_per_transaction')::int8
         * (pg_catalog.current_setting('max_connections')::int8
+           + pg_catalog.current_setting('autovacuum_max_workers')::int8 + 1
+           + pg_catalog.current_setting('max_worker_processes')::int8
+           + pg_catalog.current_setting('max_wal_senders')::int8
            + pg_catalog.current_setting('max_prepared_transactions')::int8))";
 
 impl Snapshot {
