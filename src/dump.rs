@@ -328,6 +328,25 @@ pub async fn schema_script(archive: &Path, tools: &Tools, opts: RestoreOptions) 
 /// holds locks on the server: two sides dumped one after the other can overlap one side's
 /// reading with the other's dump.
 pub async fn dump_archive(conn: &ConnParams, tools: &Tools) -> Result<Archive, DumpError> {
+    dump_part(conn, tools, &Part::default()).await
+}
+
+/// What one pg_dump of several reads (`crate::shards`): the snapshot they share, and the tables
+/// it leaves to the others.
+#[derive(Debug, Clone, Default)]
+pub struct Part {
+    /// An id from `pg_export_snapshot()` (hex digits and dashes, checked before use).
+    pub snapshot: Option<String>,
+    /// pg_dump `--exclude-table` patterns.
+    pub exclude_tables: Vec<String>,
+}
+
+/// `dump_archive`, of a part of the database at a snapshot another session exported.
+pub async fn dump_part(
+    conn: &ConnParams,
+    tools: &Tools,
+    part: &Part,
+) -> Result<Archive, DumpError> {
     let dir = private_tempdir().map_err(DumpError::Other)?;
     let archive = dir.path().join("schema.dump");
     private_file(&archive).map_err(DumpError::Other)?;
@@ -342,8 +361,19 @@ pub async fn dump_archive(conn: &ConnParams, tools: &Tools) -> Result<Archive, D
             tools.lock_timeout.as_ms()
         ))
         .arg(format!("--file={}", archive.display()))
-        .arg(format!("--dbname={}", conn.conninfo()))
-        .stdin(Stdio::null())
+        .arg(format!("--dbname={}", conn.conninfo()));
+    if let Some(snap) = &part.snapshot {
+        if snap.is_empty() || !snap.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+            return Err(DumpError::Other(anyhow!(
+                "the server exported a snapshot id pgalign does not recognise ({snap:?}): dump without shards (unset PGALIGN_DUMP_SHARDS)"
+            )));
+        }
+        cmd.arg(format!("--snapshot={snap}"));
+    }
+    for p in &part.exclude_tables {
+        cmd.arg(format!("--exclude-table={p}"));
+    }
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);

@@ -20,6 +20,7 @@ pub mod progress;
 pub mod render;
 pub mod scratch;
 pub mod secrets;
+pub mod shards;
 pub mod throwaway;
 
 use cli::{Cli, Command};

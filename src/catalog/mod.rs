@@ -6,6 +6,7 @@ mod infer;
 pub mod kind;
 pub mod locks;
 pub mod majors;
+pub mod merge;
 pub mod parse;
 pub mod privileges;
 pub mod read;

@@ -209,7 +209,17 @@ async fn prepare(
             super::validate(&loaded, &d)?;
             let opts = super::plan_options(&args.common, &args.timeouts, args.online);
             let planned = plan::plan(&loaded.source, &loaded.target, &d, &opts);
-            (planned, Some(loaded.source), loaded.target_archive)
+            // Dumped in shards, TARGET has no archive of its own for a rehearsal: one whole dump
+            // of it alone fits where two at once did not.
+            let archive = match (loaded.target_archive, tools.first()) {
+                (None, Some(tool)) => Some(
+                    dump::dump_archive(conn, tool)
+                        .await
+                        .map_err(|e| anyhow!("dumping target {target_name}: {e}"))?,
+                ),
+                (a, _) => a,
+            };
+            (planned, Some(loaded.source), archive)
         }
     };
     timings.lap("plan", t);

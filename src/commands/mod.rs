@@ -327,35 +327,37 @@ async fn load_into(
     // text is never held whole.
     let t1 = Instant::now();
     let filter = filter_of(c);
-    let (s, t) = tokio::join!(
-        dump_side("source", &src_ep, sp.as_ref(), &tools, &filter),
-        dump_side("target", &tgt_ep, tp.as_ref(), &tools, &filter)
-    );
-    // Two pg_dumps on one server can exhaust its lock table; one after the other may fit.
-    let retry_s = matches!(s, Err(DumpError::OutOfLocks(_)));
-    let retry_t = matches!(t, Err(DumpError::OutOfLocks(_)));
+    let (s, t, shards_tried) = first_dumps(
+        [&src_ep, &tgt_ep],
+        [sp.as_ref(), tp.as_ref()],
+        &tools,
+        &filter,
+        timings,
+        &mut messages,
+    )
+    .await;
+    // Two pg_dumps on one server can exhaust its lock table: shards of one snapshot a side,
+    // within one whole dump's locks, or else one side after the other.
+    let mut retry_s = matches!(s, Err(DumpError::OutOfLocks(_)));
+    let mut retry_t = matches!(t, Err(DumpError::OutOfLocks(_)));
+    let (s, t) = if retry_s && retry_t && !shards_tried {
+        let (s2, t2, note) =
+            in_shards(sp.as_ref(), tp.as_ref(), &tools, &filter, None, timings).await;
+        if let Some(note) = note {
+            messages.push(format!("warning: the server ran out of lock slots with both dumps running at once (raise max_locks_per_transaction); {note}"));
+            (retry_s, retry_t) = (false, false);
+        }
+        (s2, t2)
+    } else {
+        (s, t)
+    };
     if retry_s || retry_t {
         messages.push("warning: the server ran out of lock slots with both dumps running at once (raise max_locks_per_transaction); dumping one side after the other".to_string());
     }
     let (s, t) = match (retry_s, retry_t, sp.as_ref(), tp.as_ref(), tools.first()) {
         // Both again, one pg_dump at a time (only pg_dump holds locks): the source's archive is
         // read while the target is dumped.
-        (true, true, Some(sc), Some(tc), Some(tool)) => match dump::dump_archive(sc, tool).await {
-            Ok(sa) => {
-                let (s, ta) = tokio::join!(sa.catalog(tool, &filter), dump::dump_archive(tc, tool));
-                let t = match ta {
-                    Ok(ta) => ta.read(tool, &filter).await.map(|c| (c, Some(ta))),
-                    Err(e) => Err(e),
-                };
-                (s.map(|c| (c, None)), t)
-            }
-            Err(e) => (
-                Err(e),
-                Err(DumpError::Other(anyhow!(
-                    "not dumped: the source's dump failed"
-                ))),
-            ),
-        },
+        (true, true, Some(sc), Some(tc), Some(tool)) => serial(sc, tc, tool, &filter).await,
         _ => {
             let s = if retry_s {
                 dump_side("source", &src_ep, sp.as_ref(), &tools, &filter).await
@@ -398,4 +400,139 @@ async fn load_into(
         target_archive,
         messages,
     })
+}
+
+/// Both live sides dumped one after the other (only pg_dump holds locks): the source's archive
+/// is read while the target is dumped.
+async fn serial(
+    sc: &ConnParams,
+    tc: &ConnParams,
+    tool: &Tools,
+    filter: &Filter,
+) -> (Result<SideDump, DumpError>, Result<SideDump, DumpError>) {
+    match dump::dump_archive(sc, tool).await {
+        Ok(sa) => {
+            let (s, ta) = tokio::join!(sa.catalog(tool, filter), dump::dump_archive(tc, tool));
+            let t = match ta {
+                Ok(ta) => ta.read(tool, filter).await.map(|c| (c, Some(ta))),
+                Err(e) => Err(e),
+            };
+            (s.map(|c| (c, None)), t)
+        }
+        Err(e) => (
+            Err(e),
+            Err(DumpError::Other(anyhow!(
+                "not dumped: the source's dump failed"
+            ))),
+        ),
+    }
+}
+
+/// Both live sides dumped in shards (`crate::shards`), their timings added. An error of either
+/// side as both sides' when sharding fails; OutOfLocks for both when the sides cannot be cut to
+/// fit (the caller then dumps one side after the other). No archive: a rehearsal needs one.
+async fn in_shards(
+    sp: Option<&ConnParams>,
+    tp: Option<&ConnParams>,
+    tools: &[Tools],
+    filter: &Filter,
+    count: Option<usize>,
+    timings: &mut Timings,
+) -> (
+    Result<SideDump, DumpError>,
+    Result<SideDump, DumpError>,
+    Option<String>,
+) {
+    let out_of_locks = |why: &str| {
+        (
+            Err(DumpError::OutOfLocks(why.to_string())),
+            Err(DumpError::OutOfLocks(why.to_string())),
+            None,
+        )
+    };
+    let (Some(sc), Some(tc), Some(tool)) = (sp, tp, tools.first()) else {
+        return out_of_locks("no shards: a side is not a database");
+    };
+    let stage = crate::progress::stage(&format!("dumping source {sc} and target {tc} in shards"));
+    match crate::shards::dump_pair([sc, tc], tool, filter, count).await {
+        Ok(Some(p)) => {
+            stage.done();
+            timings
+                .0
+                .extend(p.timings.into_iter().map(|(s, d)| (s, d, None)));
+            (Ok((p.source, None)), Ok((p.target, None)), Some(p.message))
+        }
+        Ok(None) => out_of_locks("a schema holds more tables than a shard may lock"),
+        Err(DumpError::OutOfLocks(e)) => out_of_locks(&e),
+        Err(e) if count.is_some() => {
+            let e = e.to_string();
+            (
+                Err(DumpError::Other(anyhow!("in shards: {e}"))),
+                Err(DumpError::Other(anyhow!("in shards: {e}"))),
+                None,
+            )
+        }
+        // A failed sharded dump falls back to the serial one, which reports its own errors.
+        Err(_) => out_of_locks("the sharded dump failed"),
+    }
+}
+
+/// Both sides dumped whole and at once, unless the server's lock table cannot hold both sides'
+/// tables (asked while the dumps start; when it cannot, they are stopped) or the test knob
+/// asks for shards: then in shards (the last value says so).
+async fn first_dumps(
+    eps: [&Endpoint; 2],
+    conns: [Option<&ConnParams>; 2],
+    tools: &[Tools],
+    filter: &Filter,
+    timings: &mut Timings,
+    messages: &mut Vec<String>,
+) -> (
+    Result<SideDump, DumpError>,
+    Result<SideDump, DumpError>,
+    bool,
+) {
+    let why = match (crate::shards::forced(), conns) {
+        (Some(k), [Some(_), Some(_)]) => Some((k, "PGALIGN_DUMP_SHARDS")),
+        (None, [Some(a), Some(b)]) => {
+            let mut whole = Box::pin(async {
+                tokio::join!(
+                    dump_side("source", eps[0], conns[0], tools, filter),
+                    dump_side("target", eps[1], conns[1], tools, filter)
+                )
+            });
+            let t = Instant::now();
+            let check = crate::shards::whole_dumps_overflow([a, b]);
+            let overflow = tokio::select! {
+                (s, t) = &mut whole => return (s, t, false),
+                o = check => o,
+            };
+            timings.lap("lock table check (do two whole dumps fit?)", t);
+            if !overflow {
+                let (s, t) = whole.await;
+                return (s, t, false);
+            }
+            // Stopped (their pg_dumps are killed) before they fill the lock table.
+            drop(whole);
+            Some((
+                None,
+                "the server's lock table holds fewer than both sides' tables (max_locks_per_transaction)",
+            ))
+        }
+        _ => None,
+    };
+    match why {
+        Some((k, why)) => {
+            let (s, t, note) = in_shards(conns[0], conns[1], tools, filter, k, timings).await;
+            messages.extend(note.map(|n| format!("note: {n}: {why}")));
+            (s, t, true)
+        }
+        None => {
+            let (s, t) = tokio::join!(
+                dump_side("source", eps[0], conns[0], tools, filter),
+                dump_side("target", eps[1], conns[1], tools, filter)
+            );
+            (s, t, false)
+        }
+    }
 }
