@@ -89,16 +89,7 @@ pub(super) fn has_children(ctx: &Ctx, t: &TableDef) -> bool {
         return true;
     }
     let me = (t.schema.clone(), t.name.clone());
-    [(ctx.src, &ctx.src_rel), (ctx.tgt, &ctx.tgt_rel)]
-        .into_iter()
-        .any(|(cat, rel)| {
-            rel.parent.values().any(|p| *p == me)
-                || rel.tables.values().any(|&i| {
-                    let b = &cat.blocks[i];
-                    b.stmts.first().is_some_and(|s| parse::may_inherit(s))
-                        && b.table().is_some_and(|x| x.inherits.contains(&me))
-                })
-        })
+    ctx.src_rel.has_children(ctx.src, &me) || ctx.tgt_rel.has_children(ctx.tgt, &me)
 }
 
 /// Whether adding a column with this default rewrites the table: PostgreSQL evaluates a
