@@ -275,7 +275,7 @@ run unrehearsed FAILED PGALIGN_BIN="$built_bin" PGALIGN_APPLY=true PGALIGN_REHEA
 
 # 8. A fleet as a CodeBuild batch: `pgalign fleet codebuild` writes the batch buildspec; each
 # build of its build-list runs here with the variables the batch gives it (its shard), applies
-# to its share of three members (secrets in moto), and uploads its report; `fleet merge` makes
+# to its share of three members (secrets in moto), and uploads its report; `fleet merge-reports` makes
 # one report of the shards'.
 fleet_dbs=()
 members="$tmp/fleet.txt"
@@ -305,7 +305,7 @@ while read -r id vars; do
   [ -f "$(artifact "$id" "fleet-$n.json")" ] || fail "$id: no fleet-$n.json artifact"
   reports+=(--from "$(artifact "$id" "fleet-$n.json")")
 done <<<"$builds"
-"$built_bin" fleet merge "${reports[@]}" --report-md "$tmp/fleet.md" >"$tmp/merge.out" || fail "fleet merge: exit $? ($(cat "$tmp/merge.out"))"
+"$built_bin" fleet merge-reports "${reports[@]}" --report-md "$tmp/fleet.md" >"$tmp/merge.out" || fail "fleet merge: exit $? ($(cat "$tmp/merge.out"))"
 grep -q '^3 member(s): 3 applied$' "$tmp/merge.out" || fail "fleet merge: $(cat "$tmp/merge.out")"
 for db in "${fleet_dbs[@]}"; do
   [ "$(psql_ -d "$db" -Atc "select count(*) from pg_class where relname = 'items'")" = 1 ] || fail "fleet: $db was not aligned"

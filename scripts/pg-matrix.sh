@@ -343,6 +343,27 @@ for m in ${majors//,/ }; do
 done
 echo "MATRIX total majors=$majors passed=$total_passed failed=$total_failed known=$total_known skipped=$total_skipped seconds=$((SECONDS - t_all))"
 
+# SQL files as SOURCE through pgalign's own throwaway server (issue 17) of another major than the
+# local one: the newest here, from this run's copy of its binaries (the postgres user can read
+# it). It must plan, and leave no directory or process behind.
+newest="$(echo "${majors//,/ }" | tr ' ' '\n' | sort -n | tail -1)"
+if [ -n "$rundir" ] && [ -d "$rundir/server-$newest/bin" ]; then
+  tw="$(mktemp -d "$rundir/throwaway.XXXXXX")"
+  chmod 755 "$tw"
+  case_dir="$PWD/fixtures/column/type_int_to_bigint"
+  if TMPDIR="$tw" "${CARGO_TARGET_DIR:-$HOME/.cache/pgalign-target}/debug/pgalign" plan \
+      --source "$case_dir/new.sql" --target "$case_dir/dumps/old.sql" --scratch-major "$newest" \
+      --pg-bin "$rundir/server-$newest/bin" --pg-dump "$client_bin/pg_dump" \
+      >"$logs/throwaway-$newest.out" 2>&1 \
+    && grep -q "TYPE bigint" "$logs/throwaway-$newest.out" && [ -z "$(ls -A "$tw")" ] \
+    && ! pgrep -f "$tw" >/dev/null; then
+    echo "MATRIX throwaway major=$newest ok"
+  else
+    echo "MATRIX throwaway major=$newest FAILED"; status=1; say "details: $logs/throwaway-$newest.out"
+  fi
+  rm -rf "$tw"
+fi
+
 if [ -n "$versions" ]; then
   ports=""
   for m in ${majors//,/ }; do ports="${ports:+$ports,}$m=${port_of[$m]}"; done

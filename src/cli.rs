@@ -80,6 +80,7 @@ pub enum FleetAction {
     /// Write a CodeBuild batch buildspec: --shards builds, each a --shard of the members.
     Codebuild,
     /// Merge the JSON reports of several fleet runs (a batch's shards) into one.
+    #[value(name = "merge-reports", alias = "merge")]
     Merge,
 }
 

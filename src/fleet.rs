@@ -289,7 +289,7 @@ pub struct Report<'a> {
     pub total_ms: f64,
 }
 
-/// A fleet report read back (`fleet merge`).
+/// A fleet report read back (`fleet merge-reports`).
 #[derive(Debug, Deserialize)]
 pub struct ReadReport {
     pub action: String,
@@ -342,7 +342,7 @@ pub fn batch_buildspec(targets: &str, shards: u32, action: &str) -> String {
          #   aws codebuild start-build-batch --project-name pgalign --buildspec-override file://THIS_FILE\n\
          # (the project needs batch builds enabled and a batch service role: see the README). Each\n\
          # build uploads fleet-<shard>.json/.md; merge them with\n\
-         #   pgalign fleet merge --from fleet-1.json --from fleet-2.json ... --report-md fleet.md\n\
+         #   pgalign fleet merge-reports --from fleet-1.json --from fleet-2.json ... --report-md fleet.md\n\
          version: 0.2\n\nbatch:\n  fast-fail: false\n  build-list:\n",
     );
     for i in 1..=shards {

@@ -387,7 +387,7 @@ fn shards_run_apart_and_their_reports_merge() {
     let md = dir.path().join("all.md");
     let o = run(&[
         "fleet",
-        "merge",
+        "merge-reports",
         "--from",
         froms[0].to_str().unwrap(),
         "--from",

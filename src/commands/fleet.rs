@@ -440,7 +440,7 @@ fn codebuild(fleet: &FleetArgs, targets: &Path, out: &mut impl Write) -> Result<
     })
 }
 
-/// `fleet merge`: one report from several runs' (a batch's shards).
+/// `fleet merge-reports`: one report from several runs' (a batch's shards).
 fn merge(fleet: &FleetArgs, out: &mut impl Write) -> Result<Outcome> {
     let mut read = Vec::new();
     for p in &fleet.from {

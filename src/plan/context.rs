@@ -56,7 +56,10 @@ impl Relations {
                     self.parent.values().cloned().collect();
                 for &i in self.tables.values() {
                     let b = &cat.blocks[i];
-                    if b.stmts.first().is_some_and(|s| crate::catalog::parse::may_inherit(s)) {
+                    if b.stmts
+                        .first()
+                        .is_some_and(|s| crate::catalog::parse::may_inherit(s))
+                    {
                         if let Some(t) = b.table() {
                             set.extend(t.inherits.iter().cloned());
                         }
