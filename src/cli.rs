@@ -102,10 +102,6 @@ pub struct FleetArgs {
     /// codebuild: write the buildspec here (default: stdout).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// SOURCE's template schema, compared with each `schema=TENANT` member's schema as if it
-    /// bore the tenant's name (schema-per-tenant databases).
-    #[arg(long, value_name = "NAME")]
-    pub source_schema: Option<String>,
     /// merge: a fleet JSON report to merge (repeatable).
     #[arg(long = "from", value_name = "FILE")]
     pub from: Vec<PathBuf>,
@@ -158,6 +154,13 @@ pub struct Common {
     /// Print how long each stage took, on stderr.
     #[arg(long)]
     pub timings: bool,
+    /// Compare SOURCE's schema NAME as TARGET's schema of --target-schema's name (fleets: as
+    /// each `schema=TENANT` member's): renamed in a scratch database on TARGET's server.
+    #[arg(long, value_name = "NAME")]
+    pub source_schema: Option<String>,
+    /// The TARGET schema that --source-schema is compared with.
+    #[arg(long, value_name = "NAME")]
+    pub target_schema: Option<String>,
     /// Progress while it works, on stderr: live lines on a terminal (auto, live), a line as
     /// each stage or check ends (plain: for CI logs), or nothing (none; auto when stderr is not
     /// a terminal).

@@ -498,6 +498,52 @@ fn tenant_schemas_compare_with_the_template_schema() {
         "a scratch database was left behind"
     );
 
+    // Outside fleets: one schema onto another of another name, planned and applied alone.
+    db.exec("ALTER TABLE tenant_1.t DROP COLUMN b").unwrap();
+    let one = [
+        "--source",
+        &src,
+        "--target",
+        &db.url(),
+        "--source-schema",
+        "tmpl",
+        "--target-schema",
+        "tenant_1",
+    ];
+    let o = run(&[&["plan"][..], &one].concat());
+    let plan = text(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(
+        plan.contains("ALTER TABLE tenant_1.t ADD COLUMN b text;"),
+        "{plan}"
+    );
+    assert!(!plan.contains("tmpl") && !plan.contains("shared"), "{plan}");
+    let o = run(&[&["apply", "--allow-all-hazards"][..], &one].concat());
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    let o = run(&[&["diff"][..], &one].concat());
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stdout));
+    let o = run(&[
+        "plan",
+        "--source",
+        &src,
+        "--target",
+        &db.url(),
+        "--source-schema",
+        "tmpl",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("go together"),
+        "{}",
+        text(&o.stderr)
+    );
+
     // Without the template's name, a tenant member is refused at once.
     let o = run(&["fleet", "diff", "--source", &src, "--targets", &file_s]);
     assert_eq!(o.status.code(), Some(1));

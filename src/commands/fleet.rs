@@ -5,11 +5,10 @@
 //! stops starting members after K failures, and a signal stops starting them at once.
 
 use super::{connect_params, find_tools, load, Outcome, Timings};
-use crate::catalog::quote_ident;
 use crate::cli::{ApplyArgs, FleetAction, FleetArgs};
 use crate::endpoint::{redact, Endpoint, Side};
 use crate::fleet::{self, Member, MemberResult, Outcome as Became};
-use crate::{apply, diff, dump, interrupt, plan, render, scratch};
+use crate::{diff, dump, interrupt, plan, render};
 use anyhow::{anyhow, bail, Context, Result};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::io::Write;
@@ -115,13 +114,13 @@ fn member_args(args: &ApplyArgs, source: &Source, m: &Member) -> ApplyArgs {
     a.common.target = Some(m.endpoint.clone());
     a.report = None;
     a.report_md = None;
+    // A tenant member's schema mapping is the fleet's (its own SOURCE), not the member run's.
+    a.common.source_schema = None;
+    a.common.target_schema = None;
     a
 }
 
-/// SOURCE as a `schema=TENANT` member sees it: SOURCE restored into a scratch database on the
-/// member's server, its template schema renamed to the tenant's by the server (which renames
-/// every reference it tracks: keys, grants, comments, dependencies), dumped again. The scratch
-/// database is dropped on every path (a killed run's is dropped by the next one, by its age).
+/// SOURCE as a `schema=TENANT` member sees it (`commands::tenant`), on the member's server.
 async fn tenant_source(
     args: &ApplyArgs,
     source: &Source,
@@ -134,39 +133,14 @@ async fn tenant_source(
         .await
         .context("reading the member's endpoint")?
         .context("schema= needs a database member, not a dump file")?;
-    let tools = &source.tools;
-    let tool = tools.first().context("no pg_dump found")?;
-    let (scratch, _) = scratch::create(&server, scratch::Purpose::Rehearsal).await.map_err(|e| {
-        anyhow!("creating a scratch database on {server} for the tenant's SOURCE (the member's user needs CREATEDB): {e:#}")
-    })?;
-    let made = interrupt::or_interrupted("making the tenant's SOURCE", async {
-        let opts = dump::RestoreOptions {
-            no_owner: args.common.no_owner,
-            no_privileges: args.common.no_privileges,
-        };
-        super::rehearse::restore(&source.path, &scratch.conn, tool, opts)
-            .await
-            .context("restoring SOURCE into the scratch database")?;
-        let t = apply::connect::connect(&scratch.conn).await?;
-        let sql = format!(
-            "ALTER SCHEMA {} RENAME TO {}",
-            quote_ident(template),
-            quote_ident(tenant)
-        );
-        t.client.batch_execute(&sql).await.map_err(|e| {
-            anyhow!(
-                "renaming SOURCE's schema {template} to {tenant}: {}",
-                apply::pg_error_text(&e)
-            )
-        })?;
-        drop(t);
-        dump::dump_archive(&scratch.conn, tool)
-            .await
-            .map_err(|e| anyhow!("dumping the tenant's SOURCE: {e}"))
-    })
-    .await;
-    let _ = scratch.drop().await;
-    made
+    super::tenant::renamed_source(
+        &args.common,
+        &source.path,
+        &server,
+        &source.tools,
+        (template, tenant),
+    )
+    .await
 }
 
 /// One line of an error, redacted.
@@ -360,7 +334,7 @@ async fn run_member(fleet: &FleetArgs, source: &Source, m: &Member, canary: bool
     };
     // A tenant schema: its own SOURCE, and both sides read as that schema alone.
     let mut _tenant = None;
-    if let (Some(t), Some(template)) = (&m.schema, &fleet.source_schema) {
+    if let (Some(t), Some(template)) = (&m.schema, &fleet.apply.common.source_schema) {
         match tenant_source(&fleet.apply, source, m, template, t).await {
             Ok(a) => {
                 args.common.source = Some(a.path().display().to_string());
@@ -499,6 +473,9 @@ pub async fn run(fleet: &FleetArgs, out: &mut impl Write) -> Result<Outcome> {
     if fleet.action == FleetAction::Merge {
         return merge(fleet, out);
     }
+    if args.common.target_schema.is_some() {
+        bail!("fleet takes each tenant's schema from its members line (schema=TENANT), not --target-schema");
+    }
     let Some(targets) = &fleet.targets else {
         bail!("fleet needs its members: --targets FILE (one a line: NAME ENDPOINT)");
     };
@@ -515,7 +492,7 @@ pub async fn run(fleet: &FleetArgs, out: &mut impl Write) -> Result<Outcome> {
         bail!("--shard leaves no member of {} to run", targets.display());
     }
     if let Some(m) = members.iter().find(|m| m.schema.is_some()) {
-        if fleet.source_schema.is_none() {
+        if fleet.apply.common.source_schema.is_none() {
             bail!(
                 "member {} (line {}) is a tenant schema: name SOURCE's template schema with --source-schema NAME",
                 m.name,

@@ -8,6 +8,7 @@ pub mod fleet;
 pub mod plan;
 mod preflight;
 mod rehearse;
+mod tenant;
 mod verify;
 
 use crate::catalog::ObjectKind;
@@ -91,7 +92,11 @@ pub fn plan_options(c: &Common, t: &crate::cli::Timeouts, online: bool) -> crate
 
 pub fn filter_of(c: &Common) -> Filter {
     Filter {
-        schemas: c.schemas.clone(),
+        // --target-schema: both sides are that one schema (SOURCE's renamed to it).
+        schemas: match &c.target_schema {
+            Some(t) => vec![t.clone()],
+            None => c.schemas.clone(),
+        },
         exclude_schemas: c.exclude_schemas.clone(),
         no_owner: c.no_owner,
         no_privileges: c.no_privileges,
@@ -254,6 +259,10 @@ pub async fn load_target(
 /// from there, and the database and server removed before this returns, whatever happened:
 /// when a signal drops this future, their `Drop`s remove them.
 pub async fn load(c: &Common, timings: &mut Timings) -> Result<Loaded> {
+    // --source-schema/--target-schema: SOURCE's schema renamed first (the archives live until
+    // both sides are read).
+    let mapped = tenant::mapped(c).await?;
+    let c = mapped.as_ref().map_or(c, |(m, _)| m);
     let mut held = files::Scratches::default();
     let loaded = load_into(c, timings, &mut held).await;
     let warnings = held.release().await;
