@@ -231,14 +231,15 @@ async fn prepare(
     })
 }
 
-/// The report files (`--report`, `--report-md`), opened before anything changes.
-struct Reports<'a> {
+/// The report files (`--report`, `--report-md`), opened before anything changes (apply's, and
+/// a fleet's).
+pub(super) struct Reports<'a> {
     json: Option<(File, &'a Path)>,
     md: Option<(File, &'a Path)>,
 }
 
 impl<'a> Reports<'a> {
-    fn open(args: &'a ApplyArgs) -> Result<Self> {
+    pub(super) fn open(args: &'a ApplyArgs) -> Result<Self> {
         let create = |path: &'a Path| -> Result<(File, &'a Path)> {
             let f = File::create(path).with_context(|| {
                 format!(
@@ -267,15 +268,26 @@ impl<'a> Reports<'a> {
     }
 
     fn write(&self, report: &ApplyReport) -> Result<()> {
+        self.write_with(
+            || Ok(render::apply_report_json(report)?),
+            || render::apply_report_md(report),
+        )
+    }
+
+    /// Writes the report as each open file wants it (rendered only for the files asked for).
+    pub(super) fn write_with(
+        &self,
+        json: impl FnOnce() -> Result<String>,
+        md: impl FnOnce() -> String,
+    ) -> Result<()> {
         if let Some((f, path)) = &self.json {
-            let json = render::apply_report_json(report)?;
             let mut f: &File = f;
-            f.write_all(json.as_bytes())
+            f.write_all(json()?.as_bytes())
                 .with_context(|| format!("writing the report {}", path.display()))?;
         }
         if let Some((f, path)) = &self.md {
             let mut f: &File = f;
-            f.write_all(render::apply_report_md(report).as_bytes())
+            f.write_all(md().as_bytes())
                 .with_context(|| format!("writing the report {}", path.display()))?;
         }
         Ok(())

@@ -434,7 +434,7 @@ fn merge(fleet: &FleetArgs, out: &mut impl Write) -> Result<Outcome> {
         super::apply::say(out, &line)?;
     }
     write_reports(
-        &fleet.apply,
+        &super::apply::Reports::open(&fleet.apply)?,
         &fleet::Report {
             action: &action,
             source: &source,
@@ -449,16 +449,12 @@ fn merge(fleet: &FleetArgs, out: &mut impl Write) -> Result<Outcome> {
     })
 }
 
-fn write_reports(args: &ApplyArgs, report: &fleet::Report) -> Result<()> {
-    if let Some(p) = &args.report {
-        let text = serde_json::to_string_pretty(report)? + "\n";
-        std::fs::write(p, text).with_context(|| format!("writing the report {}", p.display()))?;
-    }
-    if let Some(p) = &args.report_md {
-        std::fs::write(p, fleet::report_md(report))
-            .with_context(|| format!("writing the report {}", p.display()))?;
-    }
-    Ok(())
+/// The fleet's report, as JSON and Markdown, into the files opened for it.
+fn write_reports(files: &super::apply::Reports, report: &fleet::Report) -> Result<()> {
+    files.write_with(
+        || Ok(serde_json::to_string_pretty(report)? + "\n"),
+        || fleet::report_md(report),
+    )
 }
 
 pub async fn run(fleet: &FleetArgs, out: &mut impl Write) -> Result<Outcome> {
@@ -505,21 +501,7 @@ pub async fn run(fleet: &FleetArgs, out: &mut impl Write) -> Result<Outcome> {
             .with_context(|| format!("making the directory {}", dir.display()))?;
     }
     // The fleet's reports, opened before anything changes.
-    let open = |p: &Option<PathBuf>| -> Result<Option<(std::fs::File, PathBuf)>> {
-        p.as_ref()
-            .map(|p| {
-                std::fs::File::create(p)
-                    .map(|f| (f, p.clone()))
-                    .with_context(|| {
-                        format!(
-                            "opening the report file {} (nothing was changed)",
-                            p.display()
-                        )
-                    })
-            })
-            .transpose()
-    };
-    let (json, md) = (open(&args.report)?, open(&args.report_md)?);
+    let reports = super::apply::Reports::open(args)?;
     let source = source_once(fleet).await?;
 
     let canary = (fleet.canary as usize).min(members.len());
@@ -590,15 +572,7 @@ pub async fn run(fleet: &FleetArgs, out: &mut impl Write) -> Result<Outcome> {
         members: &results,
         total_ms: started.elapsed().as_secs_f64() * 1000.0,
     };
-    if let Some((mut f, p)) = json {
-        let text = serde_json::to_string_pretty(&report)? + "\n";
-        f.write_all(text.as_bytes())
-            .with_context(|| format!("writing the report {}", p.display()))?;
-    }
-    if let Some((mut f, p)) = md {
-        f.write_all(fleet::report_md(&report).as_bytes())
-            .with_context(|| format!("writing the report {}", p.display()))?;
-    }
+    write_reports(&reports, &report)?;
     let mut messages = Vec::new();
     if let Some(why) = &stopped {
         messages.push(format!("pgalign: fleet: members not started: {why}"));
