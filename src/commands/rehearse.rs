@@ -163,13 +163,18 @@ pub(super) async fn restore(
     opts: RestoreOptions,
 ) -> anyhow::Result<()> {
     let target = apply::connect::connect(conn).await?;
-    let major = target
-        .client
-        .query_one(
-            "SELECT current_setting('server_version_num')::int / 10000",
-            &[],
-        )
-        .await?
+    let asked = target.client.query_one(
+        "SELECT current_setting('server_version_num')::int / 10000",
+        &[],
+    );
+    let major = tokio::time::timeout(tool.timeout.as_duration(), asked)
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "the scratch database's server did not say its version within {}",
+                tool.timeout
+            )
+        })??
         .try_get::<_, i32>(0)?;
     if tool.major < 17 || major >= 17 {
         drop(target);

@@ -43,12 +43,21 @@ pub async fn renamed_source(
             quote_ident(template),
             quote_ident(tenant)
         );
-        t.client.batch_execute(&sql).await.map_err(|e| {
-            anyhow!(
-                "renaming SOURCE's schema {template} to {tenant}: {}",
-                apply::pg_error_text(&e)
-            )
-        })?;
+        // Bounded like the restore before it (--dump-timeout): a wait must end.
+        tokio::time::timeout(tool.timeout.as_duration(), t.client.batch_execute(&sql))
+            .await
+            .map_err(|_| {
+                anyhow!(
+                    "renaming SOURCE's schema {template} to {tenant} did not finish within {}",
+                    tool.timeout
+                )
+            })?
+            .map_err(|e| {
+                anyhow!(
+                    "renaming SOURCE's schema {template} to {tenant}: {}",
+                    apply::pg_error_text(&e)
+                )
+            })?;
         drop(t);
         dump::dump_archive(&scratch.conn, tool)
             .await
