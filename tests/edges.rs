@@ -31,15 +31,6 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
 }
 
-/// A dump without the per-run `\restrict` keys: equal text means an unchanged schema.
-fn schema_of(db: &TempDb) -> String {
-    db.dump(&[])
-        .lines()
-        .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// Exit 1 and exactly one line on stderr, without a panic.
 fn assert_one_line_error(o: &Output, what: &str) {
     let e = stderr(o);

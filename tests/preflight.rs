@@ -46,15 +46,6 @@ fn apply(s: &TempDb, t: &TempDb, extra: &[&str]) -> Output {
         .expect("run pgalign")
 }
 
-/// A dump with the per-run `\restrict` keys removed: equal dumps mean an unchanged schema.
-fn schema_of(db: &TempDb) -> String {
-    db.dump(&[])
-        .lines()
-        .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// The `-- preflight:` lines of a plan script.
 fn findings(plan: &str) -> Vec<&str> {
     plan.lines()

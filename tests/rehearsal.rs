@@ -8,15 +8,6 @@ use common::*;
 use std::process::{Command, Output};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// A dump with the per-run `\restrict` keys removed: equal dumps mean an unchanged schema.
-fn schema_of(db: &TempDb) -> String {
-    db.dump(&[])
-        .lines()
-        .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 fn apply_cmd(s: &TempDb, t: &TempDb, extra: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_pgalign"));
     c.args(["apply", "--source", &s.url(), "--target", &t.url()])

@@ -151,6 +151,16 @@ fn check(out: Output) -> Result<(), String> {
     }
 }
 
+/// A database's schema dump without the per-run `\restrict` keys: equal text means an
+/// unchanged schema.
+pub fn schema_of(db: &TempDb) -> String {
+    db.dump(&[])
+        .lines()
+        .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 pub fn admin(sql: &str) {
     let out = psql_cmd("postgres")
         .args(["-c", sql])
