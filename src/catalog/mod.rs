@@ -243,31 +243,54 @@ impl Block {
     /// constraints) sorted, so that column order does not count. pg_dump writes one element a
     /// line; no parse is needed, which keeps fingerprints cheap on 10,000 tables.
     pub fn canonical_text(&self) -> String {
-        if !self.has_table_text() {
-            return self.compare_text();
-        }
-        let first = self.stmts.first().map(String::as_str).unwrap_or("");
-        let (head, rest) = first.split_once(" (\n").unwrap_or((first, ""));
-        let Some(close) = rest.rfind("\n)") else {
-            return self.compare_text();
-        };
-        let mut lines: Vec<&str> = rest[..close]
-            .lines()
-            .map(|l| l.trim_end_matches(','))
-            .collect();
-        lines.sort_unstable();
-        let mut s = self.settings().join(";\n");
-        s.push('\n');
-        s.push_str(head);
-        s.push('\n');
-        s.push_str(&lines.join("\n"));
-        s.push_str(&rest[close..]);
-        s.push('\n');
-        for st in self.stmts.iter().skip(1) {
-            s.push_str(st);
-            s.push_str(";\n");
-        }
+        let mut s = String::new();
+        self.canonical_pieces(&mut Vec::new(), &mut |p| s.push_str(p));
         s
+    }
+
+    /// `canonical_text`, given to `out` piece by piece (the fingerprint hashes it without
+    /// building it), with `lines` as room to sort a table's lines in.
+    fn canonical_pieces<'b>(&'b self, lines: &mut Vec<&'b str>, out: &mut impl FnMut(&str)) {
+        let table = self
+            .has_table_text()
+            .then(|| {
+                let first = self.stmts.first().map(String::as_str).unwrap_or("");
+                let (head, rest) = first.split_once(" (\n").unwrap_or((first, ""));
+                rest.rfind("\n)").map(|close| (head, rest, close))
+            })
+            .flatten();
+        let Some((head, rest, close)) = table else {
+            // compare_text()
+            for st in self.settings().iter().chain(&self.stmts) {
+                out(st);
+                out(";\n");
+            }
+            return;
+        };
+        lines.clear();
+        lines.extend(rest[..close].lines().map(|l| l.trim_end_matches(',')));
+        lines.sort_unstable();
+        for (i, st) in self.settings().iter().enumerate() {
+            if i > 0 {
+                out(";\n");
+            }
+            out(st);
+        }
+        out("\n");
+        out(head);
+        out("\n");
+        for (i, l) in lines.iter().enumerate() {
+            if i > 0 {
+                out("\n");
+            }
+            out(l);
+        }
+        out(&rest[close..]);
+        out("\n");
+        for st in self.stmts.iter().skip(1) {
+            out(st);
+            out(";\n");
+        }
     }
 
     /// Whether `canonical_text` sorts an element list here (a CREATE TABLE with one).
@@ -476,6 +499,7 @@ impl Catalog {
             })
         });
         let mut h = Sha256::new();
+        let mut lines = Vec::new();
         for (_, i) in order {
             let b = &self.blocks[i as usize];
             let k = &b.key;
@@ -487,15 +511,7 @@ impl Catalog {
                 h.update(part.as_bytes());
                 h.update(sep.as_bytes());
             }
-            if b.has_table_text() {
-                h.update(b.canonical_text());
-            } else {
-                // canonical_text() is compare_text() here: fed piece by piece, not built.
-                for st in b.settings().iter().chain(&b.stmts) {
-                    h.update(st.as_bytes());
-                    h.update(b";\n");
-                }
-            }
+            b.canonical_pieces(&mut lines, &mut |p| h.update(p.as_bytes()));
             h.update("\u{3}");
         }
         h.finalize().iter().map(|b| format!("{b:02x}")).collect()

@@ -514,6 +514,30 @@ pub fn quote_ident(name: &str) -> String {
 /// Whether a plain lower-case word is a keyword that pg_dump's fmtId quotes (any but an
 /// unreserved one), by the grammar's own keyword list.
 pub fn is_keyword_needing_quotes(word: &str) -> bool {
+    // The grammar's answer, remembered per thread: reading a plain dump asks it for every
+    // object's name (a scan through libpg_query each, a sixth of reading 10,000 tables), and
+    // a schema asks about the same few thousand words again and again. Emptied when full, so
+    // that it stays small.
+    const MEMO_LIMIT: usize = 1 << 16;
+    thread_local! {
+        static MEMO: std::cell::RefCell<std::collections::HashMap<Box<str>, bool>> =
+            std::cell::RefCell::new(std::collections::HashMap::new());
+    }
+    if let Some(known) = MEMO.with(|m| m.borrow().get(word).copied()) {
+        return known;
+    }
+    let answer = keyword_needing_quotes_scanned(word);
+    MEMO.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() >= MEMO_LIMIT {
+            m.clear();
+        }
+        m.insert(word.into(), answer);
+    });
+    answer
+}
+
+fn keyword_needing_quotes_scanned(word: &str) -> bool {
     match scan(word) {
         Ok(toks) if toks.len() == 1 => {
             let kw = KeywordKind::try_from(toks[0].keyword_kind).unwrap_or(KeywordKind::NoKeyword);
