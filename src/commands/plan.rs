@@ -16,7 +16,10 @@ pub async fn run(args: &PlanArgs, out: &mut impl Write) -> Result<Outcome> {
     timings.lap("diff", t);
     let t = Instant::now();
     let opts = super::plan_options(&args.common, &args.timeouts, args.online);
-    let p = plan::plan(&loaded.source, &loaded.target, &d, &opts);
+    let p = match args.format {
+        PlanFormat::Json => plan::plan(&loaded.source, &loaded.target, &d, &opts),
+        PlanFormat::Sql => plan::script(&loaded.source, &loaded.target, &d, &opts),
+    };
     timings.lap("plan", t);
     let t = Instant::now();
     let mut messages = std::mem::take(&mut loaded.messages);
