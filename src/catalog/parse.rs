@@ -124,9 +124,12 @@ pub fn split_script(text: &str) -> Result<Split> {
     // Most blocks of a dump (indexes, constraints, owners, grants) hold no literal, quoted name,
     // dollar quote, comment or function body: only parentheses can hide a `;` there, and the
     // scanner is not needed.
-    let plain = is_plain(text.as_bytes());
-    let (pieces, rest) = if plain {
+    // Most of the rest (tables with literal defaults, comments, grants to quoted roles) quote
+    // with '...' and "..." alone, which a byte loop reads as the scanner does.
+    let (pieces, rest) = if is_plain(text.as_bytes()) {
         split_plain(text)
+    } else if let Some(split) = split_quoted(text) {
+        split
     } else {
         split_scanned(text)?
     };
@@ -159,6 +162,59 @@ fn split_plain(text: &str) -> (Vec<&str>, &str) {
         }
     }
     (pieces, &text[start..])
+}
+
+/// `split_plain` for text whose only quoting is '...' and "..." (a doubled quote inside being
+/// part of it). None when the text holds anything else the scanner must read: a dollar quote, a
+/// backslash (escape strings), a comment, `begin` (a function body), an unclosed quote or an
+/// empty quoted name (which the scanner refuses).
+fn split_quoted(text: &str) -> Option<(Vec<&str>, &str)> {
+    let b = text.as_bytes();
+    let mut pieces = Vec::new();
+    let (mut start, mut depth, mut i) = (0usize, 0i64, 0usize);
+    while i < b.len() {
+        match b[i] {
+            q @ (b'\'' | b'"') => {
+                let open = i;
+                i += 1;
+                loop {
+                    let at = i + b.get(i..)?.iter().position(|&c| c == q || c == b'\\')?;
+                    if b[at] == b'\\' {
+                        return None;
+                    }
+                    if b.get(at + 1) == Some(&q) {
+                        i = at + 2;
+                        continue;
+                    }
+                    if q == b'"' && at == open + 1 {
+                        return None;
+                    }
+                    i = at + 1;
+                    break;
+                }
+                continue;
+            }
+            b'$' | b'\\' => return None,
+            b'-' if b.get(i + 1) == Some(&b'-') => return None,
+            b'/' if b.get(i + 1) == Some(&b'*') => return None,
+            b'b' | b'B'
+                if b
+                    .get(i + 1..i + 5)
+                    .is_some_and(|w| w.eq_ignore_ascii_case(b"egin")) =>
+            {
+                return None
+            }
+            b'(' => depth += 1,
+            b')' => depth -= 1,
+            b';' if depth == 0 => {
+                pieces.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Some((pieces, &text[start..]))
 }
 
 /// `split_plain` for any text, with the server's scanner.

@@ -202,3 +202,48 @@ fn names_making_way_fit_in_63_bytes() {
     );
     assert_eq!(truncate_identifier(&long).len(), 62);
 }
+
+/// The byte loop for '...' and "..." quoting splits exactly where the server's scanner does, or
+/// leaves the text to it: random text over the characters that matter (quotes, doubled quotes,
+/// semicolons, parentheses, comment starts, dollars, backslashes, `begin`).
+#[test]
+fn quoted_split_agrees_with_the_scanner() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    let pieces = prop::sample::select(vec![
+        "'", "\"", "''", "\"\"", ";", "(", ")", "-", "--", "/", "/*", "*/", "$", "$$", "\\", " ",
+        "\n", "a", "x1", "begin", "BEGIN ATOMIC", "é", "CREATE TABLE t", "DEFAULT 'a;b'",
+        "COMMENT ON", "E'", "U&\"", "end",
+    ]);
+    let texts = prop::collection::vec(pieces, 0..24).prop_map(|v| v.concat());
+    let mut runner = TestRunner::new_with_rng(
+        Config {
+            cases: 20_000,
+            failure_persistence: None,
+            ..Config::default()
+        },
+        TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]),
+    );
+    let fast = std::cell::Cell::new(0);
+    runner
+        .run(&texts, |text| {
+            if let Some(quick) = split_quoted(&text) {
+                fast.set(fast.get() + 1);
+                match split_scanned(&text) {
+                    Ok(scanned) => prop_assert_eq!(quick, scanned, "{:?}", text),
+                    Err(e) => prop_assert!(false, "{:?}: split, but the scanner says {}", text, e),
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert!(fast.get() > 1_000, "only {} texts took the quick path", fast.get());
+    // What pg_dump writes, read the quick way.
+    let table = "CREATE TABLE \"My\".t (\n    a text DEFAULT 'x;y'::text,\n    \"b\"\"c\" integer\n);\nALTER TABLE \"My\".t OWNER TO \"r'1\";\n";
+    let (quick, rest) = split_quoted(table).unwrap();
+    assert_eq!(quick.len(), 2);
+    assert_eq!(rest, "\n");
+    for refused in ["SELECT $$;$$;", "SELECT E'\\';'", "-- c\nSELECT 1;", "SELECT \"\";", "SELECT 'open;"] {
+        assert!(split_quoted(refused).is_none(), "{refused}");
+    }
+}
