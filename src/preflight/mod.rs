@@ -61,6 +61,7 @@ pub async fn run(target: &Target, plan: &Plan, opts: &Options, checks: bool) -> 
         lost: None,
         major: 0,
         tables: HashMap::new(),
+        prepared: HashMap::new(),
     };
     let mut out = Outcome::default();
     let locked = locked_relations(plan);
@@ -160,6 +161,8 @@ struct Session<'a> {
     major: u32,
     /// Tables looked up so far: None when TARGET has no such table.
     tables: HashMap<(String, String), Option<RelInfo>>,
+    /// Statements with parameters, prepared once on this connection.
+    prepared: HashMap<String, tokio_postgres::Statement>,
 }
 
 impl Session<'_> {
@@ -214,7 +217,27 @@ impl Session<'_> {
 
     async fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, Fail> {
         self.begin().await?;
-        match self.target.client.query(sql, params).await {
+        let client = &self.target.client;
+        // `query` prepares, then runs: two round trips a query. Without parameters the text
+        // goes with its execution in one; with them, each text is prepared once (the table
+        // lookup runs for every table checked).
+        let rows = if params.is_empty() {
+            client.query_typed(sql, &[]).await
+        } else {
+            let prepared = match self.prepared.get(sql) {
+                Some(p) => Ok(p.clone()),
+                None => client.prepare(sql).await,
+            };
+            match prepared {
+                Ok(p) => {
+                    let rows = client.query(&p, params).await;
+                    self.prepared.entry(sql.to_string()).or_insert(p);
+                    rows
+                }
+                Err(e) => Err(e),
+            }
+        };
+        match rows {
             Ok(rows) => Ok(rows),
             Err(e) => Err(self.failed(e).await),
         }
