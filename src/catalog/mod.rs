@@ -534,6 +534,64 @@ mod tests {
 
     const DUMP: &str = "--\n-- PostgreSQL database dump\n--\n\n\\restrict abc\n\nSET statement_timeout = 0;\n\n--\n-- TOC entry 7 (class 2615 OID 16425)\n-- Name: app; Type: SCHEMA; Schema: -; Owner: postgres\n-- Data Pos: 0\n--\n\nCREATE SCHEMA app;\n\n\nALTER SCHEMA app OWNER TO postgres;\n\nSET default_tablespace = '';\n\n--\n-- TOC entry 220 (class 1259 OID 16451)\n-- Dependencies: 7\n-- Name: items; Type: TABLE; Schema: app; Owner: postgres\n-- Data Pos: 0\n--\n\nCREATE TABLE app.items (\n    id integer NOT NULL\n);\n\n\nALTER TABLE app.items OWNER TO postgres;\n\n--\n-- TOC entry 3416 (class 0 OID 0)\n-- Dependencies: 220\n-- Name: TABLE items; Type: COMMENT; Schema: app; Owner: postgres\n--\n\nCOMMENT ON TABLE app.items IS 'a; b';\n\n-- Completed on 2026-11-24\n\n\\unrestrict abc\n";
 
+    /// `split_owner_stmt` captures what its pattern captures: random statements built from
+    /// the pieces that matter (kinds, ` OWNER TO `, quotes, doubled quotes, spaces, newlines).
+    #[test]
+    fn owner_statements_read_like_the_pattern() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+        let pieces = prop::sample::select(vec![
+            "ALTER ", "TABLE", "OPERATOR", "OPERATOR CLASS", "MATERIALIZED VIEW", " ",
+            " OWNER TO ", "OWNER TO", "\"", "\"\"", "r", "a.b", "f(integer)", "\n", "\u{a0}", "é",
+            ";", "x y",
+        ]);
+        let words = || prop::collection::vec(pieces.clone(), 0..6).prop_map(|v| v.concat());
+        // Mostly the shape pg_dump writes, with random words in each part.
+        let texts = (
+            prop::sample::select(vec!["ALTER ", "ALTER", "", "ALTER TABLE "]),
+            prop::sample::select(vec!["TABLE ", "OPERATOR CLASS ", "OPERATOR ", "VIEW", "X "]),
+            words(),
+            prop::sample::select(vec![" OWNER TO ", "OWNER TO ", " "]),
+            words(),
+        )
+            .prop_map(|(a, k, m, o, r)| format!("{a}{k}{m}{o}{r}"));
+        let mut runner = TestRunner::new_with_rng(
+            Config {
+                cases: 30_000,
+                failure_persistence: None,
+                ..Config::default()
+            },
+            TestRng::from_seed(RngAlgorithm::ChaCha, &[9; 32]),
+        );
+        let read = std::cell::Cell::new(0);
+        runner
+            .run(&texts, |t| {
+                let by_regex = owner_re().captures(&t).map(|c| {
+                    (
+                        c[1].trim().to_string(),
+                        c[2].trim().to_string(),
+                        c[3].to_string(),
+                    )
+                });
+                let by_hand = split_owner_stmt(&t);
+                if by_hand.is_some() {
+                    read.set(read.get() + 1);
+                }
+                prop_assert_eq!(by_hand, by_regex, "{:?}", t);
+                Ok(())
+            })
+            .unwrap();
+        assert!(read.get() > 500, "only {} statements were owner statements", read.get());
+        assert_eq!(
+            split_owner_stmt("ALTER OPERATOR CLASS public.c USING btree OWNER TO \"Ro\"\"le\""),
+            Some((
+                "OPERATOR CLASS".into(),
+                "public.c USING btree".into(),
+                "\"Ro\"\"le\"".into()
+            ))
+        );
+    }
+
     #[test]
     fn headers_read_like_the_pattern() {
         assert_eq!(

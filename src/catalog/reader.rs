@@ -40,6 +40,8 @@ pub(super) fn header_fields(rest: &str) -> Option<(&str, &str, &str, &str)> {
     None
 }
 
+/// The pattern `split_owner_stmt` reads by hand (kept for its test).
+#[cfg(test)]
 pub(super) fn owner_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| {
@@ -56,19 +58,54 @@ pub(super) fn version_re() -> &'static Regex {
     RE.get_or_init(|| Regex::new(r"^-- Dumped (from database|by pg_dump) version (\d+)").unwrap())
 }
 
-/// Splits an `ALTER <KIND> <identity> OWNER TO <role>` statement into (kind, identity, role).
+/// Splits an `ALTER <KIND> <identity> OWNER TO <role>` statement into (kind, identity, role):
+/// what `^ALTER (KIND) (.+) OWNER TO ("(?:[^"]|"")+"|[^\s"]+)$` captures (`owner_re`, each
+/// kind tried in `OBJECT_KINDS`' order, the identity as long as it can be), read without a
+/// regex: every statement of the dump passes here, and the regex was a tenth of reading one.
 pub fn split_owner_stmt(stmt: &str) -> Option<(String, String, String)> {
-    // Most statements are not ALTER ... OWNER TO: skip the regex for them (every statement of
-    // the dump passes here).
-    if !stmt.starts_with("ALTER ") || !stmt.contains(" OWNER TO ") {
+    const OWNER_TO: &str = " OWNER TO ";
+    let rest = stmt.strip_prefix("ALTER ")?;
+    if !rest.contains(OWNER_TO) {
         return None;
     }
-    let c = owner_re().captures(stmt)?;
-    Some((
-        c[1].trim().to_string(),
-        c[2].trim().to_string(),
-        c[3].to_string(),
-    ))
+    OBJECT_KINDS.iter().find_map(|kind| {
+        let after = rest.strip_prefix(kind)?.strip_prefix(' ')?;
+        // The identity is `.+`, greedy: the last ` OWNER TO ` whose role ends the statement.
+        let mut end = after.len();
+        while let Some(at) = after[..end].rfind(OWNER_TO) {
+            let role = &after[at + OWNER_TO.len()..];
+            if at > 0 && is_role_token(role) {
+                return Some((
+                    kind.trim().to_string(),
+                    after[..at].trim().to_string(),
+                    role.to_string(),
+                ));
+            }
+            end = at;
+        }
+        None
+    })
+}
+
+/// `"(?:[^"]|"")+"` or `[^\s"]+`, the whole of `s`.
+fn is_role_token(s: &str) -> bool {
+    if let Some(inner) = s.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+        let b = inner.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'"' {
+                if b.get(i + 1) != Some(&b'"') {
+                    return false;
+                }
+                i += 2;
+            } else {
+                i += 1;
+            }
+        }
+        !inner.is_empty()
+    } else {
+        !s.is_empty() && !s.chars().any(|c| c.is_whitespace() || c == '"')
+    }
 }
 
 pub(super) struct RawBlock {
