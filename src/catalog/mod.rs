@@ -592,6 +592,38 @@ mod tests {
         );
     }
 
+    /// The byte loop finds the qualified names the pattern finds, in the same order.
+    #[test]
+    fn qualified_names_found_like_the_pattern() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+        let pieces = prop::sample::select(vec![
+            "a", "Z", "_", "1", "$", ".", "..", " ", "(", "é", "x.y", "s1.t_2", "9.a", "a.9",
+            "$a.b", "a$.b", "\"", "\"q\".r", "::",
+        ]);
+        let texts = prop::collection::vec(pieces, 0..16).prop_map(|v| v.concat());
+        let mut runner = TestRunner::new_with_rng(
+            Config {
+                cases: 30_000,
+                failure_persistence: None,
+                ..Config::default()
+            },
+            TestRng::from_seed(RngAlgorithm::ChaCha, &[5; 32]),
+        );
+        runner
+            .run(&texts, |t| {
+                let by_regex: Vec<&str> = super::infer::qualified_name_re()
+                    .find_iter(&t)
+                    .map(|m| m.as_str())
+                    .collect();
+                let mut by_hand = Vec::new();
+                super::infer::for_each_qualified_name(&t, |m| by_hand.push(m));
+                prop_assert_eq!(by_hand, by_regex, "{:?}", t);
+                Ok(())
+            })
+            .unwrap();
+    }
+
     #[test]
     fn headers_read_like_the_pattern() {
         assert_eq!(
