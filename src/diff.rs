@@ -82,37 +82,62 @@ pub fn diff(source: &Catalog, target: &Catalog) -> Diff {
         views: straddle(15, 16),
         not_null_names: straddle(17, 18),
     };
-    // Two halves of SOURCE and the TARGET-only objects, on three threads (2 cores): each is a
-    // lookup and a comparison per block, independent of the others; joined in the same order.
+    // SOURCE in two interleaved shares and the TARGET-only objects, on three threads (2 cores):
+    // each is a lookup and a comparison per block, independent of the others. Interleaved in
+    // runs, not halves: pg_dump writes every table first, and the tables are the blocks that
+    // take parsing. Merged back into SOURCE's order.
     let n = source.blocks.len();
-    let half = n / 2;
     let (first, second, dropped) = std::thread::scope(|scope| {
-        let second = scope.spawn(|| in_source(source, target, half..n, skew));
+        let second = scope.spawn(|| in_source(source, target, share(n, 1), skew));
         let dropped = scope.spawn(|| only_in_target(source, target));
-        let first = in_source(source, target, 0..half, skew);
+        let first = in_source(source, target, share(n, 0), skew);
         (first, join(second), join(dropped))
     });
-    for (changes, notes) in [first, second] {
-        out.changes.extend(changes);
-        out.notes.extend(notes);
-    }
+    let ((c1, n1), (c2, n2)) = (first, second);
+    out.changes = merged(c1, c2, |c| c.source());
+    out.notes = merged(n1, n2, |(i, _)| Some(*i))
+        .into_iter()
+        .map(|(_, note)| note)
+        .collect();
     out.changes.extend(dropped);
     out
+}
+
+/// Runs of SOURCE's block positions, every other one from `which` (0 or 1).
+fn share(n: usize, which: usize) -> impl Iterator<Item = usize> {
+    const RUN: usize = 256;
+    (0..n).filter(move |i| (i / RUN) % 2 == which)
+}
+
+/// Two lists each in SOURCE's order, as one in that order.
+fn merged<T>(a: Vec<T>, b: Vec<T>, at: impl Fn(&T) -> Option<usize>) -> Vec<T> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    loop {
+        let take_a = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) => at(x) <= at(y),
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => return out,
+        };
+        out.extend(if take_a { a.next() } else { b.next() });
+    }
 }
 
 fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
     h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
 }
 
-/// Changes and notes for SOURCE blocks `range`: created or changed.
+/// Changes and notes (with the block's position) for SOURCE blocks at `positions`: created or
+/// changed.
 fn in_source(
     source: &Catalog,
     target: &Catalog,
-    range: std::ops::Range<usize>,
+    positions: impl Iterator<Item = usize>,
     skew: Skew,
-) -> (Vec<Change>, Vec<String>) {
+) -> (Vec<Change>, Vec<(usize, String)>) {
     let (mut changes, mut notes) = (Vec::new(), Vec::new());
-    for si in range {
+    for si in positions {
         let sb = &source.blocks[si];
         match target.position(&sb.key) {
             None => changes.push(Change {
@@ -123,9 +148,12 @@ fn in_source(
                 let tb = &target.blocks[ti];
                 match compare(sb, tb, skew) {
                     Same::Equal => {}
-                    Same::ColumnOrderOnly => notes.push(format!(
-                        "{}: columns are in a different order; PostgreSQL appends added columns and reordering would rewrite the table, so pgalign leaves the order alone",
-                        sb.key.display()
+                    Same::ColumnOrderOnly => notes.push((
+                        si,
+                        format!(
+                            "{}: columns are in a different order; PostgreSQL appends added columns and reordering would rewrite the table, so pgalign leaves the order alone",
+                            sb.key.display()
+                        ),
                     )),
                     Same::Different => changes.push(Change {
                         key: sb.key.clone(),
