@@ -541,9 +541,24 @@ mod tests {
         use proptest::prelude::*;
         use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
         let pieces = prop::sample::select(vec![
-            "ALTER ", "TABLE", "OPERATOR", "OPERATOR CLASS", "MATERIALIZED VIEW", " ",
-            " OWNER TO ", "OWNER TO", "\"", "\"\"", "r", "a.b", "f(integer)", "\n", "\u{a0}", "é",
-            ";", "x y",
+            "ALTER ",
+            "TABLE",
+            "OPERATOR",
+            "OPERATOR CLASS",
+            "MATERIALIZED VIEW",
+            " ",
+            " OWNER TO ",
+            "OWNER TO",
+            "\"",
+            "\"\"",
+            "r",
+            "a.b",
+            "f(integer)",
+            "\n",
+            "\u{a0}",
+            "é",
+            ";",
+            "x y",
         ]);
         let words = || prop::collection::vec(pieces.clone(), 0..6).prop_map(|v| v.concat());
         // Mostly the shape pg_dump writes, with random words in each part.
@@ -581,7 +596,11 @@ mod tests {
                 Ok(())
             })
             .unwrap();
-        assert!(read.get() > 500, "only {} statements were owner statements", read.get());
+        assert!(
+            read.get() > 500,
+            "only {} statements were owner statements",
+            read.get()
+        );
         assert_eq!(
             split_owner_stmt("ALTER OPERATOR CLASS public.c USING btree OWNER TO \"Ro\"\"le\""),
             Some((

@@ -198,8 +198,7 @@ fn split_quoted(text: &str) -> Option<(Vec<&str>, &str)> {
             b'-' if b.get(i + 1) == Some(&b'-') => return None,
             b'/' if b.get(i + 1) == Some(&b'*') => return None,
             b'b' | b'B'
-                if b
-                    .get(i + 1..i + 5)
+                if b.get(i + 1..i + 5)
                     .is_some_and(|w| w.eq_ignore_ascii_case(b"egin")) =>
             {
                 return None

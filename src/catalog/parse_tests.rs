@@ -211,9 +211,34 @@ fn quoted_split_agrees_with_the_scanner() {
     use proptest::prelude::*;
     use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
     let pieces = prop::sample::select(vec![
-        "'", "\"", "''", "\"\"", ";", "(", ")", "-", "--", "/", "/*", "*/", "$", "$$", "\\", " ",
-        "\n", "a", "x1", "begin", "BEGIN ATOMIC", "é", "CREATE TABLE t", "DEFAULT 'a;b'",
-        "COMMENT ON", "E'", "U&\"", "end",
+        "'",
+        "\"",
+        "''",
+        "\"\"",
+        ";",
+        "(",
+        ")",
+        "-",
+        "--",
+        "/",
+        "/*",
+        "*/",
+        "$",
+        "$$",
+        "\\",
+        " ",
+        "\n",
+        "a",
+        "x1",
+        "begin",
+        "BEGIN ATOMIC",
+        "é",
+        "CREATE TABLE t",
+        "DEFAULT 'a;b'",
+        "COMMENT ON",
+        "E'",
+        "U&\"",
+        "end",
     ]);
     let texts = prop::collection::vec(pieces, 0..24).prop_map(|v| v.concat());
     let mut runner = TestRunner::new_with_rng(
@@ -237,13 +262,23 @@ fn quoted_split_agrees_with_the_scanner() {
             Ok(())
         })
         .unwrap();
-    assert!(fast.get() > 1_000, "only {} texts took the quick path", fast.get());
+    assert!(
+        fast.get() > 1_000,
+        "only {} texts took the quick path",
+        fast.get()
+    );
     // What pg_dump writes, read the quick way.
     let table = "CREATE TABLE \"My\".t (\n    a text DEFAULT 'x;y'::text,\n    \"b\"\"c\" integer\n);\nALTER TABLE \"My\".t OWNER TO \"r'1\";\n";
     let (quick, rest) = split_quoted(table).unwrap();
     assert_eq!(quick.len(), 2);
     assert_eq!(rest, "\n");
-    for refused in ["SELECT $$;$$;", "SELECT E'\\';'", "-- c\nSELECT 1;", "SELECT \"\";", "SELECT 'open;"] {
+    for refused in [
+        "SELECT $$;$$;",
+        "SELECT E'\\';'",
+        "-- c\nSELECT 1;",
+        "SELECT \"\";",
+        "SELECT 'open;",
+    ] {
         assert!(split_quoted(refused).is_none(), "{refused}");
     }
 }
