@@ -10,6 +10,7 @@ use std::time::Instant;
 pub async fn run(args: &PlanArgs, out: &mut impl Write) -> Result<Outcome> {
     let mut timings = Timings::default();
     let mut loaded = load(&args.common, &mut timings).await?;
+    let ahead = super::preflight::connect_ahead(&loaded);
     let t = Instant::now();
     let d = diff::diff(&loaded.source, &loaded.target);
     super::validate(&loaded, &d)?;
@@ -23,7 +24,8 @@ pub async fn run(args: &PlanArgs, out: &mut impl Write) -> Result<Outcome> {
     timings.lap("plan", t);
     let t = Instant::now();
     let mut messages = std::mem::take(&mut loaded.messages);
-    let checked = super::preflight::for_plan(&args.preflight, &loaded, &p, &mut messages).await;
+    let checked =
+        super::preflight::for_plan(&args.preflight, &loaded, &p, ahead, &mut messages).await;
     if checked.is_some() {
         timings.lap("preflight", t);
     }

@@ -18,22 +18,45 @@ fn wanted(args: &cli::Preflight, plan: &Plan) -> bool {
     (!args.no_preflight && preflight::has_checks(plan)) || preflight::has_impact(plan)
 }
 
-/// For `plan`: TARGET's rows, looked at on a connection of its own once the plan is made.
-/// None when it does not run: skipped, nothing to check, a dump file (with a note), or TARGET
-/// cannot be reached (a warning: the plan stands without it).
+/// A connection to TARGET being opened, for preflight.
+pub type Connecting = tokio::task::JoinHandle<anyhow::Result<Target>>;
+
+/// Starts connecting to TARGET for `for_plan` while the plan is made: connecting waits on the
+/// network (a TLS handshake, authentication), planning works the CPU. None for a dump file.
+/// The task is stopped, and the connection closed, if the plan turns out to need none.
+pub fn connect_ahead(loaded: &Loaded) -> Option<Connecting> {
+    let conn = loaded.target_conn.clone()?;
+    Some(tokio::spawn(async move {
+        crate::apply::connect::connect(&conn).await
+    }))
+}
+
+/// For `plan`: TARGET's rows, looked at on a connection of its own once the plan is made (the
+/// one `connect_ahead` opened, when given). None when it does not run: skipped, nothing to
+/// check, a dump file (with a note), or TARGET cannot be reached (a warning: the plan stands
+/// without it).
 pub async fn for_plan(
     args: &cli::Preflight,
     loaded: &Loaded,
     plan: &Plan,
+    ahead: Option<Connecting>,
     messages: &mut Vec<String>,
 ) -> Option<Outcome> {
-    for_plan_on(
-        args,
-        (loaded.target_conn.as_ref(), &loaded.target_name),
-        plan,
-        messages,
-    )
-    .await
+    let target = (loaded.target_conn.as_ref(), loaded.target_name.as_str());
+    match ahead {
+        Some(connecting) if wanted(args, plan) => {
+            let connected = match connecting.await {
+                Ok(c) => c,
+                Err(e) => Err(anyhow::anyhow!("the connecting task ended: {e}")),
+            };
+            run_connected(args, target.1, plan, connected, messages).await
+        }
+        Some(connecting) => {
+            connecting.abort();
+            None
+        }
+        None => for_plan_on(args, target, plan, messages).await,
+    }
 }
 
 /// `for_plan` with TARGET's connection (None: a dump file) and name given apart.
@@ -56,7 +79,19 @@ pub async fn for_plan_on(
         );
         return None;
     };
-    let target = match crate::apply::connect::connect(conn).await {
+    let connected = crate::apply::connect::connect(conn).await;
+    run_connected(args, target_name, plan, connected, messages).await
+}
+
+/// Preflight on a connection opened (or not) to TARGET.
+async fn run_connected(
+    args: &cli::Preflight,
+    target_name: &str,
+    plan: &Plan,
+    connected: anyhow::Result<Target>,
+    messages: &mut Vec<String>,
+) -> Option<Outcome> {
+    let target = match connected {
         Ok(t) => t,
         Err(e) => {
             messages.push(format!(
