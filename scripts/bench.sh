@@ -23,7 +23,7 @@
 #   plan_plain      pgalign plan between the two plain dump files (pgalign alone)
 # and prints medians of wall time and peak RSS (GNU time's %M: the largest process of the tree,
 # pgalign itself unless a child is bigger), ratios to the floor and to the dump sizes, the targets
-# of issue 5, and one machine-readable `BENCH ...` line per metric.
+# of issue 19 (and issue 5's), and one machine-readable `BENCH ...` line per metric.
 #
 # Two pg_dumps of 10,000 tables each can exhaust the server's lock table (`out of shared memory`,
 # max_locks_per_transaction): the floor then falls back to dumping one side after the other, as
