@@ -779,3 +779,7 @@ pub(super) fn keep_block(raw: &RawBlock, f: &Filter) -> bool {
     }
     f.schemas.is_empty() || f.schemas.iter().any(|s| s == schema_of_entry)
 }
+
+#[cfg(test)]
+#[path = "reader_tests.rs"]
+mod tests;
