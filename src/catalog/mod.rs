@@ -527,6 +527,21 @@ impl Catalog {
     }
 }
 
+/// A proptest runner for the catalog's tests that hold a hand-written reader to the pattern or
+/// scanner it replaced: `cases` cases, from a fixed seed (the same cases every run).
+#[cfg(test)]
+pub(crate) fn fixed_runner(cases: u32, seed: u8) -> proptest::test_runner::TestRunner {
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    TestRunner::new_with_rng(
+        Config {
+            cases,
+            failure_persistence: None,
+            ..Config::default()
+        },
+        TestRng::from_seed(RngAlgorithm::ChaCha, &[seed; 32]),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::reader::*;

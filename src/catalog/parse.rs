@@ -121,17 +121,12 @@ pub struct Split {
 /// semicolons is a statement even when it is not SQL (libpg_query's own splitter drops what
 /// holds no keyword, which would hide it from every check).
 pub fn split_script(text: &str) -> Result<Split> {
-    // Most blocks of a dump (indexes, constraints, owners, grants) hold no literal, quoted name,
-    // dollar quote, comment or function body: only parentheses can hide a `;` there, and the
-    // scanner is not needed.
-    // Most of the rest (tables with literal defaults, comments, grants to quoted roles) quote
-    // with '...' and "..." alone, which a byte loop reads as the scanner does.
-    let (pieces, rest) = if is_plain(text.as_bytes()) {
-        split_plain(text)
-    } else if let Some(split) = split_quoted(text) {
-        split
-    } else {
-        split_scanned(text)?
+    // Most blocks of a dump (indexes, constraints, owners, grants, tables with literal defaults,
+    // comments) quote with '...' and "..." alone, or not at all: a byte loop reads them as the
+    // scanner does, and only the rest (dollar quotes, comments, function bodies) is scanned.
+    let (pieces, rest) = match split_quoted(text) {
+        Some(split) => split,
+        None => split_scanned(text)?,
     };
     let unterminated = !strip_leading_comments(rest).trim().is_empty();
     Ok(Split {
@@ -145,27 +140,8 @@ pub fn split_script(text: &str) -> Result<Split> {
     })
 }
 
-/// Statements closed by a semicolon, and the text after the last one: text without quotes,
-/// comments or function bodies.
-fn split_plain(text: &str) -> (Vec<&str>, &str) {
-    let mut pieces = Vec::new();
-    let (mut start, mut depth) = (0, 0i64);
-    for (i, c) in text.bytes().enumerate() {
-        match c {
-            b'(' => depth += 1,
-            b')' => depth -= 1,
-            b';' if depth == 0 => {
-                pieces.push(&text[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    (pieces, &text[start..])
-}
-
-/// `split_plain` for text whose only quoting is '...' and "..." (a doubled quote inside being
-/// part of it). None when the text holds anything else the scanner must read: a dollar quote, a
+/// Statements closed by a semicolon outside quotes and parentheses, and the text after the last
+/// one, for text whose only quoting is '...' and "..." (a doubled quote inside being part of it). None when the text holds anything else the scanner must read: a dollar quote, a
 /// backslash (escape strings), a comment, `begin` (a function body), an unclosed quote or an
 /// empty quoted name (which the scanner refuses).
 fn split_quoted(text: &str) -> Option<(Vec<&str>, &str)> {
@@ -216,7 +192,7 @@ fn split_quoted(text: &str) -> Option<(Vec<&str>, &str)> {
     Some((pieces, &text[start..]))
 }
 
-/// `split_plain` for any text, with the server's scanner.
+/// `split_quoted` for any text, with the server's scanner.
 fn split_scanned(text: &str) -> Result<(Vec<&str>, &str)> {
     let toks = scan(text)?;
     let mut pieces = Vec::new();
@@ -275,25 +251,6 @@ fn split_scanned(text: &str) -> Result<(Vec<&str>, &str)> {
     Ok((pieces, text.get(start..).unwrap_or("")))
 }
 
-/// Whether `text` holds no quote, dollar, backslash, comment start and no `begin` (any case):
-/// one pass, as every block of the dump comes here.
-fn is_plain(text: &[u8]) -> bool {
-    for (i, c) in text.iter().enumerate() {
-        match c {
-            b'\'' | b'"' | b'$' | b'\\' | b'/' | b'-' => return false,
-            b'b' | b'B'
-                if text
-                    .get(i + 1..i + 5)
-                    .is_some_and(|w| w.eq_ignore_ascii_case(b"egin")) =>
-            {
-                return false
-            }
-            _ => {}
-        }
-    }
-    true
-}
-
 fn strip_leading_comments(mut s: &str) -> &str {
     loop {
         let t = s.trim_start();
@@ -323,7 +280,8 @@ pub fn script_error(sql: &str) -> Option<String> {
 mod split_tests {
     use super::*;
 
-    /// The fast path (no quotes, comments or dollars) splits exactly as the server's scanner.
+    /// The fast path splits exactly as the server's scanner (see also
+    /// `quoted_split_agrees_with_the_scanner`).
     #[test]
     fn fast_path_agrees_with_the_scanner() {
         for text in [
@@ -335,9 +293,13 @@ mod split_tests {
             "",
             ";;",
         ] {
-            assert_eq!(split_plain(text), split_scanned(text).unwrap(), "{text:?}");
+            assert_eq!(
+                split_quoted(text).unwrap(),
+                split_scanned(text).unwrap(),
+                "{text:?}"
+            );
         }
-        // Quotes, comments and dollars take the scanner.
+        // Comments and dollars take the scanner.
         assert_eq!(
             split_statements("COMMENT ON TABLE t IS 'a;b';\nSELECT $$;$$;").unwrap(),
             vec!["COMMENT ON TABLE t IS 'a;b'", "SELECT $$;$$"]

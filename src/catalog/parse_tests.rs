@@ -209,7 +209,6 @@ fn names_making_way_fit_in_63_bytes() {
 #[test]
 fn quoted_split_agrees_with_the_scanner() {
     use proptest::prelude::*;
-    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
     let pieces = prop::sample::select(vec![
         "'",
         "\"",
@@ -241,14 +240,7 @@ fn quoted_split_agrees_with_the_scanner() {
         "end",
     ]);
     let texts = prop::collection::vec(pieces, 0..24).prop_map(|v| v.concat());
-    let mut runner = TestRunner::new_with_rng(
-        Config {
-            cases: 20_000,
-            failure_persistence: None,
-            ..Config::default()
-        },
-        TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]),
-    );
+    let mut runner = crate::catalog::fixed_runner(20_000, 7);
     let fast = std::cell::Cell::new(0);
     runner
         .run(&texts, |text| {

@@ -7,7 +7,6 @@ use super::*;
 #[test]
 fn owner_statements_read_like_the_pattern() {
     use proptest::prelude::*;
-    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
     let pieces = prop::sample::select(vec![
         "ALTER ",
         "TABLE",
@@ -38,14 +37,7 @@ fn owner_statements_read_like_the_pattern() {
         words(),
     )
         .prop_map(|(a, k, m, o, r)| format!("{a}{k}{m}{o}{r}"));
-    let mut runner = TestRunner::new_with_rng(
-        Config {
-            cases: 30_000,
-            failure_persistence: None,
-            ..Config::default()
-        },
-        TestRng::from_seed(RngAlgorithm::ChaCha, &[9; 32]),
-    );
+    let mut runner = crate::catalog::fixed_runner(30_000, 9);
     let read = std::cell::Cell::new(0);
     runner
         .run(&texts, |t| {
@@ -83,20 +75,12 @@ fn owner_statements_read_like_the_pattern() {
 #[test]
 fn qualified_names_found_like_the_pattern() {
     use proptest::prelude::*;
-    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
     let pieces = prop::sample::select(vec![
         "a", "Z", "_", "1", "$", ".", "..", " ", "(", "é", "x.y", "s1.t_2", "9.a", "a.9", "$a.b",
         "a$.b", "\"", "\"q\".r", "::",
     ]);
     let texts = prop::collection::vec(pieces, 0..16).prop_map(|v| v.concat());
-    let mut runner = TestRunner::new_with_rng(
-        Config {
-            cases: 30_000,
-            failure_persistence: None,
-            ..Config::default()
-        },
-        TestRng::from_seed(RngAlgorithm::ChaCha, &[5; 32]),
-    );
+    let mut runner = crate::catalog::fixed_runner(30_000, 5);
     runner
         .run(&texts, |t| {
             let by_regex: Vec<&str> = crate::catalog::infer::qualified_name_re()
