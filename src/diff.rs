@@ -3,6 +3,7 @@
 use crate::catalog::majors::without_not_null_names;
 use crate::catalog::view::unqualified_columns;
 use crate::catalog::{Block, Catalog, Key, TableDef};
+use crate::threads::joined;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -91,7 +92,7 @@ pub fn diff(source: &Catalog, target: &Catalog) -> Diff {
         let second = scope.spawn(|| in_source(source, target, share(n, 1), skew));
         let dropped = scope.spawn(|| only_in_target(source, target));
         let first = in_source(source, target, share(n, 0), skew);
-        (first, join(second), join(dropped))
+        (first, joined(second), joined(dropped))
     });
     let ((c1, n1), (c2, n2)) = (first, second);
     out.changes = merged(c1, c2, |c| c.source());
@@ -122,10 +123,6 @@ fn merged<T>(a: Vec<T>, b: Vec<T>, at: impl Fn(&T) -> Option<usize>) -> Vec<T> {
         };
         out.extend(if take_a { a.next() } else { b.next() });
     }
-}
-
-fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
-    h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
 }
 
 /// Changes and notes (with the block's position) for SOURCE blocks at `positions`: created or

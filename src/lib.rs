@@ -21,6 +21,7 @@ pub mod render;
 pub mod scratch;
 pub mod secrets;
 pub mod shards;
+pub mod threads;
 pub mod throwaway;
 
 use cli::{Cli, Command};

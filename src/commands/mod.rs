@@ -223,7 +223,7 @@ pub fn validate_pair(
         let t =
             scope.spawn(|| catalog::validate(target, d.changes.iter().filter_map(|c| c.target())));
         let s = catalog::validate(source, d.changes.iter().filter_map(|c| c.source()));
-        (s, t.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+        (s, crate::threads::joined(t))
     });
     s.with_context(|| format!("reading source {source_name}"))?;
     t.with_context(|| format!("reading target {target_name}"))

@@ -9,7 +9,8 @@ use super::{Step, Unsupported};
 /// step that fails is an unsupported entry, never a step.
 pub(super) fn steps_that_parse(steps: Vec<Step>, out: &mut Vec<Unsupported>) -> Vec<Step> {
     let mut kept = Vec::with_capacity(steps.len());
-    let errors = super::on_two_threads(&steps, |s| crate::catalog::parse::script_error(&s.sql));
+    let errors =
+        crate::threads::on_two_threads(&steps, |s| crate::catalog::parse::script_error(&s.sql));
     for (s, error) in steps.into_iter().zip(errors) {
         match error {
             Some(why) => out.push(Unsupported {
@@ -34,7 +35,7 @@ pub(super) fn without_newer_syntax(
     out: &mut Vec<Unsupported>,
 ) -> Vec<Step> {
     let mut kept = Vec::with_capacity(steps.len());
-    let needs = super::on_two_threads(&steps, |s| crate::catalog::compat::needs(&s.sql));
+    let needs = crate::threads::on_two_threads(&steps, |s| crate::catalog::compat::needs(&s.sql));
     for (s, need) in steps.into_iter().zip(needs) {
         match need {
             Some((need, what)) if need > major => out.push(Unsupported {

@@ -171,7 +171,7 @@ pub(crate) fn of(step: &Step, tgt: &Catalog) -> Option<Impact> {
 /// Gives every step its impact.
 pub(crate) fn annotate(steps: &mut [Step], tgt: &Catalog) {
     // Each is a parse of the step's SQL: on two threads (2 cores).
-    let impacts = super::on_two_threads(steps, |s| of(s, tgt));
+    let impacts = crate::threads::on_two_threads(steps, |s| of(s, tgt));
     for (s, impact) in steps.iter_mut().zip(impacts) {
         s.impact = impact;
     }

@@ -24,6 +24,7 @@ use crate::catalog::ObjectKind;
 use crate::catalog::{read, Catalog, Dependents, Filter, Key};
 use crate::diff::{ChangeKind, Diff, Sides};
 use crate::duration::Millis;
+use crate::threads::joined;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 
@@ -334,11 +335,8 @@ pub fn plan(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan {
         let tf = scope.spawn(|| tgt.fingerprint());
         let sf = scope.spawn(|| src.fingerprint());
         let mut p = plan_steps(src, tgt, diff, opts);
-        let join = |h: std::thread::ScopedJoinHandle<'_, String>| {
-            h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
-        };
-        p.target_fingerprint = join(tf);
-        p.source_fingerprint = join(sf);
+        p.target_fingerprint = joined(tf);
+        p.source_fingerprint = joined(sf);
         p.seal();
         p
     })
@@ -406,24 +404,6 @@ fn plan_steps(src: &Catalog, tgt: &Catalog, diff: &Diff, opts: &Options) -> Plan
         unsupported: ctx.unsupported,
         notes: diff.notes.clone(),
     }
-}
-
-/// A scoped thread's result; its panic goes on in the caller.
-fn joined<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
-    h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
-}
-
-/// `f` of each item, in order, worked out on two threads (2 cores): for the checks every step
-/// gets once the steps are made.
-pub(crate) fn on_two_threads<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let (a, b) = items.split_at(items.len() / 2);
-    let f = &f;
-    std::thread::scope(|scope| {
-        let second = scope.spawn(move || b.iter().map(f).collect::<Vec<R>>());
-        let mut out: Vec<R> = a.iter().map(f).collect();
-        out.extend(joined(second));
-        out
-    })
 }
 
 /// What the decisions hand to the later phases, in decision order (gathered from each kind's
