@@ -231,6 +231,7 @@ async fn plan_member(
         &args.preflight,
         (sides.target_conn(), tgt_name),
         &p,
+        None,
         &mut messages,
     )
     .await;

@@ -42,21 +42,14 @@ pub async fn for_plan(
     ahead: Option<Connecting>,
     messages: &mut Vec<String>,
 ) -> Option<Outcome> {
-    let target = (loaded.target_conn.as_ref(), loaded.target_name.as_str());
-    match ahead {
-        Some(connecting) if wanted(args, plan) => {
-            let connected = match connecting.await {
-                Ok(c) => c,
-                Err(e) => Err(anyhow::anyhow!("the connecting task ended: {e}")),
-            };
-            run_connected(args, target.1, plan, connected, messages).await
-        }
-        Some(connecting) => {
-            connecting.abort();
-            None
-        }
-        None => for_plan_on(args, target, plan, messages).await,
-    }
+    for_plan_on(
+        args,
+        (loaded.target_conn.as_ref(), &loaded.target_name),
+        plan,
+        ahead,
+        messages,
+    )
+    .await
 }
 
 /// `for_plan` with TARGET's connection (None: a dump file) and name given apart.
@@ -64,9 +57,13 @@ pub async fn for_plan_on(
     args: &cli::Preflight,
     (target_conn, target_name): (Option<&crate::endpoint::ConnParams>, &str),
     plan: &Plan,
+    ahead: Option<Connecting>,
     messages: &mut Vec<String>,
 ) -> Option<Outcome> {
     if !wanted(args, plan) {
+        if let Some(connecting) = ahead {
+            connecting.abort();
+        }
         return None;
     }
     let Some(conn) = target_conn else {
@@ -79,18 +76,12 @@ pub async fn for_plan_on(
         );
         return None;
     };
-    let connected = crate::apply::connect::connect(conn).await;
-    run_connected(args, target_name, plan, connected, messages).await
-}
-
-/// Preflight on a connection opened (or not) to TARGET.
-async fn run_connected(
-    args: &cli::Preflight,
-    target_name: &str,
-    plan: &Plan,
-    connected: anyhow::Result<Target>,
-    messages: &mut Vec<String>,
-) -> Option<Outcome> {
+    let connected = match ahead {
+        Some(connecting) => connecting
+            .await
+            .unwrap_or_else(|e| Err(anyhow::anyhow!("the connecting task ended: {e}"))),
+        None => crate::apply::connect::connect(conn).await,
+    };
     let target = match connected {
         Ok(t) => t,
         Err(e) => {
