@@ -225,7 +225,9 @@ async fn plan_member(
     let d = diff::diff(src, tgt);
     super::validate_pair((src, src_name), (tgt, tgt_name), &d)?;
     let opts = super::plan_options(&args.common, &args.timeouts, args.online);
-    let p = plan::plan(src, tgt, &d, &opts);
+    // Each member's plan is written as SQL, which prints no fingerprints (`plan::script`):
+    // SOURCE's, the same for every member, is not hashed once per member.
+    let p = plan::script(src, tgt, &d, &opts);
     let mut messages = Vec::new();
     let checked = super::preflight::for_plan_on(
         &args.preflight,
