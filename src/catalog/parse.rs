@@ -141,7 +141,8 @@ pub fn split_script(text: &str) -> Result<Split> {
 }
 
 /// Statements closed by a semicolon outside quotes and parentheses, and the text after the last
-/// one, for text whose only quoting is '...' and "..." (a doubled quote inside being part of it). None when the text holds anything else the scanner must read: a dollar quote, a
+/// one, for text whose only quoting is '...' and "..." (a doubled quote inside being part of
+/// it). None when the text holds anything else the scanner must read: a dollar quote, a
 /// backslash (escape strings), a comment, `begin` (a function body), an unclosed quote or an
 /// empty quoted name (which the scanner refuses).
 fn split_quoted(text: &str) -> Option<(Vec<&str>, &str)> {

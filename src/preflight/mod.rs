@@ -223,15 +223,13 @@ impl Session<'_> {
         // lookup runs for every table checked).
         let rows = if params.is_empty() {
             client.query_typed(sql, &[]).await
+        } else if let Some(p) = self.prepared.get(sql) {
+            client.query(p, params).await
         } else {
-            let prepared = match self.prepared.get(sql) {
-                Some(p) => Ok(p.clone()),
-                None => client.prepare(sql).await,
-            };
-            match prepared {
+            match client.prepare(sql).await {
                 Ok(p) => {
                     let rows = client.query(&p, params).await;
-                    self.prepared.entry(sql.to_string()).or_insert(p);
+                    self.prepared.insert(sql.to_string(), p);
                     rows
                 }
                 Err(e) => Err(e),
