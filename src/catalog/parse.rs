@@ -514,6 +514,15 @@ pub fn unquote_ident(text: &str) -> String {
 /// Quotes an identifier when PostgreSQL needs it quoted, the way `quote_ident` and pg_dump do:
 /// anything but lower-case letters, digits and underscores, or a keyword that is not unreserved.
 pub fn quote_ident(name: &str) -> String {
+    if needs_quotes(name) {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    } else {
+        name.to_string()
+    }
+}
+
+/// Whether `quote_ident` quotes `name`.
+pub(crate) fn needs_quotes(name: &str) -> bool {
     let plain = !name.is_empty()
         && name
             .chars()
@@ -522,11 +531,7 @@ pub fn quote_ident(name: &str) -> String {
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if plain && !is_keyword_needing_quotes(name) {
-        name.to_string()
-    } else {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    }
+    !plain || is_keyword_needing_quotes(name)
 }
 
 /// Whether a plain lower-case word is a keyword that pg_dump's fmtId quotes (any but an

@@ -425,12 +425,13 @@ pub(super) fn finish(cat: &mut Catalog, plain: bool) {
         }
         cat.by_toc.retain(|t, _| *t < SYNTHETIC_TOC_BASE);
     }
+    // Read as a stream, the number of blocks was not known up front: give back what doubling
+    // over-reserved (up to half the list; a large buffer shrinks in place), before inferring
+    // dependencies allocates its maps, so that the two never count at once.
+    cat.blocks.shrink_to_fit();
     if plain {
         super::infer::infer_dependencies(cat);
     }
-    // Read as a stream, the number of blocks was not known up front: give back what doubling
-    // over-reserved (up to half the list; a large buffer shrinks in place).
-    cat.blocks.shrink_to_fit();
 }
 
 /// Turns one block of the dump into catalog entries (the object, and its owner as an entry of

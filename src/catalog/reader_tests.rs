@@ -94,3 +94,30 @@ fn qualified_names_found_like_the_pattern() {
         })
         .unwrap();
 }
+
+/// A name's pieces, hashed as the dependency map stores them, hash like the text `qualified`
+/// builds and pg_dump prints (as a statement names it): random schemas and names that need
+/// quotes, doubled quotes, keywords, or none.
+#[test]
+fn qualified_pieces_hash_like_the_qualified_text() {
+    use crate::catalog::infer::{for_each_qualified_piece, NameHash};
+    use proptest::prelude::*;
+    let pieces = prop::sample::select(vec![
+        "a", "Z", "_", "1", "$", ".", " ", "é", "\"", "select", "user", "t", "x_y", "",
+    ]);
+    let names = || prop::collection::vec(pieces.clone(), 0..5).prop_map(|v| v.concat());
+    let mut runner = crate::catalog::fixed_runner(20_000, 11);
+    runner
+        .run(&(names(), names()), |(schema, name)| {
+            let text = qualified(&schema, &name);
+            let mut built = String::new();
+            for_each_qualified_piece(&schema, &name, |p| built.push_str(p));
+            prop_assert_eq!(&built, &text);
+            let (mut whole, mut cut) = (NameHash::new(), NameHash::new());
+            whole.write(&text);
+            for_each_qualified_piece(&schema, &name, |p| cut.write(p));
+            prop_assert_eq!(whole.0, cut.0, "{:?}", text);
+            Ok(())
+        })
+        .unwrap();
+}
