@@ -162,6 +162,8 @@ install_pgalign() {
       apt_install clang libclang-dev || die "cannot install clang and libclang-dev (needed to build pg_query)"
     fi
     say "building pgalign from $repo (cargo, profile $profile)"
+    # jemalloc, the allocator, builds with make.
+    command -v make >/dev/null 2>&1 || apt_install make || die "cannot install make (needed to build jemalloc)"
     (cd "$repo" && cargo build --quiet --locked --profile "$profile" --bin pgalign) || die "cargo build failed"
     local dir="$profile"
     [ "$profile" = dev ] && dir=debug

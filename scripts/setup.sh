@@ -27,6 +27,8 @@ pgalign_setup_build() {
   # pg_query generates its bindings with libclang and needs clang's own headers (stdbool.h).
   local need=()
   command -v clang >/dev/null 2>&1 || need+=(clang)
+  # jemalloc (the allocator, tikv-jemalloc-sys) builds with its own configure and make.
+  command -v make >/dev/null 2>&1 || need+=(make)
   ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1 && \
     ls /usr/lib/llvm-*/lib/clang/*/include/stdbool.h >/dev/null 2>&1 || need+=(libclang-dev)
   if [ ${#need[@]} -gt 0 ]; then

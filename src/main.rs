@@ -4,6 +4,11 @@ use clap::error::ErrorKind;
 use clap::Parser;
 use std::io::{self, IsTerminal, Write};
 
+/// jemalloc, configured at build time (`.cargo/config.toml`): see Cargo.toml for why.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() {
     let cli = match pgalign::cli::Cli::try_parse() {
         Ok(c) => c,

@@ -555,3 +555,27 @@ fn a_closed_stderr_is_no_panic() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
 }
+
+/// The binary allocates through jemalloc, built with the options `.cargo/config.toml` gives it:
+/// freed pages go back at once (decay 0), which the README's memory figures rely on.
+#[cfg(not(target_env = "msvc"))]
+#[test]
+fn the_allocator_gives_freed_memory_back_at_once() {
+    let o = Command::new(env!("CARGO_BIN_EXE_pgalign"))
+        .arg("--version")
+        .env("_RJEM_MALLOC_CONF", "stats_print:true")
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let stats = String::from_utf8_lossy(&o.stderr);
+    for line in [
+        "config.malloc_conf: \"dirty_decay_ms:0,muzzy_decay_ms:0\"",
+        "opt.dirty_decay_ms: 0 (",
+        "opt.muzzy_decay_ms: 0 (",
+    ] {
+        assert!(
+            stats.contains(line),
+            "no {line:?} in jemalloc's stats: {stats}"
+        );
+    }
+}
