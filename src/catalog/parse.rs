@@ -542,6 +542,12 @@ pub fn is_keyword_needing_quotes(word: &str) -> bool {
     // a schema asks about the same few thousand words again and again. Emptied when full, so
     // that it stays small.
     const MEMO_LIMIT: usize = 1 << 16;
+    // No keyword of the grammar is longer (libpg_query's kwlist.h: `current_timestamp`): the
+    // long names of a large schema are answered without a scan or a place in the memo.
+    const LONGEST_KEYWORD: usize = "current_timestamp".len();
+    if word.len() > LONGEST_KEYWORD {
+        return false;
+    }
     thread_local! {
         static MEMO: std::cell::RefCell<std::collections::HashMap<Box<str>, bool>> =
             std::cell::RefCell::new(std::collections::HashMap::new());

@@ -13,6 +13,13 @@ fn quotes_like_postgres() {
     assert_eq!(quote_ident("café"), "\"café\"");
     assert_eq!(quote_ident("with space"), "\"with space\"");
     assert_eq!(quote_ident("1abc"), "\"1abc\"");
+    // The longest keyword is still asked about (names beyond its length are not).
+    assert_eq!(quote_ident("current_timestamp"), "\"current_timestamp\"");
+    assert_eq!(quote_ident("current_timestamp_x"), "current_timestamp_x");
+    assert_eq!(
+        keyword_needing_quotes_scanned("current_timestamp"),
+        is_keyword_needing_quotes("current_timestamp")
+    );
 }
 
 #[test]
