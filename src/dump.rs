@@ -477,11 +477,9 @@ async fn archive_to_catalog(
     tools: Option<&Tools>,
     filter: &Filter,
 ) -> Result<Catalog> {
-    let buf = tokio::fs::read(&path)
-        .await
-        .with_context(|| format!("reading {}", path.display()))?;
     let f = filter.clone();
-    let read = tokio::task::spawn_blocking(move || crate::archive::schema_catalog(&buf, &f))
+    let file = path.clone();
+    let read = tokio::task::spawn_blocking(move || crate::archive::schema_catalog(&file, &f))
         .await
         .context("reading the archive stopped unexpectedly")?;
     if let Some(cat) = read? {

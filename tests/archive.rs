@@ -211,7 +211,7 @@ fn compare(db: &str, label: &str, tools: &[(String, String)]) -> Result<usize, S
         }
         let expected = without_run_lines(&std::fs::read(&text).unwrap());
         let toc = pgalign::archive::parse(&archive).map_err(|e| format!("{label}: {e:#}"))?;
-        let ours = pgalign::archive::render(&toc);
+        let ours = pgalign::archive::render(toc);
         if ours != expected {
             let keep =
                 std::env::temp_dir().join(format!("pgalign-archive-{}", label.replace('/', "_")));

@@ -38,96 +38,167 @@ const RELKIND_PARTITIONED_TABLE: i64 = b'p' as i64;
 
 /// What the header says.
 #[derive(Debug, Clone)]
-pub struct Header<'a> {
+pub struct Header {
     pub version: (u8, u8, u8),
     pub int_size: u8,
     pub off_size: u8,
     pub compression: i64,
     /// tm_sec, tm_min, tm_hour, tm_mday, tm_mon, tm_year, tm_isdst, as pg_dump wrote them.
     pub created: [i64; 7],
-    pub dbname: Option<&'a [u8]>,
-    pub server_version: Option<&'a [u8]>,
-    pub dump_version: Option<&'a [u8]>,
+    pub dbname: Option<Bytes>,
+    pub server_version: Option<Bytes>,
+    pub dump_version: Option<Bytes>,
 }
 
-impl Header<'_> {
+/// A string of the archive, held on its own: each entry's strings are freed once the entry is
+/// rendered, so that an archive of 10,000 tables does not stay whole beside its catalog.
+pub type Bytes = Box<[u8]>;
+
+impl Header {
     /// The major version of the pg_dump that wrote the archive (`15.20 (Debian ...)` -> 15).
     pub fn dump_major(&self) -> Option<u32> {
-        let v = self.dump_version?;
+        let v = self.dump_version.as_deref()?;
         let digits: Vec<u8> = v.iter().copied().take_while(u8::is_ascii_digit).collect();
         std::str::from_utf8(&digits).ok()?.parse().ok()
     }
 }
 
-/// One TOC entry; the strings borrow the archive's bytes.
-#[derive(Debug, Clone)]
-pub struct Entry<'a> {
+/// One TOC entry. Its strings are held in one allocation (an archive of 10,000 tables has
+/// ~80,000 entries, each freed once rendered); the COPY statement and the WITH OIDS flag, which
+/// a schema's text never shows, are read past.
+#[derive(Debug, Clone, Default)]
+pub struct Entry {
     pub dump_id: i32,
     pub had_dumper: bool,
     pub table_oid: u32,
     pub oid: u32,
-    pub tag: Option<&'a [u8]>,
-    pub desc: &'a [u8],
     pub section: i64,
-    pub defn: Option<&'a [u8]>,
-    pub drop_stmt: Option<&'a [u8]>,
-    pub copy_stmt: Option<&'a [u8]>,
-    pub namespace: Option<&'a [u8]>,
-    pub tablespace: Option<&'a [u8]>,
-    pub tableam: Option<&'a [u8]>,
     pub relkind: i64,
-    pub owner: Option<&'a [u8]>,
-    pub with_oids: Option<&'a [u8]>,
-    pub deps: Vec<i32>,
+    pub deps: smallvec::SmallVec<[i32; 4]>,
     pub data_state: u8,
     pub data_pos: i64,
+    /// The strings, one after another.
+    text: Bytes,
+    /// Where each string (`Field`) is in `text`; None for NULL.
+    spans: [Option<(u32, u32)>; FIELDS],
+}
+
+/// The strings of an entry, in the order the archive holds them.
+#[derive(Clone, Copy)]
+enum Field {
+    Tag,
+    Desc,
+    Defn,
+    DropStmt,
+    Namespace,
+    Tablespace,
+    Tableam,
+    Owner,
+}
+const FIELDS: usize = 8;
+
+impl Entry {
+    fn field(&self, f: Field) -> Option<&[u8]> {
+        let (start, len) = self.spans[f as usize]?;
+        self.text.get(start as usize..(start + len) as usize)
+    }
+    pub fn tag(&self) -> Option<&[u8]> {
+        self.field(Field::Tag)
+    }
+    /// pg_dump's Type (`TABLE`, `ACL`, ...); never NULL in an archive that parsed.
+    pub fn desc(&self) -> &[u8] {
+        self.field(Field::Desc).unwrap_or_default()
+    }
+    pub fn defn(&self) -> Option<&[u8]> {
+        self.field(Field::Defn)
+    }
+    pub fn drop_stmt(&self) -> Option<&[u8]> {
+        self.field(Field::DropStmt)
+    }
+    pub fn namespace(&self) -> Option<&[u8]> {
+        self.field(Field::Namespace)
+    }
+    pub fn tablespace(&self) -> Option<&[u8]> {
+        self.field(Field::Tablespace)
+    }
+    pub fn tableam(&self) -> Option<&[u8]> {
+        self.field(Field::Tableam)
+    }
+    pub fn owner(&self) -> Option<&[u8]> {
+        self.field(Field::Owner)
+    }
 }
 
 /// A parsed archive: its header and its TOC, in the archive's order.
 #[derive(Debug, Clone)]
-pub struct Toc<'a> {
-    pub header: Header<'a>,
-    pub entries: Vec<Entry<'a>>,
+pub struct Toc {
+    pub header: Header,
+    pub entries: Vec<Entry>,
     /// Where the TOC ends (data blocks, if any, follow).
     pub end: usize,
 }
 
 /// Reads the input front to back; every read names its byte offset and what it expected when
-/// the input ends or holds nonsense, and no length is trusted beyond what is left.
-struct Cursor<'a> {
-    buf: &'a [u8],
+/// the input ends or holds nonsense, and no length is trusted beyond what is left of `len`, the
+/// input's size.
+struct Cursor<R> {
+    input: R,
     pos: usize,
+    len: usize,
     int_size: usize,
     off_size: usize,
 }
 
-impl<'a> Cursor<'a> {
+impl<R: Read> Cursor<R> {
     fn fail<T>(&self, what: &str, found: &str) -> Result<T> {
         bail!(
             "not a readable pg_dump custom-format archive: at byte {}: expected {what}, found {found}",
             self.pos
         )
     }
-    fn bytes(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
-        if self.buf.len() - self.pos < n {
-            let left = self.buf.len() - self.pos;
+    fn left(&self) -> usize {
+        self.len.saturating_sub(self.pos)
+    }
+    /// Fills `out` from the input (`n` = its length).
+    fn fill(&mut self, out: &mut [u8], what: &str) -> Result<()> {
+        let n = out.len();
+        if self.left() < n {
+            let left = self.left();
             return self.fail(
                 what,
                 &format!("the end of the input ({left} of {n} bytes left)"),
             );
         }
-        let s = &self.buf[self.pos..self.pos + n];
+        if let Err(e) = self.input.read_exact(out) {
+            return self.fail(what, &format!("a read error ({e})"));
+        }
         self.pos += n;
-        Ok(s)
+        Ok(())
+    }
+    fn bytes(&mut self, n: usize, what: &str) -> Result<Bytes> {
+        if self.left() < n {
+            let left = self.left();
+            return self.fail(
+                what,
+                &format!("the end of the input ({left} of {n} bytes left)"),
+            );
+        }
+        let mut out = vec![0; n].into_boxed_slice();
+        self.fill(&mut out, what)?;
+        Ok(out)
     }
     fn byte(&mut self, what: &str) -> Result<u8> {
-        Ok(self.bytes(1, what)?[0])
+        let mut b = [0u8];
+        self.fill(&mut b, what)?;
+        Ok(b[0])
     }
     /// A sign byte and `int_size` little-endian bytes.
     fn int(&mut self, what: &str) -> Result<i64> {
         let start = self.pos;
         let sign = self.byte(what)?;
-        let b = self.bytes(self.int_size, what)?;
+        let mut b = [0u8; 8];
+        let b = &mut b[..self.int_size];
+        self.fill(b, what)?;
         let mut v: i64 = 0;
         for (i, &x) in b.iter().enumerate() {
             v |= (x as i64) << (8 * i);
@@ -139,13 +210,44 @@ impl<'a> Cursor<'a> {
         Ok(if sign != 0 { -v } else { v })
     }
     /// An int length (-1: NULL) and that many bytes.
-    fn string(&mut self, what: &str) -> Result<Option<&'a [u8]>> {
+    fn string(&mut self, what: &str) -> Result<Option<Bytes>> {
+        match self.length(what)? {
+            Some(n) => self.bytes(n, what).map(Some),
+            None => Ok(None),
+        }
+    }
+    /// A string appended to `text`: where it is there, None for NULL.
+    fn string_into(&mut self, what: &str, text: &mut Vec<u8>) -> Result<Option<(u32, u32)>> {
+        let Some(n) = self.length(what)? else {
+            return Ok(None);
+        };
+        let start = text.len();
+        text.resize(start + n, 0);
+        self.fill(&mut text[start..], what)?;
+        match (u32::try_from(start), u32::try_from(n)) {
+            (Ok(s), Ok(n)) => Ok(Some((s, n))),
+            _ => self.fail(what, "a string too long to hold"),
+        }
+    }
+    /// A string read past.
+    fn skip_string(&mut self, what: &str) -> Result<()> {
+        let mut n = self.length(what)?.unwrap_or(0);
+        let mut scratch = [0u8; 256];
+        while n > 0 {
+            let k = n.min(scratch.len());
+            self.fill(&mut scratch[..k], what)?;
+            n -= k;
+        }
+        Ok(())
+    }
+    /// A string's length (None: NULL), checked against what is left of the input.
+    fn length(&mut self, what: &str) -> Result<Option<usize>> {
         let start = self.pos;
         let n = self.int(what)?;
         if n == -1 {
             return Ok(None);
         }
-        let left = self.buf.len() - self.pos;
+        let left = self.left();
         if n < 0 || n as usize > left {
             self.pos = start;
             return self.fail(
@@ -153,14 +255,25 @@ impl<'a> Cursor<'a> {
                 &format!("a length of {n} with {left} bytes left after it"),
             );
         }
-        self.bytes(n as usize, what).map(Some)
+        Ok(Some(n as usize))
     }
-    /// A string holding a number, as pg_dump writes OIDs and dependency ids.
-    fn number<T: std::str::FromStr>(&mut self, what: &str) -> Result<T> {
+    /// A string holding a number, as pg_dump writes OIDs and dependency ids; None for NULL.
+    fn number<T: std::str::FromStr>(&mut self, what: &str) -> Result<Option<T>> {
         let start = self.pos;
-        let s = self.string(what)?;
-        match s.and_then(|s| std::str::from_utf8(s).ok()?.parse().ok()) {
-            Some(v) => Ok(v),
+        let Some(n) = self.length(what)? else {
+            return Ok(None);
+        };
+        let mut digits = [0u8; 24];
+        let parsed = if n <= digits.len() {
+            self.fill(&mut digits[..n], what)?;
+            std::str::from_utf8(&digits[..n])
+                .ok()
+                .and_then(|s| s.parse().ok())
+        } else {
+            None
+        };
+        match parsed {
+            Some(v) => Ok(Some(v)),
             None => {
                 self.pos = start;
                 self.fail(what, "something else")
@@ -169,15 +282,23 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// Parses the header and the TOC of a custom-format archive (the data after them is not read).
-pub fn parse(buf: &[u8]) -> Result<Toc<'_>> {
+/// Parses the header and the TOC of a custom-format archive held in memory (the data after them
+/// is not read).
+pub fn parse(buf: &[u8]) -> Result<Toc> {
+    parse_from(buf, buf.len())
+}
+
+/// Parses the header and the TOC of a custom-format archive of `len` bytes from `input`, read
+/// front to back once (the data after them is not read).
+pub fn parse_from(input: impl Read, len: usize) -> Result<Toc> {
     let mut c = Cursor {
-        buf,
+        input,
         pos: 0,
+        len,
         int_size: 4,
         off_size: 8,
     };
-    if c.bytes(5, "the magic string PGDMP")? != b"PGDMP" {
+    if *c.bytes(5, "the magic string PGDMP")? != *b"PGDMP" {
         c.pos = 0;
         return c.fail("the magic string PGDMP", "other bytes");
     }
@@ -241,9 +362,11 @@ pub fn parse(buf: &[u8]) -> Result<Toc<'_>> {
         return c.fail("a number of TOC entries", &count.to_string());
     }
     // No entry takes fewer than 20 bytes: never reserve more than the input can hold.
-    let mut entries = Vec::with_capacity((count as usize).min((buf.len() - c.pos) / 20));
+    let mut entries = Vec::with_capacity((count as usize).min(c.left() / 20));
+    // Each entry's strings are read into one buffer, then copied out at their exact size.
+    let mut text = Vec::new();
     for _ in 0..count {
-        entries.push(read_entry(&mut c, (vmaj, vmin))?);
+        entries.push(read_entry(&mut c, (vmaj, vmin), &mut text)?);
     }
     Ok(Toc {
         header,
@@ -252,7 +375,7 @@ pub fn parse(buf: &[u8]) -> Result<Toc<'_>> {
     })
 }
 
-fn read_entry<'a>(c: &mut Cursor<'a>, version: (u8, u8)) -> Result<Entry<'a>> {
+fn read_entry(c: &mut Cursor<impl Read>, version: (u8, u8), text: &mut Vec<u8>) -> Result<Entry> {
     let at = c.pos;
     let dump_id = c.int("a TOC entry's dump id")?;
     if dump_id <= 0 {
@@ -260,41 +383,44 @@ fn read_entry<'a>(c: &mut Cursor<'a>, version: (u8, u8)) -> Result<Entry<'a>> {
         return c.fail("a TOC entry's dump id (1 or more)", &dump_id.to_string());
     }
     let had_dumper = c.int("a TOC entry's hadDumper flag")? != 0;
-    let table_oid = c.number("a TOC entry's table OID")?;
-    let oid = c.number("a TOC entry's OID")?;
-    let tag = c.string("a TOC entry's tag")?;
+    let oid = |c: &mut Cursor<_>, what| -> Result<u32> {
+        let at = c.pos;
+        match c.number(what)? {
+            Some(v) => Ok(v),
+            None => {
+                c.pos = at;
+                c.fail(what, "NULL")
+            }
+        }
+    };
+    let table_oid = oid(c, "a TOC entry's table OID")?;
+    let oid = oid(c, "a TOC entry's OID")?;
+    text.clear();
+    let mut spans = [None; FIELDS];
+    spans[Field::Tag as usize] = c.string_into("a TOC entry's tag", text)?;
     let desc_at = c.pos;
-    let Some(desc) = c.string("a TOC entry's description")? else {
+    spans[Field::Desc as usize] = c.string_into("a TOC entry's description", text)?;
+    if spans[Field::Desc as usize].is_none() {
         c.pos = desc_at;
         return c.fail("a TOC entry's description", "NULL");
-    };
+    }
     let section = c.int("a TOC entry's section")?;
-    let defn = c.string("a TOC entry's definition")?;
-    let drop_stmt = c.string("a TOC entry's DROP statement")?;
-    let copy_stmt = c.string("a TOC entry's COPY statement")?;
-    let namespace = c.string("a TOC entry's schema")?;
-    let tablespace = c.string("a TOC entry's tablespace")?;
-    let tableam = c.string("a TOC entry's table access method")?;
+    spans[Field::Defn as usize] = c.string_into("a TOC entry's definition", text)?;
+    spans[Field::DropStmt as usize] = c.string_into("a TOC entry's DROP statement", text)?;
+    c.skip_string("a TOC entry's COPY statement")?;
+    spans[Field::Namespace as usize] = c.string_into("a TOC entry's schema", text)?;
+    spans[Field::Tablespace as usize] = c.string_into("a TOC entry's tablespace", text)?;
+    spans[Field::Tableam as usize] = c.string_into("a TOC entry's table access method", text)?;
     let relkind = if version >= (1, 16) {
         c.int("a TOC entry's relkind")?
     } else {
         0
     };
-    let owner = c.string("a TOC entry's owner")?;
-    let with_oids = c.string("a TOC entry's WITH OIDS flag")?;
-    let mut deps = Vec::new();
-    loop {
-        let at = c.pos;
-        match c.string("a dependency id or the end of the list")? {
-            None => break,
-            Some(s) => match std::str::from_utf8(s).ok().and_then(|s| s.parse().ok()) {
-                Some(d) => deps.push(d),
-                None => {
-                    c.pos = at;
-                    return c.fail("a dependency id", "something else");
-                }
-            },
-        }
+    spans[Field::Owner as usize] = c.string_into("a TOC entry's owner", text)?;
+    c.skip_string("a TOC entry's WITH OIDS flag")?;
+    let mut deps = smallvec::SmallVec::new();
+    while let Some(d) = c.number("a dependency id or the end of the list")? {
+        deps.push(d);
     }
     let flag_at = c.pos;
     let data_state = c.byte("a TOC entry's data state")?;
@@ -303,11 +429,10 @@ fn read_entry<'a>(c: &mut Cursor<'a>, version: (u8, u8)) -> Result<Entry<'a>> {
         return c.fail("a data state of 1 to 3", &data_state.to_string());
     }
     let mut data_pos: i64 = 0;
-    for (i, &b) in c
-        .bytes(c.off_size, "a TOC entry's data offset")?
-        .iter()
-        .enumerate()
-    {
+    let mut offset = [0u8; 8];
+    let offset = &mut offset[..c.off_size];
+    c.fill(offset, "a TOC entry's data offset")?;
+    for (i, &b) in offset.iter().enumerate() {
         data_pos |= (b as i64) << (8 * i);
     }
     Ok(Entry {
@@ -315,21 +440,13 @@ fn read_entry<'a>(c: &mut Cursor<'a>, version: (u8, u8)) -> Result<Entry<'a>> {
         had_dumper,
         table_oid,
         oid,
-        tag,
-        desc,
         section,
-        defn,
-        drop_stmt,
-        copy_stmt,
-        namespace,
-        tablespace,
-        tableam,
         relkind,
-        owner,
-        with_oids,
         deps,
         data_state,
         data_pos,
+        text: text.as_slice().into(),
+        spans,
     })
 }
 
@@ -348,27 +465,40 @@ pub fn supported(buf: &[u8]) -> bool {
     version_of(buf).is_some_and(|(a, b, _)| (a, b) >= OLDEST && (a, b) <= NEWEST)
 }
 
-/// The catalog of a schema-only archive this reader knows; None for another version, or for an
-/// archive that holds data (pg_restore's path refuses those, naming the first data entry). A
-/// known version that does not parse is an error naming where.
+/// The catalog of a schema-only archive file this reader knows; None for another version, or for
+/// an archive that holds data (pg_restore's path refuses those, naming the first data entry). A
+/// known version that does not parse is an error naming where. The file is read once, front to
+/// back, and never held whole.
 pub fn schema_catalog(
-    buf: &[u8],
+    path: &std::path::Path,
     filter: &crate::catalog::Filter,
 ) -> Result<Option<crate::catalog::Catalog>> {
-    if !supported(buf) {
+    use anyhow::Context;
+    use std::io::{Seek, SeekFrom};
+    let reading = || format!("reading {}", path.display());
+    let mut file = std::fs::File::open(path).with_context(reading)?;
+    let len = file.metadata().with_context(reading)?.len();
+    let mut head = Vec::with_capacity(8);
+    (&mut file)
+        .take(8)
+        .read_to_end(&mut head)
+        .with_context(reading)?;
+    if !supported(&head) {
         return Ok(None);
     }
-    let toc = parse(buf)?;
+    file.seek(SeekFrom::Start(0)).with_context(reading)?;
+    let len = usize::try_from(len).unwrap_or(usize::MAX);
+    let toc = parse_from(std::io::BufReader::with_capacity(1 << 16, file), len)?;
     if toc.entries.iter().any(|e| e.section == SECTION_DATA) {
         return Ok(None);
     }
-    crate::catalog::from_dump_reader(Text::new(&toc), filter).map(Some)
+    crate::catalog::from_dump_reader(Text::new(toc), filter).map(Some)
 }
 
 /// Builds the catalog of a custom-format archive held in memory.
 pub fn catalog_of(buf: &[u8], filter: &crate::catalog::Filter) -> Result<crate::catalog::Catalog> {
     let toc = parse(buf)?;
-    crate::catalog::from_dump_reader(Text::new(&toc), filter)
+    crate::catalog::from_dump_reader(Text::new(toc), filter)
 }
 
 #[cfg(test)]

@@ -11,10 +11,10 @@ fn reads_a_real_archive() {
     let toc = parse(REAL).unwrap();
     assert_eq!(toc.header.version, (1, 14, 0));
     assert_eq!(toc.header.dump_major(), Some(15));
-    assert!(toc.entries.iter().any(|e| e.desc == b"TABLE"
-        && e.tag == Some(b"orders".as_slice())
-        && e.namespace == Some(b"public".as_slice())));
-    let text = String::from_utf8(render(&toc)).unwrap();
+    assert!(toc.entries.iter().any(|e| e.desc() == b"TABLE"
+        && e.tag() == Some(b"orders".as_slice())
+        && e.namespace() == Some(b"public".as_slice())));
+    let text = String::from_utf8(render(toc)).unwrap();
     assert!(text.starts_with("--\n-- PostgreSQL database dump\n--\n\n-- Dumped from"));
     assert!(text.contains("-- Name: orders; Type: TABLE; Schema: public; Owner: "));
     let cat = catalog_of(REAL, &Default::default()).unwrap();
@@ -53,7 +53,7 @@ fn corrupt_bytes_never_panic_nor_allocate_unbounded() {
             let old = copy[i];
             copy[i] = v;
             if let Ok(toc) = parse(&copy) {
-                let _ = render(&toc);
+                let _ = render(toc);
             }
             copy[i] = old;
         }
@@ -93,4 +93,35 @@ fn quoting_follows_the_major() {
     assert_eq!(q("", 15), "\"\"");
     assert_eq!(q("json_table", 15), "json_table");
     assert_eq!(q("json_table", 17), "\"json_table\"");
+}
+
+/// Read from a stream in pieces of any size, the archive parses and renders as from memory;
+/// and a file that ends before the length it was said to have is an error naming the offset.
+#[test]
+fn streamed_in_small_pieces_reads_as_from_memory() {
+    /// Gives at most `step` bytes a read.
+    struct Trickle<'a>(&'a [u8], usize);
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.1.min(out.len()).min(self.0.len());
+            out[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+    let whole = render(parse(REAL).unwrap());
+    for step in [1, 3, 7, 4096] {
+        let toc = parse_from(Trickle(REAL, step), REAL.len()).unwrap();
+        assert_eq!(render(toc), whole, "read {step} bytes at a time");
+    }
+    let short = &REAL[..REAL.len() / 2];
+    let err = format!(
+        "{:#}",
+        parse_from(Trickle(short, 4096), REAL.len()).unwrap_err()
+    );
+    assert!(
+        err.contains("at byte") && err.contains("read error"),
+        "{err}"
+    );
+    assert!(!err.contains('\n'), "{err}");
 }

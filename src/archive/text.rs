@@ -13,14 +13,14 @@ enum Pass {
 }
 
 fn pass_of(e: &Entry) -> Pass {
-    let desc = e.desc;
+    let desc: &[u8] = e.desc();
     if matches!(desc, b"ACL" | b"ACL LANGUAGE" | b"DEFAULT ACL") {
         return Pass::Acl;
     }
     if matches!(desc, b"EVENT TRIGGER" | b"MATERIALIZED VIEW DATA") {
         return Pass::PostAcl;
     }
-    let tag = e.tag.unwrap_or_default();
+    let tag = e.tag().unwrap_or_default();
     if matches!(desc, b"COMMENT" | b"SECURITY LABEL") && tag.starts_with(b"EVENT TRIGGER ") {
         return Pass::PostAcl;
     }
@@ -33,8 +33,8 @@ fn pass_of(e: &Entry) -> Pass {
 /// Whether pg_restore (no options) prints this entry's schema part; `section` is the section in
 /// force (entries of SECTION_NONE take the one before them).
 fn wants_schema(e: &Entry, section: i64) -> bool {
-    let desc = e.desc;
-    let tag = e.tag.unwrap_or_default();
+    let desc: &[u8] = e.desc();
+    let tag = e.tag().unwrap_or_default();
     if matches!(desc, b"ENCODING" | b"STDSTRINGS" | b"SEARCHPATH") {
         return false;
     }
@@ -60,7 +60,7 @@ fn wants_schema(e: &Entry, section: i64) -> bool {
             return false;
         }
     }
-    match e.defn {
+    match e.defn() {
         None | Some(b"") => return false,
         Some(d) if d.starts_with(b"-- load via partition root ") => return false,
         _ => {}
@@ -125,7 +125,7 @@ fn keyword_since(word: &str) -> u32 {
 /// pg_restore's _getObjectDescription: how `ALTER ... OWNER TO` names the object; false when
 /// the kind has no owner of its own.
 fn object_description(out: &mut Vec<u8>, e: &Entry, major: u32) -> bool {
-    let mut desc = e.desc;
+    let mut desc: &[u8] = e.desc();
     // Before 16, pg_restore altered views and sequences through ALTER TABLE.
     if major < 16 && matches!(desc, b"VIEW" | b"SEQUENCE" | b"MATERIALIZED VIEW") {
         desc = b"TABLE";
@@ -153,22 +153,22 @@ fn object_description(out: &mut Vec<u8>, e: &Entry, major: u32) -> bool {
         | b"SUBSCRIPTION" => {
             out.extend_from_slice(desc);
             out.push(b' ');
-            if let Some(ns) = e.namespace.filter(|n| !n.is_empty()) {
+            if let Some(ns) = e.namespace().filter(|n| !n.is_empty()) {
                 fmt_id(out, ns, major);
                 out.push(b'.');
             }
-            fmt_id(out, e.tag.unwrap_or_default(), major);
+            fmt_id(out, e.tag().unwrap_or_default(), major);
             true
         }
         b"BLOB" => {
             out.extend_from_slice(b"LARGE OBJECT ");
-            out.extend_from_slice(e.tag.unwrap_or_default());
+            out.extend_from_slice(e.tag().unwrap_or_default());
             true
         }
         b"AGGREGATE" | b"FUNCTION" | b"OPERATOR" | b"OPERATOR CLASS" | b"OPERATOR FAMILY"
         | b"PROCEDURE" => {
             // The DROP statement names it exactly: `DROP FUNCTION s.f(integer);\n`.
-            let d = e.drop_stmt.unwrap_or_default();
+            let d = e.drop_stmt().unwrap_or_default();
             let mut d = d.get(5..).unwrap_or_default();
             while let Some((&last, rest)) = d.split_last() {
                 if last == b'\n' || last == b';' {
@@ -187,18 +187,19 @@ fn object_description(out: &mut Vec<u8>, e: &Entry, major: u32) -> bool {
 /// Streams the text `pg_restore --verbose` prints for the archive (without the `\restrict`
 /// lines and the `Started on` / `Completed on` times, which change on every run), one entry
 /// at a time.
-pub struct Text<'a> {
-    toc: &'a Toc<'a>,
+pub struct Text {
+    toc: Toc,
     major: u32,
-    searchpath: Option<&'a [u8]>,
-    encoding: &'a [u8],
+    searchpath: Option<Bytes>,
+    encoding: Bytes,
     std_strings: bool,
-    /// Section in force per entry, and whether the entry is printed (worked out up front, as
-    /// pg_restore marks entries before restoring them).
-    wanted: Vec<bool>,
-    cur_tablespace: Option<&'a [u8]>,
-    cur_tableam: Option<&'a [u8]>,
-    cur_schema: Option<&'a [u8]>,
+    /// The pass each entry is printed in, None when it is not printed (worked out up front, as
+    /// pg_restore marks entries before restoring them). An entry is taken out of the TOC, and
+    /// freed, once printed.
+    passes: Vec<Option<Pass>>,
+    cur_tablespace: Option<Bytes>,
+    cur_tableam: Option<Bytes>,
+    cur_schema: Option<Bytes>,
     stage: Stage,
     buf: Vec<u8>,
     pos: usize,
@@ -212,46 +213,51 @@ enum Stage {
     Done,
 }
 
-impl<'a> Text<'a> {
-    pub fn new(toc: &'a Toc<'a>) -> Text<'a> {
+impl Text {
+    pub fn new(mut toc: Toc) -> Text {
         let mut searchpath = None;
-        let mut encoding: &[u8] = b"SQL_ASCII";
+        let mut encoding: Bytes = Box::new(*b"SQL_ASCII");
         let mut std_strings = false;
         let mut section = SECTION_PRE_DATA;
-        let mut wanted = Vec::with_capacity(toc.entries.len());
-        for e in &toc.entries {
-            match e.desc {
+        let mut passes = Vec::with_capacity(toc.entries.len());
+        for e in &mut toc.entries {
+            match e.desc() {
                 // `SET client_encoding = 'UTF8';`
                 b"ENCODING" => {
-                    let d = e.defn.unwrap_or_default();
+                    let d = e.defn().unwrap_or_default();
                     let mut parts = d.split(|&b| b == b'\'');
                     if let (Some(_), Some(enc), Some(_)) =
                         (parts.next(), parts.next(), parts.next())
                     {
-                        encoding = enc;
+                        encoding = enc.into();
                     }
                 }
                 b"STDSTRINGS" => {
-                    let d = e.defn.unwrap_or_default();
+                    let d = e.defn().unwrap_or_default();
                     if let Some(i) = d.iter().position(|&b| b == b'\'') {
                         std_strings = d[i..].starts_with(b"'on'");
                     }
                 }
-                b"SEARCHPATH" => searchpath = e.defn,
+                b"SEARCHPATH" => searchpath = e.defn().map(Bytes::from),
                 _ => {}
             }
             if e.section != SECTION_NONE {
                 section = e.section;
             }
-            wanted.push(wants_schema(e, section));
+            let pass = wants_schema(e, section).then(|| pass_of(e));
+            if pass.is_none() {
+                // Never printed: freed now.
+                *e = Entry::default();
+            }
+            passes.push(pass);
         }
         Text {
-            toc,
             major: toc.header.dump_major().unwrap_or(0),
+            toc,
             searchpath,
             encoding,
             std_strings,
-            wanted,
+            passes,
             cur_tablespace: None,
             cur_tableam: None,
             cur_schema: None,
@@ -265,12 +271,12 @@ impl<'a> Text<'a> {
         let h = &self.toc.header;
         let b = &mut self.buf;
         b.extend_from_slice(b"--\n-- PostgreSQL database dump\n--\n\n");
-        if let Some(v) = h.server_version {
+        if let Some(v) = h.server_version.as_deref() {
             b.extend_from_slice(b"-- Dumped from database version ");
             b.extend_from_slice(v);
             b.push(b'\n');
         }
-        if let Some(v) = h.dump_version {
+        if let Some(v) = h.dump_version.as_deref() {
             b.extend_from_slice(b"-- Dumped by pg_dump version ");
             b.extend_from_slice(v);
             b.push(b'\n');
@@ -281,14 +287,14 @@ impl<'a> Text<'a> {
             b.extend_from_slice(b"SET transaction_timeout = 0;\n");
         }
         b.extend_from_slice(b"SET client_encoding = '");
-        b.extend_from_slice(self.encoding);
+        b.extend_from_slice(&self.encoding);
         b.extend_from_slice(b"';\nSET standard_conforming_strings = ");
         b.extend_from_slice(if self.std_strings {
             b"on;\n"
         } else {
             b"off;\n"
         });
-        if let Some(sp) = self.searchpath {
+        if let Some(sp) = self.searchpath.as_deref() {
             b.extend_from_slice(sp);
         }
         b.extend_from_slice(
@@ -300,25 +306,25 @@ impl<'a> Text<'a> {
         b.extend_from_slice(b"SET row_security = off;\n\n");
     }
 
-    fn entry(&mut self, e: &Entry<'a>) {
+    fn entry(&mut self, e: &Entry) {
         let major = self.major;
         let b = &mut self.buf;
         // _selectOutputSchema: only archives without a SEARCHPATH entry (made before 1.13).
         if self.searchpath.is_none() {
-            if let Some(ns) = e.namespace.filter(|n| !n.is_empty()) {
-                if self.cur_schema != Some(ns) {
+            if let Some(ns) = e.namespace().filter(|n| !n.is_empty()) {
+                if self.cur_schema.as_deref() != Some(ns) {
                     b.extend_from_slice(b"SET search_path = ");
                     fmt_id(b, ns, major);
                     if ns != b"pg_catalog" {
                         b.extend_from_slice(b", pg_catalog");
                     }
                     b.extend_from_slice(b";\n\n");
-                    self.cur_schema = Some(ns);
+                    self.cur_schema = Some(ns.into());
                 }
             }
         }
-        if let Some(ts) = e.tablespace {
-            if self.cur_tablespace != Some(ts) {
+        if let Some(ts) = e.tablespace() {
+            if self.cur_tablespace.as_deref() != Some(ts) {
                 if ts.is_empty() {
                     b.extend_from_slice(b"SET default_tablespace = '';\n\n");
                 } else {
@@ -326,16 +332,16 @@ impl<'a> Text<'a> {
                     fmt_id(b, ts, major);
                     b.extend_from_slice(b";\n\n");
                 }
-                self.cur_tablespace = Some(ts);
+                self.cur_tablespace = Some(ts.into());
             }
         }
         if e.relkind != RELKIND_PARTITIONED_TABLE {
-            if let Some(am) = e.tableam {
-                if self.cur_tableam != Some(am) {
+            if let Some(am) = e.tableam() {
+                if self.cur_tableam.as_deref() != Some(am) {
                     b.extend_from_slice(b"SET default_table_access_method = ");
                     fmt_id(b, am, major);
                     b.extend_from_slice(b";\n\n");
-                    self.cur_tableam = Some(am);
+                    self.cur_tableam = Some(am.into());
                 }
             }
         }
@@ -353,24 +359,24 @@ impl<'a> Text<'a> {
             b.push(b'\n');
         }
         b.extend_from_slice(b"-- Name: ");
-        sanitized(b, e.tag, false);
+        sanitized(b, e.tag(), false);
         b.extend_from_slice(b"; Type: ");
-        b.extend_from_slice(e.desc);
+        b.extend_from_slice(e.desc());
         b.extend_from_slice(b"; Schema: ");
-        sanitized(b, e.namespace, true);
+        sanitized(b, e.namespace(), true);
         b.extend_from_slice(b"; Owner: ");
-        sanitized(b, e.owner, true);
-        if let Some(ts) = e.tablespace.filter(|t| !t.is_empty()) {
+        sanitized(b, e.owner(), true);
+        if let Some(ts) = e.tablespace().filter(|t| !t.is_empty()) {
             b.extend_from_slice(b"; Tablespace: ");
             sanitized(b, Some(ts), false);
         }
         let _ = write!(b, "\n-- Data Pos: {}\n--\n\n", e.data_pos);
-        if let Some(d) = e.defn.filter(|d| !d.is_empty()) {
+        if let Some(d) = e.defn().filter(|d| !d.is_empty()) {
             b.extend_from_slice(d);
             b.extend_from_slice(b"\n\n");
         }
-        let owner = e.owner.filter(|o| !o.is_empty());
-        if let (Some(owner), Some(_)) = (owner, e.drop_stmt.filter(|d| !d.is_empty())) {
+        let owner = e.owner().filter(|o| !o.is_empty());
+        if let (Some(owner), Some(_)) = (owner, e.drop_stmt().filter(|d| !d.is_empty())) {
             let start = b.len();
             b.extend_from_slice(b"ALTER ");
             if object_description(b, e, self.major) {
@@ -382,13 +388,13 @@ impl<'a> Text<'a> {
             }
         }
         if e.relkind == RELKIND_PARTITIONED_TABLE {
-            if let Some(am) = e.tableam {
+            if let Some(am) = e.tableam() {
                 b.extend_from_slice(b"ALTER TABLE ");
-                if let Some(ns) = e.namespace.filter(|n| !n.is_empty()) {
+                if let Some(ns) = e.namespace().filter(|n| !n.is_empty()) {
                     fmt_id(b, ns, major);
                     b.push(b'.');
                 }
-                fmt_id(b, e.tag.unwrap_or_default(), major);
+                fmt_id(b, e.tag().unwrap_or_default(), major);
                 b.extend_from_slice(b" SET ACCESS METHOD ");
                 fmt_id(b, am, major);
                 b.extend_from_slice(b";\n\n");
@@ -408,17 +414,18 @@ impl<'a> Text<'a> {
                     return true;
                 }
                 Stage::Entries(pass, i) => {
-                    let entries = &self.toc.entries;
+                    let n = self.toc.entries.len();
                     // Render up to ~64 KiB at a time.
                     let mut i = i;
-                    while i < entries.len() && self.buf.len() < (1 << 16) {
-                        let e = &entries[i];
-                        if self.wanted[i] && pass_of(e) == pass {
-                            self.entry(e);
+                    while i < n && self.buf.len() < (1 << 16) {
+                        if self.passes[i] == Some(pass) {
+                            // Printed once: taken out, and freed once printed.
+                            let e = std::mem::take(&mut self.toc.entries[i]);
+                            self.entry(&e);
                         }
                         i += 1;
                     }
-                    self.stage = if i < entries.len() {
+                    self.stage = if i < n {
                         Stage::Entries(pass, i)
                     } else {
                         match pass {
@@ -443,7 +450,7 @@ impl<'a> Text<'a> {
     }
 }
 
-impl Read for Text<'_> {
+impl Read for Text {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         let avail = self.fill_buf()?;
         let n = avail.len().min(out.len());
@@ -453,7 +460,7 @@ impl Read for Text<'_> {
     }
 }
 
-impl BufRead for Text<'_> {
+impl BufRead for Text {
     fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
         if self.pos >= self.buf.len() && !self.advance() {
             return Ok(&[]);
@@ -466,7 +473,7 @@ impl BufRead for Text<'_> {
 }
 
 /// The whole text at once (tests, debugging).
-pub fn render(toc: &Toc) -> Vec<u8> {
+pub fn render(toc: Toc) -> Vec<u8> {
     let mut out = Vec::new();
     let _ = Text::new(toc).read_to_end(&mut out);
     out
