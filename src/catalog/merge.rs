@@ -10,7 +10,6 @@
 //! that is in one shard holding both X and Y but not in another is the stand-in of one left
 //! out there. Hence: a dependency counts when every shard holding both ends has it.
 
-use super::reader::push_block;
 use super::{Block, Catalog, Key, ObjectKind};
 use anyhow::{bail, Result};
 use std::collections::HashMap;
@@ -151,6 +150,9 @@ pub fn merge(shards: Vec<Catalog>) -> Result<Catalog> {
         seqs.push(seq);
         shard_deps.push(deps);
     }
+    // What follows holds every block of the side once more in other forms: each structure is
+    // dropped as soon as it has served, so that they never all count at once.
+    drop(node_of);
     // Where each node is in each shard (usize::MAX: not there).
     let mut pos_in: Vec<Vec<usize>> = vec![vec![usize::MAX; nodes.len()]; count];
     for (s, seq) in seqs.iter().enumerate() {
@@ -176,22 +178,16 @@ pub fn merge(shards: Vec<Catalog>) -> Result<Catalog> {
         });
         *out = all;
     }
+    drop((shard_deps, pos_in));
     let order = creation_order(&seqs, &deps, &rank)?;
+    drop((seqs, rank));
     // TOC ids by position in the merged order: what pg_dump's ids are to one dump, unique.
     let mut toc_of = vec![0u32; nodes.len()];
     for (pos, &n) in order.iter().enumerate() {
         toc_of[n] = pos as u32 + 1;
     }
-    let mut cat = Catalog {
-        dumped_by,
-        server_version,
-        ..Catalog::default()
-    };
-    cat.blocks.reserve(order.len());
-    for &n in &order {
-        let Some(mut b) = nodes[n].take() else {
-            continue;
-        };
+    for (n, node) in nodes.iter_mut().enumerate() {
+        let Some(b) = node else { continue };
         if b.toc_id.is_some() {
             b.toc_id = Some(toc_of[n]);
         }
@@ -207,8 +203,30 @@ pub fn merge(shards: Vec<Catalog>) -> Result<Catalog> {
             d.sort_unstable();
             d
         };
-        push_block(&mut cat, b);
     }
+    drop(deps);
+    // The blocks put in the merged order where they are, and handed over without a copy.
+    let mut at = vec![usize::MAX; nodes.len()];
+    for (pos, &n) in order.iter().enumerate() {
+        at[n] = pos;
+    }
+    if order.len() != nodes.len() || at.contains(&usize::MAX) {
+        bail!("merging the shards: the order found does not hold every object once");
+    }
+    for i in 0..nodes.len() {
+        while at[i] != i {
+            let j = at[i];
+            nodes.swap(i, j);
+            at.swap(i, j);
+        }
+    }
+    let mut cat = Catalog {
+        dumped_by,
+        server_version,
+        ..Catalog::default()
+    };
+    cat.blocks = nodes.into_iter().flatten().collect();
+    cat.reindex();
     Ok(cat)
 }
 

@@ -399,6 +399,19 @@ impl std::hash::Hasher for PassThrough {
 
 type HashIndex<V> = HashMap<u64, V, std::hash::BuildHasherDefault<PassThrough>>;
 
+impl KeyIndex {
+    fn insert(&mut self, h: u64, i: usize) {
+        match self.first.entry(h) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(i as u32);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.more.entry(h).or_default().push(i as u32)
+            }
+        }
+    }
+}
+
 impl Catalog {
     pub fn get(&self, key: &Key) -> Option<&Block> {
         self.position(key).map(|i| &self.blocks[i])
@@ -423,16 +436,20 @@ impl Catalog {
         self.position(key).is_some()
     }
 
-    fn insert_position(&mut self, key: &Key, i: usize) {
-        let h = key_hash(key);
-        match self.index.first.entry(h) {
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(i as u32);
-            }
-            std::collections::hash_map::Entry::Occupied(_) => {
-                self.index.more.entry(h).or_default().push(i as u32)
+    /// The key and TOC indexes built anew over `blocks`, whose keys are unique.
+    pub(crate) fn reindex(&mut self) {
+        self.index = KeyIndex::default();
+        self.by_toc = HashMap::with_capacity(self.blocks.len());
+        for (i, b) in self.blocks.iter().enumerate() {
+            self.index.insert(key_hash(&b.key), i);
+            if let Some(t) = b.toc_id {
+                self.by_toc.insert(t, i as u32);
             }
         }
+    }
+
+    fn insert_position(&mut self, key: &Key, i: usize) {
+        self.index.insert(key_hash(key), i);
     }
 
     /// The position of the block with pg_dump's TOC id `toc`.
