@@ -400,6 +400,18 @@ impl std::hash::Hasher for PassThrough {
 type HashIndex<V> = HashMap<u64, V, std::hash::BuildHasherDefault<PassThrough>>;
 
 impl KeyIndex {
+    /// The position, among those stored under hash `h`, that `is` accepts.
+    fn find(&self, h: u64, is: impl Fn(usize) -> bool) -> Option<usize> {
+        let first = *self.first.get(&h)? as usize;
+        if is(first) {
+            return Some(first);
+        }
+        self.more
+            .get(&h)?
+            .iter()
+            .map(|&i| i as usize)
+            .find(|&i| is(i))
+    }
     fn insert(&mut self, h: u64, i: usize) {
         match self.first.entry(h) {
             std::collections::hash_map::Entry::Vacant(v) => {
@@ -419,17 +431,8 @@ impl Catalog {
 
     /// Where the block with this key is in `blocks`.
     pub fn position(&self, key: &Key) -> Option<usize> {
-        let h = key_hash(key);
-        let first = *self.index.first.get(&h)? as usize;
-        if self.blocks[first].key == *key {
-            return Some(first);
-        }
         self.index
-            .more
-            .get(&h)?
-            .iter()
-            .map(|&i| i as usize)
-            .find(|&i| self.blocks[i].key == *key)
+            .find(key_hash(key), |i| self.blocks[i].key == *key)
     }
 
     pub fn contains(&self, key: &Key) -> bool {
