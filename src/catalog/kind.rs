@@ -5,7 +5,6 @@
 //! output stays byte-for-byte what it was. A kind this list does not know (a newer pg_dump's)
 //! is `Other`, with its text.
 
-use super::Str;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::cmp::Ordering;
 use std::fmt;
@@ -17,7 +16,7 @@ macro_rules! kinds {
         #[derive(Debug, Clone, PartialEq, Eq, Hash)]
         pub enum ObjectKind {
             $($variant,)*
-            Other(Str),
+            Other(OtherKind),
         }
 
         /// The known kinds alone, fieldless: their derived order is the list's (by spelling),
@@ -130,6 +129,10 @@ kinds! {
 }
 
 use ObjectKind as K;
+
+/// A kind the list does not know, by its spelling (interned: every block's key holds a kind,
+/// and a string there would make each key 24 bytes larger for a kind almost never `Other`).
+pub type OtherKind = super::name::Name;
 
 impl ObjectKind {
     /// A table of either sort: the kinds whose CREATE lists columns.

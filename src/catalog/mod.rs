@@ -7,6 +7,7 @@ pub mod kind;
 pub mod locks;
 pub mod majors;
 pub mod merge;
+pub mod name;
 pub mod parse;
 pub mod privileges;
 pub mod read;
@@ -150,7 +151,7 @@ pub struct Block {
     /// TOC ids this entry depends on (pg_dump's own dependency graph).
     pub deps: Deps,
     /// The owner named in the header (empty when none).
-    pub owner: Str,
+    pub owner: name::Name,
     /// The statements that define the object, each without its trailing semicolon, in order.
     pub stmts: Stmts,
     /// What most blocks lack (settings, an identity, a parsed table), behind one pointer: a
@@ -175,7 +176,7 @@ impl Block {
         key: Key,
         toc_id: Option<u32>,
         deps: Deps,
-        owner: Str,
+        owner: name::Name,
         stmts: Stmts,
         settings: Box<[String]>,
         identity: Option<Str>,

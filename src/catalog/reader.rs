@@ -508,11 +508,7 @@ pub(super) fn add_raw_block(
         .as_deref()
         .and_then(split_owner_stmt)
         .map(|(_, id, _)| Str::from(id));
-    let owner = if owner_key.is_some() {
-        raw.owner.clone()
-    } else {
-        std::mem::take(&mut raw.owner)
-    };
+    let owner = super::name::Name::new(&raw.owner);
     let block = Block::new(
         Key {
             kind: std::mem::replace(&mut raw.kind, ObjectKind::Owner),
@@ -536,7 +532,7 @@ pub(super) fn add_raw_block(
                 okey,
                 None,
                 toc_id.into_iter().collect(),
-                std::mem::take(&mut raw.owner),
+                owner,
                 smallvec::smallvec![stmt],
                 Box::default(),
                 None,

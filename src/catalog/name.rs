@@ -1,0 +1,146 @@
+//! Short strings that repeat all through a dump (role names as owners, the spelling of a kind
+//! pgalign does not know), held once for the process: where ~100,000 blocks a side each named
+//! one, each now holds a 4-byte index instead of a 24-byte string.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+/// An interned string. Equal names are equal indexes; order is the strings' order.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Name(u32);
+
+/// Every name interned so far, by index (0 is ""), and the index of each.
+struct Names {
+    spellings: Vec<&'static str>,
+    index: HashMap<&'static str, u32>,
+}
+
+fn names() -> MutexGuard<'static, Names> {
+    static NAMES: OnceLock<Mutex<Names>> = OnceLock::new();
+    let m = NAMES.get_or_init(|| {
+        Mutex::new(Names {
+            spellings: vec![""],
+            index: HashMap::from([("", 0)]),
+        })
+    });
+    // The list is only ever appended to whole: a panic elsewhere leaves it consistent.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+thread_local! {
+    /// The name this thread interned last: a dump names the same owner block after block.
+    static LAST: Cell<(&'static str, u32)> = const { Cell::new(("", 0)) };
+}
+
+impl Name {
+    pub fn new(text: &str) -> Name {
+        let (last, i) = LAST.get();
+        if last == text {
+            return Name(i);
+        }
+        let mut n = names();
+        let i = match n.index.get(text) {
+            Some(&i) => i,
+            None => {
+                // Leaked on purpose: a name lives as long as the process, and a dump has few.
+                let spelling: &'static str = Box::leak(text.into());
+                let i = u32::try_from(n.spellings.len()).expect("fewer than 2^32 names");
+                n.spellings.push(spelling);
+                n.index.insert(spelling, i);
+                i
+            }
+        };
+        LAST.set((n.spellings[i as usize], i));
+        Name(i)
+    }
+    pub fn as_str(self) -> &'static str {
+        if self.0 == 0 {
+            return "";
+        }
+        names().spellings[self.0 as usize]
+    }
+}
+
+impl std::ops::Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<&str> for Name {
+    fn from(text: &str) -> Self {
+        Name::new(text)
+    }
+}
+
+impl PartialEq<str> for Name {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Name {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl Ord for Name {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if self.0 == other.0 {
+            return std::cmp::Ordering::Equal;
+        }
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl PartialOrd for Name {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for Name {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_texts_are_one_name_on_every_thread() {
+        let a = Name::new("app_owner");
+        let b = std::thread::spawn(|| Name::new("app_owner"))
+            .join()
+            .unwrap();
+        assert_eq!(a, b);
+        assert_eq!(&*a, "app_owner");
+        assert_ne!(Name::new("app_owner2"), a);
+        assert_eq!(Name::new("app_owner").as_str(), "app_owner");
+        assert!(Name::default().is_empty());
+        assert_eq!(Name::new(""), Name::default());
+        assert!(Name::new("a") < Name::new("b") && Name::new("b") > Name::new("a"));
+        assert_eq!(
+            format!("{:?} {}", Name::new("x\"y"), Name::new("r")),
+            "\"x\\\"y\" r"
+        );
+    }
+}
