@@ -64,26 +64,26 @@ fn class(kind: &ObjectKind) -> Option<u8> {
 
 /// Where a block goes among blocks of other shards: pg_restore's pass (privileges after every
 /// object), the sort class, the schema.
-type Rank = (u8, u8, super::Str);
+type Rank = (u8, u8, super::name::Name);
 
 /// Each block's rank in its shard: entries that follow an object take the object's.
 fn ranks(cat: &Catalog) -> Vec<Rank> {
     let mut out: Vec<Rank> = Vec::with_capacity(cat.blocks.len());
-    let mut last: Rank = (0, 0, super::Str::default());
+    let mut last: Rank = (0, 0, super::name::Name::default());
     for (i, b) in cat.blocks.iter().enumerate() {
         let r = match class(&b.key.kind) {
-            Some(c) => (0, c, b.key.schema.clone()),
+            Some(c) => (0, c, b.key.schema),
             None if b.key.kind == K::Acl => {
                 let parent = cat.parent_of(i).filter(|&p| p < i);
                 match parent.map(|p| &out[p]) {
-                    Some(p) => (1, p.1, p.2.clone()),
-                    None => (1, 0, b.key.schema.clone()),
+                    Some(p) => (1, p.1, p.2),
+                    None => (1, 0, b.key.schema),
                 }
             }
-            None => last.clone(),
+            None => last,
         };
         if b.key.kind != K::Acl {
-            last = r.clone();
+            last = r;
         }
         out.push(r);
     }
@@ -126,7 +126,7 @@ pub fn merge(shards: Vec<Catalog>) -> Result<Catalog> {
                     node_of.insert(h, nodes.len());
                     nodes.push(None);
                     first.push(i);
-                    rank.push(r[i].clone());
+                    rank.push(r[i]);
                     nodes.len() - 1
                 }
             };

@@ -43,7 +43,7 @@ pub struct Key {
     /// pg_dump's Type: `TABLE`, `FK CONSTRAINT`, `COMMENT`, ... and pgalign's own `OWNER`.
     pub kind: ObjectKind,
     /// Empty for objects outside any schema.
-    pub schema: Str,
+    pub schema: name::Name,
     /// pg_dump's tag: `orders`, `orders orders_pkey`, `f(integer)`, `COLUMN orders.id`, ...
     pub name: Str,
 }

@@ -29,6 +29,10 @@ fn names() -> MutexGuard<'static, Names> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The first names' spellings, each set once (under the lock, when interned) and then read
+/// without it. Pages of it never touched take no memory.
+static SPELLINGS: [OnceLock<&'static str>; 1 << 16] = [const { OnceLock::new() }; 1 << 16];
+
 thread_local! {
     /// The name this thread interned last: a dump names the same owner block after block.
     static LAST: Cell<(&'static str, u32)> = const { Cell::new(("", 0)) };
@@ -49,6 +53,9 @@ impl Name {
                 let i = u32::try_from(n.spellings.len()).expect("fewer than 2^32 names");
                 n.spellings.push(spelling);
                 n.index.insert(spelling, i);
+                if let Some(slot) = SPELLINGS.get(i as usize) {
+                    let _ = slot.set(spelling);
+                }
                 i
             }
         };
@@ -58,6 +65,10 @@ impl Name {
     pub fn as_str(self) -> &'static str {
         if self.0 == 0 {
             return "";
+        }
+        // Read without the lock: keys compare their names while sorting, on two threads.
+        if let Some(s) = SPELLINGS.get(self.0 as usize).and_then(OnceLock::get) {
+            return s;
         }
         names().spellings[self.0 as usize]
     }
@@ -73,6 +84,30 @@ impl std::ops::Deref for Name {
 impl From<&str> for Name {
     fn from(text: &str) -> Self {
         Name::new(text)
+    }
+}
+
+impl From<&String> for Name {
+    fn from(text: &String) -> Self {
+        Name::new(text)
+    }
+}
+
+impl From<String> for Name {
+    fn from(text: String) -> Self {
+        Name::new(&text)
+    }
+}
+
+impl From<compact_str::CompactString> for Name {
+    fn from(text: compact_str::CompactString) -> Self {
+        Name::new(&text)
+    }
+}
+
+impl PartialEq<String> for Name {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other
     }
 }
 

@@ -499,9 +499,10 @@ pub(super) fn add_raw_block(
     }
     // Tens of thousands of blocks a side: no spare capacity (one statement and a few
     // dependencies are held inline), and the raw block's strings are moved, not copied.
+    let schema = super::name::Name::new(&raw.schema);
     let owner_key = (owner_stmt.is_some() && !filter.no_owner).then(|| Key {
         kind: ObjectKind::Owner,
-        schema: raw.schema.clone(),
+        schema,
         name: compact_str::format_compact!("{} {}", raw.kind, raw.name),
     });
     let identity = owner_stmt
@@ -512,7 +513,7 @@ pub(super) fn add_raw_block(
     let block = Block::new(
         Key {
             kind: std::mem::replace(&mut raw.kind, ObjectKind::Owner),
-            schema: std::mem::take(&mut raw.schema),
+            schema,
             name: std::mem::take(&mut raw.name),
         },
         raw.toc_id,

@@ -30,7 +30,7 @@ pub(super) fn cascade(
         // and keeps its value: released before the drop (OWNED BY NONE), owned again after.
         let owned = Key {
             kind: ObjectKind::SequenceOwnedBy,
-            schema: b.key.schema.clone(),
+            schema: b.key.schema,
             name: b.key.name.clone(),
         };
         if let Some(o) = ctx.tgt.position(&owned) {
@@ -127,7 +127,7 @@ pub(super) fn outlives_parent_table(
         && table_of(tgt, ti).is_some_and(|t| {
             let attach = Key {
                 kind: ObjectKind::TableAttach,
-                schema: tgt.blocks[t].key.schema.clone(),
+                schema: tgt.blocks[t].key.schema,
                 name: tgt.blocks[t].key.name.clone(),
             };
             tgt.position(&attach).is_some_and(dropped)
@@ -170,7 +170,7 @@ pub(super) fn dropped_with_owning_column(
         let Some(seq) = tgt
             .position(&Key {
                 kind: ObjectKind::Sequence,
-                schema: ob.key.schema.clone(),
+                schema: ob.key.schema,
                 name: ob.key.name.clone(),
             })
             .or_else(|| {

@@ -164,7 +164,7 @@ fn rebuild_enum(ctx: &mut Ctx, s: &Block, t: &Block, id: &str) -> Decision {
     for kind in [ObjectKind::Owner, ObjectKind::Comment, ObjectKind::Acl] {
         let key = crate::catalog::Key {
             kind: kind.clone(),
-            schema: s.key.schema.clone(),
+            schema: s.key.schema,
             name: tag.as_str().into(),
         };
         if let Some(b) = ctx.src.get(&key) {

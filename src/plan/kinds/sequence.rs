@@ -191,7 +191,7 @@ fn comment_and_privileges(ctx: &Ctx, s: &Block) -> String {
     for kind in [ObjectKind::Comment, ObjectKind::Acl] {
         let key = Key {
             kind: kind.clone(),
-            schema: s.key.schema.clone(),
+            schema: s.key.schema,
             name: tag.as_str().into(),
         };
         let Some(b) = ctx.src.get(&key) else { continue };
