@@ -47,7 +47,7 @@ fn inputs() -> Vec<(String, PathBuf, Vec<String>)> {
 
 /// A catalog as comparable values: each block's key, text, owner, settings and dependencies (as
 /// keys), in the catalog's order.
-type Flat = Vec<(Key, Vec<String>, String, Vec<String>, BTreeSet<Key>)>;
+type Flat = Vec<(Key, Vec<Box<str>>, String, Vec<String>, BTreeSet<Key>)>;
 
 fn flat(c: &Catalog) -> Flat {
     c.blocks

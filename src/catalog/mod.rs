@@ -32,7 +32,7 @@ pub use validate::validate;
 pub type Str = compact_str::CompactString;
 
 /// A block's statements: most blocks have one, held inline.
-pub type Stmts = smallvec::SmallVec<[String; 1]>;
+pub type Stmts = smallvec::SmallVec<[Box<str>; 1]>;
 
 /// A block's TOC dependencies: most blocks have a few, held inline.
 pub type Deps = smallvec::SmallVec<[u32; 4]>;
@@ -255,14 +255,15 @@ impl Block {
         let table = self
             .has_table_text()
             .then(|| {
-                let first = self.stmts.first().map(String::as_str).unwrap_or("");
+                let first = self.stmts.first().map(|s| &**s).unwrap_or("");
                 let (head, rest) = first.split_once(" (\n").unwrap_or((first, ""));
                 rest.rfind("\n)").map(|close| (head, rest, close))
             })
             .flatten();
         let Some((head, rest, close)) = table else {
             // compare_text()
-            for st in self.settings().iter().chain(&self.stmts) {
+            let stmts = self.stmts.iter().map(|s| &**s);
+            for st in self.settings().iter().map(String::as_str).chain(stmts) {
                 out(st);
                 out(";\n");
             }
@@ -605,12 +606,14 @@ mod tests {
         assert_eq!(kinds, ["SCHEMA", "OWNER", "TABLE", "OWNER", "COMMENT"]);
         assert_eq!(
             c.blocks[2].stmts[..],
-            ["CREATE TABLE app.items (\n    id integer NOT NULL\n)"]
+            [Box::<str>::from(
+                "CREATE TABLE app.items (\n    id integer NOT NULL\n)"
+            )]
         );
         assert_eq!(*c.blocks[2].deps, [7]);
         assert_eq!(
             c.blocks[4].stmts[..],
-            ["COMMENT ON TABLE app.items IS 'a; b'"]
+            [Box::<str>::from("COMMENT ON TABLE app.items IS 'a; b'")]
         );
         assert!(c.blocks[2].table().is_some());
         assert_eq!(c.blocks[3].key.display(), "owner of table app.items");

@@ -754,7 +754,7 @@ mod tests {
             None,
             Default::default(),
             Default::default(),
-            smallvec::smallvec!["CREATE FUNCTION public.f(p numeric, pct integer DEFAULT 10, q text = 'a,b'::text, VARIADIC r integer[] DEFAULT ARRAY[1, 2]) RETURNS numeric\n    LANGUAGE sql\n    AS $$ select p $$".to_string()],
+            smallvec::smallvec!["CREATE FUNCTION public.f(p numeric, pct integer DEFAULT 10, q text = 'a,b'::text, VARIADIC r integer[] DEFAULT ARRAY[1, 2]) RETURNS numeric\n    LANGUAGE sql\n    AS $$ select p $$".into()],
             Box::default(),
             None,
         );

@@ -519,7 +519,7 @@ pub(super) fn add_raw_block(
         raw.toc_id,
         std::mem::take(&mut raw.deps).into_iter().collect(),
         owner,
-        defs.into_iter().collect(),
+        defs.into_iter().map(String::into_boxed_str).collect(),
         std::mem::take(&mut raw.settings).into_boxed_slice(),
         identity,
     );
@@ -534,7 +534,7 @@ pub(super) fn add_raw_block(
                 None,
                 toc_id.into_iter().collect(),
                 owner,
-                smallvec::smallvec![stmt],
+                smallvec::smallvec![stmt.into_boxed_str()],
                 Box::default(),
                 None,
             ),

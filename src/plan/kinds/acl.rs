@@ -236,7 +236,7 @@ mod tests {
             None,
             Default::default(),
             owner.into(),
-            stmts.iter().map(|s| s.to_string()).collect(),
+            stmts.iter().map(|&s| s.into()).collect(),
             Box::default(),
             None,
         )

@@ -119,7 +119,7 @@ pub(super) fn without_marked_defaults(b: &Block) -> String {
 }
 
 /// The statements of a table's entry after its CREATE TABLE.
-fn after_create(b: &Block) -> &[String] {
+fn after_create(b: &Block) -> &[Box<str>] {
     &b.stmts[1.min(b.stmts.len())..]
 }
 

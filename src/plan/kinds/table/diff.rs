@@ -115,8 +115,8 @@ impl<'a> TableDiff<'a> {
     pub fn of(
         old: &'a TableDef,
         new: &'a TableDef,
-        old_settings: &'a [String],
-        new_settings: &'a [String],
+        old_settings: &'a [Box<str>],
+        new_settings: &'a [Box<str>],
     ) -> TableDiff<'a> {
         TableDiff {
             head: head(old, new),
@@ -178,11 +178,11 @@ fn clauses<'a>(old: &'a TableDef, new: &'a TableDef) -> Clauses<'a> {
     }
 }
 
-fn missing_from<'a>(these: &'a [String], those: &[String]) -> Vec<&'a str> {
+fn missing_from<'a>(these: &'a [Box<str>], those: &[Box<str>]) -> Vec<&'a str> {
     these
         .iter()
         .filter(|x| !those.contains(x))
-        .map(String::as_str)
+        .map(|x| &**x)
         .collect()
 }
 
@@ -353,8 +353,8 @@ mod tests {
     #[test]
     fn settings() {
         let t = table("CREATE TABLE public.t (\n    k integer\n)");
-        let old = ["A".to_string(), "B".to_string()];
-        let new = ["B".to_string(), "C".to_string()];
+        let old: [Box<str>; 2] = ["A".into(), "B".into()];
+        let new: [Box<str>; 2] = ["B".into(), "C".into()];
         let d = TableDiff::of(&t, &t, &old, &new);
         assert_eq!(d.settings_dropped, ["A"]);
         assert_eq!(d.settings_added, ["C"]);
