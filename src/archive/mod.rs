@@ -133,7 +133,8 @@ impl Entry {
 #[derive(Debug, Clone)]
 pub struct Toc {
     pub header: Header,
-    pub entries: Vec<Entry>,
+    /// Each entry boxed: a renderer frees an entry whole once it is printed.
+    pub entries: Vec<Box<Entry>>,
     /// Where the TOC ends (data blocks, if any, follow).
     pub end: usize,
 }
@@ -366,7 +367,7 @@ pub fn parse_from(input: impl Read, len: usize) -> Result<Toc> {
     // Each entry's strings are read into one buffer, then copied out at their exact size.
     let mut text = Vec::new();
     for _ in 0..count {
-        entries.push(read_entry(&mut c, (vmaj, vmin), &mut text)?);
+        entries.push(Box::new(read_entry(&mut c, (vmaj, vmin), &mut text)?));
     }
     Ok(Toc {
         header,

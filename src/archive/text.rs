@@ -188,14 +188,15 @@ fn object_description(out: &mut Vec<u8>, e: &Entry, major: u32) -> bool {
 /// lines and the `Started on` / `Completed on` times, which change on every run), one entry
 /// at a time.
 pub struct Text {
-    toc: Toc,
+    header: Header,
+    /// The TOC's entries, each taken out (and freed) once printed, or at once if never.
+    entries: Vec<Option<Box<Entry>>>,
     major: u32,
     searchpath: Option<Bytes>,
     encoding: Bytes,
     std_strings: bool,
     /// The pass each entry is printed in, None when it is not printed (worked out up front, as
-    /// pg_restore marks entries before restoring them). An entry is taken out of the TOC, and
-    /// freed, once printed.
+    /// pg_restore marks entries before restoring them).
     passes: Vec<Option<Pass>>,
     cur_tablespace: Option<Bytes>,
     cur_tableam: Option<Bytes>,
@@ -214,13 +215,16 @@ enum Stage {
 }
 
 impl Text {
-    pub fn new(mut toc: Toc) -> Text {
+    pub fn new(toc: Toc) -> Text {
         let mut searchpath = None;
         let mut encoding: Bytes = Box::new(*b"SQL_ASCII");
         let mut std_strings = false;
         let mut section = SECTION_PRE_DATA;
         let mut passes = Vec::with_capacity(toc.entries.len());
-        for e in &mut toc.entries {
+        // Boxes as options, in place (the same layout): no copy of the list.
+        let mut entries: Vec<Option<Box<Entry>>> = toc.entries.into_iter().map(Some).collect();
+        for slot in &mut entries {
+            let Some(e) = slot else { continue };
             match e.desc() {
                 // `SET client_encoding = 'UTF8';`
                 b"ENCODING" => {
@@ -247,13 +251,14 @@ impl Text {
             let pass = wants_schema(e, section).then(|| pass_of(e));
             if pass.is_none() {
                 // Never printed: freed now.
-                *e = Entry::default();
+                *slot = None;
             }
             passes.push(pass);
         }
         Text {
             major: toc.header.dump_major().unwrap_or(0),
-            toc,
+            header: toc.header,
+            entries,
             searchpath,
             encoding,
             std_strings,
@@ -268,7 +273,7 @@ impl Text {
     }
 
     fn preamble(&mut self) {
-        let h = &self.toc.header;
+        let h = &self.header;
         let b = &mut self.buf;
         b.extend_from_slice(b"--\n-- PostgreSQL database dump\n--\n\n");
         if let Some(v) = h.server_version.as_deref() {
@@ -414,14 +419,15 @@ impl Text {
                     return true;
                 }
                 Stage::Entries(pass, i) => {
-                    let n = self.toc.entries.len();
+                    let n = self.entries.len();
                     // Render up to ~64 KiB at a time.
                     let mut i = i;
                     while i < n && self.buf.len() < (1 << 16) {
                         if self.passes[i] == Some(pass) {
                             // Printed once: taken out, and freed once printed.
-                            let e = std::mem::take(&mut self.toc.entries[i]);
-                            self.entry(&e);
+                            if let Some(e) = self.entries[i].take() {
+                                self.entry(&e);
+                            }
                         }
                         i += 1;
                     }
