@@ -546,21 +546,17 @@ pub async fn dump_sides(
     drop(snaps);
     timings.append(&mut lines);
     let t1 = Instant::now();
-    // Each side on a thread of its own.
-    let merging: Vec<_> = cats
-        .into_iter()
-        .map(|c| tokio::task::spawn_blocking(move || catalog::merge::merge(c)))
-        .collect();
-    let mut merged = Vec::with_capacity(merging.len());
-    for m in merging {
-        merged.push(
-            m.await
-                .map_err(|e| {
-                    DumpError::Other(anyhow!("merging the shards stopped unexpectedly: {e}"))
-                })?
-                .map_err(DumpError::Other)?,
-        );
-    }
+    // One side after the other: a merge briefly holds each block's dependencies several times
+    // over (20-30 MB a side at 10,000 tables), and two at once were the peak of a sharded plan.
+    // A merge takes ~0.2 s at that size, against ~9 s of dumps.
+    let merged = tokio::task::spawn_blocking(move || {
+        cats.into_iter()
+            .map(catalog::merge::merge)
+            .collect::<anyhow::Result<Vec<_>>>()
+    })
+    .await
+    .map_err(|e| DumpError::Other(anyhow!("merging the shards stopped unexpectedly: {e}")))?
+    .map_err(DumpError::Other)?;
     timings.push(("shards: merge".to_string(), t1.elapsed()));
     Ok(Some(Sharded {
         catalogs: merged,
