@@ -85,7 +85,7 @@ pub(super) fn infer_dependencies(cat: &mut Catalog) {
             | ObjectKind::Index => {
                 let base = b.key.name.split('(').next().unwrap_or(&b.key.name);
                 let mut h = NameHash::new();
-                for_each_qualified_piece(&b.key.schema, base, |p| h.write(p));
+                super::parse::qualified_pieces(&b.key.schema, base, |p| h.write(p));
                 names.entry(h.0).or_default().push(id);
             }
             _ => {}
@@ -113,28 +113,6 @@ pub(super) fn infer_dependencies(cat: &mut Catalog) {
     }
     infer_constraint_comment_dependencies(cat);
     infer_index_dependencies(cat);
-}
-
-/// `qualified(schema, name)`, given piece by piece without building it.
-pub(super) fn for_each_qualified_piece(schema: &str, name: &str, mut out: impl FnMut(&str)) {
-    fn ident(s: &str, out: &mut impl FnMut(&str)) {
-        if !super::parse::needs_quotes(s) {
-            return out(s);
-        }
-        out("\"");
-        for (i, part) in s.split('"').enumerate() {
-            if i > 0 {
-                out("\"\"");
-            }
-            out(part);
-        }
-        out("\"");
-    }
-    if !schema.is_empty() {
-        ident(schema, &mut out);
-        out(".");
-    }
-    ident(name, &mut out);
 }
 
 /// FNV-1a over the bytes of a text given in pieces: the same hash however the text is cut.

@@ -514,15 +514,28 @@ pub fn unquote_ident(text: &str) -> String {
 /// Quotes an identifier when PostgreSQL needs it quoted, the way `quote_ident` and pg_dump do:
 /// anything but lower-case letters, digits and underscores, or a keyword that is not unreserved.
 pub fn quote_ident(name: &str) -> String {
-    if needs_quotes(name) {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    } else {
-        name.to_string()
+    let mut s = String::with_capacity(name.len() + 2);
+    quoted_pieces(name, &mut |p| s.push_str(p));
+    s
+}
+
+/// `quote_ident(name)`, given piece by piece without building it.
+fn quoted_pieces(name: &str, out: &mut impl FnMut(&str)) {
+    if !needs_quotes(name) {
+        return out(name);
     }
+    out("\"");
+    for (i, part) in name.split('"').enumerate() {
+        if i > 0 {
+            out("\"\"");
+        }
+        out(part);
+    }
+    out("\"");
 }
 
 /// Whether `quote_ident` quotes `name`.
-pub(crate) fn needs_quotes(name: &str) -> bool {
+fn needs_quotes(name: &str) -> bool {
     let plain = !name.is_empty()
         && name
             .chars()
@@ -578,11 +591,19 @@ fn keyword_needing_quotes_scanned(word: &str) -> bool {
 
 /// `schema.name`, each part quoted as needed.
 pub fn qualified(schema: &str, name: &str) -> String {
-    if schema.is_empty() {
-        quote_ident(name)
-    } else {
-        format!("{}.{}", quote_ident(schema), quote_ident(name))
+    let mut s = String::with_capacity(schema.len() + name.len() + 5);
+    qualified_pieces(schema, name, |p| s.push_str(p));
+    s
+}
+
+/// `qualified(schema, name)`, given piece by piece without building it (a plain dump's
+/// dependencies hash names this way, without a String per object).
+pub(crate) fn qualified_pieces(schema: &str, name: &str, mut out: impl FnMut(&str)) {
+    if !schema.is_empty() {
+        quoted_pieces(schema, &mut out);
+        out(".");
     }
+    quoted_pieces(name, &mut out);
 }
 
 /// The longest start of `s` that fits `bytes` bytes, cut on a character boundary.

@@ -100,7 +100,8 @@ fn qualified_names_found_like_the_pattern() {
 /// quotes, doubled quotes, keywords, or none.
 #[test]
 fn qualified_pieces_hash_like_the_qualified_text() {
-    use crate::catalog::infer::{for_each_qualified_piece, NameHash};
+    use crate::catalog::infer::NameHash;
+    use crate::catalog::parse::qualified_pieces;
     use proptest::prelude::*;
     let pieces = prop::sample::select(vec![
         "a", "Z", "_", "1", "$", ".", " ", "é", "\"", "select", "user", "t", "x_y", "",
@@ -110,12 +111,27 @@ fn qualified_pieces_hash_like_the_qualified_text() {
     runner
         .run(&(names(), names()), |(schema, name)| {
             let text = qualified(&schema, &name);
+            // The spelling, written out apart from the pieces: quoted when quote_ident quotes,
+            // with inner quotes doubled.
+            let q = |s: &str| {
+                if quote_ident(s) == s {
+                    s.to_string()
+                } else {
+                    format!("\"{}\"", s.replace('"', "\"\""))
+                }
+            };
+            let spelled = if schema.is_empty() {
+                q(&name)
+            } else {
+                format!("{}.{}", q(&schema), q(&name))
+            };
+            prop_assert_eq!(&text, &spelled);
             let mut built = String::new();
-            for_each_qualified_piece(&schema, &name, |p| built.push_str(p));
+            qualified_pieces(&schema, &name, |p| built.push_str(p));
             prop_assert_eq!(&built, &text);
             let (mut whole, mut cut) = (NameHash::new(), NameHash::new());
             whole.write(&text);
-            for_each_qualified_piece(&schema, &name, |p| cut.write(p));
+            qualified_pieces(&schema, &name, |p| cut.write(p));
             prop_assert_eq!(whole.0, cut.0, "{:?}", text);
             Ok(())
         })
