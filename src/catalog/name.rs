@@ -93,26 +93,8 @@ impl From<&String> for Name {
     }
 }
 
-impl From<String> for Name {
-    fn from(text: String) -> Self {
-        Name::new(&text)
-    }
-}
-
-impl From<compact_str::CompactString> for Name {
-    fn from(text: compact_str::CompactString) -> Self {
-        Name::new(&text)
-    }
-}
-
 impl PartialEq<String> for Name {
     fn eq(&self, other: &String) -> bool {
-        self.as_str() == other
-    }
-}
-
-impl PartialEq<str> for Name {
-    fn eq(&self, other: &str) -> bool {
         self.as_str() == other
     }
 }
