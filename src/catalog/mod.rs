@@ -459,16 +459,18 @@ impl Catalog {
     pub(crate) fn reindex(&mut self) {
         self.index = KeyIndex::default();
         self.by_toc = HashMap::with_capacity(self.blocks.len());
-        for (i, b) in self.blocks.iter().enumerate() {
-            self.index.insert(key_hash(&b.key), i);
-            if let Some(t) = b.toc_id {
-                self.by_toc.insert(t, i as u32);
-            }
+        for i in 0..self.blocks.len() {
+            self.index_block(i);
         }
     }
 
-    fn insert_position(&mut self, key: &Key, i: usize) {
-        self.index.insert(key_hash(key), i);
+    /// Enters the block at `i` in the key and TOC indexes.
+    fn index_block(&mut self, i: usize) {
+        let b = &self.blocks[i];
+        self.index.insert(key_hash(&b.key), i);
+        if let Some(t) = b.toc_id {
+            self.by_toc.insert(t, i as u32);
+        }
     }
 
     /// The position of the block with pg_dump's TOC id `toc`.

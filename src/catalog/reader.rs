@@ -577,12 +577,8 @@ pub(super) fn push_block(cat: &mut Catalog, mut block: Block) {
             n += 1;
         }
     }
-    let idx = cat.blocks.len();
-    cat.insert_position(&block.key, idx);
-    if let Some(t) = block.toc_id {
-        cat.by_toc.insert(t, idx as u32);
-    }
     cat.blocks.push(block);
+    cat.index_block(cat.blocks.len() - 1);
 }
 
 /// An entry refused at its header (see `validate::refuse_entry`).
