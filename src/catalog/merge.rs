@@ -184,31 +184,8 @@ pub fn merge(shards: Vec<Catalog>) -> Result<Catalog> {
     drop((shard_deps, pos_in));
     let order = creation_order(&seqs, &deps, &rank)?;
     drop((seqs, rank));
-    // TOC ids by position in the merged order: what pg_dump's ids are to one dump, unique.
-    let mut toc_of = vec![0u32; nodes.len()];
-    for (pos, &n) in order.iter().enumerate() {
-        toc_of[n] = pos as u32 + 1;
-    }
-    for (n, node) in nodes.iter_mut().enumerate() {
-        let Some(b) = node else { continue };
-        if b.toc_id.is_some() {
-            b.toc_id = Some(toc_of[n]);
-        }
-        // An owner entry has no TOC id of its own: it depends on its object's.
-        b.deps = if b.toc_id.is_none() {
-            b.deps
-                .iter()
-                .filter_map(|_| deps[n].first().map(|&p| toc_of[p]))
-                .take(1)
-                .collect()
-        } else {
-            let mut d: super::Deps = deps[n].iter().map(|&p| toc_of[p]).collect();
-            d.sort_unstable();
-            d
-        };
-    }
-    drop(deps);
-    // The blocks put in the merged order where they are, and handed over without a copy.
+    // Each node's position in the merged order. Its TOC id is that position + 1: what pg_dump's
+    // ids are to one dump, unique.
     let mut at = vec![usize::MAX; nodes.len()];
     for (pos, &n) in order.iter().enumerate() {
         at[n] = pos;
@@ -216,6 +193,27 @@ pub fn merge(shards: Vec<Catalog>) -> Result<Catalog> {
     if order.len() != nodes.len() || at.contains(&usize::MAX) {
         bail!("merging the shards: the order found does not hold every object once");
     }
+    let toc_of = |n: usize| at[n] as u32 + 1;
+    for (n, node) in nodes.iter_mut().enumerate() {
+        let Some(b) = node else { continue };
+        if b.toc_id.is_some() {
+            b.toc_id = Some(toc_of(n));
+        }
+        // An owner entry has no TOC id of its own: it depends on its object's.
+        b.deps = if b.toc_id.is_none() {
+            b.deps
+                .iter()
+                .filter_map(|_| deps[n].first().map(|&p| toc_of(p)))
+                .take(1)
+                .collect()
+        } else {
+            let mut d: super::Deps = deps[n].iter().map(|&p| toc_of(p)).collect();
+            d.sort_unstable();
+            d
+        };
+    }
+    drop(deps);
+    // The blocks put in the merged order where they are, and handed over without a copy.
     for i in 0..nodes.len() {
         while at[i] != i {
             let j = at[i];
