@@ -66,7 +66,7 @@ impl Header {
 /// One TOC entry. Its strings are held in one allocation (an archive of 10,000 tables has
 /// ~80,000 entries, each freed once rendered); the COPY statement and the WITH OIDS flag, which
 /// a schema's text never shows, are read past.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Entry {
     pub dump_id: i32,
     pub had_dumper: bool,
@@ -160,16 +160,21 @@ impl<R: Read> Cursor<R> {
     fn left(&self) -> usize {
         self.len.saturating_sub(self.pos)
     }
-    /// Fills `out` from the input (`n` = its length).
-    fn fill(&mut self, out: &mut [u8], what: &str) -> Result<()> {
-        let n = out.len();
-        if self.left() < n {
-            let left = self.left();
+    /// That `n` more bytes are left of the input.
+    fn ensure(&self, n: usize, what: &str) -> Result<()> {
+        let left = self.left();
+        if left < n {
             return self.fail(
                 what,
                 &format!("the end of the input ({left} of {n} bytes left)"),
             );
         }
+        Ok(())
+    }
+    /// Fills `out` from the input.
+    fn fill(&mut self, out: &mut [u8], what: &str) -> Result<()> {
+        let n = out.len();
+        self.ensure(n, what)?;
         if let Err(e) = self.input.read_exact(out) {
             return self.fail(what, &format!("a read error ({e})"));
         }
@@ -177,13 +182,8 @@ impl<R: Read> Cursor<R> {
         Ok(())
     }
     fn bytes(&mut self, n: usize, what: &str) -> Result<Bytes> {
-        if self.left() < n {
-            let left = self.left();
-            return self.fail(
-                what,
-                &format!("the end of the input ({left} of {n} bytes left)"),
-            );
-        }
+        // Checked before allocating: `n` may come from the input.
+        self.ensure(n, what)?;
         let mut out = vec![0; n].into_boxed_slice();
         self.fill(&mut out, what)?;
         Ok(out)

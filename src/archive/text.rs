@@ -13,7 +13,7 @@ enum Pass {
 }
 
 fn pass_of(e: &Entry) -> Pass {
-    let desc: &[u8] = e.desc();
+    let desc = e.desc();
     if matches!(desc, b"ACL" | b"ACL LANGUAGE" | b"DEFAULT ACL") {
         return Pass::Acl;
     }
@@ -33,7 +33,7 @@ fn pass_of(e: &Entry) -> Pass {
 /// Whether pg_restore (no options) prints this entry's schema part; `section` is the section in
 /// force (entries of SECTION_NONE take the one before them).
 fn wants_schema(e: &Entry, section: i64) -> bool {
-    let desc: &[u8] = e.desc();
+    let desc = e.desc();
     let tag = e.tag().unwrap_or_default();
     if matches!(desc, b"ENCODING" | b"STDSTRINGS" | b"SEARCHPATH") {
         return false;
