@@ -196,6 +196,45 @@ fn dump_files_plain_and_custom_need_no_server() {
     );
 }
 
+/// A custom-format dump that holds data is not read as it streams: it goes to pg_restore, whose
+/// text pgalign refuses in one line naming the first data entry (exit 1).
+#[test]
+fn a_custom_dump_with_data_is_refused_naming_its_data() {
+    let (t, s) = two_dbs(
+        "CREATE TABLE a (id int);",
+        "CREATE TABLE a (id int); INSERT INTO a VALUES (1);",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let custom = dir.path().join("with-data.dump");
+    let st = Command::new(bin("pg_dump"))
+        .args([
+            "--format=custom",
+            "-h",
+            &host(),
+            "-p",
+            &port(),
+            "-U",
+            &user(),
+            "-f",
+        ])
+        .arg(&custom)
+        .arg(&s.name)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let o = pgalign(&[
+        "plan",
+        "--source",
+        custom.to_str().unwrap(),
+        "--target",
+        &t.url(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("TABLE DATA"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}
+
 #[test]
 fn endpoints_from_environment() {
     let (t, s) = two_dbs("CREATE TABLE a (id int);", "CREATE TABLE a (id int);");

@@ -20,11 +20,11 @@
 //! `ALTER ... OWNER TO` follows each ownable object (`ALTER TABLE` for views and sequences
 //! before 16). Only the schema is rendered: data entries (a dump with data) are left out.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use std::io::{BufRead, Read};
 
 mod text;
-pub use text::{render, Text};
+pub use text::{render, Halt, Text};
 
 /// Archive versions read here: 1.14 (pg_dump 12-15), 1.15 (16), 1.16 (17, 18).
 pub const OLDEST: (u8, u8) = (1, 14);
@@ -292,6 +292,45 @@ pub fn parse(buf: &[u8]) -> Result<Toc> {
 /// Parses the header and the TOC of a custom-format archive of `len` bytes from `input`, read
 /// front to back once (the data after them is not read).
 pub fn parse_from(input: impl Read, len: usize) -> Result<Toc> {
+    let (header, mut read) = open(input, len)?;
+    // No entry takes fewer than 20 bytes: never reserve more than the input can hold.
+    let mut entries = Vec::with_capacity(read.left.min(read.c.left() / 20));
+    for e in &mut read {
+        entries.push(e?);
+    }
+    Ok(Toc {
+        header,
+        entries,
+        end: read.c.pos,
+    })
+}
+
+/// The TOC's entries, read one at a time after the header (`open`): a renderer that prints
+/// each as it comes never holds the whole TOC.
+pub struct Entries<R> {
+    c: Cursor<R>,
+    version: (u8, u8),
+    /// Entries not read yet; 0 after an error.
+    left: usize,
+    /// Each entry's strings are read into this buffer, then copied out at their exact size.
+    text: Vec<u8>,
+}
+
+impl<R: Read> Iterator for Entries<R> {
+    type Item = Result<Box<Entry>>;
+    fn next(&mut self) -> Option<Result<Box<Entry>>> {
+        if self.left == 0 {
+            return None;
+        }
+        let e = read_entry(&mut self.c, self.version, &mut self.text).map(Box::new);
+        self.left = if e.is_ok() { self.left - 1 } else { 0 };
+        Some(e)
+    }
+}
+
+/// Reads the header of a custom-format archive of `len` bytes from `input` and the number of
+/// TOC entries; the entries follow, one a call, from the iterator.
+pub fn open<R: Read>(input: R, len: usize) -> Result<(Header, Entries<R>)> {
     let mut c = Cursor {
         input,
         pos: 0,
@@ -362,18 +401,15 @@ pub fn parse_from(input: impl Read, len: usize) -> Result<Toc> {
         c.pos = count_at;
         return c.fail("a number of TOC entries", &count.to_string());
     }
-    // No entry takes fewer than 20 bytes: never reserve more than the input can hold.
-    let mut entries = Vec::with_capacity((count as usize).min(c.left() / 20));
-    // Each entry's strings are read into one buffer, then copied out at their exact size.
-    let mut text = Vec::new();
-    for _ in 0..count {
-        entries.push(Box::new(read_entry(&mut c, (vmaj, vmin), &mut text)?));
-    }
-    Ok(Toc {
+    Ok((
         header,
-        entries,
-        end: c.pos,
-    })
+        Entries {
+            c,
+            version: (vmaj, vmin),
+            left: count as usize,
+            text: Vec::new(),
+        },
+    ))
 }
 
 fn read_entry(c: &mut Cursor<impl Read>, version: (u8, u8), text: &mut Vec<u8>) -> Result<Entry> {
@@ -467,14 +503,14 @@ pub fn supported(buf: &[u8]) -> bool {
 }
 
 /// The catalog of a schema-only archive file this reader knows; None for another version, or for
-/// an archive that holds data (pg_restore's path refuses those, naming the first data entry). A
-/// known version that does not parse is an error naming where. The file is read once, front to
-/// back, and never held whole.
+/// an archive only pg_restore reads alike (one that holds data: pg_restore's path refuses
+/// those, naming the first data entry). A known version that does not parse is an error naming
+/// where. The file is read once, front to back, each entry printed and freed as it is read: the
+/// TOC is never held whole beside the catalog.
 pub fn schema_catalog(
     path: &std::path::Path,
     filter: &crate::catalog::Filter,
 ) -> Result<Option<crate::catalog::Catalog>> {
-    use anyhow::Context;
     use std::io::{Seek, SeekFrom};
     let reading = || format!("reading {}", path.display());
     let mut file = std::fs::File::open(path).with_context(reading)?;
@@ -489,17 +525,46 @@ pub fn schema_catalog(
     }
     file.seek(SeekFrom::Start(0)).with_context(reading)?;
     let len = usize::try_from(len).unwrap_or(usize::MAX);
-    let toc = parse_from(std::io::BufReader::with_capacity(1 << 16, file), len)?;
-    if toc.entries.iter().any(|e| e.section == SECTION_DATA) {
-        return Ok(None);
-    }
-    crate::catalog::from_dump_reader(Text::new(toc), filter).map(Some)
+    let input = std::io::BufReader::with_capacity(1 << 16, file);
+    streamed(input, len, |text| {
+        crate::catalog::from_dump_reader(text, filter)
+    })
 }
 
-/// Builds the catalog of a custom-format archive held in memory.
+/// Builds the catalog of a custom-format archive held in memory, as `schema_catalog` does.
 pub fn catalog_of(buf: &[u8], filter: &crate::catalog::Filter) -> Result<crate::catalog::Catalog> {
-    let toc = parse(buf)?;
-    crate::catalog::from_dump_reader(Text::new(toc), filter)
+    streamed(buf, buf.len(), |text| {
+        crate::catalog::from_dump_reader(text, filter)
+    })?
+    .context("this archive needs pg_restore (it holds data)")
+}
+
+/// The text of an archive of `len` bytes read from `input` as `schema_catalog` reads it; None
+/// where only pg_restore prints it alike.
+pub fn render_from(input: impl Read, len: usize) -> Result<Option<Vec<u8>>> {
+    streamed(input, len, |text| {
+        let mut out = Vec::new();
+        text.read_to_end(&mut out)?;
+        Ok(out)
+    })
+}
+
+/// Gives `use_text` the archive's text as it is read; an error of the archive itself (a
+/// truncation, nonsense bytes) is returned as the archive reader worded it.
+fn streamed<T>(
+    input: impl Read,
+    len: usize,
+    use_text: impl FnOnce(&mut Text<Entries<&mut dyn Read>>) -> Result<T>,
+) -> Result<Option<T>> {
+    let mut input = input;
+    let (header, entries) = open(&mut input as &mut dyn Read, len)?;
+    let mut text = Text::new(header, entries);
+    let out = use_text(&mut text);
+    match text.halt() {
+        Some(Halt::NeedsPgRestore) => Ok(None),
+        Some(Halt::Failed(e)) => Err(e),
+        None => out.map(Some),
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,17 @@ use super::*;
 /// A real archive (pg_dump 15, version 1.14), checked in for the README's example.
 const REAL: &[u8] = include_bytes!("../../fixtures/dumps/production.dump");
 
+/// Gives at most `step` bytes a read.
+struct Trickle<'a>(&'a [u8], usize);
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.1.min(out.len()).min(self.0.len());
+        out[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
+    }
+}
+
 #[test]
 fn reads_a_real_archive() {
     let toc = parse(REAL).unwrap();
@@ -99,16 +110,6 @@ fn quoting_follows_the_major() {
 /// and a file that ends before the length it was said to have is an error naming the offset.
 #[test]
 fn streamed_in_small_pieces_reads_as_from_memory() {
-    /// Gives at most `step` bytes a read.
-    struct Trickle<'a>(&'a [u8], usize);
-    impl std::io::Read for Trickle<'_> {
-        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-            let n = self.1.min(out.len()).min(self.0.len());
-            out[..n].copy_from_slice(&self.0[..n]);
-            self.0 = &self.0[n..];
-            Ok(n)
-        }
-    }
     let whole = render(parse(REAL).unwrap());
     for step in [1, 3, 7, 4096] {
         let toc = parse_from(Trickle(REAL, step), REAL.len()).unwrap();
@@ -124,4 +125,64 @@ fn streamed_in_small_pieces_reads_as_from_memory() {
         "{err}"
     );
     assert!(!err.contains('\n'), "{err}");
+}
+
+/// Rendered as its entries are read (as `schema_catalog` reads a file), the text equals the one
+/// rendered from the whole TOC; an archive that ends inside its TOC fails with the reader's own
+/// one-line error, naming the offset, however far the catalog had got.
+#[test]
+fn rendered_as_read_equals_rendered_whole() {
+    let toc = parse(REAL).unwrap();
+    let end = toc.end;
+    let whole = render(toc);
+    for step in [1, 7, 4096] {
+        let text = render_from(Trickle(REAL, step), REAL.len()).unwrap();
+        assert_eq!(
+            text.as_deref(),
+            Some(whole.as_slice()),
+            "{step} bytes a read"
+        );
+    }
+    for n in [end / 3, end / 2, end - 1] {
+        let err = format!(
+            "{:#}",
+            catalog_of(&REAL[..n], &Default::default()).unwrap_err()
+        );
+        assert!(
+            err.contains("at byte") && err.contains("expected") && !err.contains('\n'),
+            "{n}: {err}"
+        );
+    }
+}
+
+/// What only pg_restore prints alike stops the text, and the file goes to pg_restore: an
+/// ENCODING entry after other entries (pg_restore reads it before printing anything), or data.
+#[test]
+fn entries_out_of_pg_dumps_order_or_data_need_pg_restore() {
+    let halted = |toc: Toc| {
+        let mut t = Text::new(toc.header, toc.entries.into_iter().map(Ok));
+        assert!(t.read_to_end(&mut Vec::new()).is_err());
+        t.halt()
+    };
+    let mut toc = parse(REAL).unwrap();
+    let at = toc
+        .entries
+        .iter()
+        .position(|e| e.desc() == b"ENCODING")
+        .unwrap();
+    let encoding = toc.entries.remove(at);
+    toc.entries.push(encoding);
+    assert!(matches!(halted(toc), Some(Halt::NeedsPgRestore)));
+    let mut toc = parse(REAL).unwrap();
+    let table = toc
+        .entries
+        .iter_mut()
+        .find(|e| e.desc() == b"TABLE")
+        .unwrap();
+    table.section = SECTION_DATA;
+    assert!(matches!(halted(toc), Some(Halt::NeedsPgRestore)));
+    let toc = parse(REAL).unwrap();
+    let mut t = Text::new(toc.header, toc.entries.into_iter().map(Ok));
+    assert!(t.read_to_end(&mut Vec::new()).is_ok());
+    assert!(t.halt().is_none());
 }

@@ -186,89 +186,128 @@ fn object_description(out: &mut Vec<u8>, e: &Entry, major: u32) -> bool {
 
 /// Streams the text `pg_restore --verbose` prints for the archive (without the `\restrict`
 /// lines and the `Started on` / `Completed on` times, which change on every run), one entry
-/// at a time.
-pub struct Text {
+/// at a time, as the entries come from `source`: each main-pass entry is printed and freed as
+/// it is read; the ACL passes' entries wait for the end of the main pass.
+pub struct Text<I> {
     header: Header,
-    /// The TOC's entries, each taken out (and freed) once printed, or at once if never.
-    entries: Vec<Option<Box<Entry>>>,
+    source: I,
+    /// The first entry after the leading ENCODING, STDSTRINGS and SEARCHPATH ones, which `new`
+    /// reads ahead for the preamble.
+    ahead: Option<Box<Entry>>,
+    /// The entries of the ACL pass and of the pass after it, until the main pass is printed.
+    later: [std::collections::VecDeque<Box<Entry>>; 2],
+    /// The section in force (entries of SECTION_NONE take the one before them).
+    section: i64,
     major: u32,
     searchpath: Option<Bytes>,
     encoding: Bytes,
     std_strings: bool,
-    /// The pass each entry is printed in, None when it is not printed (worked out up front, as
-    /// pg_restore marks entries before restoring them).
-    passes: Vec<Option<Pass>>,
     cur_tablespace: Option<Bytes>,
     cur_tableam: Option<Bytes>,
     cur_schema: Option<Bytes>,
     stage: Stage,
     buf: Vec<u8>,
     pos: usize,
+    halt: Option<Halt>,
+}
+
+/// Why a text stopped short of its end.
+#[derive(Debug)]
+pub enum Halt {
+    /// The archive does not read: the reader's error, naming the offset.
+    Failed(anyhow::Error),
+    /// An entry that only pg_restore prints alike: data, or an ENCODING, STDSTRINGS or
+    /// SEARCHPATH entry after others (pg_restore reads those before printing anything; pg_dump
+    /// writes them first).
+    NeedsPgRestore,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Stage {
     Start,
-    Entries(Pass, usize),
+    Main,
+    /// The ACL pass (0), then the pass after it (1).
+    Later(usize),
     End,
     Done,
 }
 
-impl Text {
-    pub fn new(toc: Toc) -> Text {
-        let mut searchpath = None;
-        let mut encoding: Bytes = Box::new(*b"SQL_ASCII");
-        let mut std_strings = false;
-        let mut section = SECTION_PRE_DATA;
-        let mut passes = Vec::with_capacity(toc.entries.len());
-        // Boxes as options, in place (the same layout): no copy of the list.
-        let mut entries: Vec<Option<Box<Entry>>> = toc.entries.into_iter().map(Some).collect();
-        for slot in &mut entries {
-            let Some(e) = slot else { continue };
-            match e.desc() {
-                // `SET client_encoding = 'UTF8';`
-                b"ENCODING" => {
-                    let d = e.defn().unwrap_or_default();
-                    let mut parts = d.split(|&b| b == b'\'');
-                    if let (Some(_), Some(enc), Some(_)) =
-                        (parts.next(), parts.next(), parts.next())
-                    {
-                        encoding = enc.into();
-                    }
-                }
-                b"STDSTRINGS" => {
-                    let d = e.defn().unwrap_or_default();
-                    if let Some(i) = d.iter().position(|&b| b == b'\'') {
-                        std_strings = d[i..].starts_with(b"'on'");
-                    }
-                }
-                b"SEARCHPATH" => searchpath = e.defn().map(Bytes::from),
-                _ => {}
-            }
-            if e.section != SECTION_NONE {
-                section = e.section;
-            }
-            let pass = wants_schema(e, section).then(|| pass_of(e));
-            if pass.is_none() {
-                // Never printed: freed now.
-                *slot = None;
-            }
-            passes.push(pass);
-        }
-        Text {
-            major: toc.header.dump_major().unwrap_or(0),
-            header: toc.header,
-            entries,
-            searchpath,
-            encoding,
-            std_strings,
-            passes,
+impl<I: Iterator<Item = Result<Box<Entry>>>> Text<I> {
+    pub fn new(header: Header, source: I) -> Text<I> {
+        let mut t = Text {
+            major: header.dump_major().unwrap_or(0),
+            header,
+            source,
+            ahead: None,
+            later: Default::default(),
+            section: SECTION_PRE_DATA,
+            searchpath: None,
+            encoding: Box::new(*b"SQL_ASCII"),
+            std_strings: false,
             cur_tablespace: None,
             cur_tableam: None,
             cur_schema: None,
             stage: Stage::Start,
             buf: Vec::with_capacity(1 << 16),
             pos: 0,
+            halt: None,
+        };
+        while let Some(e) = t.next_entry() {
+            if !t.setting(&e) {
+                t.ahead = Some(e);
+                break;
+            }
+            t.enter_section(&e);
+        }
+        t
+    }
+
+    /// Why the text stopped short, if it did.
+    pub fn halt(self) -> Option<Halt> {
+        self.halt
+    }
+
+    /// The next entry of the source; None at its end or after an error (kept in `halt`).
+    fn next_entry(&mut self) -> Option<Box<Entry>> {
+        if self.halt.is_some() {
+            return None;
+        }
+        match self.ahead.take().map(Ok).or_else(|| self.source.next())? {
+            Ok(e) => Some(e),
+            Err(e) => {
+                self.halt = Some(Halt::Failed(e));
+                None
+            }
+        }
+    }
+
+    /// Reads an ENCODING, STDSTRINGS or SEARCHPATH entry into the preamble's settings; false
+    /// for any other entry.
+    fn setting(&mut self, e: &Entry) -> bool {
+        match e.desc() {
+            // `SET client_encoding = 'UTF8';`
+            b"ENCODING" => {
+                let d = e.defn().unwrap_or_default();
+                let mut parts = d.split(|&b| b == b'\'');
+                if let (Some(_), Some(enc), Some(_)) = (parts.next(), parts.next(), parts.next()) {
+                    self.encoding = enc.into();
+                }
+            }
+            b"STDSTRINGS" => {
+                let d = e.defn().unwrap_or_default();
+                if let Some(i) = d.iter().position(|&b| b == b'\'') {
+                    self.std_strings = d[i..].starts_with(b"'on'");
+                }
+            }
+            b"SEARCHPATH" => self.searchpath = e.defn().map(Bytes::from),
+            _ => return false,
+        }
+        true
+    }
+
+    fn enter_section(&mut self, e: &Entry) {
+        if e.section != SECTION_NONE {
+            self.section = e.section;
         }
     }
 
@@ -407,7 +446,8 @@ impl Text {
         }
     }
 
-    /// Renders the next piece into `buf`; false when everything was rendered.
+    /// Renders the next piece into `buf`; false when everything was rendered, or when the text
+    /// stopped short (`halt`).
     fn advance(&mut self) -> bool {
         self.buf.clear();
         self.pos = 0;
@@ -415,31 +455,48 @@ impl Text {
             match self.stage {
                 Stage::Start => {
                     self.preamble();
-                    self.stage = Stage::Entries(Pass::Main, 0);
+                    self.stage = Stage::Main;
                     return true;
                 }
-                Stage::Entries(pass, i) => {
-                    let n = self.entries.len();
+                Stage::Main => {
                     // Render up to ~64 KiB at a time.
-                    let mut i = i;
-                    while i < n && self.buf.len() < (1 << 16) {
-                        if self.passes[i] == Some(pass) {
-                            // Printed once: taken out, and freed once printed.
-                            if let Some(e) = self.entries[i].take() {
-                                self.entry(&e);
+                    while self.buf.len() < (1 << 16) {
+                        let Some(e) = self.next_entry() else {
+                            if self.halt.is_some() {
+                                return false;
                             }
+                            self.stage = Stage::Later(0);
+                            break;
+                        };
+                        if e.section == SECTION_DATA || self.setting(&e) {
+                            self.halt = Some(Halt::NeedsPgRestore);
+                            return false;
                         }
-                        i += 1;
+                        self.enter_section(&e);
+                        // Printed once, and freed once printed; never printed: freed now.
+                        match wants_schema(&e, self.section).then(|| pass_of(&e)) {
+                            Some(Pass::Main) => self.entry(&e),
+                            Some(Pass::Acl) => self.later[0].push_back(e),
+                            Some(Pass::PostAcl) => self.later[1].push_back(e),
+                            None => {}
+                        }
                     }
-                    self.stage = if i < n {
-                        Stage::Entries(pass, i)
-                    } else {
-                        match pass {
-                            Pass::Main => Stage::Entries(Pass::Acl, 0),
-                            Pass::Acl => Stage::Entries(Pass::PostAcl, 0),
-                            Pass::PostAcl => Stage::End,
-                        }
-                    };
+                    if !self.buf.is_empty() {
+                        return true;
+                    }
+                }
+                Stage::Later(pass) => {
+                    while self.buf.len() < (1 << 16) {
+                        let Some(e) = self.later[pass].pop_front() else {
+                            self.stage = if pass == 0 {
+                                Stage::Later(1)
+                            } else {
+                                Stage::End
+                            };
+                            break;
+                        };
+                        self.entry(&e);
+                    }
                     if !self.buf.is_empty() {
                         return true;
                     }
@@ -456,7 +513,7 @@ impl Text {
     }
 }
 
-impl Read for Text {
+impl<I: Iterator<Item = Result<Box<Entry>>>> Read for Text<I> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         let avail = self.fill_buf()?;
         let n = avail.len().min(out.len());
@@ -466,9 +523,13 @@ impl Read for Text {
     }
 }
 
-impl BufRead for Text {
+impl<I: Iterator<Item = Result<Box<Entry>>>> BufRead for Text<I> {
     fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
         if self.pos >= self.buf.len() && !self.advance() {
+            if self.halt.is_some() {
+                // The caller's error; the archive's own is in `halt`.
+                return Err(std::io::Error::other("the archive stopped being read"));
+            }
             return Ok(&[]);
         }
         Ok(&self.buf[self.pos..])
@@ -481,6 +542,6 @@ impl BufRead for Text {
 /// The whole text at once (tests, debugging).
 pub fn render(toc: Toc) -> Vec<u8> {
     let mut out = Vec::new();
-    let _ = Text::new(toc).read_to_end(&mut out);
+    let _ = Text::new(toc.header, toc.entries.into_iter().map(Ok)).read_to_end(&mut out);
     out
 }
