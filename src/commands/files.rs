@@ -95,16 +95,23 @@ async fn target_major(ep: &Endpoint, conn: Option<&ConnParams>) -> Option<u32> {
 
 /// `-- Dumped from database version 15.4` in a plain dump, or the custom archive's header.
 fn dump_file_major(p: &Path) -> Option<u32> {
-    let buf = std::fs::read(p).ok()?;
+    use std::io::Read;
+    // Only the start is read: the archive's header, or the plain dump's first 64 KiB.
+    let file = std::fs::File::open(p).ok()?;
+    let len = usize::try_from(file.metadata().ok()?.len()).ok()?;
+    let mut input = std::io::BufReader::new(file);
+    let mut buf = Vec::new();
+    (&mut input).take(5).read_to_end(&mut buf).ok()?;
     let version: Vec<u8> = if crate::archive::is_archive(&buf) {
-        crate::archive::parse(&buf)
+        let whole = std::io::Read::chain(&buf[..], input);
+        crate::archive::open(whole, len)
             .ok()?
-            .header
+            .0
             .server_version?
             .to_vec()
     } else {
-        let head = &buf[..buf.len().min(64 * 1024)];
-        String::from_utf8_lossy(head)
+        input.take(64 * 1024).read_to_end(&mut buf).ok()?;
+        String::from_utf8_lossy(&buf)
             .lines()
             .find_map(|l| l.strip_prefix("-- Dumped from database version "))?
             .as_bytes()
