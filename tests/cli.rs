@@ -163,23 +163,7 @@ fn dump_files_plain_and_custom_need_no_server() {
     let plain = dir.path().join("source.sql");
     std::fs::write(&plain, s.dump(&[])).unwrap();
     let custom = dir.path().join("target.dump");
-    let st = Command::new(bin("pg_dump"))
-        .args([
-            "--schema-only",
-            "--format=custom",
-            "-h",
-            &host(),
-            "-p",
-            &port(),
-            "-U",
-            &user(),
-            "-f",
-        ])
-        .arg(&custom)
-        .arg(&t.name)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    t.dump_to(&custom, &["--schema-only", "--format=custom"]);
     drop((t, s)); // the databases are gone: the files must be enough
     let o = pgalign(&[
         "plan",
@@ -206,22 +190,7 @@ fn a_custom_dump_with_data_is_refused_naming_its_data() {
     );
     let dir = tempfile::tempdir().unwrap();
     let custom = dir.path().join("with-data.dump");
-    let st = Command::new(bin("pg_dump"))
-        .args([
-            "--format=custom",
-            "-h",
-            &host(),
-            "-p",
-            &port(),
-            "-U",
-            &user(),
-            "-f",
-        ])
-        .arg(&custom)
-        .arg(&s.name)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    s.dump_to(&custom, &["--format=custom"]);
     let o = pgalign(&[
         "plan",
         "--source",

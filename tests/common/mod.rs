@@ -113,6 +113,22 @@ impl TempDb {
         );
         String::from_utf8(out.stdout).unwrap()
     }
+    /// pg_dump of this database into `file`, with `args` alone (no `--schema-only` unless given).
+    pub fn dump_to(&self, file: &Path, args: &[&str]) {
+        let out = Command::new(bin("pg_dump"))
+            .args(["-h", &host(), "-p", &port(), "-U", &user()])
+            .args(args)
+            .arg("-f")
+            .arg(file)
+            .arg(&self.name)
+            .output()
+            .expect("run pg_dump");
+        assert!(
+            out.status.success(),
+            "pg_dump failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 impl Drop for TempDb {
