@@ -374,28 +374,33 @@ impl SmallServer {
     }
 }
 
-impl Drop for SmallServer {
-    fn drop(&mut self) {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"]);
+impl SmallServer {
+    /// pg_ctl on this server's data directory (as `postgres` when the tests run as root).
+    fn pg_ctl(&self, args: &[&str]) -> bool {
         let root = Command::new("id")
             .arg("-u")
             .output()
             .is_ok_and(|o| o.stdout == b"0\n");
         let mut c = if root {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"])
+                .arg(self.bin.join("pg_ctl"));
             c
         } else {
             Command::new(self.bin.join("pg_ctl"))
         };
-        if root {
-            c.arg(self.bin.join("pg_ctl"));
-        }
-        let _ = c
-            .arg("-D")
+        c.arg("-D")
             .arg(self.dir.path().join("data"))
-            .args(["-m", "immediate", "-w", "stop"])
+            .args(args)
             .stdout(std::process::Stdio::null())
-            .status();
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
+
+impl Drop for SmallServer {
+    fn drop(&mut self) {
+        self.pg_ctl(&["-m", "immediate", "-w", "stop"]);
     }
 }
 
@@ -424,26 +429,67 @@ fn shards_fit_a_lock_table_too_small_for_two_whole_dumps() {
         server.psql(db, &tables);
     }
     server.psql("b", "CREATE TABLE s3.added (id integer);");
-    // Two whole dumps at once: one runs out of lock slots.
-    let dumps: Vec<_> = ["a", "b"]
-        .map(|db| {
-            Command::new(common::bin("pg_dump"))
-                .args(["-s", "-h", "127.0.0.1", "-U", "postgres", "-p"])
-                .arg(server.port.to_string())
-                .arg(db)
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .into_iter()
-        .map(|c| c.wait_with_output().unwrap())
-        .collect();
+    // Two whole dumps at once do not fit: while one transaction holds what a whole dump of `a`
+    // locks (every table, ACCESS SHARE), a whole dump of `b` runs out of lock slots. (Two
+    // pg_dumps merely started together need not overlap on a loaded machine.)
+    let mut holder = Command::new(common::bin("psql"))
+        .args([
+            "-X",
+            "-q",
+            "-At",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+        ])
+        .args(["-p", &server.port.to_string(), "-d", "a", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut to_holder = holder.stdin.take().unwrap();
+    use std::io::{BufRead, Write};
+    to_holder
+        .write_all(
+            b"BEGIN;\nDO $$DECLARE r record; BEGIN FOR r IN SELECT c.oid::regclass AS t FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname IN ('shared', 's1', 's2', 's3', 's4') LOOP EXECUTE format('LOCK TABLE %s IN ACCESS SHARE MODE', r.t); END LOOP; END$$;\nSELECT 'locked';\n",
+        )
+        .unwrap();
+    to_holder.flush().unwrap();
+    let mut from_holder = std::io::BufReader::new(holder.stdout.take().unwrap());
+    let mut said = String::new();
+    from_holder.read_line(&mut said).unwrap();
+    assert_eq!(said.trim(), "locked", "the tables of a were not locked");
+    let dump_b = Command::new(common::bin("pg_dump"))
+        .args(["-s", "-h", "127.0.0.1", "-U", "postgres", "-p"])
+        .arg(server.port.to_string())
+        .arg("b")
+        .stdout(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    // Released before pgalign runs: the server has answered the ROLLBACK once `released` is read
+    // (a psql merely ending leaves its backend to let go of the locks a moment later).
+    to_holder
+        .write_all(b"ROLLBACK;\nSELECT 'released';\n")
+        .unwrap();
+    drop(to_holder);
+    said.clear();
+    from_holder.read_line(&mut said).unwrap();
+    assert_eq!(said.trim(), "released");
+    holder.wait().unwrap();
+    // The overflow used up the shared memory the lock table grows into: a fresh server for
+    // pgalign, with the same settings.
+    let log = server.dir.path().join("log");
+    let log = log.to_str().unwrap();
     assert!(
-        dumps
-            .iter()
-            .any(|o| String::from_utf8_lossy(&o.stderr).contains("out of shared memory")),
-        "two whole dumps fit: the server's lock table is larger than this test expects"
+        server.pg_ctl(&["-l", log, "-w", "-t", "60", "restart"]),
+        "pg_ctl restart failed"
+    );
+    assert!(
+        String::from_utf8_lossy(&dump_b.stderr).contains("out of shared memory"),
+        "two whole dumps fit: the server's lock table is larger than this test expects: {}",
+        String::from_utf8_lossy(&dump_b.stderr)
     );
     let run = |env: Option<&str>| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_pgalign"));
