@@ -343,22 +343,26 @@ impl SmallServer {
         Some(SmallServer { dir, bin, port })
     }
 
+    /// psql on `db`, reading its statements from stdin (piped).
+    fn psql_cmd(&self, db: &str) -> Command {
+        let mut c = Command::new(common::bin("psql"));
+        c.args([
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+        ])
+        .args(["-p", &self.port.to_string(), "-d", db, "-f", "-"])
+        .stdin(std::process::Stdio::piped());
+        c
+    }
+
     fn psql(&self, db: &str, sql: &str) {
-        let mut child = Command::new(common::bin("psql"))
-            .args([
-                "-X",
-                "-q",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-            ])
-            .args(["-p", &self.port.to_string(), "-d", db, "-f", "-"])
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = self.psql_cmd(db).spawn().unwrap();
         use std::io::Write;
         child
             .stdin
@@ -432,20 +436,9 @@ fn shards_fit_a_lock_table_too_small_for_two_whole_dumps() {
     // Two whole dumps at once do not fit: while one transaction holds what a whole dump of `a`
     // locks (every table, ACCESS SHARE), a whole dump of `b` runs out of lock slots. (Two
     // pg_dumps merely started together need not overlap on a loaded machine.)
-    let mut holder = Command::new(common::bin("psql"))
-        .args([
-            "-X",
-            "-q",
-            "-At",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-        ])
-        .args(["-p", &server.port.to_string(), "-d", "a", "-f", "-"])
-        .stdin(std::process::Stdio::piped())
+    let mut holder = server
+        .psql_cmd("a")
+        .arg("-At")
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();

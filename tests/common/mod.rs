@@ -100,35 +100,31 @@ impl TempDb {
         }
     }
     pub fn dump(&self, extra: &[&str]) -> String {
-        let out = Command::new(bin("pg_dump"))
-            .args(["--schema-only", "-h", &host(), "-p", &port(), "-U", &user()])
-            .args(extra)
-            .arg(&self.name)
-            .output()
-            .expect("run pg_dump");
-        assert!(
-            out.status.success(),
-            "pg_dump failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        let mut c = self.pg_dump(&["--schema-only"]);
+        String::from_utf8(ran(c.args(extra).arg(&self.name)).stdout).unwrap()
     }
     /// pg_dump of this database into `file`, with `args` alone (no `--schema-only` unless given).
     pub fn dump_to(&self, file: &Path, args: &[&str]) {
-        let out = Command::new(bin("pg_dump"))
-            .args(["-h", &host(), "-p", &port(), "-U", &user()])
-            .args(args)
-            .arg("-f")
-            .arg(file)
-            .arg(&self.name)
-            .output()
-            .expect("run pg_dump");
-        assert!(
-            out.status.success(),
-            "pg_dump failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        ran(self.pg_dump(args).arg("-f").arg(file).arg(&self.name));
     }
+    /// pg_dump on this server with `args`; the database name goes last.
+    fn pg_dump(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin("pg_dump"));
+        c.args(["-h", &host(), "-p", &port(), "-U", &user()])
+            .args(args);
+        c
+    }
+}
+
+/// The output of a pg_dump that must succeed.
+fn ran(c: &mut Command) -> Output {
+    let out = c.output().expect("run pg_dump");
+    assert!(
+        out.status.success(),
+        "pg_dump failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
 
 impl Drop for TempDb {
