@@ -34,14 +34,15 @@ fn names() -> MutexGuard<'static, Names> {
 static SPELLINGS: [OnceLock<&'static str>; 1 << 16] = [const { OnceLock::new() }; 1 << 16];
 
 thread_local! {
-    /// The name this thread interned last: a dump names the same owner block after block.
-    static LAST: Cell<(&'static str, u32)> = const { Cell::new(("", 0)) };
+    /// The two names this thread interned last, newest first: block after block, a dump names
+    /// the same schema and the same owner, one after the other.
+    static LAST: Cell<[(&'static str, u32); 2]> = const { Cell::new([("", 0); 2]) };
 }
 
 impl Name {
     pub fn new(text: &str) -> Name {
-        let (last, i) = LAST.get();
-        if last == text {
+        let last = LAST.get();
+        if let Some(&(_, i)) = last.iter().find(|(s, _)| *s == text) {
             return Name(i);
         }
         let mut n = names();
@@ -59,7 +60,7 @@ impl Name {
                 i
             }
         };
-        LAST.set((n.spellings[i as usize], i));
+        LAST.set([(n.spellings[i as usize], i), last[0]]);
         Name(i)
     }
     pub fn as_str(self) -> &'static str {
@@ -153,6 +154,14 @@ mod tests {
         assert_ne!(Name::new("app_owner2"), a);
         assert_eq!(Name::new("app_owner").as_str(), "app_owner");
         assert!(Name::default().is_empty());
+        // A schema and an owner in turn, as blocks name them, each served by the recent names.
+        let (s, o) = (Name::new("tenant_7"), Name::new("tenant_7_owner"));
+        for _ in 0..3 {
+            assert_eq!(Name::new("tenant_7"), s);
+            assert_eq!(Name::new("tenant_7_owner"), o);
+        }
+        assert_eq!((s.as_str(), o.as_str()), ("tenant_7", "tenant_7_owner"));
+        assert_ne!(Name::new("tenant_8"), s);
         assert_eq!(Name::new(""), Name::default());
         assert!(Name::new("a") < Name::new("b") && Name::new("b") > Name::new("a"));
         assert_eq!(
