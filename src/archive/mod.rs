@@ -536,7 +536,9 @@ pub fn catalog_of(buf: &[u8], filter: &crate::catalog::Filter) -> Result<crate::
     streamed(buf, buf.len(), |text| {
         crate::catalog::from_dump_reader(text, filter)
     })?
-    .context("this archive needs pg_restore (it holds data)")
+    .context(
+        "this archive needs pg_restore (it holds data, or its entries are not in pg_dump's order)",
+    )
 }
 
 /// The text of an archive of `len` bytes read from `input` as `schema_catalog` reads it; None

@@ -96,22 +96,21 @@ async fn target_major(ep: &Endpoint, conn: Option<&ConnParams>) -> Option<u32> {
 /// `-- Dumped from database version 15.4` in a plain dump, or the custom archive's header.
 fn dump_file_major(p: &Path) -> Option<u32> {
     use std::io::Read;
-    // Only the start is read: the archive's header, or the plain dump's first 64 KiB.
-    let file = std::fs::File::open(p).ok()?;
+    // Only the start is read: the first 64 KiB, which hold a plain dump's header comment; an
+    // archive's header is read on from there.
+    let mut file = std::fs::File::open(p).ok()?;
     let len = usize::try_from(file.metadata().ok()?.len()).ok()?;
-    let mut input = std::io::BufReader::new(file);
-    let mut buf = Vec::new();
-    (&mut input).take(5).read_to_end(&mut buf).ok()?;
-    let version: Vec<u8> = if crate::archive::is_archive(&buf) {
-        let whole = std::io::Read::chain(&buf[..], input);
+    let mut head = Vec::new();
+    (&mut file).take(64 * 1024).read_to_end(&mut head).ok()?;
+    let version: Vec<u8> = if crate::archive::is_archive(&head) {
+        let whole = head.as_slice().chain(std::io::BufReader::new(file));
         crate::archive::open(whole, len)
             .ok()?
             .0
             .server_version?
             .to_vec()
     } else {
-        input.take(64 * 1024).read_to_end(&mut buf).ok()?;
-        String::from_utf8_lossy(&buf)
+        String::from_utf8_lossy(&head)
             .lines()
             .find_map(|l| l.strip_prefix("-- Dumped from database version "))?
             .as_bytes()
