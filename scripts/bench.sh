@@ -16,11 +16,13 @@
 # there (a COMMENT ON DATABASE marker holds gen.py's hash), and makes custom-format and plain dump
 # files of both once. Then, R times, interleaved, it measures:
 #   floor_dump      both `pg_dump --schema-only --format=custom` in parallel
-#   floor           each side: that pg_dump then `pg_restore --verbose --file=-` (what pgalign runs
-#                   on a live database), both sides in parallel: the floor pgalign is held to
+#   floor_plain     both plain `pg_dump --schema-only` in parallel: what a user would otherwise
+#                   run, the floor issue 19's targets hold db -> db to
+#   floor           each side: pg_dump -Fc then `pg_restore --verbose --file=-` (what pgalign
+#                   ran before it read archives itself), both sides in parallel: issue 5's floor
 #   plan_db         pgalign plan --source <b db> --target <a db>
-#   plan_custom     pgalign plan between the two custom-format dump files (pg_restore, no server)
-#   plan_plain      pgalign plan between the two plain dump files (pgalign alone)
+#   plan_custom     pgalign plan between the two custom-format dump files (no server)
+#   plan_plain      pgalign plan between the two plain dump files (no server)
 # and prints medians of wall time and peak RSS (GNU time's %M: the largest process of the tree,
 # pgalign itself unless a child is bigger), ratios to the floor and to the dump sizes, the targets
 # of issue 19 (and issue 5's), and one machine-readable `BENCH ...` line per metric.
@@ -178,14 +180,15 @@ load_side() {
 # as pgalign does. Leaves time files and stderr in $work/floor_<side>.*; returns 3 when the server
 # ran out of lock slots.
 floor_side() {
-  local db="$1" p="$2" full="$3"
+  local db="$1" p="$2" full="$3" fmt=custom
+  [ "$full" != plain ] || fmt=plain
   rm -f "$p".*
-  if ! /usr/bin/time -f '%e %M' -o "$p.tdump" pg_dump --schema-only --format=custom --no-sync \
+  if ! /usr/bin/time -f '%e %M' -o "$p.tdump" pg_dump --schema-only --format="$fmt" --no-sync \
       --file="$p.dump" --dbname="$(url "$db")" 2>"$p.err"; then
     grep -qE 'out of shared memory|max_locks_per_transaction' "$p.err" && return 3
     say "bench.sh: pg_dump $db failed: $(tail -3 "$p.err")"; return 1
   fi
-  if [ -n "$full" ]; then
+  if [ "$full" = full ]; then
     /usr/bin/time -f '%e %M' -o "$p.trestore" pg_restore --verbose --file=- "$p.dump" >"$p.txt" 2>"$p.rerr" ||
       { say "bench.sh: pg_restore of $db failed: $(tail -3 "$p.rerr")"; return 1; }
   fi
@@ -204,7 +207,7 @@ floor_once() {
     wait "$pb" || rb=$?
     t1=$(now_ns)
     if [ "$ra" = 0 ] && [ "$rb" = 0 ]; then
-      local files=("$a.tdump" "$b.tdump"); [ -z "$full" ] || files+=("$a.trestore" "$b.trestore")
+      local files=("$a.tdump" "$b.tdump"); [ "$full" != full ] || files+=("$a.trestore" "$b.trestore")
       echo "$(secs "$t0" "$t1") $(maxrss "${files[@]}") parallel" >"$work/floor.out"; return 0
     fi
     if [ "$ra" != 3 ] && [ "$rb" != 3 ]; then return 1; fi
@@ -216,7 +219,7 @@ floor_once() {
   floor_side "pgalign_bench_${n}_a" "$a" "$full" || return 1
   floor_side "pgalign_bench_${n}_b" "$b" "$full" || return 1
   t1=$(now_ns)
-  local files=("$a.tdump" "$b.tdump"); [ -z "$full" ] || files+=("$a.trestore" "$b.trestore")
+  local files=("$a.tdump" "$b.tdump"); [ "$full" != full ] || files+=("$a.trestore" "$b.trestore")
   echo "$(secs "$t0" "$t1") $(maxrss "${files[@]}") serial" >"$work/floor.out"
 }
 
@@ -311,6 +314,10 @@ for n in "${ns[@]}"; do
     read -r w r mode <"$work/floor.out"
     printf '%s\tfloor_dump\t%s\t%s\t%s\n' "$n" "$rep" "$w" "$r" >>"$results"
     printf '%s\tmode_floor_dump\t%s\n' "$n" "$mode" >>"$info"
+    floor_once "$n" plain || { say "bench.sh: N=$n: plain pg_dump failed"; exit 1; }
+    read -r w r mode <"$work/floor.out"
+    printf '%s\tfloor_plain\t%s\t%s\t%s\n' "$n" "$rep" "$w" "$r" >>"$results"
+    printf '%s\tmode_floor_plain\t%s\n' "$n" "$mode" >>"$info"
     floor_once "$n" full || { say "bench.sh: N=$n: pg_dump/pg_restore failed"; exit 1; }
     read -r w r mode <"$work/floor.out"
     printf '%s\tfloor\t%s\t%s\t%s\n' "$n" "$rep" "$w" "$r" >>"$results"
