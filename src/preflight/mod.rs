@@ -72,6 +72,24 @@ pub async fn run(target: &Target, plan: &Plan, opts: &Options, checks: bool) -> 
         }
     }
     let steps = if checks { &plan.steps[..] } else { &[] };
+    // Every table the checks look at, in one query. Should it fail, each check asks for its own
+    // and says why it could not.
+    let mut looked_at: Vec<Rel> = steps
+        .iter()
+        .flat_map(|s| &s.preflight)
+        .flat_map(|c| match c {
+            Check::DomainViolations { .. } | Check::NotChecked { .. } => [None, None],
+            Check::Orphans { references, .. } => [Some(c.table()), Some(references)],
+            _ => [Some(c.table()), None],
+        })
+        .flatten()
+        .cloned()
+        .collect();
+    looked_at.sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+    looked_at.dedup();
+    if !looked_at.is_empty() {
+        let _ = s.look_up(&looked_at).await;
+    }
     let total = steps.iter().map(|s| s.preflight.len()).sum();
     let mut stage = (total > 0).then(|| crate::progress::counted("preflight", total));
     for (i, step) in steps.iter().enumerate() {
@@ -251,21 +269,38 @@ impl Session<'_> {
     /// The table's facts, looked up once; None when TARGET has no such table.
     async fn info(&mut self, t: &Rel) -> Result<Option<RelInfo>, Fail> {
         let key = (t.schema.clone(), t.name.clone());
-        if let Some(known) = self.tables.get(&key) {
-            return Ok(known.clone());
+        if !self.tables.contains_key(&key) {
+            self.look_up(std::slice::from_ref(t)).await?;
         }
-        let rows = self.query(query::REL_INFO, &[&t.schema, &t.name]).await?;
-        let info = rows.first().map(|r| RelInfo {
-            partitioned: r.try_get(0).unwrap_or(false),
-            estimate: r
-                .try_get::<_, Option<f64>>(1)
-                .ok()
-                .flatten()
-                .filter(|n| *n >= 0.0),
-            primary_key: r.try_get(2).unwrap_or_default(),
-        });
-        self.tables.insert(key, info.clone());
-        Ok(info)
+        Ok(self.tables.get(&key).cloned().flatten())
+    }
+
+    /// These tables' facts, in one query, remembered for `info` (None for those TARGET lacks).
+    async fn look_up(&mut self, rels: &[Rel]) -> Result<(), Fail> {
+        let schemas: Vec<&str> = rels.iter().map(|r| r.schema.as_str()).collect();
+        let names: Vec<&str> = rels.iter().map(|r| r.name.as_str()).collect();
+        let rows = self.query(query::REL_INFO, &[&schemas, &names]).await?;
+        for r in &rows {
+            let (Ok(schema), Ok(name)) = (r.try_get(0), r.try_get(1)) else {
+                continue;
+            };
+            let info = RelInfo {
+                partitioned: r.try_get(2).unwrap_or(false),
+                estimate: r
+                    .try_get::<_, Option<f64>>(3)
+                    .ok()
+                    .flatten()
+                    .filter(|n| *n >= 0.0),
+                primary_key: r.try_get(4).unwrap_or_default(),
+            };
+            self.tables.insert((schema, name), Some(info));
+        }
+        for r in rels {
+            self.tables
+                .entry((r.schema.clone(), r.name.clone()))
+                .or_insert(None);
+        }
+        Ok(())
     }
 
     /// The examples, then, when there are any, the count (see `RowsWhere`).
