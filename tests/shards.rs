@@ -175,20 +175,8 @@ fn bench_db() -> TempDb {
     std::fs::write(&path, &out.stdout).unwrap();
     let db = TempDb::new("shards_bench");
     // gen.py commits in batches of its own: not one transaction.
-    let load = std::process::Command::new(bin("psql"))
-        .args([
-            "-X",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            &host(),
-            "-p",
-            &port(),
-            "-U",
-            &user(),
-        ])
-        .args(["-d", &db.name, "-f"])
+    let load = common::psql_on(&host(), &port(), &user(), &db.name)
+        .arg("-f")
         .arg(&path)
         .output()
         .expect("run psql");
@@ -345,19 +333,8 @@ impl SmallServer {
 
     /// psql on `db`, reading its statements from stdin (piped).
     fn psql_cmd(&self, db: &str) -> Command {
-        let mut c = Command::new(common::bin("psql"));
-        c.args([
-            "-X",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-        ])
-        .args(["-p", &self.port.to_string(), "-d", db, "-f", "-"])
-        .stdin(std::process::Stdio::piped());
+        let mut c = common::psql_on("127.0.0.1", &self.port.to_string(), "postgres", db);
+        c.args(["-f", "-"]).stdin(std::process::Stdio::piped());
         c
     }
 

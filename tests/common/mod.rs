@@ -137,6 +137,12 @@ impl Drop for TempDb {
 }
 
 fn psql_cmd(db: &str) -> Command {
+    psql_on(&host(), &port(), &user(), db)
+}
+
+/// psql on `db` of the server at `host`:`port` as `user`: no psqlrc, quiet, stopping at the
+/// first error.
+pub fn psql_on(host: &str, port: &str, user: &str, db: &str) -> Command {
     let mut c = Command::new(bin("psql"));
     c.args([
         "-X",
@@ -144,11 +150,11 @@ fn psql_cmd(db: &str) -> Command {
         "-v",
         "ON_ERROR_STOP=1",
         "-h",
-        &host(),
+        host,
         "-p",
-        &port(),
+        port,
         "-U",
-        &user(),
+        user,
         "-d",
         db,
     ]);
